@@ -1,0 +1,45 @@
+// Package mcert holds what every other package shares: the domain error type that the web layer
+// turns into PROTOCOL.md's JSON error body.
+package mcert
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies an error for the transport: each kind maps to one HTTP status.
+type Kind string
+
+const (
+	Invalid      Kind = "invalid"      // malformed or unacceptable input: 400
+	Unauthorized Kind = "unauthorized" // missing or bad session or credential: 401
+	Forbidden    Kind = "forbidden"    // understood but not allowed: 403
+	NotFound     Kind = "not_found"    // unknown id or token: 404
+	Conflict     Kind = "conflict"     // already exists, or a one-time token already used: 409
+	Expired      Kind = "expired"      // a one-time token past its lifetime: 410
+	Internal     Kind = "internal"     // anything else; details are logged, never shown
+)
+
+// Error is an error meant for the client: Code is the stable snake_case machine code of
+// PROTOCOL.md's error body and Message the sentence for people, which says what to do.
+type Error struct {
+	Kind    Kind
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// Errorf builds an *Error of the given kind and code.
+func Errorf(kind Kind, code, format string, args ...any) *Error {
+	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorKind is the kind of err, or Internal when err is not an *Error.
+func ErrorKind(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}

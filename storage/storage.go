@@ -1,0 +1,158 @@
+// Package storage defines what mcert keeps and the narrow interface every backend implements.
+// It holds value types only: no backend, no protocol. Each backend lives in its own package
+// (storage/bolt now, storage/postgres later) and passes storage/conformance.
+//
+// One-time secrets (challenges, session cookies, QR tokens, device tokens) are never stored:
+// records are keyed by the SHA-256 of the secret, so a copy of the store cannot be replayed.
+package storage
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound is returned when no record has the given key.
+	ErrNotFound = errors.New("storage: not found")
+	// ErrAlreadyExists is returned when a create would overwrite a record or a unique index.
+	ErrAlreadyExists = errors.New("storage: already exists")
+)
+
+// Challenge is a one-time card-login challenge, keyed by the hash of its random bytes.
+type Challenge struct {
+	Hash      []byte
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time // set once a login has used it; kept until GC so a replay is told apart from an unknown value
+}
+
+// Session is a desktop session opened by a card login, keyed by the hash of its cookie value.
+type Session struct {
+	Hash      []byte
+	CitizenID string // the full national ID from the card
+	Name      string // the name on the card
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Account statuses.
+const (
+	AccountActive    = "active"
+	AccountSuspended = "suspended"
+)
+
+// Account is a registered citizen. CitizenID is unique.
+type Account struct {
+	ID         string
+	CitizenID  string
+	Name       string
+	Email      string
+	Phone      string
+	WebAuthnID []byte // the random WebAuthn user handle; never the national ID
+	Status     string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+}
+
+// Binding statuses as stored; "expired" is derived from ExpiresAt, never stored.
+const (
+	BindingPending = "pending" // QR shown, not yet scanned
+	BindingScanned = "scanned" // the phone called begin; WebAuthnSession is set
+	BindingBound   = "bound"   // the phone finished; DeviceID is set
+)
+
+// Binding is one "bind a phone" transaction, found by its id (desktop side) or by the hash of
+// its QR token (phone side). TokenHash is unique.
+type Binding struct {
+	ID              string
+	TokenHash       []byte
+	AccountID       string
+	Status          string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	SealedQR        []byte // the QR image, encrypted under the creating session's cookie
+	DeviceName      string
+	WebAuthnSession []byte // opaque ceremony state saved by begin, read by finish
+	DeviceID        string
+}
+
+// Device statuses as stored; "expired" is derived from ExpiresAt, never stored.
+const (
+	DeviceActive  = "active"
+	DeviceRevoked = "revoked"
+)
+
+// Device is a phone's WebAuthn credential bound to an account. ID and CredentialID are unique.
+type Device struct {
+	ID              string
+	AccountID       string
+	Name            string
+	CredentialID    []byte
+	PublicKey       []byte // COSE key
+	AttestationType string
+	AttestationFmt  string
+	AAGUID          []byte
+	SignCount       uint32
+	Transports      []string
+	BackupEligible  bool
+	BackupState     bool
+	TokenHash       []byte // hash of the device token the phone uses for its inbox
+	Status          string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	LastUsedAt      *time.Time
+	RevokedAt       *time.Time
+}
+
+// Store is everything mcert keeps. Implementations are safe for concurrent use, and every
+// Update* runs its function and the write in one atomic transaction: the function sees the
+// record as stored and returns it as it must be stored, or an error that aborts the write and
+// is returned unchanged. The function may run more than once and must not have side effects.
+type Store interface {
+	CreateChallenge(ctx context.Context, c Challenge) error
+	UpdateChallenge(ctx context.Context, hash []byte, update func(Challenge) (Challenge, error)) (Challenge, error)
+
+	CreateSession(ctx context.Context, s Session) error
+	GetSession(ctx context.Context, hash []byte) (Session, error)
+	DeleteSession(ctx context.Context, hash []byte) error
+
+	// CreateAccount fails with ErrAlreadyExists when the ID or the CitizenID is taken.
+	CreateAccount(ctx context.Context, a Account) error
+	GetAccount(ctx context.Context, id string) (Account, error)
+	GetAccountByCitizen(ctx context.Context, citizenID string) (Account, error)
+	// UpdateAccount may not change ID or CitizenID.
+	UpdateAccount(ctx context.Context, id string, update func(Account) (Account, error)) (Account, error)
+
+	CreateBinding(ctx context.Context, b Binding) error
+	GetBinding(ctx context.Context, id string) (Binding, error)
+	GetBindingByToken(ctx context.Context, tokenHash []byte) (Binding, error)
+	// UpdateBinding may not change ID or TokenHash.
+	UpdateBinding(ctx context.Context, id string, update func(Binding) (Binding, error)) (Binding, error)
+	// BindDevice atomically updates the binding and creates the device: both are written or
+	// neither. It fails with ErrAlreadyExists when the device ID or credential ID is taken.
+	BindDevice(ctx context.Context, bindingID string, d Device, update func(Binding) (Binding, error)) (Binding, error)
+
+	GetDevice(ctx context.Context, id string) (Device, error)
+	GetDeviceByCredential(ctx context.Context, credentialID []byte) (Device, error)
+	// ListDevices returns the account's devices, oldest first.
+	ListDevices(ctx context.Context, accountID string) ([]Device, error)
+	// UpdateDevice may not change ID, AccountID or CredentialID.
+	UpdateDevice(ctx context.Context, id string, update func(Device) (Device, error)) (Device, error)
+
+	// GarbageCollect deletes challenges, sessions and bindings whose ExpiresAt is before the
+	// given time. Callers pass a time somewhat in the past so that a late replay is still
+	// answered "used" or "expired" rather than "unknown".
+	GarbageCollect(ctx context.Context, expiredBefore time.Time) (GCResult, error)
+
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+	Close() error
+}
+
+// GCResult counts what GarbageCollect deleted.
+type GCResult struct {
+	Challenges int
+	Sessions   int
+	Bindings   int
+}
