@@ -111,6 +111,7 @@ type Device struct {
 // is returned unchanged. The function may run more than once and must not have side effects.
 type Store interface {
 	CreateChallenge(ctx context.Context, c Challenge) error
+	// UpdateChallenge may not change Hash.
 	UpdateChallenge(ctx context.Context, hash []byte, update func(Challenge) (Challenge, error)) (Challenge, error)
 
 	CreateSession(ctx context.Context, s Session) error

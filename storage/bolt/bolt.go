@@ -1,0 +1,261 @@
+// Package bolt keeps mcert's records in one bbolt data file: the backend for a single server.
+package bolt
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/mcert/mcert/storage"
+)
+
+var _ storage.Store = (*Store)(nil)
+
+// Options tune Open. The zero value gives the defaults.
+type Options struct {
+	// Timeout is how long Open waits for another process to release the data file; 0 means 1s.
+	// bbolt's own default waits forever, which looks like a hang to an operator.
+	Timeout time.Duration
+	// MaxBatchDelay is how long a db.Batch write waits for others to share its commit; 0 means
+	// 1ms. bbolt's 10ms default adds 10ms to each write unless 1,000 writers are queued.
+	MaxBatchDelay time.Duration
+}
+
+// Store is a storage.Store in one bbolt data file, which it keeps locked while open.
+type Store struct {
+	db *bbolt.DB
+}
+
+// Open opens or creates the data file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = time.Second
+	}
+	if opts.MaxBatchDelay <= 0 {
+		opts.MaxBatchDelay = time.Millisecond
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("data file %s is in use by another mcert process; stop it or use another --data directory", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open data file %s: %w", path, err)
+	}
+	db.MaxBatchDelay = opts.MaxBatchDelay
+	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, t := range []interface{ buckets() []string }{challenges, sessions, accounts, bindings, devices} {
+			for _, name := range t.buckets() {
+				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
+					return fmt.Errorf("create bucket %s: %w", name, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("prepare data file %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close releases the data file.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping reports whether the data file is still open.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.read(ctx, func(*bbolt.Tx) error { return nil })
+}
+
+// Check runs bbolt's consistency check over the whole file and returns the first problem. It
+// runs in a write transaction, because bbolt's check is unsafe beside a concurrent writer
+// otherwise, so writes wait until it is done.
+func (s *Store) Check() error {
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }()
+	var first error
+	problems := 0
+	// Drain the channel even after the first problem: the checker keeps using tx until it ends.
+	for err := range tx.Check() {
+		if first == nil {
+			first = err
+		}
+		problems++
+	}
+	if first != nil {
+		return fmt.Errorf("data file %s failed its consistency check with %d problems, the first: %w; restore it from a backup", s.db.Path(), problems, first)
+	}
+	return nil
+}
+
+// WriteTo writes a consistent copy of the whole data file to w while the store keeps serving:
+// the copy is one read transaction's view, so it holds every write acknowledged before it began.
+func (s *Store) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	return n, err
+}
+
+// read runs fn in a read-only transaction.
+func (s *Store) read(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.View(fn)
+}
+
+// write runs fn in a read-write transaction. Every write goes through here, so this is the one
+// place to move the login hot path to s.db.Batch; fn is ready for that, since a Batch may run it
+// more than once and nothing it does outlives a rolled-back transaction.
+func (s *Store) write(ctx context.Context, fn func(*bbolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.db.Update(fn)
+}
+
+// result runs fn in a transaction begun by run (s.read or s.write) and returns what fn returned
+// on its last run, or the zero value with the error.
+func result[T any](ctx context.Context, run func(context.Context, func(*bbolt.Tx) error) error, fn func(*bbolt.Tx) (T, error)) (T, error) {
+	var v T
+	err := run(ctx, func(tx *bbolt.Tx) error {
+		var err error
+		v, err = fn(tx)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+func (s *Store) CreateChallenge(ctx context.Context, c storage.Challenge) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return challenges.create(tx, c) })
+}
+
+func (s *Store) UpdateChallenge(ctx context.Context, hash []byte, update func(storage.Challenge) (storage.Challenge, error)) (storage.Challenge, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Challenge, error) { return challenges.update(tx, hash, update) })
+}
+
+func (s *Store) CreateSession(ctx context.Context, v storage.Session) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return sessions.create(tx, v) })
+}
+
+func (s *Store) GetSession(ctx context.Context, hash []byte) (storage.Session, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Session, error) { return sessions.get(tx, hash) })
+}
+
+func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error {
+		v, err := sessions.get(tx, hash)
+		if err != nil {
+			return err
+		}
+		return sessions.delete(tx, v)
+	})
+}
+
+func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return accounts.create(tx, a) })
+}
+
+func (s *Store) GetAccount(ctx context.Context, id string) (storage.Account, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Account, error) { return accounts.get(tx, []byte(id)) })
+}
+
+func (s *Store) GetAccountByCitizen(ctx context.Context, citizenID string) (storage.Account, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Account, error) {
+		return accounts.getBy(tx, accountsByCitizen, []byte(citizenID))
+	})
+}
+
+func (s *Store) UpdateAccount(ctx context.Context, id string, update func(storage.Account) (storage.Account, error)) (storage.Account, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Account, error) { return accounts.update(tx, []byte(id), update) })
+}
+
+func (s *Store) CreateBinding(ctx context.Context, b storage.Binding) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return bindings.create(tx, b) })
+}
+
+func (s *Store) GetBinding(ctx context.Context, id string) (storage.Binding, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Binding, error) { return bindings.get(tx, []byte(id)) })
+}
+
+func (s *Store) GetBindingByToken(ctx context.Context, tokenHash []byte) (storage.Binding, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Binding, error) {
+		return bindings.getBy(tx, bindingsByToken, tokenHash)
+	})
+}
+
+func (s *Store) UpdateBinding(ctx context.Context, id string, update func(storage.Binding) (storage.Binding, error)) (storage.Binding, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Binding, error) { return bindings.update(tx, []byte(id), update) })
+}
+
+func (s *Store) BindDevice(ctx context.Context, bindingID string, d storage.Device, update func(storage.Binding) (storage.Binding, error)) (storage.Binding, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Binding, error) {
+		b, err := bindings.update(tx, []byte(bindingID), update)
+		if err != nil {
+			return b, err
+		}
+		return b, devices.create(tx, d)
+	})
+}
+
+func (s *Store) GetDevice(ctx context.Context, id string) (storage.Device, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Device, error) { return devices.get(tx, []byte(id)) })
+}
+
+func (s *Store) GetDeviceByCredential(ctx context.Context, credentialID []byte) (storage.Device, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Device, error) {
+		return devices.getBy(tx, devicesByCredential, credentialID)
+	})
+}
+
+func (s *Store) ListDevices(ctx context.Context, accountID string) ([]storage.Device, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Device, error) {
+		var list []storage.Device
+		prefix := accountPrefix(accountID)
+		c := tx.Bucket([]byte(devicesByAccount)).Cursor()
+		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
+			d, err := devices.get(tx, id)
+			if err != nil {
+				return nil, err
+			}
+			list = append(list, d)
+		}
+		return list, nil
+	})
+}
+
+func (s *Store) UpdateDevice(ctx context.Context, id string, update func(storage.Device) (storage.Device, error)) (storage.Device, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Device, error) { return devices.update(tx, []byte(id), update) })
+}
+
+func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.GCResult, error) {
+		var r storage.GCResult
+		var err error
+		if r.Challenges, err = challenges.collect(tx, expiredBefore); err != nil {
+			return r, err
+		}
+		if r.Sessions, err = sessions.collect(tx, expiredBefore); err != nil {
+			return r, err
+		}
+		r.Bindings, err = bindings.collect(tx, expiredBefore)
+		return r, err
+	})
+}

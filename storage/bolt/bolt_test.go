@@ -1,0 +1,128 @@
+package bolt
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcert/mcert/storage"
+	"github.com/mcert/mcert/storage/conformance"
+)
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, func(t *testing.T) storage.Store {
+		return open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	})
+}
+
+func TestOpenLockedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	open(t, path, Options{})
+	_, err := Open(path, Options{Timeout: 100 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "in use by another mcert process") {
+		t.Errorf("Open of a locked file: got %v, want an error saying another mcert process uses it", err)
+	}
+}
+
+func TestReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	s := open(t, path, Options{})
+	d := seedDevice(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	got, err := s.GetDeviceByCredential(context.Background(), d.CredentialID)
+	if err != nil || got.ID != d.ID || got.SignCount != d.SignCount {
+		t.Errorf("after reopening: got %+v and %v, want device %s", got, err, d.ID)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+func TestWriteToIsAWorkingCopy(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, filepath.Join(dir, "mcert.db"), Options{})
+	d := seedDevice(t, s)
+	f, err := os.Create(filepath.Join(dir, "copy.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := open(t, filepath.Join(dir, "copy.db"), Options{})
+	if got, err := c.GetDevice(context.Background(), d.ID); err != nil || got.ID != d.ID {
+		t.Errorf("the copy has %+v, %v; want device %s", got, err, d.ID)
+	}
+	if err := c.Check(); err != nil {
+		t.Errorf("Check of the copy: %v", err)
+	}
+}
+
+func BenchmarkUpdateDevice(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "mcert.db"), Options{})
+	d := seedDevice(b, s)
+	ctx := context.Background()
+	for b.Loop() {
+		_, err := s.UpdateDevice(ctx, d.ID, func(d storage.Device) (storage.Device, error) {
+			d.SignCount++
+			return d, nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkGetDeviceByCredential(b *testing.B) {
+	s := open(b, filepath.Join(b.TempDir(), "mcert.db"), Options{})
+	d := seedDevice(b, s)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := s.GetDeviceByCredential(ctx, d.CredentialID); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func open(tb testing.TB, path string, opts Options) *Store {
+	tb.Helper()
+	s, err := Open(path, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Error(err)
+		}
+	})
+	return s
+}
+
+// seedDevice binds one device the way mcert does, through a pending binding.
+func seedDevice(tb testing.TB, s *Store) storage.Device {
+	tb.Helper()
+	ctx := context.Background()
+	now := time.Now()
+	b := storage.Binding{ID: "binding", TokenHash: []byte("token hash"), AccountID: "account", Status: storage.BindingPending, CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute)}
+	d := storage.Device{ID: "device", AccountID: "account", CredentialID: []byte("credential"), PublicKey: []byte("cose key"), SignCount: 3, Status: storage.DeviceActive, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0)}
+	if err := s.CreateBinding(ctx, b); err != nil {
+		tb.Fatal(err)
+	}
+	_, err := s.BindDevice(ctx, b.ID, d, func(b storage.Binding) (storage.Binding, error) {
+		b.Status, b.DeviceID = storage.BindingBound, d.ID
+		return b, nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
