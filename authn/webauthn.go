@@ -1,0 +1,138 @@
+package authn
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/storage"
+)
+
+// ceremonyTimeout is what the phone is told it has; the binding's own expiry is what the server
+// enforces.
+const ceremonyTimeoutMS = 120_000
+
+// WebAuthn runs the server side of the phone's WebAuthn ceremonies for one relying-party
+// identity: the public URL's host is the RP ID and the public URL's origin the only origin.
+type WebAuthn struct {
+	wa *webauthn.WebAuthn
+}
+
+// NewWebAuthn configures the ceremonies for the server reachable at publicURL.
+func NewWebAuthn(publicURL string) (*WebAuthn, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return nil, fmt.Errorf("public URL %q must be an absolute http(s) URL such as https://mcert.example.tw", publicURL)
+	}
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID:          u.Hostname(),
+		RPDisplayName: "mcert",
+		RPOrigins:     []string{u.Scheme + "://" + u.Host},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("configure WebAuthn for %s: %w", publicURL, err)
+	}
+	return &WebAuthn{wa: wa}, nil
+}
+
+// user adapts an account to go-webauthn. The user name the phone shows in its passkey list is
+// the masked ID: the full national ID never leaves the server.
+type user struct {
+	account storage.Account
+}
+
+func (u user) WebAuthnID() []byte                         { return u.account.WebAuthnID }
+func (u user) WebAuthnName() string                       { return MaskCitizenID(u.account.CitizenID) }
+func (u user) WebAuthnDisplayName() string                { return u.account.Name }
+func (u user) WebAuthnCredentials() []webauthn.Credential { return nil }
+
+// BeginRegistration starts binding a phone to the account. It returns the options for the phone
+// and the ceremony state, opaque to the caller, to hand back to FinishRegistration. Credentials
+// of the account's existing devices are excluded so a phone is not bound twice.
+func (w *WebAuthn) BeginRegistration(account storage.Account, existing []storage.Device) (*protocol.CredentialCreation, []byte, error) {
+	exclude := make([]protocol.CredentialDescriptor, 0, len(existing))
+	for _, d := range existing {
+		exclude = append(exclude, protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: d.CredentialID})
+	}
+	requireResidentKey := true
+	creation, session, err := w.wa.BeginRegistration(user{account},
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			AuthenticatorAttachment: protocol.Platform,
+			RequireResidentKey:      &requireResidentKey,
+			ResidentKey:             protocol.ResidentKeyRequirementRequired,
+			UserVerification:        protocol.VerificationRequired,
+		}),
+		webauthn.WithCredentialParameters([]protocol.CredentialParameter{
+			{Type: protocol.PublicKeyCredentialType, Algorithm: -7},   // ES256, what phones use
+			{Type: protocol.PublicKeyCredentialType, Algorithm: -257}, // RS256
+			{Type: protocol.PublicKeyCredentialType, Algorithm: -8},   // EdDSA
+		}),
+		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
+		webauthn.WithExclusions(exclude),
+	)
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin registration: %w", err)
+	}
+	creation.Response.Timeout = ceremonyTimeoutMS
+	// The binding record carries the expiry, measured on the server's clock; go-webauthn's own
+	// would be measured on the wall clock and disagree with it.
+	session.Expires = time.Time{}
+	state, err := json.Marshal(session)
+	if err != nil {
+		return nil, nil, fmt.Errorf("save registration state: %w", err)
+	}
+	return creation, state, nil
+}
+
+// FinishRegistration verifies the phone's RegistrationResponseJSON against the state saved by
+// BeginRegistration and returns the new device's credential fields. A response without the
+// user-verification flag is refused: the binding must be guarded by the phone's biometric.
+func (w *WebAuthn) FinishRegistration(account storage.Account, state, response []byte) (storage.Device, error) {
+	var session webauthn.SessionData
+	if err := json.Unmarshal(state, &session); err != nil {
+		return storage.Device{}, fmt.Errorf("load registration state: %w", err)
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
+	if err != nil {
+		return storage.Device{}, ceremonyError("bad_credential", "the phone's registration response could not be read", err)
+	}
+	if !parsed.Response.AttestationObject.AuthData.Flags.HasUserVerified() {
+		return storage.Device{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
+			"the phone did not verify the user; turn on a fingerprint, face or screen lock on the phone and scan the QR code again")
+	}
+	cred, err := w.wa.CreateCredential(user{account}, session, parsed)
+	if err != nil {
+		return storage.Device{}, ceremonyError("registration_refused", "the phone's registration could not be verified", err)
+	}
+	transports := make([]string, 0, len(cred.Transport))
+	for _, t := range cred.Transport {
+		transports = append(transports, string(t))
+	}
+	return storage.Device{
+		CredentialID:    cred.ID,
+		PublicKey:       cred.PublicKey,
+		AttestationType: cred.AttestationType,
+		AttestationFmt:  cred.AttestationFormat,
+		AAGUID:          cred.Authenticator.AAGUID,
+		SignCount:       cred.Authenticator.SignCount,
+		Transports:      transports,
+		BackupEligible:  cred.Flags.BackupEligible,
+		BackupState:     cred.Flags.BackupState,
+	}, nil
+}
+
+// ceremonyError turns go-webauthn's error into a client error that says what failed; its
+// details name the check (challenge, origin, signature...) and hold no secret.
+func ceremonyError(code, what string, err error) error {
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.Details != "" {
+		return mcert.Errorf(mcert.Invalid, code, "%s: %s", what, pe.Details)
+	}
+	return mcert.Errorf(mcert.Invalid, code, "%s: %v", what, err)
+}

@@ -1,0 +1,125 @@
+package binding
+
+import (
+	"context"
+	"errors"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/storage"
+)
+
+// Contact is what the citizen registers besides what the card says. A nil field is left as it is.
+type Contact struct {
+	Email *string
+	Phone *string
+}
+
+// normalize validates the given fields and returns them in stored form, reporting every
+// problem at once.
+func (c Contact) normalize() (Contact, error) {
+	var problems []string
+	if c.Email != nil {
+		e := strings.TrimSpace(*c.Email)
+		a, err := mail.ParseAddress(e)
+		if err != nil || a.Address != e || a.Name != "" || len(e) > 254 {
+			problems = append(problems, "email must be a plain address such as name@example.tw")
+		}
+		c.Email = &e
+	}
+	if c.Phone != nil {
+		p := strings.NewReplacer(" ", "", "-", "").Replace(strings.TrimSpace(*c.Phone))
+		if !isTaiwanMobile(p) {
+			problems = append(problems, "phone must be a Taiwan mobile number: 09 and eight digits, such as 0912345678")
+		}
+		c.Phone = &p
+	}
+	if problems != nil {
+		return c, mcert.Errorf(mcert.Invalid, "invalid_contact", "%s", strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+func isTaiwanMobile(p string) bool {
+	if len(p) != 10 || !strings.HasPrefix(p, "09") {
+		return false
+	}
+	for _, r := range p {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// Register creates the account of the session's citizen.
+func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
+	if c.Email == nil || c.Phone == nil {
+		return storage.Account{}, mcert.Errorf(mcert.Invalid, "invalid_contact", "both email and phone are required")
+	}
+	c, err := c.normalize()
+	if err != nil {
+		return storage.Account{}, err
+	}
+	handle, _ := newSecret(64)
+	now := s.now()
+	a := storage.Account{
+		ID: newID(), CitizenID: sess.CitizenID, Name: sess.Name, Email: *c.Email, Phone: *c.Phone,
+		WebAuthnID: handle, Status: storage.AccountActive, CreatedAt: now, UpdatedAt: now,
+	}
+	err = s.Store.CreateAccount(ctx, a)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return storage.Account{}, mcert.Errorf(mcert.Conflict, "account_exists", "you already have an account; change it with PATCH /api/v1/account")
+	}
+	return a, err
+}
+
+// UpdateContact changes the email or phone of the session's account.
+func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
+	c, err := c.normalize()
+	if err != nil {
+		return storage.Account{}, err
+	}
+	a, err := s.Account(ctx, sess)
+	if err != nil {
+		return storage.Account{}, err
+	}
+	now := s.now()
+	return s.Store.UpdateAccount(ctx, a.ID, func(a storage.Account) (storage.Account, error) {
+		if c.Email != nil {
+			a.Email = *c.Email
+		}
+		if c.Phone != nil {
+			a.Phone = *c.Phone
+		}
+		a.UpdatedAt = now
+		return a, nil
+	})
+}
+
+// Account returns the session's account.
+func (s *Service) Account(ctx context.Context, sess storage.Session) (storage.Account, error) {
+	a, err := s.Store.GetAccountByCitizen(ctx, sess.CitizenID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return storage.Account{}, mcert.Errorf(mcert.NotFound, "no_account", "you have no account yet; register your email and phone first")
+	}
+	return a, err
+}
+
+// Devices returns the account's devices, oldest first.
+func (s *Service) Devices(ctx context.Context, a storage.Account) ([]storage.Device, error) {
+	return s.Store.ListDevices(ctx, a.ID)
+}
+
+// DeviceStatus is a device's status as the protocol shows it at the given time.
+func DeviceStatus(d storage.Device, now time.Time) string {
+	switch {
+	case d.Status == storage.DeviceRevoked:
+		return "revoked"
+	case !now.Before(d.ExpiresAt):
+		return "expired"
+	}
+	return "active"
+}

@@ -1,0 +1,273 @@
+package binding
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/qr"
+	"github.com/mcert/mcert/storage"
+)
+
+// NewBinding is a binding just created: the only moment its QR text, and so its token, exists
+// outside the phone.
+type NewBinding struct {
+	ID        string
+	QRText    string
+	ExpiresAt time.Time
+}
+
+// CreateBinding starts binding a phone to the session's account. The QR image is encoded once
+// here and kept sealed under the session cookie: the store never holds the token in a form it
+// can read, yet any instance can serve the image to the session that asked for it.
+func (s *Service) CreateBinding(ctx context.Context, sess storage.Session, sessionToken string) (NewBinding, error) {
+	a, err := s.activeAccount(ctx, sess)
+	if err != nil {
+		return NewBinding{}, err
+	}
+	token, hash := newToken()
+	text := qr.BindText(s.PublicURL, token)
+	png, err := qr.PNG(text)
+	if err != nil {
+		return NewBinding{}, err
+	}
+	now := s.now()
+	b := storage.Binding{
+		ID: newID(), TokenHash: hash, AccountID: a.ID, Status: storage.BindingPending,
+		CreatedAt: now, ExpiresAt: now.Add(BindingTTL),
+	}
+	b.SealedQR = seal(qrKey(sessionToken, b.ID), png)
+	if err := s.Store.CreateBinding(ctx, b); err != nil {
+		return NewBinding{}, err
+	}
+	return NewBinding{ID: b.ID, QRText: text, ExpiresAt: b.ExpiresAt}, nil
+}
+
+// BindingState is a binding as the desktop page sees it.
+type BindingState struct {
+	Status string // pending, scanned, bound or expired
+	Device *storage.Device
+}
+
+// Binding returns the state of one of the session's bindings.
+func (s *Service) Binding(ctx context.Context, sess storage.Session, id string) (BindingState, error) {
+	b, err := s.ownBinding(ctx, sess, id)
+	if err != nil {
+		return BindingState{}, err
+	}
+	st := BindingState{Status: bindingStatus(b, s.now())}
+	if b.Status == storage.BindingBound {
+		d, err := s.Store.GetDevice(ctx, b.DeviceID)
+		if err != nil {
+			return BindingState{}, err
+		}
+		st.Device = &d
+	}
+	return st, nil
+}
+
+// BindingQR returns the QR image of one of the session's bindings while it waits to be scanned.
+func (s *Service) BindingQR(ctx context.Context, sess storage.Session, sessionToken, id string) ([]byte, error) {
+	b, err := s.ownBinding(ctx, sess, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := usable(b, s.now(), storage.BindingPending); err != nil {
+		return nil, err
+	}
+	png, ok := open(qrKey(sessionToken, b.ID), b.SealedQR)
+	if !ok {
+		return nil, mcert.Errorf(mcert.Forbidden, "qr_other_session", "this QR code was made in another session; make a new one")
+	}
+	return png, nil
+}
+
+func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id string) (storage.Binding, error) {
+	a, err := s.Account(ctx, sess)
+	if err != nil {
+		return storage.Binding{}, err
+	}
+	b, err := s.Store.GetBinding(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && b.AccountID != a.ID) {
+		return storage.Binding{}, mcert.Errorf(mcert.NotFound, "binding_not_found", "no such binding; make a new QR code")
+	}
+	return b, err
+}
+
+func (s *Service) activeAccount(ctx context.Context, sess storage.Session) (storage.Account, error) {
+	a, err := s.Account(ctx, sess)
+	if err == nil && a.Status != storage.AccountActive {
+		err = mcert.Errorf(mcert.Forbidden, "account_suspended", "your account is suspended; reinstate it with a card login before binding a phone")
+	}
+	return a, err
+}
+
+func bindingStatus(b storage.Binding, now time.Time) string {
+	if b.Status != storage.BindingBound && !now.Before(b.ExpiresAt) {
+		return "expired"
+	}
+	return b.Status
+}
+
+// usable says why a binding cannot take the next step, which needs it in status want.
+func usable(b storage.Binding, now time.Time, want string) error {
+	switch st := bindingStatus(b, now); {
+	case st == want:
+		return nil
+	case st == "expired":
+		return mcert.Errorf(mcert.Expired, "binding_expired", "the QR code has expired; show a new one")
+	case st == storage.BindingPending:
+		return mcert.Errorf(mcert.Conflict, "binding_not_started", "call /api/v1/phone/bind/begin with this token first")
+	default:
+		return mcert.Errorf(mcert.Conflict, "binding_used", "this QR code has already been used; show a new one")
+	}
+}
+
+// bindingByToken finds the binding a phone's token belongs to.
+func (s *Service) bindingByToken(ctx context.Context, token string) (storage.Binding, error) {
+	b, err := s.Store.GetBindingByToken(ctx, hashToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
+		return b, mcert.Errorf(mcert.NotFound, "binding_not_found", "unknown QR code; scan the code on the screen again")
+	}
+	return b, err
+}
+
+const defaultDeviceName = "Phone"
+
+func cleanDeviceName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return defaultDeviceName, nil
+	}
+	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return "", mcert.Errorf(mcert.Invalid, "invalid_device_name", "device_name must be at most 64 printable characters")
+	}
+	return name, nil
+}
+
+// BeginBind is the phone's first step: it claims the QR token and gets the WebAuthn options.
+func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
+	name, err := cleanDeviceName(deviceName)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.bindingByToken(ctx, token)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	if err := usable(b, now, storage.BindingPending); err != nil {
+		return nil, err
+	}
+	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	if a.Status != storage.AccountActive {
+		return nil, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it")
+	}
+	devices, err := s.Store.ListDevices(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	creation, state, err := s.WebAuthn.BeginRegistration(a, devices)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.Store.UpdateBinding(ctx, b.ID, func(b storage.Binding) (storage.Binding, error) {
+		if err := usable(b, now, storage.BindingPending); err != nil {
+			return b, err
+		}
+		b.Status, b.DeviceName, b.WebAuthnSession = storage.BindingScanned, name, state
+		return b, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return creation, nil
+}
+
+// FinishBind verifies the phone's new credential and stores the device. The device token is
+// returned once, for the phone to read its inbox with.
+func (s *Service) FinishBind(ctx context.Context, token string, credential []byte) (storage.Device, string, error) {
+	b, err := s.bindingByToken(ctx, token)
+	if err != nil {
+		return storage.Device{}, "", err
+	}
+	now := s.now()
+	if err := usable(b, now, storage.BindingScanned); err != nil {
+		return storage.Device{}, "", err
+	}
+	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	if err != nil {
+		return storage.Device{}, "", err
+	}
+	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
+	if err != nil {
+		return storage.Device{}, "", err
+	}
+	deviceToken, deviceTokenHash := newToken()
+	d.ID, d.AccountID, d.Name, d.TokenHash = newID(), a.ID, b.DeviceName, deviceTokenHash
+	d.Status, d.CreatedAt, d.ExpiresAt = storage.DeviceActive, now, now.AddDate(0, 0, DeviceDays)
+	_, err = s.Store.BindDevice(ctx, b.ID, d, func(b storage.Binding) (storage.Binding, error) {
+		if err := usable(b, now, storage.BindingScanned); err != nil {
+			return b, err
+		}
+		b.Status, b.DeviceID, b.WebAuthnSession, b.SealedQR = storage.BindingBound, d.ID, nil, nil
+		return b, nil
+	})
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return storage.Device{}, "", mcert.Errorf(mcert.Conflict, "credential_exists", "this phone credential is already bound; remove the old device first")
+	}
+	if err != nil {
+		return storage.Device{}, "", err
+	}
+	return d, deviceToken, nil
+}
+
+// qrKey derives the key sealing a binding's QR image from the session cookie, which the store
+// knows only by hash.
+func qrKey(sessionToken, bindingID string) []byte {
+	m := hmac.New(sha256.New, []byte(sessionToken))
+	m.Write([]byte("mcert binding qr\x00" + bindingID))
+	return m.Sum(nil)
+}
+
+func seal(key, plain []byte) []byte {
+	aead := gcm(key)
+	nonce := make([]byte, aead.NonceSize())
+	_, _ = rand.Read(nonce)
+	return aead.Seal(nonce, nonce, plain, nil)
+}
+
+func open(key, sealed []byte) ([]byte, bool) {
+	aead := gcm(key)
+	if len(sealed) < aead.NonceSize() {
+		return nil, false
+	}
+	plain, err := aead.Open(nil, sealed[:aead.NonceSize()], sealed[aead.NonceSize():], nil)
+	return plain, err == nil
+}
+
+func gcm(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err) // a 32-byte HMAC-SHA256 output is always a valid AES-256 key
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err) // only fails for a non-128-bit block cipher
+	}
+	return aead
+}

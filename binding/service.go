@@ -1,0 +1,72 @@
+// Package binding holds mcert's transactions and their state machines: the card login that
+// opens a desktop session, the account it registers, and binding a phone by QR code. It knows
+// the store and the ceremonies, not HTTP.
+package binding
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"time"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/storage"
+)
+
+// Lifetimes from PROTOCOL.md.
+const (
+	ChallengeTTL = 2 * time.Minute
+	SessionTTL   = 15 * time.Minute
+	BindingTTL   = 5 * time.Minute
+	DeviceDays   = 365
+
+	// gcGrace keeps expired one-time records a while, so that a late replay is answered
+	// "used" or "expired" instead of "unknown".
+	gcGrace = time.Hour
+)
+
+// Service runs the transactions. Instances hold no state of their own: everything is in Store,
+// so any number of them can serve the same store.
+type Service struct {
+	Store     storage.Store
+	Cards     *authn.CardVerifier
+	WebAuthn  *authn.WebAuthn
+	PublicURL string
+	Now       func() time.Time
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC() }
+
+// GarbageCollect removes one-time records that expired more than an hour ago.
+func (s *Service) GarbageCollect(ctx context.Context) (storage.GCResult, error) {
+	return s.Store.GarbageCollect(ctx, s.now().Add(-gcGrace))
+}
+
+// newSecret returns n random bytes and their base64url form.
+func newSecret(n int) ([]byte, string) {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails on supported platforms
+	return b, base64.RawURLEncoding.EncodeToString(b)
+}
+
+// newToken returns a fresh 256-bit secret for a client to hold, and the hash the store keeps.
+func newToken() (token string, hash []byte) {
+	_, token = newSecret(32)
+	return token, hashToken(token)
+}
+
+// newID returns a random public identifier: unguessable, but not a secret.
+func newID() string {
+	_, id := newSecret(16)
+	return id
+}
+
+// hashToken is how a token is found in the store. Any string hashes, so a malformed token is
+// simply unknown.
+func hashToken(token string) []byte { return hashBytes([]byte(token)) }
+
+func hashBytes(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:]
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/qr"
+)
+
+// enrolled is a citizen who has registered, with a binding QR code on the desktop.
+type enrolled struct {
+	browser *browser
+	binding map[string]any
+}
+
+// registerAndShowQR walks the desktop side: card login, registration, "bind a phone".
+func registerAndShowQR(t testing.TB, s *server, card *authn.Card) enrolled {
+	t.Helper()
+	b := s.browser(t)
+	login := b.cardLogin(card)
+	if login["account"] != nil {
+		t.Fatalf("a new citizen has an account: %v", login)
+	}
+	acct := b.do("POST", "/api/v1/account", map[string]string{"email": "wang@example.tw", "phone": "0912-345-678"}).want(t, 201).json(t)
+	if acct["phone"] != "0912345678" || acct["status"] != "active" || acct["id_masked"] != "A12****789" {
+		t.Fatalf("account: %v", acct)
+	}
+	bind := b.do("POST", "/api/v1/bindings", nil).want(t, 201).json(t)
+	return enrolled{browser: b, binding: bind}
+}
+
+func TestEnrollEndToEnd(t *testing.T) {
+	s := startServer(t)
+	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
+	e := registerAndShowQR(t, s, card)
+	b, bind := e.browser, e.binding
+	if got := b.do("GET", "/api/v1/bindings/"+bind["id"].(string), nil).want(t, 200).json(t)["status"]; got != "pending" {
+		t.Fatalf("new binding status %v, want pending", got)
+	}
+
+	// The phone scans the real PNG the page shows.
+	png := b.do("GET", bind["qr_png"].(string), nil).want(t, 200)
+	if ct := png.Header.Get("Content-Type"); ct != "image/png" {
+		t.Fatalf("qr.png content type %q", ct)
+	}
+	text, err := qr.DecodePNG(png.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != bind["qr_text"] {
+		t.Fatalf("QR image says %q, qr_text is %q", text, bind["qr_text"])
+	}
+
+	boundAt := s.clock.Now()
+	p, err := phone.Open(t.TempDir() + "/phone.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&phone.Client{HTTP: http.DefaultClient, Phone: p}).Bind(context.Background(), text, "Pixel 8", phone.CreateOptions{})
+	if err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+
+	st := b.do("GET", "/api/v1/bindings/"+bind["id"].(string), nil).want(t, 200).json(t)
+	dev, _ := st["device"].(map[string]any)
+	if st["status"] != "bound" || dev == nil || dev["id"] != res.DeviceID || dev["name"] != "Pixel 8" || dev["status"] != "active" {
+		t.Fatalf("desktop sees %v after binding", st)
+	}
+	acct := b.do("GET", "/api/v1/account", nil).want(t, 200).json(t)
+	if devs := acct["devices"].([]any); len(devs) != 1 {
+		t.Fatalf("account devices: %v", devs)
+	}
+
+	stored, err := s.store.GetDevice(context.Background(), res.DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := boundAt.AddDate(0, 0, 365); !stored.ExpiresAt.Equal(want) || !res.ExpiresAt.Equal(want) {
+		t.Fatalf("device expires %v (phone told %v), want binding time + 365 days = %v", stored.ExpiresAt, res.ExpiresAt, want)
+	}
+	if stored.TokenHash == nil || string(stored.TokenHash) == res.DeviceToken {
+		t.Fatal("the device token must be stored only as a hash")
+	}
+
+	// The device lives on its own: a year less a day later it is still active, a year later
+	// it has expired, and the card's fate plays no part in either.
+	deviceStatus := func() any {
+		b := s.browser(t)
+		b.cardLogin(s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+		return b.do("GET", "/api/v1/account", nil).want(t, 200).json(t)["devices"].([]any)[0].(map[string]any)["status"]
+	}
+	s.clock.Advance(364 * 24 * time.Hour)
+	if got := deviceStatus(); got != "active" {
+		t.Fatalf("device on day 364: %v", got)
+	}
+	s.clock.Advance(24 * time.Hour)
+	if got := deviceStatus(); got != "expired" {
+		t.Fatalf("device on day 365: %v", got)
+	}
+}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/storage/bolt"
+	"github.com/mcert/mcert/web"
+)
+
+// Config is the server's configuration, from flags or MCERT_* variables.
+type Config struct {
+	Addr         string
+	DataDir      string
+	PublicURL    string // empty: http://localhost:<port the server listens on>
+	CardCA       string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
+	CardCRL      string // optional CRL file (PEM or DER)
+	CardAgentURL string
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Validate reports every problem with the configuration at once.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Addr == "" {
+		errs = append(errs, errors.New("--addr is required, e.g. 127.0.0.1:8080"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data is required: the directory for the database (and the development CA)"))
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
+			errs = append(errs, fmt.Errorf("--public-url %q must be an absolute http(s) URL such as https://mcert.example.tw", c.PublicURL))
+		case u.Scheme == "http" && u.Hostname() != "localhost":
+			errs = append(errs, fmt.Errorf("--public-url %q: WebAuthn needs https except on localhost", c.PublicURL))
+		case u.RawQuery != "" || u.Fragment != "":
+			errs = append(errs, fmt.Errorf("--public-url %q must not have a query or fragment", c.PublicURL))
+		}
+	}
+	if c.CardCRL != "" && c.CardCA == "" {
+		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
+	}
+	return errors.Join(errs...)
+}
+
+// Main is the running program, in a form tests can start on port 0 with an injected clock.
+type Main struct {
+	Config Config
+
+	PublicURL string // resolved once listening
+	store     *bolt.Store
+	listener  net.Listener
+	server    *http.Server
+	service   *binding.Service
+}
+
+// Open does everything that can fail before serving: the store, the card CAs, the listener.
+func (m *Main) Open() error {
+	cfg := &m.Config
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	cards, err := m.cardVerifier()
+	if err != nil {
+		return err
+	}
+	m.store, err = bolt.Open(filepath.Join(cfg.DataDir, "mcert.db"), bolt.Options{})
+	if err != nil {
+		return err
+	}
+	m.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		m.store.Close()
+		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr)", cfg.Addr, err)
+	}
+	m.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	if m.PublicURL == "" {
+		m.PublicURL = fmt.Sprintf("http://localhost:%d", m.listener.Addr().(*net.TCPAddr).Port)
+	}
+	wa, err := authn.NewWebAuthn(m.PublicURL)
+	if err != nil {
+		m.Close()
+		return err
+	}
+	m.service = &binding.Service{Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now}
+	handler := web.New(web.Config{Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger})
+	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	return nil
+}
+
+func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
+	cfg := &m.Config
+	if cfg.CardCA == "" {
+		ca, created, err := authn.LoadOrCreateDevCA(cfg.DataDir, cfg.Now())
+		if err != nil {
+			return nil, fmt.Errorf("development card CA: %w", err)
+		}
+		if created {
+			cfg.Logger.Warn("created a development card CA; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
+		}
+		return authn.NewCardVerifier(ca.CertPEM(), nil)
+	}
+	caPEM, err := os.ReadFile(cfg.CardCA)
+	if err != nil {
+		return nil, fmt.Errorf("read --card-ca: %w", err)
+	}
+	var crl []byte
+	if cfg.CardCRL != "" {
+		if crl, err = os.ReadFile(cfg.CardCRL); err != nil {
+			return nil, fmt.Errorf("read --card-crl: %w", err)
+		}
+	}
+	return authn.NewCardVerifier(caPEM, crl)
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (m *Main) Run(ctx context.Context) error {
+	go m.collectGarbage(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- m.server.Serve(m.listener) }()
+	m.Config.Logger.Info("serving", "addr", m.listener.Addr().String(), "public_url", m.PublicURL)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return m.server.Shutdown(shutdown)
+}
+
+func (m *Main) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := m.service.GarbageCollect(ctx); err != nil {
+				m.Config.Logger.Error("garbage collection", "err", err)
+			} else if n.Challenges+n.Sessions+n.Bindings > 0 {
+				m.Config.Logger.Debug("garbage collected", "challenges", n.Challenges, "sessions", n.Sessions, "bindings", n.Bindings)
+			}
+		}
+	}
+}
+
+// Close releases the store; call it after Run returns.
+func (m *Main) Close() error {
+	if m.listener != nil {
+		m.listener.Close()
+	}
+	if m.store != nil {
+		return m.store.Close()
+	}
+	return nil
+}
+
+func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var m Main
+	cfg := &m.Config
+	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database and, in development, the card CA")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>)")
+	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
+	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
+	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stdout, nil))
+	if err := m.Open(); err != nil {
+		return err
+	}
+	defer m.Close()
+	fmt.Fprintf(stdout, "mcert is serving at %s\n", m.PublicURL)
+	return m.Run(ctx)
+}

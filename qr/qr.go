@@ -1,0 +1,188 @@
+// Package qr makes and reads the QR codes that carry a one-time token from a desktop page to
+// the phone: the text formats of PROTOCOL.md sections 3 and 4a, their PNG and terminal
+// renderings, and decoding a photo or screenshot of one.
+package qr
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"image"
+	_ "image/jpeg" // a phone's camera saves JPEG; registering the decoder costs nothing
+	_ "image/png"
+	"net/url"
+	"strings"
+
+	"github.com/makiuchi-d/gozxing"
+	zxingqr "github.com/makiuchi-d/gozxing/qrcode"
+	qrcode "github.com/skip2/go-qrcode"
+
+	"github.com/mcert/mcert"
+)
+
+// The kinds of link, also the last path segment of their URL.
+const (
+	KindBind  = "bind"
+	KindLogin = "login"
+)
+
+// Token length bounds in base64url characters: 22 characters hold 128 bits, the least
+// PROTOCOL.md allows; 128 leaves room for longer tokens without letting a QR code carry junk.
+const (
+	minTokenLen = 22
+	maxTokenLen = 128
+)
+
+// An image larger than this is refused before decoding: a few bytes of PNG or JPEG header can
+// claim a size whose pixels would not fit in memory. 8192 px covers any phone camera.
+const maxImageSide = 8192
+
+// BindText is the text of the QR code that binds a phone: the page a phone's camera opens, with
+// the token in the fragment so that it never reaches a server log.
+func BindText(publicURL, token string) string {
+	return linkText(publicURL, KindBind, token)
+}
+
+// LoginText is the text of the QR code shown on a relying party's login page.
+func LoginText(publicURL, token string) string {
+	return linkText(publicURL, KindLogin, token)
+}
+
+func linkText(publicURL, kind, token string) string {
+	return strings.TrimRight(publicURL, "/") + "/m/" + kind + "#" + token
+}
+
+// Link is a parsed QR code text.
+type Link struct {
+	Kind   string // KindBind or KindLogin
+	Origin string // scheme://host[:port], the WebAuthn origin the phone presents
+	Base   string // the public base URL, which may include a path prefix
+	Token  string
+}
+
+// Parse reads a text made by BindText or LoginText, as a camera or a QR decoder returns it.
+func Parse(text string) (Link, error) {
+	text = strings.TrimSpace(text)
+	notOurs := mcert.Errorf(mcert.Invalid, "invalid_qr",
+		"this is not an mcert QR code; scan the QR code that the mcert page shows")
+	page, token, hasFragment := strings.Cut(text, "#")
+	var l Link
+	switch {
+	case strings.HasSuffix(page, "/m/"+KindBind):
+		l.Kind = KindBind
+	case strings.HasSuffix(page, "/m/"+KindLogin):
+		l.Kind = KindLogin
+	default:
+		return Link{}, notOurs
+	}
+	l.Base = strings.TrimSuffix(page, "/m/"+l.Kind)
+	origin, ok := baseOrigin(l.Base)
+	if !ok {
+		return Link{}, notOurs
+	}
+	l.Origin = origin
+	if !hasFragment || token == "" {
+		return Link{}, mcert.Errorf(mcert.Invalid, "invalid_qr",
+			"the QR code holds no token; scan the whole QR code again")
+	}
+	if !validToken(token) {
+		return Link{}, mcert.Errorf(mcert.Invalid, "invalid_qr",
+			"the QR code's token is malformed; show a new QR code on the mcert page and scan it")
+	}
+	l.Token = token
+	return l, nil
+}
+
+// baseOrigin checks that base is a public base URL as BindText writes it and returns its origin.
+// A base ending in a slash, or with a query, user info or odd characters, is refused: BindText
+// never writes one, so such a text was not made by mcert.
+func baseOrigin(base string) (string, bool) {
+	if strings.HasSuffix(base, "/") || strings.ContainsFunc(base, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", false
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" || u.User != nil ||
+		u.Opaque != "" || u.RawQuery != "" || u.ForceQuery {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
+}
+
+// validToken accepts base64url without padding; Strict refuses a last character with stray
+// bits, which no encoder writes.
+func validToken(token string) bool {
+	if len(token) < minTokenLen || len(token) > maxTokenLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	return err == nil
+}
+
+// PNG renders text as a 256 px QR code image with medium error correction, which survives a
+// photo of a screen.
+func PNG(text string) ([]byte, error) {
+	png, err := qrcode.Encode(text, qrcode.Medium, 256)
+	if err != nil {
+		return nil, tooLong(err)
+	}
+	return png, nil
+}
+
+// Terminal renders text as a QR code of block characters, two rows per line, for a terminal with
+// a dark background.
+func Terminal(text string) (string, error) {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return "", tooLong(err)
+	}
+	return q.ToSmallString(false), nil
+}
+
+// tooLong describes the one way go-qrcode fails: the text does not fit the largest QR code.
+func tooLong(err error) error {
+	return mcert.Errorf(mcert.Invalid, "invalid_qr",
+		"the text does not fit in a QR code (%v); use a shorter public URL", err)
+}
+
+// DecodePNG finds a QR code in a PNG or JPEG image and returns its text.
+func DecodePNG(data []byte) (string, error) {
+	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", notAnImage()
+	}
+	if cfg.Width > maxImageSide || cfg.Height > maxImageSide {
+		return "", mcert.Errorf(mcert.Invalid, "invalid_image",
+			"the %s image is %dx%d pixels, larger than %d on a side; crop it around the QR code",
+			format, cfg.Width, cfg.Height, maxImageSide)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return "", notAnImage()
+	}
+	bitmap, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", noCode()
+	}
+	// TRY_HARDER makes the detector search a photo, not only a clean rendering.
+	hints := map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_TRY_HARDER: true}
+	result, err := zxingqr.NewQRCodeReader().Decode(bitmap, hints)
+	var notFound gozxing.NotFoundException
+	if errors.As(err, &notFound) {
+		return "", noCode()
+	}
+	if err != nil {
+		return "", mcert.Errorf(mcert.Invalid, "unreadable_qr_code",
+			"the QR code in the image could not be read; take a sharper, straighter picture of it")
+	}
+	return result.GetText(), nil
+}
+
+func notAnImage() error {
+	return mcert.Errorf(mcert.Invalid, "invalid_image",
+		"the file is not a readable PNG or JPEG image; save the QR code as PNG and try again")
+}
+
+func noCode() error {
+	return mcert.Errorf(mcert.Invalid, "no_qr_code",
+		"no QR code found in the image; take a sharper picture with the whole QR code in it")
+}

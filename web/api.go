@@ -1,0 +1,250 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/storage"
+)
+
+const sessionCookie = "mcert_session"
+
+func (s *Server) cardChallenge(c echo.Context) error {
+	ch, exp, err := s.svc.CardChallenge(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"challenge": b64(ch), "expires_at": rfc3339(exp)})
+}
+
+func (s *Server) cardLogin(c echo.Context) error {
+	var req struct {
+		Challenge   string `json:"challenge"`
+		Certificate string `json:"certificate"`
+		Signature   string `json:"signature"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	ch, err := fromB64("challenge", req.Challenge)
+	if err != nil {
+		return err
+	}
+	cert, err := fromB64("certificate", req.Certificate)
+	if err != nil {
+		return err
+	}
+	sig, err := fromB64("signature", req.Signature)
+	if err != nil {
+		return err
+	}
+	login, err := s.svc.LoginWithCard(c.Request().Context(), ch, cert, sig)
+	if err != nil {
+		return err
+	}
+	s.setSession(c, login.SessionToken, int(binding.SessionTTL/time.Second))
+	var acct any // JSON null when the citizen has not registered yet
+	if login.Account != nil {
+		if acct, err = s.accountView(c.Request().Context(), *login.Account); err != nil {
+			return err
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"citizen": map[string]string{"name": login.Citizen.Name, "id_masked": authn.MaskCitizenID(login.Citizen.ID)},
+		"account": acct,
+	})
+}
+
+func (s *Server) cardLogout(c echo.Context) error {
+	if ck, err := c.Cookie(sessionCookie); err == nil {
+		if err := s.svc.Logout(c.Request().Context(), ck.Value); err != nil {
+			return err
+		}
+	}
+	s.setSession(c, "", -1)
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) setSession(c echo.Context, token string, maxAge int) {
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: token, Path: "/", MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(s.cfg.PublicURL, "https://"),
+	})
+}
+
+// session returns the request's card session and its cookie value.
+func (s *Server) session(c echo.Context) (storage.Session, string, error) {
+	var token string
+	if ck, err := c.Cookie(sessionCookie); err == nil {
+		token = ck.Value
+	}
+	sess, err := s.svc.Session(c.Request().Context(), token)
+	return sess, token, err
+}
+
+type contactBody struct {
+	Email *string `json:"email"`
+	Phone *string `json:"phone"`
+}
+
+func (s *Server) createAccount(c echo.Context) error {
+	return s.writeAccount(c, http.StatusCreated, s.svc.Register)
+}
+
+func (s *Server) updateAccount(c echo.Context) error {
+	return s.writeAccount(c, http.StatusOK, s.svc.UpdateContact)
+}
+
+func (s *Server) writeAccount(c echo.Context, status int, write func(ctx context.Context, sess storage.Session, ct binding.Contact) (storage.Account, error)) error {
+	sess, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	var req contactBody
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	a, err := write(c.Request().Context(), sess, binding.Contact{Email: req.Email, Phone: req.Phone})
+	if err != nil {
+		return err
+	}
+	view, err := s.accountView(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	return c.JSON(status, view)
+}
+
+func (s *Server) getAccount(c echo.Context) error {
+	sess, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	a, err := s.svc.Account(c.Request().Context(), sess)
+	if err != nil {
+		return err
+	}
+	view, err := s.accountView(c.Request().Context(), a)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+func (s *Server) createBinding(c echo.Context) error {
+	sess, token, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	b, err := s.svc.CreateBinding(c.Request().Context(), sess, token)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]string{
+		"id": b.ID, "qr_text": b.QRText, "qr_png": "/api/v1/bindings/" + b.ID + "/qr.png", "expires_at": rfc3339(b.ExpiresAt),
+	})
+}
+
+func (s *Server) getBinding(c echo.Context) error {
+	sess, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	st, err := s.svc.Binding(c.Request().Context(), sess, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"status": st.Status}
+	if st.Device != nil {
+		out["device"] = s.deviceView(*st.Device)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) bindingQR(c echo.Context) error {
+	sess, token, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	png, err := s.svc.BindingQR(c.Request().Context(), sess, token, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusOK, "image/png", png)
+}
+
+func (s *Server) bindBegin(c echo.Context) error {
+	var req struct {
+		Token      string `json:"token"`
+		DeviceName string `json:"device_name"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if err := requireField("token", req.Token != ""); err != nil {
+		return err
+	}
+	creation, err := s.svc.BeginBind(c.Request().Context(), req.Token, req.DeviceName)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"publicKey": creation.Response})
+}
+
+func (s *Server) bindFinish(c echo.Context) error {
+	var req struct {
+		Token      string          `json:"token"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	if err := requireField("token", req.Token != ""); err != nil {
+		return err
+	}
+	if err := requireField("credential", len(req.Credential) > 0 && string(req.Credential) != "null"); err != nil {
+		return err
+	}
+	d, deviceToken, err := s.svc.FinishBind(c.Request().Context(), req.Token, req.Credential)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"device": s.deviceView(d), "device_token": deviceToken})
+}
+
+// accountView is PROTOCOL.md's <account>.
+func (s *Server) accountView(ctx context.Context, a storage.Account) (map[string]any, error) {
+	devices, err := s.svc.Devices(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]map[string]any, 0, len(devices))
+	for _, d := range devices {
+		views = append(views, s.deviceView(d))
+	}
+	return map[string]any{
+		"id": a.ID, "name": a.Name, "id_masked": authn.MaskCitizenID(a.CitizenID), "email": a.Email, "phone": a.Phone,
+		"created_at": rfc3339(a.CreatedAt), "status": a.Status, "devices": views,
+	}, nil
+}
+
+// deviceView is PROTOCOL.md's <device>.
+func (s *Server) deviceView(d storage.Device) map[string]any {
+	var lastUsed any
+	if d.LastUsedAt != nil {
+		lastUsed = rfc3339(*d.LastUsedAt)
+	}
+	return map[string]any{
+		"id": d.ID, "name": d.Name, "created_at": rfc3339(d.CreatedAt), "expires_at": rfc3339(d.ExpiresAt),
+		"last_used_at": lastUsed, "status": binding.DeviceStatus(d, s.svc.Now()),
+	}
+}
+
+func rfc3339(t time.Time) string { return t.UTC().Format(time.RFC3339) }

@@ -1,0 +1,91 @@
+package web
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mcert/mcert"
+)
+
+// decodeBody reads a JSON object into v. Unknown fields are ignored, so clients may send
+// fields of later protocol versions; anything that is not one JSON object is refused.
+func decodeBody(c echo.Context, v any) error {
+	body, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he // the body limit
+		}
+		return mcert.Errorf(mcert.Invalid, "malformed_body", "the request body could not be read")
+	}
+	return decodeJSON(body, v)
+}
+
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must be a JSON object as PROTOCOL.md describes: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must hold one JSON object and nothing after it")
+	}
+	return nil
+}
+
+// jsonProblem says what is wrong with a body without echoing its contents.
+func jsonProblem(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return "expected an object, got " + te.Value
+		}
+		return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonType(te.Type.Kind().String()), te.Value)
+	}
+	if errors.Is(err, io.EOF) {
+		return "the body is empty"
+	}
+	return "it is not valid JSON"
+}
+
+func jsonType(kind string) string {
+	switch kind {
+	case "string":
+		return "a string"
+	case "struct", "map":
+		return "an object"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "true or false"
+	}
+	return "a number"
+}
+
+// fromB64 decodes the base64url value of a required field; padding is tolerated on input.
+func fromB64(field, s string) ([]byte, error) {
+	if s == "" {
+		return nil, mcert.Errorf(mcert.Invalid, "malformed_body", "field %q is required", field)
+	}
+	v, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		return nil, mcert.Errorf(mcert.Invalid, "malformed_body", "field %q must be base64url without padding", field)
+	}
+	return v, nil
+}
+
+// requireField reports a missing required value with the field's name.
+func requireField(name string, present bool) error {
+	if present {
+		return nil
+	}
+	return mcert.Errorf(mcert.Invalid, "malformed_body", "field %q is required", name)
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

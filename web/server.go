@@ -1,0 +1,146 @@
+// Package web is mcert's HTTP face: the JSON API of PROTOCOL.md, the server-rendered pages and
+// their embedded assets, on Echo. It translates between HTTP and the binding service and holds
+// no state of its own.
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
+)
+
+// Config is what the web layer needs besides the service.
+type Config struct {
+	Service      *binding.Service
+	PublicURL    string
+	CardAgentURL string // where the pages reach the card agent
+	Logger       *slog.Logger
+}
+
+// maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
+// packed attestation, is a few kilobytes.
+const maxBody = "64K"
+
+// Server serves the API and the pages.
+type Server struct {
+	cfg  Config
+	svc  *binding.Service
+	echo *echo.Echo
+}
+
+// New builds the server's routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, svc: cfg.Service, echo: echo.New()}
+	e := s.echo
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders)
+
+	e.GET("/healthz", s.healthz)
+	api := e.Group("/api/v1")
+	api.GET("/card/challenge", s.cardChallenge)
+	api.POST("/card/login", s.cardLogin)
+	api.POST("/card/logout", s.cardLogout)
+	api.POST("/account", s.createAccount)
+	api.PATCH("/account", s.updateAccount)
+	api.GET("/account", s.getAccount)
+	api.POST("/bindings", s.createBinding)
+	api.GET("/bindings/:id", s.getBinding)
+	api.GET("/bindings/:id/qr.png", s.bindingQR)
+	api.POST("/phone/bind/begin", s.bindBegin)
+	api.POST("/phone/bind/finish", s.bindFinish)
+	s.pageRoutes()
+	return s
+}
+
+// ServeHTTP makes the server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+func (s *Server) healthz(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.svc.Store.Ping(ctx); err != nil {
+		s.cfg.Logger.Error("health check: store does not answer", "err", err)
+		return mcert.Errorf(mcert.Internal, "store_unavailable", "the store does not answer")
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// securityHeaders keeps the pages out of frames and their scripts to our own files.
+func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	csp := "default-src 'self'; img-src 'self' data:; connect-src 'self' " + s.cfg.CardAgentURL +
+		"; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
+			h.Set("Cache-Control", "no-store")
+		}
+		return next(c)
+	}
+}
+
+// statusOf maps the domain's error kinds to PROTOCOL.md's statuses.
+var statusOf = map[mcert.Kind]int{
+	mcert.Invalid:      http.StatusBadRequest,
+	mcert.Unauthorized: http.StatusUnauthorized,
+	mcert.Forbidden:    http.StatusForbidden,
+	mcert.NotFound:     http.StatusNotFound,
+	mcert.Conflict:     http.StatusConflict,
+	mcert.Expired:      http.StatusGone,
+	mcert.Internal:     http.StatusInternalServerError,
+}
+
+// echoCodes names Echo's own errors (unknown route, wrong method, body too large).
+var echoCodes = map[int]string{
+	http.StatusNotFound:              "not_found",
+	http.StatusMethodNotAllowed:      "method_not_allowed",
+	http.StatusRequestEntityTooLarge: "body_too_large",
+	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+}
+
+type errorBody struct {
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+// handleError writes every error as PROTOCOL.md's JSON body. Internal errors are logged in full
+// and shown only as "internal error".
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, body := http.StatusInternalServerError, errorBody{"internal", "internal error; try again later"}
+	var me *mcert.Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &me) && me.Kind != mcert.Internal:
+		status, body = statusOf[me.Kind], errorBody{me.Code, me.Message}
+	case errors.As(err, &he) && echoCodes[he.Code] != "":
+		status, body = he.Code, errorBody{echoCodes[he.Code], strings.ToLower(http.StatusText(he.Code))}
+		if he.Code == http.StatusRequestEntityTooLarge {
+			body.Message = "the request body is larger than " + maxBody + "B"
+		}
+	default:
+		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "err", err)
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = c.JSON(status, body)
+}
