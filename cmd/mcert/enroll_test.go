@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,82 @@ func TestEnrollEndToEnd(t *testing.T) {
 	s.clock.Advance(24 * time.Hour)
 	if got := deviceStatus(); got != "expired" {
 		t.Fatalf("device on day 365: %v", got)
+	}
+}
+
+func TestBindOptions(t *testing.T) {
+	s := startServer(t)
+	e := registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+	begin := e.browser.do("POST", "/api/v1/phone/bind/begin", map[string]any{"token": tokenOf(t, e.binding["qr_text"].(string))}).want(t, 200).json(t)
+	pk := begin["publicKey"].(map[string]any)
+	sel := pk["authenticatorSelection"].(map[string]any)
+	if sel["userVerification"] != "required" || sel["residentKey"] != "required" || sel["requireResidentKey"] != true {
+		t.Errorf("authenticatorSelection %v: user verification and a discoverable credential must be required", sel)
+	}
+	var algs []float64
+	for _, p := range pk["pubKeyCredParams"].([]any) {
+		algs = append(algs, p.(map[string]any)["alg"].(float64))
+	}
+	if len(algs) != 3 || algs[0] != -7 || algs[1] != -257 || algs[2] != -8 {
+		t.Errorf("pubKeyCredParams algorithms %v, want ES256, RS256, EdDSA", algs)
+	}
+	if rp := pk["rp"].(map[string]any); rp["id"] != "localhost" {
+		t.Errorf("RP ID %v, want the public URL's host", rp["id"])
+	}
+	if user := pk["user"].(map[string]any); user["name"] != "A12****789" {
+		t.Errorf("user name %v: the phone must see only the masked ID", user["name"])
+	}
+}
+
+func TestGarbageCollection(t *testing.T) {
+	s := startServer(t)
+	e := registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+	e.browser.do("GET", "/api/v1/card/challenge", nil).want(t, 200)
+	ctx := context.Background()
+
+	// Within the grace hour, expired records stay, so a replay is told "expired", not "unknown".
+	s.clock.Advance(30 * time.Minute)
+	if n, err := s.service.GarbageCollect(ctx); err != nil || n.Challenges+n.Sessions+n.Bindings != 0 {
+		t.Fatalf("collected %+v, %v within the grace period", n, err)
+	}
+	s.clock.Advance(time.Hour)
+	n, err := s.service.GarbageCollect(ctx)
+	if err != nil || n.Challenges != 2 || n.Sessions != 1 || n.Bindings != 1 {
+		t.Fatalf("collected %+v, %v; want the 2 challenges, the session and the binding", n, err)
+	}
+	r := e.browser.do("POST", "/api/v1/phone/bind/begin", map[string]any{"token": tokenOf(t, e.binding["qr_text"].(string))})
+	if r.Status != 404 || r.errorCode(t) != "binding_not_found" {
+		t.Fatalf("a collected binding answers %d %s", r.Status, r.Body)
+	}
+	if _, err := s.store.GetAccountByCitizen(ctx, "A123456789"); err != nil {
+		t.Fatalf("the account must survive garbage collection: %v", err)
+	}
+}
+
+func TestPages(t *testing.T) {
+	s := startServer(t)
+	b := s.browser(t)
+	for _, tc := range []struct{ path, contentType, contains string }{
+		{"/", "text/html", "以自然人憑證登入"},
+		{"/m/bind", "text/html", "註冊裝置"},
+		{"/static/app.js", "javascript", "/api/v1/card/challenge"},
+		{"/static/style.css", "text/css", "body"},
+	} {
+		r := b.do("GET", tc.path, nil).want(t, 200)
+		if ct := r.Header.Get("Content-Type"); !strings.Contains(ct, tc.contentType) || !strings.Contains(string(r.Body), tc.contains) {
+			t.Errorf("GET %s: %s without %q", tc.path, ct, tc.contains)
+		}
+		if csp := r.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "frame-ancestors 'none'") || strings.Contains(csp, "unsafe-inline") {
+			t.Errorf("GET %s: Content-Security-Policy %q", tc.path, csp)
+		}
+	}
+	if r := b.do("GET", "/api/v1/nothing", nil); r.Status != 404 || r.errorCode(t) != "not_found" {
+		t.Errorf("unknown API path: %d %s", r.Status, r.Body)
+	}
+	if r := b.do("DELETE", "/api/v1/account", nil); r.Status != 405 || r.errorCode(t) != "method_not_allowed" {
+		t.Errorf("wrong method: %d %s", r.Status, r.Body)
+	}
+	if r := b.do("GET", "/healthz", nil); r.Status != 200 {
+		t.Errorf("healthz: %d", r.Status)
 	}
 }

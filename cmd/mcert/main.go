@@ -44,12 +44,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	name, rest := lookup(args)
 	cmd, ok := commands[name]
 	if !ok {
+		group := ""
+		if len(args) > 0 && isGroup(args[0]) {
+			group, args = args[0], args[1:]
+		}
 		if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-			fmt.Fprintf(stderr, "mcert: unknown command %q\n\n", strings.Join(args, " "))
-			usage(stderr)
+			fmt.Fprintf(stderr, "mcert: unknown command %q\n\n", strings.TrimSpace(group+" "+strings.Join(args, " ")))
+			usage(stderr, group)
 			return 2
 		}
-		usage(stdout)
+		if group != "" && len(args) == 0 {
+			usage(stderr, group) // "mcert card" alone is a usage error
+			return 2
+		}
+		usage(stdout, group)
 		return 0
 	}
 	err := cmd.run(ctx, newFlags(name, cmd.summary, stderr), rest, stdout)
@@ -74,11 +82,24 @@ func lookup(args []string) (string, []string) {
 	return "", args
 }
 
-func usage(w io.Writer) {
+// isGroup reports whether word starts multi-word commands, such as "card" or "phone".
+func isGroup(word string) bool {
+	for n := range commands {
+		if strings.HasPrefix(n, word+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+// usage lists the commands, or only those of a group such as "card".
+func usage(w io.Writer, group string) {
 	fmt.Fprintln(w, "mcert: mobile citizen-certificate authentication server\n\nUsage: mcert <command> [flags]   (mcert <command> --help for its flags)\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
-		names = append(names, n)
+		if group == "" || strings.HasPrefix(n, group+" ") {
+			names = append(names, n)
+		}
 	}
 	sort.Strings(names)
 	for _, n := range names {

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestCommandLine(t *testing.T) {
+	tests := []struct {
+		name       string
+		args       []string
+		wantStatus int
+		wantOut    string // in stdout
+		wantErr    string // in stderr
+	}{
+		{"no arguments lists commands", nil, 0, "card issue", ""},
+		{"help", []string{"--help"}, 0, "serve", ""},
+		{"unknown command", []string{"frob"}, 2, "", `unknown command "frob"`},
+		{"group help", []string{"card", "--help"}, 0, "card agent", ""},
+		{"group alone", []string{"phone"}, 2, "", "phone bind"},
+		{"unknown in group", []string{"card", "frob"}, 2, "", `unknown command "card frob"`},
+		{"command help", []string{"serve", "--help"}, 0, "", "-public-url"},
+		{"bad flag", []string{"serve", "--frob"}, 2, "", "flag provided but not defined"},
+		{"stray argument", []string{"card", "issue", "extra"}, 2, "", `unexpected argument "extra"`},
+		{"missing required flags", []string{"card", "issue", "--data", t.TempDir()}, 2, "", "--name and --id are required"},
+		{"bad national ID", []string{"card", "issue", "--data", t.TempDir(), "--name", "王小明", "--id", "A123456788", "--out", t.TempDir() + "/c.pem"}, 1, "", "check digit"},
+		{"bad public URL", []string{"serve", "--data", t.TempDir(), "--public-url", "http://example.tw"}, 1, "", "https except on localhost"},
+		{"phone needs a QR code", []string{"phone", "bind", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), tc.args, &stdout, &stderr)
+			if got != tc.wantStatus || !strings.Contains(stdout.String(), tc.wantOut) || !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Fatalf("mcert %v: status %d, want %d\nstdout: %s\nstderr: %s", tc.args, got, tc.wantStatus, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestEnvironmentSetsFlags(t *testing.T) {
+	t.Setenv("MCERT_PUBLIC_URL", "ftp://nowhere")
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"serve", "--data", t.TempDir()}, &stdout, &stderr); got != 1 || !strings.Contains(stderr.String(), "ftp://nowhere") {
+		t.Fatalf("MCERT_PUBLIC_URL was not used: status %d, stderr %s", got, stderr.String())
+	}
+}
