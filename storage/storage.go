@@ -105,6 +105,80 @@ type Device struct {
 	RevokedAt       *time.Time
 }
 
+// Client is a registered relying party.
+type Client struct {
+	ID                     string
+	SecretHash             []byte // SHA-256 of the client secret; nil for a public client
+	Name                   string // shown to the citizen on the login page and the phone
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	CitizenID              bool // may receive the citizen_id claim
+	CIBA                   bool // may start decoupled (push) logins
+	CreatedAt              time.Time
+}
+
+// Login kinds.
+const (
+	LoginRedirect = "redirect" // OpenID Connect code flow, approved by scanning the page's QR code
+	LoginCIBA     = "ciba"     // decoupled: started by the relying party's back end, approved from the phone's inbox
+)
+
+// Login statuses as stored; "expired" is derived, never stored.
+const (
+	LoginPending  = "pending"  // waiting for a phone
+	LoginScanned  = "scanned"  // a phone called begin; WebAuthnSession is set
+	LoginApproved = "approved" // a phone approved; AccountID, DeviceID and AuthTime are set
+	LoginDenied   = "denied"   // the phone said no
+	LoginDone     = "done"     // the relying party has taken its tokens
+)
+
+// Login is one relying-party login transaction, keyed by the hash of its public id (the
+// authorization request id of the login page, or a CIBA auth_req_id). TokenHashes (the tokens
+// phones present) and CodeHash (the authorization code) are unique indexes.
+type Login struct {
+	Hash            []byte
+	Kind            string
+	ClientID        string
+	ClientName      string
+	Status          string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time // the whole transaction; after this it is expired and may be collected
+	TokenExpiresAt  time.Time // the current phone token (a redirect login's QR code is refreshed)
+	TokenSerial     int       // which QR token of a redirect login is current
+	TokenHashes     [][]byte
+	Code            string // the four digits the page and the phone both show
+	BindingMessage  string
+	Request         []byte // opaque: the relying party's request (scopes, nonce, PKCE...), for the provider
+	CodeHash        []byte
+	WebAuthnSession []byte
+	LastPolledAt    *time.Time
+	AccountID       string // set at creation for CIBA, at approval for redirect logins; indexed
+	DeviceID        string
+	AuthTime        *time.Time
+}
+
+// Token is an issued access token, found by its ID (the bearer value only carries the ID,
+// encrypted).
+type Token struct {
+	ID        string
+	ClientID  string
+	AccountID string
+	Scopes    []string
+	AuthTime  time.Time
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// SigningKey is a key the provider signs ID tokens with. The newest unretired key signs; all
+// unretired keys are published, so relying parties keep verifying across a rotation.
+type SigningKey struct {
+	ID         string
+	Algorithm  string // "ES256" or "RS256"
+	PrivateKey []byte // PKCS#8 DER
+	CreatedAt  time.Time
+	RetireAt   *time.Time // set when a newer key takes over; dropped from the key set after it
+}
+
 // Store is everything mcert keeps. Implementations are safe for concurrent use, and every
 // Update* runs its function and the write in one atomic transaction: the function sees the
 // record as stored and returns it as it must be stored, or an error that aborts the write and
@@ -141,9 +215,52 @@ type Store interface {
 	// UpdateDevice may not change ID, AccountID or CredentialID.
 	UpdateDevice(ctx context.Context, id string, update func(Device) (Device, error)) (Device, error)
 
-	// GarbageCollect deletes challenges, sessions and bindings whose ExpiresAt is before the
-	// given time. Callers pass a time somewhat in the past so that a late replay is still
-	// answered "used" or "expired" rather than "unknown".
+	// GetDeviceByToken finds a device by the hash of its inbox token.
+	GetDeviceByToken(ctx context.Context, tokenHash []byte) (Device, error)
+
+	CreateClient(ctx context.Context, c Client) error
+	GetClient(ctx context.Context, id string) (Client, error)
+	// ListClients returns every client, oldest first.
+	ListClients(ctx context.Context) ([]Client, error)
+	// UpdateClient may not change ID.
+	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
+	DeleteClient(ctx context.Context, id string) error
+
+	// CreateLogin fails with ErrAlreadyExists when the Hash, a TokenHash or the CodeHash is taken.
+	CreateLogin(ctx context.Context, l Login) error
+	GetLogin(ctx context.Context, hash []byte) (Login, error)
+	GetLoginByToken(ctx context.Context, tokenHash []byte) (Login, error)
+	GetLoginByCode(ctx context.Context, codeHash []byte) (Login, error)
+	// ListLoginsByAccount returns the logins whose AccountID is accountID, oldest first.
+	ListLoginsByAccount(ctx context.Context, accountID string) ([]Login, error)
+	// UpdateLogin may not change Hash; it keeps the token, code and account indexes in step
+	// (ErrAlreadyExists when a new TokenHash or CodeHash is taken).
+	UpdateLogin(ctx context.Context, hash []byte, update func(Login) (Login, error)) (Login, error)
+	// ApproveLogin atomically updates a login and the device that approved it: both are
+	// written or neither.
+	ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(Login) (Login, error), updateDevice func(Device) (Device, error)) (Login, Device, error)
+	DeleteLogin(ctx context.Context, hash []byte) error
+
+	CreateToken(ctx context.Context, t Token) error
+	GetToken(ctx context.Context, id string) (Token, error)
+	DeleteToken(ctx context.Context, id string) error
+	// DeleteTokens removes every token of the account issued to the client; it returns how many.
+	DeleteTokens(ctx context.Context, accountID, clientID string) (int, error)
+
+	// Secret returns the named server secret, creating it with create() the first time; every
+	// instance sharing the store gets the same value.
+	Secret(ctx context.Context, name string, create func() []byte) ([]byte, error)
+
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// ListSigningKeys returns every signing key, oldest first.
+	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
+	// UpdateSigningKey may not change ID.
+	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
+
+	// GarbageCollect deletes challenges, sessions, bindings, logins and tokens whose ExpiresAt
+	// is before the given time, and signing keys whose RetireAt is. Callers pass a time
+	// somewhat in the past so that a late replay is still answered "used" or "expired" rather
+	// than "unknown".
 	GarbageCollect(ctx context.Context, expiredBefore time.Time) (GCResult, error)
 
 	// Ping reports whether the store answers.
@@ -153,7 +270,10 @@ type Store interface {
 
 // GCResult counts what GarbageCollect deleted.
 type GCResult struct {
-	Challenges int
-	Sessions   int
-	Bindings   int
+	Challenges  int
+	Sessions    int
+	Bindings    int
+	Logins      int
+	Tokens      int
+	SigningKeys int
 }
