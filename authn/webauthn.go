@@ -45,12 +45,34 @@ func NewWebAuthn(publicURL string) (*WebAuthn, error) {
 // the masked ID: the full national ID never leaves the server.
 type user struct {
 	account storage.Account
+	devices []storage.Device
 }
 
-func (u user) WebAuthnID() []byte                         { return u.account.WebAuthnID }
-func (u user) WebAuthnName() string                       { return MaskCitizenID(u.account.CitizenID) }
-func (u user) WebAuthnDisplayName() string                { return u.account.Name }
-func (u user) WebAuthnCredentials() []webauthn.Credential { return nil }
+func (u user) WebAuthnID() []byte          { return u.account.WebAuthnID }
+func (u user) WebAuthnName() string        { return MaskCitizenID(u.account.CitizenID) }
+func (u user) WebAuthnDisplayName() string { return u.account.Name }
+func (u user) WebAuthnCredentials() []webauthn.Credential {
+	creds := make([]webauthn.Credential, 0, len(u.devices))
+	for _, d := range u.devices {
+		creds = append(creds, credentialOf(d))
+	}
+	return creds
+}
+
+func credentialOf(d storage.Device) webauthn.Credential {
+	transports := make([]protocol.AuthenticatorTransport, 0, len(d.Transports))
+	for _, t := range d.Transports {
+		transports = append(transports, protocol.AuthenticatorTransport(t))
+	}
+	return webauthn.Credential{
+		ID: d.CredentialID, PublicKey: d.PublicKey, AttestationType: d.AttestationType, AttestationFormat: d.AttestationFmt,
+		Transport: transports,
+		Flags: webauthn.CredentialFlags{
+			UserPresent: true, UserVerified: true, BackupEligible: d.BackupEligible, BackupState: d.BackupState,
+		},
+		Authenticator: webauthn.Authenticator{AAGUID: d.AAGUID, SignCount: d.SignCount},
+	}
+}
 
 // BeginRegistration starts binding a phone to the account. It returns the options for the phone
 // and the ceremony state, opaque to the caller, to hand back to FinishRegistration. Credentials
@@ -61,7 +83,7 @@ func (w *WebAuthn) BeginRegistration(account storage.Account, existing []storage
 		exclude = append(exclude, protocol.CredentialDescriptor{Type: protocol.PublicKeyCredentialType, CredentialID: d.CredentialID})
 	}
 	requireResidentKey := true
-	creation, session, err := w.wa.BeginRegistration(user{account},
+	creation, session, err := w.wa.BeginRegistration(user{account: account},
 		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
 			AuthenticatorAttachment: protocol.Platform,
 			RequireResidentKey:      &requireResidentKey,
@@ -80,23 +102,37 @@ func (w *WebAuthn) BeginRegistration(account storage.Account, existing []storage
 		return nil, nil, fmt.Errorf("begin registration: %w", err)
 	}
 	creation.Response.Timeout = ceremonyTimeoutMS
-	// The binding record carries the expiry, measured on the server's clock; go-webauthn's own
-	// would be measured on the wall clock and disagree with it.
+	state, err := saveSession(session)
+	return creation, state, err
+}
+
+// saveSession keeps the ceremony state for the finish step. The transaction record carries the
+// expiry, measured on the server's clock; go-webauthn's own would be measured on the wall clock
+// and disagree with it.
+func saveSession(session *webauthn.SessionData) ([]byte, error) {
 	session.Expires = time.Time{}
 	state, err := json.Marshal(session)
 	if err != nil {
-		return nil, nil, fmt.Errorf("save registration state: %w", err)
+		return nil, fmt.Errorf("save ceremony state: %w", err)
 	}
-	return creation, state, nil
+	return state, nil
+}
+
+func loadSession(state []byte) (webauthn.SessionData, error) {
+	var session webauthn.SessionData
+	if err := json.Unmarshal(state, &session); err != nil {
+		return session, fmt.Errorf("load ceremony state: %w", err)
+	}
+	return session, nil
 }
 
 // FinishRegistration verifies the phone's RegistrationResponseJSON against the state saved by
 // BeginRegistration and returns the new device's credential fields. A response without the
 // user-verification flag is refused: the binding must be guarded by the phone's biometric.
 func (w *WebAuthn) FinishRegistration(account storage.Account, state, response []byte) (storage.Device, error) {
-	var session webauthn.SessionData
-	if err := json.Unmarshal(state, &session); err != nil {
-		return storage.Device{}, fmt.Errorf("load registration state: %w", err)
+	session, err := loadSession(state)
+	if err != nil {
+		return storage.Device{}, err
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
@@ -106,7 +142,7 @@ func (w *WebAuthn) FinishRegistration(account storage.Account, state, response [
 		return storage.Device{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
 			"the phone did not verify the user; turn on a fingerprint, face or screen lock on the phone and scan the QR code again")
 	}
-	cred, err := w.wa.CreateCredential(user{account}, session, parsed)
+	cred, err := w.wa.CreateCredential(user{account: account}, session, parsed)
 	if err != nil {
 		return storage.Device{}, ceremonyError("registration_refused", "the phone's registration could not be verified", err)
 	}
@@ -135,4 +171,75 @@ func ceremonyError(code, what string, err error) error {
 		return mcert.Errorf(mcert.Invalid, code, "%s: %s", what, pe.Details)
 	}
 	return mcert.Errorf(mcert.Invalid, code, "%s: %v", what, err)
+}
+
+// BeginLogin starts an assertion with user verification required. Without an account (a QR
+// login: nobody knows yet who will scan) the phone may answer with any of its passkeys for this
+// server; with one (a decoupled login for a known citizen) only with that account's devices.
+func (w *WebAuthn) BeginLogin(account *storage.Account, devices []storage.Device) (*protocol.CredentialAssertion, []byte, error) {
+	uv := webauthn.WithUserVerification(protocol.VerificationRequired)
+	var (
+		assertion *protocol.CredentialAssertion
+		session   *webauthn.SessionData
+		err       error
+	)
+	if account == nil {
+		assertion, session, err = w.wa.BeginDiscoverableLogin(uv)
+	} else {
+		assertion, session, err = w.wa.BeginLogin(user{account: *account, devices: devices}, uv)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("begin login: %w", err)
+	}
+	assertion.Response.Timeout = ceremonyTimeoutMS
+	state, err := saveSession(session)
+	return assertion, state, err
+}
+
+// Assertion is a verified login: which device signed, and what its authenticator now reports.
+type Assertion struct {
+	DeviceID     string
+	SignCount    uint32
+	BackupState  bool
+	CloneWarning bool // the counter did not move forward: a copy of the key may exist
+}
+
+// DeviceLookup finds the device holding a credential ID, with its account and all the
+// account's devices.
+type DeviceLookup func(credentialID []byte) (storage.Account, storage.Device, []storage.Device, error)
+
+// FinishLogin verifies the phone's AuthenticationResponseJSON against the state saved by
+// BeginLogin. An assertion without the user-verification flag is refused. A counter that went
+// backwards is reported in CloneWarning, not refused here: the caller records and refuses it.
+func (w *WebAuthn) FinishLogin(state, response []byte, lookup DeviceLookup) (Assertion, error) {
+	session, err := loadSession(state)
+	if err != nil {
+		return Assertion{}, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
+	if err != nil {
+		return Assertion{}, ceremonyError("bad_credential", "the phone's login response could not be read", err)
+	}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		return Assertion{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
+			"the phone did not verify the user; approve with a fingerprint, face or screen lock")
+	}
+	account, device, devices, err := lookup(parsed.RawID)
+	if err != nil {
+		return Assertion{}, err
+	}
+	u := user{account: account, devices: devices}
+	var cred *webauthn.Credential
+	if len(session.UserID) > 0 {
+		cred, err = w.wa.ValidateLogin(u, session, parsed)
+	} else {
+		cred, err = w.wa.ValidateDiscoverableLogin(func(_, _ []byte) (webauthn.User, error) { return u, nil }, session, parsed)
+	}
+	if err != nil {
+		return Assertion{}, ceremonyError("login_refused", "the phone's login could not be verified", err)
+	}
+	return Assertion{
+		DeviceID: device.ID, SignCount: cred.Authenticator.SignCount, BackupState: cred.Flags.BackupState,
+		CloneWarning: cred.Authenticator.CloneWarning,
+	}, nil
 }

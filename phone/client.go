@@ -60,6 +60,7 @@ type InboxRequest struct {
 	Token          string    `json:"token"`
 	ClientName     string    `json:"client_name"`
 	BindingMessage string    `json:"binding_message"`
+	Code           string    `json:"code"` // the four digits the relying party may show too
 	ExpiresAt      time.Time `json:"expires_at"`
 }
 

@@ -103,6 +103,7 @@ type Device struct {
 	ExpiresAt       time.Time
 	LastUsedAt      *time.Time
 	RevokedAt       *time.Time
+	CloneWarningAt  *time.Time // the last login refused because the signature counter did not advance
 }
 
 // Client is a registered relying party.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 	"time"
@@ -199,20 +198,11 @@ func (s *Server) bindBegin(c echo.Context) error {
 }
 
 func (s *Server) bindFinish(c echo.Context) error {
-	var req struct {
-		Token      string          `json:"token"`
-		Credential json.RawMessage `json:"credential"`
-	}
-	if err := decodeBody(c, &req); err != nil {
+	token, credential, err := credentialBody(c)
+	if err != nil {
 		return err
 	}
-	if err := requireField("token", req.Token != ""); err != nil {
-		return err
-	}
-	if err := requireField("credential", len(req.Credential) > 0 && string(req.Credential) != "null"); err != nil {
-		return err
-	}
-	d, deviceToken, err := s.svc.FinishBind(c.Request().Context(), req.Token, req.Credential)
+	d, deviceToken, err := s.svc.FinishBind(c.Request().Context(), token, credential)
 	if err != nil {
 		return err
 	}

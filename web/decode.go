@@ -89,3 +89,30 @@ func requireField(name string, present bool) error {
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// tokenBody reads the body {"token": "..."} of the phone's one-step calls.
+func tokenBody(c echo.Context) (string, error) {
+	var req struct {
+		Token string `json:"token"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return "", err
+	}
+	return req.Token, requireField("token", req.Token != "")
+}
+
+// credentialBody reads the body {"token": "...", "credential": {...}} with which the phone
+// finishes a ceremony.
+func credentialBody(c echo.Context) (string, json.RawMessage, error) {
+	var req struct {
+		Token      string          `json:"token"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := decodeBody(c, &req); err != nil {
+		return "", nil, err
+	}
+	if err := requireField("token", req.Token != ""); err != nil {
+		return "", nil, err
+	}
+	return req.Token, req.Credential, requireField("credential", len(req.Credential) > 0 && string(req.Credential) != "null")
+}

@@ -22,6 +22,8 @@ func (s *Server) pageRoutes() {
 	s.echo.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
 	s.echo.GET("/", s.page("home.html"))
 	s.echo.GET("/m/bind", s.page("phone.html"))
+	s.echo.GET("/m/login", s.page("phone.html"))
+	s.echo.GET("/login/:id", s.page("login.html")) // the script reads the id from the path
 }
 
 // page renders a template; the pages' scripts do the rest through the JSON API.

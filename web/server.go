@@ -24,6 +24,13 @@ type Config struct {
 	PublicURL    string
 	CardAgentURL string // where the pages reach the card agent
 	Logger       *slog.Logger
+	// ContinueURL is where the login page sends the browser once the phone has approved login
+	// loginID; nil leaves "continue" out of the page's state.
+	ContinueURL func(ctx context.Context, loginID string) string
+	// Provider serves the OpenID Provider endpoints (/oidc/ and discovery); nil: none.
+	Provider http.Handler
+	// AdminTokenHash is the SHA-256 of the admin API's bearer token.
+	AdminTokenHash []byte
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
@@ -61,6 +68,8 @@ func New(cfg Config) *Server {
 	api.GET("/bindings/:id/qr.png", s.bindingQR)
 	api.POST("/phone/bind/begin", s.bindBegin)
 	api.POST("/phone/bind/finish", s.bindFinish)
+	s.loginRoutes(api)
+	s.oidcRoutes(api)
 	s.pageRoutes()
 	return s
 }

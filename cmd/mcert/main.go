@@ -23,12 +23,17 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":      {"run the server", runServe},
-	"card issue": {"issue a development citizen card from the development CA", runCardIssue},
-	"card agent": {"run the card agent that signs for the pages (127.0.0.1:61161)", runCardAgent},
-	"phone bind": {"bind this software phone by QR code (PNG file or text)", runPhoneBind},
-	"phone show": {"list the credentials in the phone's key file", runPhoneShow},
-	"qr show":    {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
+	"serve":         {"run the server", runServe},
+	"card issue":    {"issue a development citizen card from the development CA", runCardIssue},
+	"card agent":    {"run the card agent that signs for the pages (127.0.0.1:61161)", runCardAgent},
+	"phone bind":    {"bind this software phone by QR code (PNG file or text)", runPhoneBind},
+	"phone show":    {"list the credentials in the phone's key file", runPhoneShow},
+	"phone login":   {"approve a website's login by its QR code (PNG file or text)", runPhoneLogin},
+	"phone inbox":   {"list the login requests waiting for this phone", runPhoneInbox},
+	"phone approve": {"approve a waiting login request (--token, or the only one)", runPhoneApprove},
+	"phone deny":    {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},
+	"rp add":        {"register a relying party while the server is stopped (the admin API does it live)", runRPAdd},
+	"qr show":       {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
 }
 
 // errUsage marks a usage error: exit status 2. The flag package has already said what is wrong.
@@ -103,7 +108,7 @@ func usage(w io.Writer, group string) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
 	}
 }
 

@@ -28,6 +28,10 @@ func TestCommandLine(t *testing.T) {
 		{"bad national ID", []string{"card", "issue", "--data", t.TempDir(), "--name", "王小明", "--id", "A123456788", "--out", t.TempDir() + "/c.pem"}, 1, "", "check digit"},
 		{"bad public URL", []string{"serve", "--data", t.TempDir(), "--public-url", "http://example.tw"}, 1, "", "https except on localhost"},
 		{"phone needs a QR code", []string{"phone", "bind", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
+		{"login needs a QR code", []string{"phone", "login", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
+		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "not bound to http://localhost:8080; bind it"},
+		{"deny without a server", []string{"phone", "deny", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1", "--token", "abc"}, 1, "", "check the address"},
+		{"approve with an unbound phone", []string{"phone", "approve", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1"}, 1, "", "not bound to http://127.0.0.1:1; bind it"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

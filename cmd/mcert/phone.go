@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcert/mcert/phone"
@@ -51,29 +52,46 @@ func qrInput(fs *flag.FlagSet) func() (string, error) {
 	}
 }
 
-func runPhoneBind(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	var pf phoneFlags
-	pf.define(fs)
-	readQR := qrInput(fs)
-	name := fs.String("name", "mcert phone", "the device name the account page shows")
-	noUV := fs.Bool("no-uv", false, "answer without user verification (to see the server refuse it)")
-	attestation := fs.String("attestation", "none", "attestation format: none or packed")
+// scanFlags are the flags of the commands that answer a QR code.
+type scanFlags struct {
+	phoneFlags
+	readQR func() (string, error)
+	noUV   bool
+}
+
+func (f *scanFlags) define(fs *flag.FlagSet) {
+	f.phoneFlags.define(fs)
+	f.readQR = qrInput(fs)
+	fs.BoolVar(&f.noUV, "no-uv", false, "answer without user verification (to see the server refuse it)")
+}
+
+// parse parses the flags and reads the QR code.
+func (f *scanFlags) parse(fs *flag.FlagSet, args []string) (*phone.Client, string, error) {
 	if err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, "", err
 	}
-	text, err := readQR()
+	text, err := f.readQR()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := f.client()
+	return c, text, err
+}
+
+func runPhoneBind(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f scanFlags
+	f.define(fs)
+	name := fs.String("name", "mcert phone", "the device name the account page shows")
+	attestation := fs.String("attestation", "none", "attestation format: none or packed")
+	c, text, err := f.parse(fs, args)
 	if err != nil {
 		return err
 	}
-	c, err := pf.client()
+	res, err := c.Bind(ctx, text, *name, phone.CreateOptions{NoUserVerification: f.noUV, Attestation: *attestation})
 	if err != nil {
 		return err
 	}
-	res, err := c.Bind(ctx, text, *name, phone.CreateOptions{NoUserVerification: *noUV, Attestation: *attestation})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "bound %q (device %s), valid until %s; keys in %s\n", res.DeviceName, res.DeviceID, res.ExpiresAt.Format(time.DateOnly), pf.keys)
+	fmt.Fprintf(stdout, "bound %q (device %s), valid until %s; keys in %s\n", res.DeviceName, res.DeviceID, res.ExpiresAt.Format(time.DateOnly), f.keys)
 	return nil
 }
 
@@ -94,6 +112,129 @@ func runPhoneShow(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	for _, c := range creds {
 		fmt.Fprintf(stdout, "%s  device %s  rp %s  user %s  counter %d\n", c.Server, c.DeviceID, c.RPID, c.UserName, c.SignCount)
 	}
+	return nil
+}
+
+func runPhoneLogin(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f scanFlags
+	f.define(fs)
+	c, text, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	res, err := c.Login(ctx, text, phone.GetOptions{NoUserVerification: f.noUV})
+	if err != nil {
+		return err
+	}
+	writeLogin(stdout, res)
+	return nil
+}
+
+func writeLogin(w io.Writer, res phone.LoginResult) {
+	fmt.Fprintf(w, "%s: login to %q with code %s\n", res.Status, res.ClientName, res.Code)
+}
+
+// inboxFlags are the flags of the commands that read the phone's inbox at one server.
+type inboxFlags struct {
+	phoneFlags
+	server string
+}
+
+func (f *inboxFlags) define(fs *flag.FlagSet) {
+	f.phoneFlags.define(fs)
+	fs.StringVar(&f.server, "server", "http://localhost:8080", "the server's public URL, as in the QR code the phone was bound with")
+}
+
+func runPhoneInbox(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f inboxFlags
+	f.define(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	c, err := f.client()
+	if err != nil {
+		return err
+	}
+	requests, err := c.Inbox(ctx, f.server)
+	if err != nil {
+		return err
+	}
+	if len(requests) == 0 {
+		fmt.Fprintln(stdout, "no login requests are waiting")
+	}
+	for _, r := range requests {
+		writeRequest(stdout, r)
+	}
+	return nil
+}
+
+func writeRequest(w io.Writer, r phone.InboxRequest) {
+	fmt.Fprintf(w, "%s  %q  %q  code %s  expires %s\n", r.Token, r.ClientName, r.BindingMessage, r.Code, r.ExpiresAt.Local().Format(time.DateTime))
+}
+
+// answerFlags are the flags of phone approve and phone deny.
+type answerFlags struct {
+	inboxFlags
+	token string
+}
+
+func (f *answerFlags) define(fs *flag.FlagSet) {
+	f.inboxFlags.define(fs)
+	fs.StringVar(&f.token, "token", "", "the request's token, from mcert phone inbox (default: the only request waiting)")
+}
+
+// parse parses the flags and picks the request to answer: the one given with --token, or else
+// the only one waiting, so that the user never answers a request they have not chosen.
+func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string) (*phone.Client, string, error) {
+	if err := parseFlags(fs, args); err != nil {
+		return nil, "", err
+	}
+	c, err := f.client()
+	if err != nil || f.token != "" {
+		return c, f.token, err
+	}
+	requests, err := c.Inbox(ctx, f.server)
+	switch {
+	case err != nil:
+		return nil, "", err
+	case len(requests) == 1:
+		return c, requests[0].Token, nil
+	case len(requests) == 0:
+		return nil, "", fmt.Errorf("no login request is waiting at %s; start one at the website first", f.server)
+	}
+	var list strings.Builder
+	for _, r := range requests {
+		writeRequest(&list, r)
+	}
+	return nil, "", fmt.Errorf("%d login requests are waiting; choose one with --token:\n%s", len(requests), strings.TrimSuffix(list.String(), "\n"))
+}
+
+func runPhoneApprove(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f answerFlags
+	f.define(fs)
+	c, token, err := f.parse(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	res, err := c.Approve(ctx, f.server, token, phone.GetOptions{})
+	if err != nil {
+		return err
+	}
+	writeLogin(stdout, res)
+	return nil
+}
+
+func runPhoneDeny(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f answerFlags
+	f.define(fs)
+	c, token, err := f.parse(ctx, fs, args)
+	if err != nil {
+		return err
+	}
+	if err := c.Deny(ctx, f.server, token); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "denied")
 	return nil
 }
 

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage/bolt"
 	"github.com/mcert/mcert/web"
 )
@@ -29,6 +32,7 @@ type Config struct {
 	CardCA       string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
 	CardCRL      string // optional CRL file (PEM or DER)
 	CardAgentURL string
+	AdminToken   string // bearer token of the admin API; empty: one kept in DataDir/admin-token
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
@@ -108,7 +112,20 @@ func (m *Main) Open() error {
 		return err
 	}
 	m.service = &binding.Service{Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now}
-	handler := web.New(web.Config{Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger})
+	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
+	if err != nil {
+		m.Close()
+		return err
+	}
+	adminHash, err := m.adminTokenHash()
+	if err != nil {
+		m.Close()
+		return err
+	}
+	handler := web.New(web.Config{
+		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
+		Provider: prov, ContinueURL: prov.ContinueURL, AdminTokenHash: adminHash,
+	})
 	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return nil
 }
@@ -136,6 +153,28 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 		}
 	}
 	return authn.NewCardVerifier(caPEM, crl)
+}
+
+// adminTokenHash is the hash of the admin API's token: the configured one, or one kept in the
+// data directory (created on first start, readable only by its owner).
+func (m *Main) adminTokenHash() ([]byte, error) {
+	token := m.Config.AdminToken
+	if token == "" {
+		path := filepath.Join(m.Config.DataDir, "admin-token")
+		data, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			data = []byte(rand.Text())
+			if err = os.WriteFile(path, data, 0o600); err == nil {
+				m.Config.Logger.Info("created the admin API token; keep it secret", "file", path)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("admin token: %w", err)
+		}
+		token = strings.TrimSpace(string(data))
+	}
+	h := sha256.Sum256([]byte(token))
+	return h[:], nil
 }
 
 // Run serves until ctx ends, then shuts down gracefully.
@@ -190,6 +229,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
 	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
+	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -2,7 +2,6 @@
 package bolt
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -49,11 +48,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db.MaxBatchDelay = opts.MaxBatchDelay
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, t := range []interface{ buckets() []string }{challenges, sessions, accounts, bindings, devices} {
-			for _, name := range t.buckets() {
-				if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
-					return fmt.Errorf("create bucket %s: %w", name, err)
-				}
+		for _, t := range tables {
+			if err := t.prepare(tx); err != nil {
+				return err
 			}
 		}
 		return nil
@@ -160,13 +157,7 @@ func (s *Store) GetSession(ctx context.Context, hash []byte) (storage.Session, e
 }
 
 func (s *Store) DeleteSession(ctx context.Context, hash []byte) error {
-	return s.write(ctx, func(tx *bbolt.Tx) error {
-		v, err := sessions.get(tx, hash)
-		if err != nil {
-			return err
-		}
-		return sessions.delete(tx, v)
-	})
+	return s.write(ctx, func(tx *bbolt.Tx) error { return sessions.deleteKey(tx, hash) })
 }
 
 func (s *Store) CreateAccount(ctx context.Context, a storage.Account) error {
@@ -227,17 +218,7 @@ func (s *Store) GetDeviceByCredential(ctx context.Context, credentialID []byte) 
 
 func (s *Store) ListDevices(ctx context.Context, accountID string) ([]storage.Device, error) {
 	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Device, error) {
-		var list []storage.Device
-		prefix := accountPrefix(accountID)
-		c := tx.Bucket([]byte(devicesByAccount)).Cursor()
-		for k, id := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, id = c.Next() {
-			d, err := devices.get(tx, id)
-			if err != nil {
-				return nil, err
-			}
-			list = append(list, d)
-		}
-		return list, nil
+		return devices.scan(tx, devicesByAccount, ownerPrefix(accountID))
 	})
 }
 
@@ -245,17 +226,161 @@ func (s *Store) UpdateDevice(ctx context.Context, id string, update func(storage
 	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Device, error) { return devices.update(tx, []byte(id), update) })
 }
 
+func (s *Store) GetDeviceByToken(ctx context.Context, tokenHash []byte) (storage.Device, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Device, error) { return devices.getBy(tx, devicesByToken, tokenHash) })
+}
+
+func (s *Store) CreateClient(ctx context.Context, c storage.Client) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return clients.create(tx, c) })
+}
+
+func (s *Store) GetClient(ctx context.Context, id string) (storage.Client, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Client, error) { return clients.get(tx, []byte(id)) })
+}
+
+// ListClients sorts in memory: a server has tens of clients, not enough to keep an index for.
+func (s *Store) ListClients(ctx context.Context) ([]storage.Client, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Client, error) {
+		return clients.oldestFirst(tx, func(c storage.Client) time.Time { return c.CreatedAt })
+	})
+}
+
+func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Client, error) { return clients.update(tx, []byte(id), update) })
+}
+
+func (s *Store) DeleteClient(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return clients.deleteKey(tx, []byte(id)) })
+}
+
+func (s *Store) CreateLogin(ctx context.Context, l storage.Login) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return logins.create(tx, l) })
+}
+
+func (s *Store) GetLogin(ctx context.Context, hash []byte) (storage.Login, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Login, error) { return logins.get(tx, hash) })
+}
+
+func (s *Store) GetLoginByToken(ctx context.Context, tokenHash []byte) (storage.Login, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Login, error) { return logins.getBy(tx, loginsByToken, tokenHash) })
+}
+
+func (s *Store) GetLoginByCode(ctx context.Context, codeHash []byte) (storage.Login, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Login, error) { return logins.getBy(tx, loginsByCode, codeHash) })
+}
+
+func (s *Store) ListLoginsByAccount(ctx context.Context, accountID string) ([]storage.Login, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Login, error) {
+		return logins.scan(tx, loginsByAccount, ownerPrefix(accountID))
+	})
+}
+
+func (s *Store) UpdateLogin(ctx context.Context, hash []byte, update func(storage.Login) (storage.Login, error)) (storage.Login, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Login, error) { return logins.update(tx, hash, update) })
+}
+
+func (s *Store) ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(storage.Login) (storage.Login, error), updateDevice func(storage.Device) (storage.Device, error)) (storage.Login, storage.Device, error) {
+	type approval struct {
+		login  storage.Login
+		device storage.Device
+	}
+	a, err := result(ctx, s.write, func(tx *bbolt.Tx) (approval, error) {
+		var a approval
+		var err error
+		if a.login, err = logins.update(tx, hash, updateLogin); err != nil {
+			return a, err
+		}
+		a.device, err = devices.update(tx, []byte(deviceID), updateDevice)
+		return a, err
+	})
+	return a.login, a.device, err
+}
+
+func (s *Store) DeleteLogin(ctx context.Context, hash []byte) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return logins.deleteKey(tx, hash) })
+}
+
+func (s *Store) CreateToken(ctx context.Context, t storage.Token) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return tokens.create(tx, t) })
+}
+
+func (s *Store) GetToken(ctx context.Context, id string) (storage.Token, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Token, error) { return tokens.get(tx, []byte(id)) })
+}
+
+func (s *Store) DeleteToken(ctx context.Context, id string) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return tokens.deleteKey(tx, []byte(id)) })
+}
+
+func (s *Store) DeleteTokens(ctx context.Context, accountID, clientID string) (int, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (int, error) {
+		// Deleting under a bbolt cursor skips the next entry: gather first, then delete.
+		list, err := tokens.scan(tx, tokensByGrant, grantPrefix(accountID, clientID))
+		if err != nil {
+			return 0, err
+		}
+		for _, t := range list {
+			if err := tokens.delete(tx, t); err != nil {
+				return 0, err
+			}
+		}
+		return len(list), nil
+	})
+}
+
+// Secret reads the secret in a read transaction, and only when it is missing takes the write
+// lock, under which it looks again: bbolt has one writer at a time, so the first to get there
+// creates the secret and every later one finds it.
+func (s *Store) Secret(ctx context.Context, name string, create func() []byte) ([]byte, error) {
+	v, err := result(ctx, s.read, func(tx *bbolt.Tx) (secret, error) { return secrets.get(tx, []byte(name)) })
+	if errors.Is(err, storage.ErrNotFound) {
+		v, err = result(ctx, s.write, func(tx *bbolt.Tx) (secret, error) {
+			v, err := secrets.get(tx, []byte(name))
+			if errors.Is(err, storage.ErrNotFound) {
+				return secrets.put(tx, secret{Name: name, Value: create()})
+			}
+			return v, err
+		})
+	}
+	return v.Value, err
+}
+
+func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
+	return s.write(ctx, func(tx *bbolt.Tx) error { return signingKeys.create(tx, k) })
+}
+
+// ListSigningKeys sorts in memory: a server has a few keys at a time.
+func (s *Store) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
+	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.SigningKey, error) {
+		return signingKeys.oldestFirst(tx, func(k storage.SigningKey) time.Time { return k.CreatedAt })
+	})
+}
+
+func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(storage.SigningKey) (storage.SigningKey, error)) (storage.SigningKey, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.SigningKey, error) {
+		return signingKeys.update(tx, []byte(id), update)
+	})
+}
+
 func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {
 	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.GCResult, error) {
 		var r storage.GCResult
-		var err error
-		if r.Challenges, err = challenges.collect(tx, expiredBefore); err != nil {
-			return r, err
+		for _, c := range []struct {
+			count   *int
+			collect func(*bbolt.Tx, time.Time) (int, error)
+		}{
+			{&r.Challenges, challenges.collect},
+			{&r.Sessions, sessions.collect},
+			{&r.Bindings, bindings.collect},
+			{&r.Logins, logins.collect},
+			{&r.Tokens, tokens.collect},
+			{&r.SigningKeys, signingKeys.collect},
+		} {
+			var err error
+			if *c.count, err = c.collect(tx, expiredBefore); err != nil {
+				return r, err
+			}
 		}
-		if r.Sessions, err = sessions.collect(tx, expiredBefore); err != nil {
-			return r, err
-		}
-		r.Bindings, err = bindings.collect(tx, expiredBefore)
-		return r, err
+		return r, nil
 	})
 }

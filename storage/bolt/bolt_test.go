@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/bbolt"
+
 	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/conformance"
 )
@@ -38,6 +40,29 @@ func TestReopen(t *testing.T) {
 	got, err := s.GetDeviceByCredential(context.Background(), d.CredentialID)
 	if err != nil || got.ID != d.ID || got.SignCount != d.SignCount {
 		t.Errorf("after reopening: got %+v and %v, want device %s", got, err, d.ID)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestOpenFillsNewIndex checks that an index a newer mcert adds finds the records the data file
+// already holds: here, devices bound before devices_by_token existed.
+func TestOpenFillsNewIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	s := open(t, path, Options{})
+	d := seedDevice(t, s)
+	err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte(devicesByToken)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	got, err := s.GetDeviceByToken(context.Background(), d.TokenHash)
+	if err != nil || got.ID != d.ID {
+		t.Errorf("GetDeviceByToken after reopening: got %+v and %v, want device %s", got, err, d.ID)
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check: %v", err)
@@ -113,7 +138,7 @@ func seedDevice(tb testing.TB, s *Store) storage.Device {
 	ctx := context.Background()
 	now := time.Now()
 	b := storage.Binding{ID: "binding", TokenHash: []byte("token hash"), AccountID: "account", Status: storage.BindingPending, CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute)}
-	d := storage.Device{ID: "device", AccountID: "account", CredentialID: []byte("credential"), PublicKey: []byte("cose key"), SignCount: 3, Status: storage.DeviceActive, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0)}
+	d := storage.Device{ID: "device", AccountID: "account", CredentialID: []byte("credential"), PublicKey: []byte("cose key"), SignCount: 3, TokenHash: []byte("device token hash"), Status: storage.DeviceActive, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0)}
 	if err := s.CreateBinding(ctx, b); err != nil {
 		tb.Fatal(err)
 	}

@@ -181,6 +181,7 @@ type deviceRecord struct {
 	ExpiresAt       time.Time  `json:"expires_at"`
 	LastUsedAt      *time.Time `json:"last_used_at"`
 	RevokedAt       *time.Time `json:"revoked_at"`
+	CloneWarningAt  *time.Time `json:"clone_warning_at"`
 }
 
 func toDevice(d storage.Device) deviceRecord {
@@ -204,6 +205,7 @@ func toDevice(d storage.Device) deviceRecord {
 		ExpiresAt:       d.ExpiresAt.UTC(),
 		LastUsedAt:      utc(d.LastUsedAt),
 		RevokedAt:       utc(d.RevokedAt),
+		CloneWarningAt:  utc(d.CloneWarningAt),
 	}
 }
 
@@ -227,5 +229,199 @@ func fromDevice(r deviceRecord) storage.Device {
 		ExpiresAt:       r.ExpiresAt,
 		LastUsedAt:      r.LastUsedAt,
 		RevokedAt:       r.RevokedAt,
+		CloneWarningAt:  r.CloneWarningAt,
+	}
+}
+
+type clientRecord struct {
+	format
+	ID                     string    `json:"id"`
+	SecretHash             []byte    `json:"secret_hash"`
+	Name                   string    `json:"name"`
+	RedirectURIs           []string  `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
+	CitizenID              bool      `json:"citizen_id"`
+	CIBA                   bool      `json:"ciba"`
+	CreatedAt              time.Time `json:"created_at"`
+}
+
+func toClient(c storage.Client) clientRecord {
+	return clientRecord{
+		format:                 format{formatVersion},
+		ID:                     c.ID,
+		SecretHash:             c.SecretHash,
+		Name:                   c.Name,
+		RedirectURIs:           c.RedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		CitizenID:              c.CitizenID,
+		CIBA:                   c.CIBA,
+		CreatedAt:              c.CreatedAt.UTC(),
+	}
+}
+
+func fromClient(r clientRecord) storage.Client {
+	return storage.Client{
+		ID:                     r.ID,
+		SecretHash:             r.SecretHash,
+		Name:                   r.Name,
+		RedirectURIs:           r.RedirectURIs,
+		PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
+		CitizenID:              r.CitizenID,
+		CIBA:                   r.CIBA,
+		CreatedAt:              r.CreatedAt,
+	}
+}
+
+type loginRecord struct {
+	format
+	Hash            []byte     `json:"hash"`
+	Kind            string     `json:"kind"`
+	ClientID        string     `json:"client_id"`
+	ClientName      string     `json:"client_name"`
+	Status          string     `json:"status"`
+	CreatedAt       time.Time  `json:"created_at"`
+	ExpiresAt       time.Time  `json:"expires_at"`
+	TokenExpiresAt  time.Time  `json:"token_expires_at"`
+	TokenSerial     int        `json:"token_serial"`
+	TokenHashes     [][]byte   `json:"token_hashes"`
+	Code            string     `json:"code"`
+	BindingMessage  string     `json:"binding_message"`
+	Request         []byte     `json:"request"`
+	CodeHash        []byte     `json:"code_hash"`
+	WebAuthnSession []byte     `json:"webauthn_session"`
+	LastPolledAt    *time.Time `json:"last_polled_at"`
+	AccountID       string     `json:"account_id"`
+	DeviceID        string     `json:"device_id"`
+	AuthTime        *time.Time `json:"auth_time"`
+}
+
+func toLogin(l storage.Login) loginRecord {
+	return loginRecord{
+		format:          format{formatVersion},
+		Hash:            l.Hash,
+		Kind:            l.Kind,
+		ClientID:        l.ClientID,
+		ClientName:      l.ClientName,
+		Status:          l.Status,
+		CreatedAt:       l.CreatedAt.UTC(),
+		ExpiresAt:       l.ExpiresAt.UTC(),
+		TokenExpiresAt:  l.TokenExpiresAt.UTC(),
+		TokenSerial:     l.TokenSerial,
+		TokenHashes:     l.TokenHashes,
+		Code:            l.Code,
+		BindingMessage:  l.BindingMessage,
+		Request:         l.Request,
+		CodeHash:        l.CodeHash,
+		WebAuthnSession: l.WebAuthnSession,
+		LastPolledAt:    utc(l.LastPolledAt),
+		AccountID:       l.AccountID,
+		DeviceID:        l.DeviceID,
+		AuthTime:        utc(l.AuthTime),
+	}
+}
+
+func fromLogin(r loginRecord) storage.Login {
+	return storage.Login{
+		Hash:            r.Hash,
+		Kind:            r.Kind,
+		ClientID:        r.ClientID,
+		ClientName:      r.ClientName,
+		Status:          r.Status,
+		CreatedAt:       r.CreatedAt,
+		ExpiresAt:       r.ExpiresAt,
+		TokenExpiresAt:  r.TokenExpiresAt,
+		TokenSerial:     r.TokenSerial,
+		TokenHashes:     r.TokenHashes,
+		Code:            r.Code,
+		BindingMessage:  r.BindingMessage,
+		Request:         r.Request,
+		CodeHash:        r.CodeHash,
+		WebAuthnSession: r.WebAuthnSession,
+		LastPolledAt:    r.LastPolledAt,
+		AccountID:       r.AccountID,
+		DeviceID:        r.DeviceID,
+		AuthTime:        r.AuthTime,
+	}
+}
+
+type tokenRecord struct {
+	format
+	ID        string    `json:"id"`
+	ClientID  string    `json:"client_id"`
+	AccountID string    `json:"account_id"`
+	Scopes    []string  `json:"scopes"`
+	AuthTime  time.Time `json:"auth_time"`
+	CreatedAt time.Time `json:"created_at"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+func toToken(t storage.Token) tokenRecord {
+	return tokenRecord{
+		format:    format{formatVersion},
+		ID:        t.ID,
+		ClientID:  t.ClientID,
+		AccountID: t.AccountID,
+		Scopes:    t.Scopes,
+		AuthTime:  t.AuthTime.UTC(),
+		CreatedAt: t.CreatedAt.UTC(),
+		ExpiresAt: t.ExpiresAt.UTC(),
+	}
+}
+
+func fromToken(r tokenRecord) storage.Token {
+	return storage.Token{
+		ID:        r.ID,
+		ClientID:  r.ClientID,
+		AccountID: r.AccountID,
+		Scopes:    r.Scopes,
+		AuthTime:  r.AuthTime,
+		CreatedAt: r.CreatedAt,
+		ExpiresAt: r.ExpiresAt,
+	}
+}
+
+type secretRecord struct {
+	format
+	Name  string `json:"name"`
+	Value []byte `json:"value"`
+}
+
+func toSecret(s secret) secretRecord {
+	return secretRecord{format: format{formatVersion}, Name: s.Name, Value: s.Value}
+}
+
+func fromSecret(r secretRecord) secret {
+	return secret{Name: r.Name, Value: r.Value}
+}
+
+// signingKeyRecord holds the private key as given, unencrypted, as secretRecord holds a secret:
+// the data file (mode 0600) and its backups must be kept like a key store.
+type signingKeyRecord struct {
+	format
+	ID         string     `json:"id"`
+	Algorithm  string     `json:"algorithm"`
+	PrivateKey []byte     `json:"private_key"`
+	CreatedAt  time.Time  `json:"created_at"`
+	RetireAt   *time.Time `json:"retire_at"`
+}
+
+func toSigningKey(k storage.SigningKey) signingKeyRecord {
+	return signingKeyRecord{
+		format:     format{formatVersion},
+		ID:         k.ID,
+		Algorithm:  k.Algorithm,
+		PrivateKey: k.PrivateKey,
+		CreatedAt:  k.CreatedAt.UTC(),
+		RetireAt:   utc(k.RetireAt),
+	}
+}
+
+func fromSigningKey(r signingKeyRecord) storage.SigningKey {
+	return storage.SigningKey{
+		ID:         r.ID,
+		Algorithm:  r.Algorithm,
+		PrivateKey: r.PrivateKey,
+		CreatedAt:  r.CreatedAt,
+		RetireAt:   r.RetireAt,
 	}
 }

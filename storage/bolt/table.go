@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -18,28 +19,36 @@ const (
 	bindingsByToken     = "bindings_by_token"
 	devicesByCredential = "devices_by_credential"
 	devicesByAccount    = "devices_by_account"
+	devicesByToken      = "devices_by_token"
+	loginsByToken       = "logins_by_token"
+	loginsByCode        = "logins_by_code"
+	loginsByAccount     = "logins_by_account"
+	tokensByGrant       = "tokens_by_grant"
 )
+
+// tables lists every table, for Open to prepare.
+var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys}
 
 var (
 	challenges = table[storage.Challenge, challengeRecord]{
 		bucket:  "challenges",
 		key:     func(c storage.Challenge) []byte { return c.Hash },
 		fixed:   []field[storage.Challenge]{{"Hash", func(c storage.Challenge) string { return string(c.Hash) }}},
-		expires: func(c storage.Challenge) time.Time { return c.ExpiresAt },
+		expires: func(c storage.Challenge) *time.Time { return &c.ExpiresAt },
 		to:      toChallenge,
 		from:    fromChallenge,
 	}
 	sessions = table[storage.Session, sessionRecord]{
 		bucket:  "sessions",
 		key:     func(s storage.Session) []byte { return s.Hash },
-		expires: func(s storage.Session) time.Time { return s.ExpiresAt },
+		expires: func(s storage.Session) *time.Time { return &s.ExpiresAt },
 		to:      toSession,
 		from:    fromSession,
 	}
 	accounts = table[storage.Account, accountRecord]{
 		bucket:  "accounts",
 		key:     func(a storage.Account) []byte { return []byte(a.ID) },
-		indexes: []index[storage.Account]{{accountsByCitizen, func(a storage.Account) []byte { return []byte(a.CitizenID) }}},
+		indexes: []index[storage.Account]{{accountsByCitizen, oneKey(func(a storage.Account) []byte { return []byte(a.CitizenID) })}},
 		fixed: []field[storage.Account]{
 			{"ID", func(a storage.Account) string { return a.ID }},
 			{"CitizenID", func(a storage.Account) string { return a.CitizenID }},
@@ -50,12 +59,12 @@ var (
 	bindings = table[storage.Binding, bindingRecord]{
 		bucket:  "bindings",
 		key:     func(b storage.Binding) []byte { return []byte(b.ID) },
-		indexes: []index[storage.Binding]{{bindingsByToken, func(b storage.Binding) []byte { return b.TokenHash }}},
+		indexes: []index[storage.Binding]{{bindingsByToken, oneKey(func(b storage.Binding) []byte { return b.TokenHash })}},
 		fixed: []field[storage.Binding]{
 			{"ID", func(b storage.Binding) string { return b.ID }},
 			{"TokenHash", func(b storage.Binding) string { return string(b.TokenHash) }},
 		},
-		expires: func(b storage.Binding) time.Time { return b.ExpiresAt },
+		expires: func(b storage.Binding) *time.Time { return &b.ExpiresAt },
 		to:      toBinding,
 		from:    fromBinding,
 	}
@@ -63,8 +72,9 @@ var (
 		bucket: "devices",
 		key:    func(d storage.Device) []byte { return []byte(d.ID) },
 		indexes: []index[storage.Device]{
-			{devicesByCredential, func(d storage.Device) []byte { return d.CredentialID }},
-			{devicesByAccount, accountDeviceKey},
+			{devicesByCredential, oneKey(func(d storage.Device) []byte { return d.CredentialID })},
+			{devicesByAccount, oneKey(func(d storage.Device) []byte { return ownedKey(d.AccountID, d.CreatedAt, []byte(d.ID)) })},
+			{devicesByToken, keyIfSet(func(d storage.Device) []byte { return d.TokenHash })},
 		},
 		fixed: []field[storage.Device]{
 			{"ID", func(d storage.Device) string { return d.ID }},
@@ -74,38 +84,117 @@ var (
 		to:   toDevice,
 		from: fromDevice,
 	}
+	clients = table[storage.Client, clientRecord]{
+		bucket: "clients",
+		key:    func(c storage.Client) []byte { return []byte(c.ID) },
+		fixed:  []field[storage.Client]{{"ID", func(c storage.Client) string { return c.ID }}},
+		to:     toClient,
+		from:   fromClient,
+	}
+	logins = table[storage.Login, loginRecord]{
+		bucket: "logins",
+		key:    func(l storage.Login) []byte { return l.Hash },
+		indexes: []index[storage.Login]{
+			{loginsByToken, func(l storage.Login) [][]byte { return l.TokenHashes }},
+			{loginsByCode, keyIfSet(func(l storage.Login) []byte { return l.CodeHash })},
+			{loginsByAccount, func(l storage.Login) [][]byte {
+				if l.AccountID == "" {
+					return nil
+				}
+				return [][]byte{ownedKey(l.AccountID, l.CreatedAt, l.Hash)}
+			}},
+		},
+		fixed:   []field[storage.Login]{{"Hash", func(l storage.Login) string { return string(l.Hash) }}},
+		expires: func(l storage.Login) *time.Time { return &l.ExpiresAt },
+		to:      toLogin,
+		from:    fromLogin,
+	}
+	tokens = table[storage.Token, tokenRecord]{
+		bucket: "tokens",
+		key:    func(t storage.Token) []byte { return []byte(t.ID) },
+		indexes: []index[storage.Token]{{tokensByGrant, oneKey(func(t storage.Token) []byte {
+			return append(grantPrefix(t.AccountID, t.ClientID), t.ID...)
+		})}},
+		expires: func(t storage.Token) *time.Time { return &t.ExpiresAt },
+		to:      toToken,
+		from:    fromToken,
+	}
+	secrets = table[secret, secretRecord]{
+		bucket: "secrets",
+		key:    func(s secret) []byte { return []byte(s.Name) },
+		to:     toSecret,
+		from:   fromSecret,
+	}
+	signingKeys = table[storage.SigningKey, signingKeyRecord]{
+		bucket:  "signing_keys",
+		key:     func(k storage.SigningKey) []byte { return []byte(k.ID) },
+		fixed:   []field[storage.SigningKey]{{"ID", func(k storage.SigningKey) string { return k.ID }}},
+		expires: func(k storage.SigningKey) *time.Time { return k.RetireAt },
+		to:      toSigningKey,
+		from:    fromSigningKey,
+	}
 )
 
-// accountPrefix starts the devices_by_account keys of one account. The NUL ends the account ID,
-// so that "account-1" does not also find the devices of "account-10".
-func accountPrefix(accountID string) []byte {
-	return append([]byte(accountID), 0)
+// secret is a named server secret. It is no storage type: Store.Secret hands out the value only.
+type secret struct {
+	Name  string
+	Value []byte
 }
 
-// accountDeviceKey sorts an account's devices by creation time, so that ListDevices is one
-// prefix scan, oldest first. Flipping the sign bit keeps times before 1970 in order.
-func accountDeviceKey(d storage.Device) []byte {
-	k := binary.BigEndian.AppendUint64(accountPrefix(d.AccountID), uint64(d.CreatedAt.UnixNano())^1<<63)
-	return append(k, d.ID...)
+// ownerPrefix starts the index keys of one owner's records (an account's devices or logins).
+// The NUL ends the owner's ID, so that "account-1" does not also find the records of "account-10".
+func ownerPrefix(ownerID string) []byte {
+	return append([]byte(ownerID), 0)
 }
 
-// table keeps one record type: each record under its key in bucket, and one entry per index in
-// that index's bucket, pointing back to the record's key. Records are stored as R, encoded JSON.
+// ownedKey sorts an owner's records by creation time, so that listing them is one prefix scan,
+// oldest first; the record's key ends it, to tell apart records created at the same instant.
+// Flipping the sign bit keeps times before 1970 in order.
+func ownedKey(ownerID string, created time.Time, key []byte) []byte {
+	k := binary.BigEndian.AppendUint64(ownerPrefix(ownerID), uint64(created.UnixNano())^1<<63)
+	return append(k, key...)
+}
+
+// grantPrefix starts the tokens_by_grant keys of the tokens one client holds for one account.
+func grantPrefix(accountID, clientID string) []byte {
+	return append(append(ownerPrefix(accountID), clientID...), 0)
+}
+
+// oneKey indexes every record under the one key it returns.
+func oneKey[T any](key func(T) []byte) func(T) [][]byte {
+	return func(v T) [][]byte { return [][]byte{key(v)} }
+}
+
+// keyIfSet indexes a record under the key it returns, and leaves a record whose key is empty out
+// of the index.
+func keyIfSet[T any](key func(T) []byte) func(T) [][]byte {
+	return func(v T) [][]byte {
+		if k := key(v); len(k) > 0 {
+			return [][]byte{k}
+		}
+		return nil
+	}
+}
+
+// table keeps one record type: each record under its key in bucket, and its entries in each
+// index's bucket, pointing back to the record's key. Records are stored as R, encoded JSON.
 type table[T any, R record] struct {
 	bucket  string
 	key     func(T) []byte
 	indexes []index[T]
-	fixed   []field[T]        // what an update may not change: the key and the unique fields
-	expires func(T) time.Time // when GarbageCollect may delete the record; nil for records kept for good
+	fixed   []field[T]         // what an update may not change: the key and the unique fields
+	expires func(T) *time.Time // when GarbageCollect may delete a record, or nil to keep it; nil for a table kept for good
 	to      func(T) R
 	from    func(R) T
 }
 
-// index is a unique secondary key. Each index key is either a fixed field or holds the record's
-// key, so an update that moves an index entry cannot clash with another record's.
+// index is a unique secondary key: a record may have any number of keys in it, but no key may
+// find two records, so that putting one that already finds another record fails with
+// ErrAlreadyExists. An index that lists many records under one owner ends each key with the
+// record's key to keep it unique (see ownedKey).
 type index[T any] struct {
 	bucket string
-	key    func(T) []byte
+	keys   func(T) [][]byte
 }
 
 type field[T any] struct {
@@ -113,12 +202,35 @@ type field[T any] struct {
 	value func(T) string
 }
 
-func (tb table[T, R]) buckets() []string {
-	names := []string{tb.bucket}
-	for _, ix := range tb.indexes {
-		names = append(names, ix.bucket)
+// prepare creates the table's buckets. An index bucket that a newer mcert adds to a data file
+// that already holds records is filled from them, so that the records are found by it at once.
+func (tb table[T, R]) prepare(tx *bbolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists([]byte(tb.bucket)); err != nil {
+		return fmt.Errorf("create bucket %s: %w", tb.bucket, err)
 	}
-	return names
+	var added []index[T]
+	for _, ix := range tb.indexes {
+		if tx.Bucket([]byte(ix.bucket)) != nil {
+			continue
+		}
+		if _, err := tx.CreateBucket([]byte(ix.bucket)); err != nil {
+			return fmt.Errorf("create bucket %s: %w", ix.bucket, err)
+		}
+		added = append(added, ix)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	all, err := tb.all(tx)
+	if err != nil {
+		return err
+	}
+	for _, v := range all {
+		if err := tb.index(tx, added, v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (tb table[T, R]) get(tx *bbolt.Tx, key []byte) (T, error) {
@@ -140,6 +252,49 @@ func (tb table[T, R]) getBy(tx *bbolt.Tx, ix string, key []byte) (T, error) {
 	return tb.get(tx, id)
 }
 
+// all returns every record, in the order of their keys.
+func (tb table[T, R]) all(tx *bbolt.Tx) ([]T, error) {
+	var list []T
+	err := tx.Bucket([]byte(tb.bucket)).ForEach(func(key, data []byte) error {
+		v, err := tb.decode(key, data)
+		if err != nil {
+			return err
+		}
+		list = append(list, v)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return list, nil
+}
+
+// oldestFirst returns every record, sorted by the creation time created gives; records created
+// at the same instant stay in the order of their keys.
+func (tb table[T, R]) oldestFirst(tx *bbolt.Tx, created func(T) time.Time) ([]T, error) {
+	list, err := tb.all(tx)
+	if err != nil {
+		return nil, err
+	}
+	slices.SortStableFunc(list, func(a, b T) int { return created(a).Compare(created(b)) })
+	return list, nil
+}
+
+// scan returns the records whose keys in the index kept in the bucket named ix start with
+// prefix, in the order of those keys.
+func (tb table[T, R]) scan(tx *bbolt.Tx, ix string, prefix []byte) ([]T, error) {
+	var list []T
+	c := tx.Bucket([]byte(ix)).Cursor()
+	for k, key := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, key = c.Next() {
+		v, err := tb.get(tx, key)
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	return list, nil
+}
+
 // decode copies what it returns out of data, which bbolt owns and reuses after the transaction.
 func (tb table[T, R]) decode(key, data []byte) (T, error) {
 	var r R
@@ -158,16 +313,12 @@ func (tb table[T, R]) create(tx *bbolt.Tx, v T) error {
 	if tx.Bucket([]byte(tb.bucket)).Get(tb.key(v)) != nil {
 		return fmt.Errorf("%s: %w", tb.bucket, storage.ErrAlreadyExists)
 	}
-	for _, ix := range tb.indexes {
-		if tx.Bucket([]byte(ix.bucket)).Get(ix.key(v)) != nil {
-			return fmt.Errorf("%s: %w", ix.bucket, storage.ErrAlreadyExists)
-		}
-	}
 	_, err := tb.put(tx, v)
 	return err
 }
 
-// update stores what fn makes of the record under key, and returns it as stored.
+// update stores what fn makes of the record under key, and returns it as stored. On an error
+// it may have written part of the change: the caller's transaction must roll back.
 func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T, error) {
 	var zero T
 	old, err := tb.get(tx, key)
@@ -188,13 +339,9 @@ func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T
 			return zero, fmt.Errorf("storage/bolt: an update may not change a record's %s, which keys %s; create a new record instead", f.name, tb.bucket)
 		}
 	}
-	for _, ix := range tb.indexes {
-		// Only an index key holding a field outside fixed can move: a device's creation time.
-		if oldKey, newKey := ix.key(old), ix.key(v); !bytes.Equal(oldKey, newKey) {
-			if err := tx.Bucket([]byte(ix.bucket)).Delete(oldKey); err != nil {
-				return zero, err
-			}
-		}
+	// put writes the index entries v has; drop those only old had.
+	if err := tb.unindex(tx, old); err != nil {
+		return zero, err
 	}
 	return tb.put(tx, v)
 }
@@ -210,19 +357,54 @@ func (tb table[T, R]) put(tx *bbolt.Tx, v T) (T, error) {
 	if err := tx.Bucket([]byte(tb.bucket)).Put(tb.key(v), data); err != nil {
 		return zero, fmt.Errorf("storage/bolt: put %s record: %w", tb.bucket, err)
 	}
-	for _, ix := range tb.indexes {
-		if err := tx.Bucket([]byte(ix.bucket)).Put(ix.key(v), tb.key(v)); err != nil {
-			return zero, fmt.Errorf("storage/bolt: put %s entry: %w", ix.bucket, err)
-		}
+	if err := tb.index(tx, tb.indexes, v); err != nil {
+		return zero, err
 	}
 	return tb.from(r), nil
 }
 
-func (tb table[T, R]) delete(tx *bbolt.Tx, v T) error {
-	for _, ix := range tb.indexes {
-		if err := tx.Bucket([]byte(ix.bucket)).Delete(ix.key(v)); err != nil {
-			return err
+// index writes v's entries in the given indexes, refusing a key that finds another record.
+func (tb table[T, R]) index(tx *bbolt.Tx, indexes []index[T], v T) error {
+	key := tb.key(v)
+	for _, ix := range indexes {
+		b := tx.Bucket([]byte(ix.bucket))
+		for _, k := range ix.keys(v) {
+			if found := b.Get(k); found != nil && !bytes.Equal(found, key) {
+				return fmt.Errorf("%s: %w", ix.bucket, storage.ErrAlreadyExists)
+			}
+			if err := b.Put(k, key); err != nil {
+				return fmt.Errorf("storage/bolt: put %s entry: %w", ix.bucket, err)
+			}
 		}
+	}
+	return nil
+}
+
+// unindex deletes v's index entries.
+func (tb table[T, R]) unindex(tx *bbolt.Tx, v T) error {
+	for _, ix := range tb.indexes {
+		b := tx.Bucket([]byte(ix.bucket))
+		for _, k := range ix.keys(v) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteKey deletes the record under key, with its index entries.
+func (tb table[T, R]) deleteKey(tx *bbolt.Tx, key []byte) error {
+	v, err := tb.get(tx, key)
+	if err != nil {
+		return err
+	}
+	return tb.delete(tx, v)
+}
+
+func (tb table[T, R]) delete(tx *bbolt.Tx, v T) error {
+	if err := tb.unindex(tx, v); err != nil {
+		return err
 	}
 	return tx.Bucket([]byte(tb.bucket)).Delete(tb.key(v))
 }
@@ -230,21 +412,18 @@ func (tb table[T, R]) delete(tx *bbolt.Tx, v T) error {
 // collect deletes the records that expired before the given time and counts them.
 func (tb table[T, R]) collect(tx *bbolt.Tx, before time.Time) (int, error) {
 	// Deleting under a bbolt cursor skips the next record: gather first, then delete.
-	var expired []T
-	err := tx.Bucket([]byte(tb.bucket)).ForEach(func(key, data []byte) error {
-		v, err := tb.decode(key, data)
-		if err == nil && tb.expires(v).Before(before) {
-			expired = append(expired, v)
-		}
-		return err
-	})
+	all, err := tb.all(tx)
 	if err != nil {
 		return 0, err
 	}
-	for _, v := range expired {
-		if err := tb.delete(tx, v); err != nil {
-			return 0, err
+	n := 0
+	for _, v := range all {
+		if at := tb.expires(v); at != nil && at.Before(before) {
+			if err := tb.delete(tx, v); err != nil {
+				return 0, err
+			}
+			n++
 		}
 	}
-	return len(expired), nil
+	return n, nil
 }

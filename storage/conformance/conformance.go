@@ -29,11 +29,20 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Account", func(t *testing.T) { testKind(t, newStore, accounts()) })
 	t.Run("Binding", func(t *testing.T) { testKind(t, newStore, bindings()) })
 	t.Run("Device", func(t *testing.T) { testKind(t, newStore, devices()) })
+	t.Run("Client", func(t *testing.T) { testKind(t, newStore, clients()) })
+	t.Run("Login", func(t *testing.T) { testKind(t, newStore, logins()) })
+	t.Run("Token", func(t *testing.T) { testKind(t, newStore, tokens()) })
+	t.Run("SigningKey", func(t *testing.T) { testKind(t, newStore, signingKeys()) })
+	t.Run("ApproveLogin", func(t *testing.T) { testApproveLogin(t, newStore) })
 	tests := []struct {
 		name string
 		test func(*testing.T, storage.Store)
 	}{
-		{"DeleteSession", testDeleteSession},
+		{"DeleteSession", testDelete(sessions(), func(s storage.Store, v storage.Session) error { return s.DeleteSession(ctx, v.Hash) })},
+		{"DeleteClient", testDelete(clients(), func(s storage.Store, c storage.Client) error { return s.DeleteClient(ctx, c.ID) })},
+		{"DeleteLogin", testDelete(logins(), func(s storage.Store, l storage.Login) error { return s.DeleteLogin(ctx, l.Hash) })},
+		{"DeleteToken", testDelete(tokens(), func(s storage.Store, v storage.Token) error { return s.DeleteToken(ctx, v.ID) })},
+		{"DeleteTokens", testDeleteTokens},
 		{"BindDevice/StoresBoth", testBindDevice},
 		{"BindDevice/ClosureError", func(t *testing.T, s storage.Store) {
 			b := binding(1)
@@ -48,7 +57,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"BindDevice/UnknownBinding", func(t *testing.T, s storage.Store) {
 			testBindDeviceFails(t, s, binding(1).ID, bindTo(device(0)), storage.ErrNotFound)
 		}},
-		{"ListDevices", testListDevices},
+		{"UpdateLogin/EachTokenHash", testLoginTokenHashes},
+		{"Secret/CreatesOnce", testSecret},
+		{"Secret/Concurrent", testConcurrentSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"ConcurrentUpdateDevice", testConcurrentUpdateDevice},
 		{"Ping", func(t *testing.T, s storage.Store) {
@@ -73,7 +84,11 @@ type kind[T any] struct {
 	change func(*T)                                              // a change an update may make
 	unique []field[T]                                            // what no two records may share
 	fixed  []field[T]                                            // what an update may not change
-	expiry func(*T) *time.Time                                   // for a type GarbageCollect deletes
+	// movable are the indexed fields an update may change: the index must follow them. Odd
+	// samples leave each empty, taking the record out of that index.
+	movable []field[T]
+	expiry  func(*T) *time.Time // for a type GarbageCollect deletes
+	list    *listing[T]         // for a type with a List* method
 }
 
 type getter[T any] struct {
@@ -87,10 +102,100 @@ type field[T any] struct {
 	copy func(dst *T, src T)
 }
 
+// listing is a List* method: the records of one owner (an account's devices), or every record,
+// oldest first.
+type listing[T any] struct {
+	name    string
+	list    func(s storage.Store, owner string) ([]T, error)
+	owner   func(*T) *string // nil for a list of every record
+	created func(*T) *time.Time
+	id      func(T) string // tells records apart
+}
+
+// getter reads a record back by finding it, once, in its owner's list, which must hold no
+// record of another owner. A record without an owner must be in no list; primary reads it back
+// instead.
+func (l listing[T]) getter(primary getter[T]) getter[T] {
+	ownerOf := func(v T) string {
+		if l.owner == nil {
+			return ""
+		}
+		return *l.owner(&v)
+	}
+	return getter[T]{l.name, func(s storage.Store, v T) (T, error) {
+		var zero T
+		owner := ownerOf(v)
+		list, err := l.list(s, owner)
+		if err != nil {
+			return zero, err
+		}
+		if l.owner != nil && owner == "" {
+			if len(list) != 0 {
+				return zero, fmt.Errorf("listed %d records for no owner, want none", len(list))
+			}
+			return primary.get(s, v)
+		}
+		var found []T
+		for _, got := range list {
+			if ownerOf(got) != owner {
+				return zero, fmt.Errorf("the list of %q holds a record of %q", owner, ownerOf(got))
+			}
+			if l.id(got) == l.id(v) {
+				found = append(found, got)
+			}
+		}
+		switch len(found) {
+		case 0:
+			return zero, storage.ErrNotFound
+		case 1:
+			return found[0], nil
+		}
+		return zero, fmt.Errorf("the record is listed %d times", len(found))
+	}}
+}
+
+// byIndex reads a record back through an index that holds keys returns for it: each of them must
+// find the same record. A record with no key must not be found by an empty key; primary reads
+// it back instead.
+func byIndex[T any](name string, keys func(T) [][]byte, lookup func(storage.Store, context.Context, []byte) (T, error), primary getter[T]) getter[T] {
+	return getter[T]{name, func(s storage.Store, v T) (T, error) {
+		var zero T
+		ks := keys(v)
+		if len(ks) == 0 {
+			if _, err := lookup(s, ctx, nil); !errors.Is(err, storage.ErrNotFound) {
+				return zero, fmt.Errorf("the empty key: got %v, want %v", err, storage.ErrNotFound)
+			}
+			return primary.get(s, v)
+		}
+		var first T
+		for i, k := range ks {
+			got, err := lookup(s, ctx, k)
+			if err != nil {
+				return zero, fmt.Errorf("key %d: %w", i, err)
+			}
+			if i == 0 {
+				first = got
+			} else if d := diff(got, first); len(d) != 0 {
+				return zero, fmt.Errorf("keys 0 and %d find different records: %s", i, d)
+			}
+		}
+		return first, nil
+	}}
+}
+
+// keyIfSet is a record's one key in an index that leaves out records with an empty key.
+func keyIfSet(key []byte) [][]byte {
+	if len(key) == 0 {
+		return nil
+	}
+	return [][]byte{key}
+}
+
 func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k kind[T]) {
 	t.Run("RoundTrip", func(t *testing.T) {
 		s := newStore(t)
-		for i := range 2 {
+		// Two of each shape: two records without an optional index key must not clash.
+		for i := range 4 {
 			k.mustCreate(t, s, k.sample(i))
 			k.expect(t, s, k.sample(i))
 		}
@@ -132,6 +237,9 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 		}
 		k.expect(t, s, k.sample(0))
 	})
+	if k.list != nil {
+		t.Run("List", func(t *testing.T) { testList(t, newStore(t), k, *k.list) })
+	}
 	if k.update == nil {
 		return
 	}
@@ -192,6 +300,45 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 			}
 			k.expect(t, s, k.sample(0))
 			k.absent(t, s, k.sample(1))
+		})
+	}
+	for _, f := range k.movable {
+		if slices.ContainsFunc(k.unique, func(u field[T]) bool { return u.name == f.name }) {
+			t.Run("Update/AlreadyExists/"+f.name, func(t *testing.T) {
+				s := newStore(t)
+				// Even samples: both have a key to take.
+				k.mustCreate(t, s, k.sample(0))
+				k.mustCreate(t, s, k.sample(2))
+				_, err := k.update(s, k.sample(0), func(v T) (T, error) {
+					f.copy(&v, k.sample(2))
+					return v, nil
+				})
+				if !errors.Is(err, storage.ErrAlreadyExists) {
+					t.Errorf("update taking another record's %s: got %v, want %v", f.name, err, storage.ErrAlreadyExists)
+				}
+				k.expect(t, s, k.sample(0))
+				k.expect(t, s, k.sample(2))
+			})
+		}
+		t.Run("Update/Moves/"+f.name, func(t *testing.T) {
+			s := newStore(t)
+			prev := k.sample(0)
+			k.mustCreate(t, s, prev)
+			// First to the value of a record never stored, then to none: each time the record is
+			// found by its new value, and what it had is left to another record alone.
+			for step, from := range []int{2, 3} {
+				next := prev
+				f.copy(&next, k.sample(from))
+				if _, err := k.update(s, prev, func(T) (T, error) { return next, nil }); err != nil {
+					t.Fatalf("update of %s: %v", f.name, err)
+				}
+				k.expect(t, s, next)
+				other := k.sample(4 + step)
+				f.copy(&other, prev)
+				k.mustCreate(t, s, other)
+				k.expect(t, s, other)
+				prev = next
+			}
 		})
 	}
 }
@@ -259,6 +406,8 @@ func same(got, want any) bool {
 		return bytes.Equal(got.([]byte), w)
 	case []string:
 		return slices.Equal(got.([]string), w)
+	case [][]byte:
+		return slices.EqualFunc(got.([][]byte), w, bytes.Equal)
 	}
 	return got == want
 }
@@ -289,6 +438,12 @@ func scramble(v any) {
 		case []string:
 			for j := range f {
 				f[j] += " scrambled"
+			}
+		case [][]byte:
+			for _, b := range f {
+				for j := range b {
+					b[j] ^= 0xff
+				}
 			}
 		case *time.Time:
 			if f != nil {
@@ -372,12 +527,12 @@ func device(i int) storage.Device {
 		Name:         fmt.Sprintf("Phone %d", i),
 		CredentialID: hash("credential", i),
 		PublicKey:    hash("public key", i),
-		TokenHash:    hash("device token", i),
 		Status:       storage.DeviceActive,
 		CreatedAt:    at(i),
 		ExpiresAt:    at(i + 365*24*60),
 	}
 	if i%2 == 0 {
+		d.TokenHash = hash("device token", i)
 		d.AttestationType = "basic_surrogate"
 		d.AttestationFmt = "packed"
 		d.AAGUID = hash("aaguid", i)[:16]
@@ -388,8 +543,84 @@ func device(i int) storage.Device {
 		d.Status = storage.DeviceRevoked
 		d.LastUsedAt = new(at(i + 10))
 		d.RevokedAt = new(at(i + 20))
+		d.CloneWarningAt = new(at(i + 15))
 	}
 	return d
+}
+
+func client(i int) storage.Client {
+	c := storage.Client{
+		ID:           fmt.Sprintf("client-%d", i),
+		Name:         fmt.Sprintf("Relying party %d", i),
+		RedirectURIs: []string{fmt.Sprintf("https://rp%d.example/callback", i)},
+		CreatedAt:    at(i),
+	}
+	if i%2 == 0 {
+		c.SecretHash = hash("client secret", i)
+		c.RedirectURIs = append(c.RedirectURIs, fmt.Sprintf("https://rp%d.example/other", i))
+		c.PostLogoutRedirectURIs = []string{fmt.Sprintf("https://rp%d.example/", i)}
+		c.CitizenID, c.CIBA = true, true
+	}
+	return c
+}
+
+// login is a pending redirect login when i is odd, with no key in any index but its Hash, and an
+// approved CIBA login, in every index, when i is even.
+func login(i int) storage.Login {
+	l := storage.Login{
+		Hash:           hash("login", i),
+		Kind:           storage.LoginRedirect,
+		ClientID:       fmt.Sprintf("client-%d", i),
+		ClientName:     fmt.Sprintf("Relying party %d", i),
+		Status:         storage.LoginPending,
+		CreatedAt:      at(i),
+		ExpiresAt:      at(i + 10),
+		TokenExpiresAt: at(i + 2),
+		TokenSerial:    1,
+		Code:           fmt.Sprintf("%04d", i),
+		Request:        fmt.Appendf(nil, `{"scope":"openid","nonce":"%d"}`, i),
+	}
+	if i%2 == 0 {
+		l.Kind, l.Status, l.TokenSerial = storage.LoginCIBA, storage.LoginApproved, 2
+		l.TokenHashes = [][]byte{hash("login token", i), hash("inbox token", i)}
+		l.BindingMessage = fmt.Sprintf("Order %d", i)
+		l.CodeHash = hash("authorization code", i)
+		l.WebAuthnSession = fmt.Appendf(nil, `{"challenge":"%d"}`, i)
+		l.LastPolledAt = new(at(i + 1))
+		l.AccountID = fmt.Sprintf("account-%d", i)
+		l.DeviceID = fmt.Sprintf("device-%d", i)
+		l.AuthTime = new(at(i + 1))
+	}
+	return l
+}
+
+func token(i int) storage.Token {
+	v := storage.Token{
+		ID:        fmt.Sprintf("token-%d", i),
+		ClientID:  fmt.Sprintf("client-%d", i),
+		AccountID: fmt.Sprintf("account-%d", i),
+		AuthTime:  at(i),
+		CreatedAt: at(i + 1),
+		ExpiresAt: at(i + 61),
+	}
+	if i%2 == 0 {
+		v.Scopes = []string{"openid", "profile", "citizen_id"}
+	}
+	return v
+}
+
+func signingKey(i int) storage.SigningKey {
+	k := storage.SigningKey{
+		ID:         fmt.Sprintf("key-%d", i),
+		Algorithm:  "ES256",
+		PrivateKey: hash("private key", i),
+		CreatedAt:  at(i),
+	}
+	if i%2 == 0 {
+		k.Algorithm = "RS256"
+		k.RetireAt = new(at(i + 24*60))
+	}
+	return k
 }
 
 func challenges() kind[storage.Challenge] {
@@ -476,33 +707,27 @@ func devices() kind[storage.Device] {
 	id := field[storage.Device]{"ID", func(dst *storage.Device, src storage.Device) { dst.ID = src.ID }}
 	credential := field[storage.Device]{"CredentialID", func(dst *storage.Device, src storage.Device) { dst.CredentialID = src.CredentialID }}
 	account := field[storage.Device]{"AccountID", func(dst *storage.Device, src storage.Device) { dst.AccountID = src.AccountID }}
+	token := field[storage.Device]{"TokenHash", func(dst *storage.Device, src storage.Device) { dst.TokenHash = src.TokenHash }}
+	get := getter[storage.Device]{"GetDevice", func(s storage.Store, d storage.Device) (storage.Device, error) { return s.GetDevice(ctx, d.ID) }}
+	list := listing[storage.Device]{
+		name: "ListDevices",
+		list: func(s storage.Store, accountID string) ([]storage.Device, error) {
+			return s.ListDevices(ctx, accountID)
+		},
+		owner:   func(d *storage.Device) *string { return &d.AccountID },
+		created: func(d *storage.Device) *time.Time { return &d.CreatedAt },
+		id:      func(d storage.Device) string { return d.ID },
+	}
 	return kind[storage.Device]{
 		sample: device,
 		create: bindNew,
 		gets: []getter[storage.Device]{
-			{"GetDevice", func(s storage.Store, d storage.Device) (storage.Device, error) { return s.GetDevice(ctx, d.ID) }},
+			get,
 			{"GetDeviceByCredential", func(s storage.Store, d storage.Device) (storage.Device, error) {
 				return s.GetDeviceByCredential(ctx, d.CredentialID)
 			}},
-			{"ListDevices", func(s storage.Store, d storage.Device) (storage.Device, error) {
-				list, err := s.ListDevices(ctx, d.AccountID)
-				if err != nil {
-					return storage.Device{}, err
-				}
-				var found []storage.Device
-				for _, got := range list {
-					if got.ID == d.ID {
-						found = append(found, got)
-					}
-				}
-				switch len(found) {
-				case 0:
-					return storage.Device{}, storage.ErrNotFound
-				case 1:
-					return found[0], nil
-				}
-				return storage.Device{}, fmt.Errorf("device %s is listed %d times", d.ID, len(found))
-			}},
+			byIndex("GetDeviceByToken", func(d storage.Device) [][]byte { return keyIfSet(d.TokenHash) }, storage.Store.GetDeviceByToken, get),
+			list.getter(get),
 		},
 		update: func(s storage.Store, d storage.Device, fn func(storage.Device) (storage.Device, error)) (storage.Device, error) {
 			return s.UpdateDevice(ctx, d.ID, fn)
@@ -510,9 +735,121 @@ func devices() kind[storage.Device] {
 		// Moving CreatedAt tests that ListDevices still finds the device after an update.
 		change: func(d *storage.Device) {
 			d.SignCount, d.LastUsedAt, d.RevokedAt, d.CreatedAt = d.SignCount+1, new(at(30)), nil, at(-60)
+			d.TokenHash, d.CloneWarningAt = hash("device token", 100), new(at(31))
 		},
-		unique: []field[storage.Device]{id, credential},
-		fixed:  []field[storage.Device]{id, account, credential},
+		unique:  []field[storage.Device]{id, credential, token},
+		fixed:   []field[storage.Device]{id, account, credential},
+		movable: []field[storage.Device]{token},
+		list:    &list,
+	}
+}
+
+func clients() kind[storage.Client] {
+	id := field[storage.Client]{"ID", func(dst *storage.Client, src storage.Client) { dst.ID = src.ID }}
+	get := getter[storage.Client]{"GetClient", func(s storage.Store, c storage.Client) (storage.Client, error) { return s.GetClient(ctx, c.ID) }}
+	list := listing[storage.Client]{
+		name:    "ListClients",
+		list:    func(s storage.Store, _ string) ([]storage.Client, error) { return s.ListClients(ctx) },
+		created: func(c *storage.Client) *time.Time { return &c.CreatedAt },
+		id:      func(c storage.Client) string { return c.ID },
+	}
+	return kind[storage.Client]{
+		sample: client,
+		create: func(_ *testing.T, s storage.Store, c storage.Client) error { return s.CreateClient(ctx, c) },
+		gets:   []getter[storage.Client]{get, list.getter(get)},
+		update: func(s storage.Store, c storage.Client, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
+			return s.UpdateClient(ctx, c.ID, fn)
+		},
+		change: func(c *storage.Client) {
+			c.SecretHash, c.Name, c.CIBA = hash("client secret", 100), "Renamed relying party", !c.CIBA
+			c.RedirectURIs, c.PostLogoutRedirectURIs = []string{"https://renamed.example/callback"}, nil
+		},
+		unique: []field[storage.Client]{id},
+		fixed:  []field[storage.Client]{id},
+		list:   &list,
+	}
+}
+
+func logins() kind[storage.Login] {
+	id := field[storage.Login]{"Hash", func(dst *storage.Login, src storage.Login) { dst.Hash = src.Hash }}
+	// UpdateLogin/EachTokenHash tests the hashes one by one.
+	tokenHashes := field[storage.Login]{"TokenHashes", func(dst *storage.Login, src storage.Login) { dst.TokenHashes = src.TokenHashes }}
+	code := field[storage.Login]{"CodeHash", func(dst *storage.Login, src storage.Login) { dst.CodeHash = src.CodeHash }}
+	account := field[storage.Login]{"AccountID", func(dst *storage.Login, src storage.Login) { dst.AccountID = src.AccountID }}
+	get := getter[storage.Login]{"GetLogin", func(s storage.Store, l storage.Login) (storage.Login, error) { return s.GetLogin(ctx, l.Hash) }}
+	list := listing[storage.Login]{
+		name: "ListLoginsByAccount",
+		list: func(s storage.Store, accountID string) ([]storage.Login, error) {
+			return s.ListLoginsByAccount(ctx, accountID)
+		},
+		owner:   func(l *storage.Login) *string { return &l.AccountID },
+		created: func(l *storage.Login) *time.Time { return &l.CreatedAt },
+		id:      func(l storage.Login) string { return string(l.Hash) },
+	}
+	return kind[storage.Login]{
+		sample: login,
+		create: func(_ *testing.T, s storage.Store, l storage.Login) error { return s.CreateLogin(ctx, l) },
+		gets: []getter[storage.Login]{
+			get,
+			byIndex("GetLoginByToken", func(l storage.Login) [][]byte { return l.TokenHashes }, storage.Store.GetLoginByToken, get),
+			byIndex("GetLoginByCode", func(l storage.Login) [][]byte { return keyIfSet(l.CodeHash) }, storage.Store.GetLoginByCode, get),
+			list.getter(get),
+		},
+		update: func(s storage.Store, l storage.Login, fn func(storage.Login) (storage.Login, error)) (storage.Login, error) {
+			return s.UpdateLogin(ctx, l.Hash, fn)
+		},
+		// Every index moves: the tokens, the code, the account and the creation time.
+		change: func(l *storage.Login) {
+			l.Status, l.TokenSerial, l.TokenExpiresAt = storage.LoginDone, l.TokenSerial+1, at(40)
+			l.TokenHashes, l.CodeHash = [][]byte{hash("login token", 100)}, hash("authorization code", 100)
+			l.WebAuthnSession, l.LastPolledAt = nil, new(at(3))
+			l.AccountID, l.DeviceID, l.AuthTime, l.CreatedAt = "account-100", "device-100", new(at(4)), at(-60)
+		},
+		unique:  []field[storage.Login]{id, tokenHashes, code},
+		fixed:   []field[storage.Login]{id},
+		movable: []field[storage.Login]{tokenHashes, code, account},
+		expiry:  func(l *storage.Login) *time.Time { return &l.ExpiresAt },
+		list:    &list,
+	}
+}
+
+func tokens() kind[storage.Token] {
+	return kind[storage.Token]{
+		sample: token,
+		create: func(_ *testing.T, s storage.Store, v storage.Token) error { return s.CreateToken(ctx, v) },
+		gets: []getter[storage.Token]{{"GetToken", func(s storage.Store, v storage.Token) (storage.Token, error) {
+			return s.GetToken(ctx, v.ID)
+		}}},
+		unique: []field[storage.Token]{{"ID", func(dst *storage.Token, src storage.Token) { dst.ID = src.ID }}},
+		expiry: func(v *storage.Token) *time.Time { return &v.ExpiresAt },
+	}
+}
+
+func signingKeys() kind[storage.SigningKey] {
+	id := field[storage.SigningKey]{"ID", func(dst *storage.SigningKey, src storage.SigningKey) { dst.ID = src.ID }}
+	list := listing[storage.SigningKey]{
+		name:    "ListSigningKeys",
+		list:    func(s storage.Store, _ string) ([]storage.SigningKey, error) { return s.ListSigningKeys(ctx) },
+		created: func(k *storage.SigningKey) *time.Time { return &k.CreatedAt },
+		id:      func(k storage.SigningKey) string { return k.ID },
+	}
+	return kind[storage.SigningKey]{
+		sample: signingKey,
+		create: func(_ *testing.T, s storage.Store, k storage.SigningKey) error { return s.CreateSigningKey(ctx, k) },
+		// Signing keys are only ever read as a list; a list of every record needs no other getter.
+		gets: []getter[storage.SigningKey]{list.getter(getter[storage.SigningKey]{})},
+		update: func(s storage.Store, k storage.SigningKey, fn func(storage.SigningKey) (storage.SigningKey, error)) (storage.SigningKey, error) {
+			return s.UpdateSigningKey(ctx, k.ID, fn)
+		},
+		change: func(k *storage.SigningKey) { k.RetireAt = new(at(90)) },
+		unique: []field[storage.SigningKey]{id},
+		fixed:  []field[storage.SigningKey]{id},
+		// Only a retired key goes: the expiry it is given is its RetireAt.
+		expiry: func(k *storage.SigningKey) *time.Time {
+			k.RetireAt = new(time.Time)
+			return k.RetireAt
+		},
+		list: &list,
 	}
 }
 
@@ -543,17 +880,55 @@ func bindTo(d storage.Device) func(storage.Binding) (storage.Binding, error) {
 	}
 }
 
-func testDeleteSession(t *testing.T, s storage.Store) {
-	gone, kept := session(0), session(1)
-	sessions().mustCreate(t, s, gone)
-	sessions().mustCreate(t, s, kept)
-	if err := s.DeleteSession(ctx, gone.Hash); err != nil {
-		t.Fatalf("DeleteSession: %v", err)
+// testDelete checks that del removes one record, from every lookup, and no other; that its keys
+// are free again; and that deleting it again is ErrNotFound.
+func testDelete[T any](k kind[T], del func(storage.Store, T) error) func(*testing.T, storage.Store) {
+	return func(t *testing.T, s storage.Store) {
+		gone, kept := k.sample(0), k.sample(1)
+		k.mustCreate(t, s, gone)
+		k.mustCreate(t, s, kept)
+		if err := del(s, gone); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		k.absent(t, s, gone)
+		k.expect(t, s, kept)
+		if err := del(s, gone); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("delete of a deleted record: got %v, want %v", err, storage.ErrNotFound)
+		}
+		if err := k.create(t, s, gone); err != nil {
+			t.Errorf("create again after delete: %v", err)
+		}
 	}
-	sessions().absent(t, s, gone)
-	sessions().expect(t, s, kept)
-	if err := s.DeleteSession(ctx, gone.Hash); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("DeleteSession of a deleted session: got %v, want %v", err, storage.ErrNotFound)
+}
+
+func testDeleteTokens(t *testing.T, s storage.Store) {
+	grant := func(i int, accountID, clientID string) storage.Token {
+		v := token(i)
+		v.AccountID, v.ClientID = accountID, clientID
+		return v
+	}
+	gone := []storage.Token{grant(0, "account-1", "client-1"), grant(1, "account-1", "client-1"), grant(2, "account-1", "client-1")}
+	// IDs that start with the others' catch a prefix scan without separators.
+	kept := []storage.Token{
+		grant(3, "account-1", "client-10"),
+		grant(4, "account-10", "client-1"),
+		grant(5, "account-1", "client-2"),
+		grant(6, "account-2", "client-1"),
+	}
+	for _, v := range slices.Concat(gone, kept) {
+		tokens().mustCreate(t, s, v)
+	}
+	if n, err := s.DeleteTokens(ctx, "account-1", "client-1"); err != nil || n != len(gone) {
+		t.Errorf("DeleteTokens: got %d and %v, want %d and no error", n, err, len(gone))
+	}
+	for _, v := range gone {
+		tokens().absent(t, s, v)
+	}
+	for _, v := range kept {
+		tokens().expect(t, s, v)
+	}
+	if n, err := s.DeleteTokens(ctx, "account-1", "client-1"); err != nil || n != 0 {
+		t.Errorf("DeleteTokens again: got %d and %v, want 0 and no error", n, err)
 	}
 }
 
@@ -582,36 +957,45 @@ func testBindDeviceFails(t *testing.T, s storage.Store, bindingID string, update
 	devices().absent(t, s, device(0))
 }
 
-func testListDevices(t *testing.T, s storage.Store) {
+// testList checks that a List* method returns its owner's records, oldest first, and no others.
+func testList[T any](t *testing.T, s storage.Store, k kind[T], l listing[T]) {
 	// Neither the order of creation nor that of the IDs is the order of CreatedAt, so that only
 	// a store that sorts by CreatedAt passes.
-	var want []storage.Device
+	var want []T
 	for i, minutes := range []int{20, 0, 30, 10} {
-		d := device(i)
-		d.AccountID, d.CreatedAt = "account-1", at(minutes)
-		devices().mustCreate(t, s, d)
-		want = append(want, d)
+		v := k.sample(i)
+		*l.created(&v) = at(minutes)
+		if l.owner != nil {
+			*l.owner(&v) = "account-1"
+		}
+		k.mustCreate(t, s, v)
+		want = append(want, v)
 	}
-	slices.SortFunc(want, func(a, b storage.Device) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	// An account ID that starts with the other catches a prefix scan without a separator.
-	other := device(9)
-	other.AccountID = "account-10"
-	devices().mustCreate(t, s, other)
+	slices.SortFunc(want, func(a, b T) int { return l.created(&a).Compare(*l.created(&b)) })
+	if l.owner != nil {
+		// An owner ID that starts with the other catches a prefix scan without a separator.
+		other := k.sample(9)
+		*l.owner(&other) = "account-10"
+		k.mustCreate(t, s, other)
+	}
 
-	got, err := s.ListDevices(ctx, "account-1")
+	got, err := l.list(s, "account-1")
 	if err != nil {
-		t.Fatalf("ListDevices: %v", err)
+		t.Fatalf("%s: %v", l.name, err)
 	}
 	if len(got) != len(want) {
-		t.Fatalf("ListDevices returned %d devices, want %d", len(got), len(want))
+		t.Fatalf("%s returned %d records, want %d", l.name, len(got), len(want))
 	}
 	for i := range want {
 		for _, d := range diff(got[i], want[i]) {
-			t.Errorf("ListDevices[%d]: %s", i, d)
+			t.Errorf("%s[%d]: %s", l.name, i, d)
 		}
 	}
-	if got, err := s.ListDevices(ctx, "account-2"); err != nil || len(got) != 0 {
-		t.Errorf("ListDevices of an account without devices: got %d devices and %v, want none and no error", len(got), err)
+	if l.owner == nil {
+		return
+	}
+	if got, err := l.list(s, "account-2"); err != nil || len(got) != 0 {
+		t.Errorf("%s of an owner without records: got %d records and %v, want none and no error", l.name, len(got), err)
 	}
 }
 
@@ -621,8 +1005,12 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 		seedAroundCutoff(t, s, challenges(), cutoff),
 		seedAroundCutoff(t, s, sessions(), cutoff),
 		seedAroundCutoff(t, s, bindings(), cutoff),
+		seedAroundCutoff(t, s, logins(), cutoff),
+		seedAroundCutoff(t, s, tokens(), cutoff),
+		seedAroundCutoff(t, s, signingKeys(), cutoff),
 	}
-	// Accounts and devices stay however old, even when the binding that made the device goes.
+	// Accounts and devices stay however old, even when the binding that made the device goes;
+	// clients stay, and so does a signing key not yet retired, however old.
 	a := account(0)
 	accounts().mustCreate(t, s, a)
 	d := device(0)
@@ -630,9 +1018,14 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	if _, err := s.BindDevice(ctx, binding(0).ID, d, bindTo(d)); err != nil {
 		t.Fatalf("BindDevice: %v", err)
 	}
+	c := client(0)
+	clients().mustCreate(t, s, c)
+	k := signingKey(3)
+	k.CreatedAt = at(-24 * 60)
+	signingKeys().mustCreate(t, s, k)
 
 	got, err := s.GarbageCollect(ctx, cutoff)
-	if want := (storage.GCResult{Challenges: 1, Sessions: 1, Bindings: 1}); err != nil || got != want {
+	if want := (storage.GCResult{Challenges: 1, Sessions: 1, Bindings: 1, Logins: 1, Tokens: 1, SigningKeys: 1}); err != nil || got != want {
 		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, want)
 	}
 	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{}) {
@@ -643,6 +1036,8 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	}
 	accounts().expect(t, s, a)
 	devices().expect(t, s, d)
+	clients().expect(t, s, c)
+	signingKeys().expect(t, s, k)
 }
 
 // seedAroundCutoff stores three records of k, expiring just before, at and just after cutoff.
@@ -663,6 +1058,181 @@ func seedAroundCutoff[T any](t *testing.T, s storage.Store, k kind[T], cutoff ti
 		k.expect(t, s, records[2])
 		if err := k.create(t, s, records[0]); err != nil {
 			t.Errorf("create again after GarbageCollect: %v", err)
+		}
+	}
+}
+
+// testLoginTokenHashes checks that each of a login's token hashes is an index key of its own.
+func testLoginTokenHashes(t *testing.T, s storage.Store) {
+	l, other := login(0), login(2)
+	logins().mustCreate(t, s, l)
+	a, b, n := l.TokenHashes[0], l.TokenHashes[1], hash("login token", 100)
+
+	// Only the second hash is taken.
+	dup := other
+	dup.TokenHashes = [][]byte{other.TokenHashes[0], b}
+	if err := s.CreateLogin(ctx, dup); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("CreateLogin with a taken second token hash: got %v, want %v", err, storage.ErrAlreadyExists)
+	}
+	logins().absent(t, s, dup)
+
+	// Replace the first, in place as a closure may: it is free at once, the others find the login.
+	l.TokenHashes = [][]byte{b, n}
+	if _, err := s.UpdateLogin(ctx, l.Hash, func(v storage.Login) (storage.Login, error) {
+		v.TokenHashes[0], v.TokenHashes[1] = b, n
+		return v, nil
+	}); err != nil {
+		t.Fatalf("UpdateLogin replacing a token hash: %v", err)
+	}
+	if _, err := s.GetLoginByToken(ctx, a); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetLoginByToken of the replaced hash: got %v, want %v", err, storage.ErrNotFound)
+	}
+	logins().expect(t, s, l)
+	other.TokenHashes = [][]byte{a}
+	logins().mustCreate(t, s, other)
+	logins().expect(t, s, other)
+
+	// Adding another login's hash, as the inbox does, fails and changes neither.
+	if _, err := s.UpdateLogin(ctx, l.Hash, func(v storage.Login) (storage.Login, error) {
+		v.TokenHashes = append(v.TokenHashes, hash("login token", 101), a)
+		return v, nil
+	}); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("UpdateLogin adding another login's token hash: got %v, want %v", err, storage.ErrAlreadyExists)
+	}
+	if _, err := s.GetLoginByToken(ctx, hash("login token", 101)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("GetLoginByToken of a hash added by a failed update: got %v, want %v", err, storage.ErrNotFound)
+	}
+	logins().expect(t, s, l)
+	logins().expect(t, s, other)
+}
+
+// testApproveLogin checks that ApproveLogin writes the login and the device together, or neither.
+func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
+	l, d, taken := login(1), device(0), login(2)
+	approve := func(v storage.Login) (storage.Login, error) {
+		v.Status, v.CodeHash = storage.LoginApproved, hash("authorization code", 1)
+		v.AccountID, v.DeviceID, v.AuthTime = d.AccountID, d.ID, new(at(5))
+		return v, nil
+	}
+	use := func(v storage.Device) (storage.Device, error) {
+		v.SignCount, v.LastUsedAt = v.SignCount+1, new(at(5))
+		return v, nil
+	}
+	setup := func(t *testing.T) storage.Store {
+		s := newStore(t)
+		logins().mustCreate(t, s, l)
+		logins().mustCreate(t, s, taken)
+		devices().mustCreate(t, s, d)
+		return s
+	}
+
+	t.Run("StoresBoth", func(t *testing.T) {
+		s := setup(t)
+		wantLogin, _ := approve(l)
+		wantDevice, _ := use(d)
+		gotLogin, gotDevice, err := s.ApproveLogin(ctx, l.Hash, d.ID, approve, use)
+		if err != nil {
+			t.Fatalf("ApproveLogin: %v", err)
+		}
+		for _, d := range diff(gotLogin, wantLogin) {
+			t.Errorf("ApproveLogin returned login %s", d)
+		}
+		for _, d := range diff(gotDevice, wantDevice) {
+			t.Errorf("ApproveLogin returned device %s", d)
+		}
+		logins().expect(t, s, wantLogin)
+		devices().expect(t, s, wantDevice)
+	})
+
+	stop := errors.New("conformance: closure refused")
+	tests := []struct {
+		name         string
+		hash         []byte
+		deviceID     string
+		updateLogin  func(storage.Login) (storage.Login, error)
+		updateDevice func(storage.Device) (storage.Device, error)
+		want         error
+	}{
+		{"LoginClosureError", l.Hash, d.ID, func(v storage.Login) (storage.Login, error) {
+			scramble(&v)
+			return v, stop
+		}, use, stop},
+		{"DeviceClosureError", l.Hash, d.ID, approve, func(v storage.Device) (storage.Device, error) {
+			scramble(&v)
+			return v, stop
+		}, stop},
+		{"UnknownLogin", login(3).Hash, d.ID, approve, use, storage.ErrNotFound},
+		{"UnknownDevice", l.Hash, device(1).ID, approve, use, storage.ErrNotFound},
+		{"TakenCode", l.Hash, d.ID, func(v storage.Login) (storage.Login, error) {
+			v, _ = approve(v)
+			v.CodeHash = taken.CodeHash
+			return v, nil
+		}, use, storage.ErrAlreadyExists},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := setup(t)
+			_, _, err := s.ApproveLogin(ctx, tc.hash, tc.deviceID, tc.updateLogin, tc.updateDevice)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("ApproveLogin: got %v, want %v", err, tc.want)
+			}
+			logins().expect(t, s, l)
+			logins().expect(t, s, taken)
+			devices().expect(t, s, d)
+		})
+	}
+}
+
+// testSecret checks that Secret creates each named secret once, and keeps it apart from the
+// slices it was given and gave out: every call changes both afterwards.
+func testSecret(t *testing.T, s storage.Store) {
+	tests := []struct {
+		name   string
+		create string // what create returns
+		want   string
+	}{
+		{"a", "first", "first"},
+		{"a", "second", "first"},
+		{"b", "other", "other"},
+		{"b", "again", "other"},
+		{"a", "third", "first"},
+	}
+	for i, tc := range tests {
+		created := []byte(tc.create)
+		got, err := s.Secret(ctx, tc.name, func() []byte { return created })
+		if err != nil || string(got) != tc.want {
+			t.Errorf("call %d, Secret(%q): got %q and %v, want %q", i, tc.name, got, err, tc.want)
+		}
+		scramble(&struct{ Created, Got []byte }{created, got})
+	}
+}
+
+// testConcurrentSecret checks that concurrent first calls of Secret all get the one secret that
+// one of them made.
+func testConcurrentSecret(t *testing.T, s storage.Store) {
+	const callers = 16
+	made, got := make([][]byte, callers), make([][]byte, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		made[i] = hash("secret", i)
+		wg.Go(func() {
+			var err error
+			if got[i], err = s.Secret(ctx, "signing", func() []byte { return bytes.Clone(made[i]) }); err != nil {
+				t.Errorf("Secret: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	later, err := s.Secret(ctx, "signing", func() []byte { return []byte("late") })
+	if err != nil {
+		t.Fatalf("Secret: %v", err)
+	}
+	if !slices.ContainsFunc(made, func(v []byte) bool { return bytes.Equal(v, later) }) {
+		t.Errorf("a later call got %x, which no caller made", later)
+	}
+	for i, v := range got {
+		if !bytes.Equal(v, later) {
+			t.Errorf("caller %d got %x, a later call %x; want one secret for all", i, v, later)
 		}
 	}
 }

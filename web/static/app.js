@@ -1,30 +1,10 @@
 // The enrollment page: card login through the card agent, registration, and binding a phone.
-"use strict";
+import { $, api, say } from "/static/api.js";
 
-const $ = (id) => document.getElementById(id);
 const agent = document.body.dataset.agent;
-
-function say(text) { $("message").textContent = text || ""; }
 
 function show(id) {
   for (const s of ["login", "register", "account", "bind"]) $(s).hidden = s !== id;
-}
-
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
-  });
-  const data = res.status === 204 ? null : await res.json();
-  if (!res.ok) {
-    const err = new Error(data.message || res.statusText);
-    err.status = res.status;
-    err.code = data.error;
-    throw err;
-  }
-  return data;
 }
 
 function renderAccount(a) {

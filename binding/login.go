@@ -1,0 +1,451 @@
+package binding
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/big"
+	"slices"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/qr"
+	"github.com/mcert/mcert/storage"
+)
+
+// Lifetimes of relying-party logins.
+const (
+	// LoginTokenTTL is how long one QR code or inbox request can be answered (PROTOCOL.md: 2 minutes).
+	LoginTokenTTL = 2 * time.Minute
+	// RedirectLoginTTL is how long the login page may keep refreshing its QR code.
+	RedirectLoginTTL = 10 * time.Minute
+	// CIBA request lifetimes: requested_expiry is honoured within these bounds.
+	CIBADefaultExpiry = 2 * time.Minute
+	CIBAMaxExpiry     = 10 * time.Minute
+)
+
+// LoginTokenHash is how the provider finds a login by its public id.
+func LoginTokenHash(id string) []byte { return hashToken(id) }
+
+// derivedToken is a phone token computed from a secret the server keeps only as a hash (the
+// login page's id, a device token): the server can show it again when asked by whoever holds
+// the secret, and stores only its hash.
+func derivedToken(secret, purpose string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(purpose))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+func qrToken(loginID string, serial int) string {
+	return derivedToken(loginID, fmt.Sprintf("mcert login qr %d", serial))
+}
+
+func inboxToken(deviceToken string, login storage.Login) string {
+	return derivedToken(deviceToken, "mcert inbox "+base64.RawURLEncoding.EncodeToString(login.Hash))
+}
+
+func matchCode() string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(10000))
+	return fmt.Sprintf("%04d", n.Int64())
+}
+
+// StartRedirectLogin records the login behind an authorization request whose id the provider
+// made; the login page at /login/<id> shows its QR code.
+func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte) error {
+	now := s.now()
+	return s.Store.CreateLogin(ctx, storage.Login{
+		Hash: hashToken(id), Kind: storage.LoginRedirect, ClientID: client.ID, ClientName: client.Name,
+		Status: storage.LoginPending, CreatedAt: now, ExpiresAt: now.Add(RedirectLoginTTL),
+		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(qrToken(id, 1))},
+		Code: matchCode(), Request: request,
+	})
+}
+
+// LoginPage is the login page's view of a redirect login (PROTOCOL.md section 6).
+type LoginPage struct {
+	Status     string // pending, scanned, approved, denied or expired
+	QRText     string
+	Code       string
+	ClientName string
+	ExpiresAt  time.Time
+}
+
+// LoginPage returns the state of the redirect login with the given id.
+func (s *Service) LoginPage(ctx context.Context, id string) (LoginPage, error) {
+	l, err := s.redirectLogin(ctx, id)
+	if err != nil {
+		return LoginPage{}, err
+	}
+	return s.loginPage(id, l), nil
+}
+
+func (s *Service) loginPage(id string, l storage.Login) LoginPage {
+	return LoginPage{
+		Status: loginStatus(l, s.now()), QRText: qr.LoginText(s.PublicURL, qrToken(id, l.TokenSerial)),
+		Code: l.Code, ClientName: l.ClientName, ExpiresAt: l.TokenExpiresAt,
+	}
+}
+
+// RefreshLoginQR replaces an expired or unused QR code of the login page with a new one.
+func (s *Service) RefreshLoginQR(ctx context.Context, id string) (LoginPage, error) {
+	if _, err := s.redirectLogin(ctx, id); err != nil {
+		return LoginPage{}, err
+	}
+	now := s.now()
+	l, err := s.Store.UpdateLogin(ctx, hashToken(id), func(l storage.Login) (storage.Login, error) {
+		switch {
+		case !now.Before(l.ExpiresAt):
+			return l, errLoginExpired
+		case l.Status != storage.LoginPending && l.Status != storage.LoginScanned:
+			return l, errLoginUsed
+		}
+		l.TokenSerial++
+		l.TokenHashes = [][]byte{hashToken(qrToken(id, l.TokenSerial))}
+		l.Status, l.WebAuthnSession, l.TokenExpiresAt = storage.LoginPending, nil, now.Add(LoginTokenTTL)
+		return l, nil
+	})
+	if err != nil {
+		return LoginPage{}, err
+	}
+	return s.loginPage(id, l), nil
+}
+
+func (s *Service) redirectLogin(ctx context.Context, id string) (storage.Login, error) {
+	l, err := s.Store.GetLogin(ctx, hashToken(id))
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind != storage.LoginRedirect) {
+		return l, mcert.Errorf(mcert.NotFound, "login_not_found", "no such login; start again from the website you were logging in to")
+	}
+	return l, err
+}
+
+var (
+	errLoginExpired = mcert.Errorf(mcert.Expired, "login_expired", "this login request has expired; start again")
+	errLoginUsed    = mcert.Errorf(mcert.Conflict, "login_used", "this login request has already been answered")
+)
+
+// loginStatus is the protocol's status of a login at the given time.
+func loginStatus(l storage.Login, now time.Time) string {
+	switch l.Status {
+	case storage.LoginApproved, storage.LoginDone:
+		return storage.LoginApproved
+	case storage.LoginDenied:
+		return storage.LoginDenied
+	}
+	if !now.Before(l.TokenExpiresAt) || !now.Before(l.ExpiresAt) {
+		return "expired"
+	}
+	return l.Status
+}
+
+// usableLogin says why a login cannot take the phone's next step, which needs status want.
+func usableLogin(l storage.Login, now time.Time, want string) error {
+	switch st := loginStatus(l, now); {
+	case st == want:
+		return nil
+	case st == "expired":
+		return errLoginExpired
+	case st == storage.LoginPending:
+		return mcert.Errorf(mcert.Conflict, "login_not_started", "call /api/v1/phone/login/begin with this token first")
+	default:
+		return errLoginUsed
+	}
+}
+
+// StartDecoupledLogin records a relying party's push login for the citizen with the given
+// national ID and returns its auth_req_id. Every answer about the citizen is the same whether
+// they are unknown or have no usable phone, so the endpoint does not tell who is enrolled.
+func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte) (string, time.Time, error) {
+	if err := authn.ValidateCitizenID(citizenID); err != nil {
+		return "", time.Time{}, err
+	}
+	noUser := mcert.Errorf(mcert.NotFound, "unknown_user_id", "no citizen with that ID can approve a login with a phone")
+	a, err := s.Store.GetAccountByCitizen(ctx, citizenID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return "", time.Time{}, noUser
+	}
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	devices, err := s.usableDevices(ctx, a)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if len(devices) == 0 {
+		return "", time.Time{}, noUser
+	}
+	if expiry <= 0 {
+		expiry = CIBADefaultExpiry
+	}
+	expiry = min(expiry, CIBAMaxExpiry)
+	now := s.now()
+	id, hash := newToken()
+	err = s.Store.CreateLogin(ctx, storage.Login{
+		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
+		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
+		BindingMessage: bindingMessage, Request: request, AccountID: a.ID,
+	})
+	return id, now.Add(expiry), err
+}
+
+// usableDevices returns the devices that may approve a login now: none for a suspended account.
+func (s *Service) usableDevices(ctx context.Context, a storage.Account) ([]storage.Device, error) {
+	if a.Status != storage.AccountActive {
+		return nil, nil
+	}
+	devices, err := s.Store.ListDevices(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	return slices.DeleteFunc(devices, func(d storage.Device) bool { return deviceUnusable(d, now) != nil }), nil
+}
+
+// deviceUnusable says why a device may not approve a login.
+func deviceUnusable(d storage.Device, now time.Time) error {
+	switch DeviceStatus(d, now) {
+	case "revoked":
+		return mcert.Errorf(mcert.Forbidden, "device_revoked", "this phone has been removed from the account; bind it again with your citizen card")
+	case "expired":
+		return mcert.Errorf(mcert.Forbidden, "device_expired", "this phone's one-year binding has expired; bind it again with your citizen card")
+	}
+	return nil
+}
+
+// InboxItem is a decoupled login waiting for the phone.
+type InboxItem struct {
+	Token          string
+	ClientName     string
+	BindingMessage string
+	Code           string
+	ExpiresAt      time.Time
+}
+
+// Inbox lists the decoupled logins waiting for the device whose inbox token this is. Each
+// request's token is derived from the device token, so only this phone can show it, and the
+// store learns its hash the first time the phone sees it.
+func (s *Service) Inbox(ctx context.Context, deviceToken string) ([]InboxItem, error) {
+	_, a, err := s.deviceByToken(ctx, deviceToken)
+	if err != nil {
+		return nil, err
+	}
+	logins, err := s.Store.ListLoginsByAccount(ctx, a.ID)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	items := []InboxItem{}
+	for _, l := range logins {
+		if l.Kind != storage.LoginCIBA || usableLogin(l, now, storage.LoginPending) != nil {
+			continue
+		}
+		token := inboxToken(deviceToken, l)
+		th := hashToken(token)
+		if !slices.ContainsFunc(l.TokenHashes, func(h []byte) bool { return hmac.Equal(h, th) }) {
+			_, err := s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+				if !slices.ContainsFunc(l.TokenHashes, func(h []byte) bool { return hmac.Equal(h, th) }) {
+					l.TokenHashes = append(l.TokenHashes, th)
+				}
+				return l, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		items = append(items, InboxItem{Token: token, ClientName: l.ClientName, BindingMessage: l.BindingMessage, Code: l.Code, ExpiresAt: l.ExpiresAt})
+	}
+	return items, nil
+}
+
+// deviceByToken authenticates a phone by its device token: the device must be usable and its
+// account active.
+func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storage.Device, storage.Account, error) {
+	d, err := s.Store.GetDeviceByToken(ctx, hashToken(deviceToken))
+	if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
+		return d, storage.Account{}, mcert.Errorf(mcert.Unauthorized, "bad_device_token", "send the device_token from binding as Authorization: Bearer <token>")
+	}
+	if err != nil {
+		return d, storage.Account{}, err
+	}
+	if err := deviceUnusable(d, s.now()); err != nil {
+		return d, storage.Account{}, err
+	}
+	a, err := s.Store.GetAccount(ctx, d.AccountID)
+	if err == nil && a.Status != storage.AccountActive {
+		err = errSuspended
+	}
+	return d, a, err
+}
+
+var errSuspended = mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; reinstate it with a card login")
+
+// LoginPrompt is what the phone shows before the user approves.
+type LoginPrompt struct {
+	Options        *protocol.CredentialAssertion
+	ClientName     string
+	Code           string
+	BindingMessage string
+}
+
+func (s *Service) loginByToken(ctx context.Context, token string) (storage.Login, error) {
+	l, err := s.Store.GetLoginByToken(ctx, hashToken(token))
+	if errors.Is(err, storage.ErrNotFound) {
+		return l, mcert.Errorf(mcert.NotFound, "login_not_found", "unknown login request; scan the code on the screen again")
+	}
+	return l, err
+}
+
+// BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
+// options with the relying party's name and the match code to show.
+func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
+	l, err := s.loginByToken(ctx, token)
+	if err != nil {
+		return LoginPrompt{}, err
+	}
+	now := s.now()
+	if err := usableLogin(l, now, storage.LoginPending); err != nil {
+		return LoginPrompt{}, err
+	}
+	var account *storage.Account
+	var devices []storage.Device
+	if l.Kind == storage.LoginCIBA {
+		a, err := s.Store.GetAccount(ctx, l.AccountID)
+		if err != nil {
+			return LoginPrompt{}, err
+		}
+		if devices, err = s.usableDevices(ctx, a); err != nil {
+			return LoginPrompt{}, err
+		}
+		if len(devices) == 0 {
+			return LoginPrompt{}, mcert.Errorf(mcert.Forbidden, "no_usable_device", "the account has no phone that may approve logins")
+		}
+		account = &a
+	}
+	options, state, err := s.WebAuthn.BeginLogin(account, devices)
+	if err != nil {
+		return LoginPrompt{}, err
+	}
+	_, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+		if err := usableLogin(l, now, storage.LoginPending); err != nil {
+			return l, err
+		}
+		l.Status, l.WebAuthnSession = storage.LoginScanned, state
+		return l, nil
+	})
+	if err != nil {
+		return LoginPrompt{}, err
+	}
+	return LoginPrompt{Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage}, nil
+}
+
+// FinishLogin verifies the phone's assertion and approves the login. The device must be
+// usable, its account active (and, for a decoupled login, the account asked for), and its
+// signature counter must move forward: a counter that does not is recorded on the device as a
+// clone warning and the login refused.
+func (s *Service) FinishLogin(ctx context.Context, token string, credential []byte) error {
+	l, err := s.loginByToken(ctx, token)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if err := usableLogin(l, now, storage.LoginScanned); err != nil {
+		return err
+	}
+	var approver storage.Device
+	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
+		a, d, devices, err := s.approvingDevice(ctx, l, credID)
+		approver = d
+		return a, d, devices, err
+	})
+	if err != nil {
+		return err
+	}
+	if assertion.CloneWarning {
+		return s.refuseClone(ctx, assertion.DeviceID)
+	}
+	_, _, err = s.Store.ApproveLogin(ctx, l.Hash, assertion.DeviceID,
+		func(l storage.Login) (storage.Login, error) {
+			if err := usableLogin(l, now, storage.LoginScanned); err != nil {
+				return l, err
+			}
+			l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, approver.AccountID, approver.ID, &now
+			l.WebAuthnSession = nil
+			return l, nil
+		},
+		func(d storage.Device) (storage.Device, error) {
+			// Checked again here, in the write, so two logins racing with one counter value
+			// cannot both pass.
+			if assertion.SignCount != 0 || d.SignCount != 0 {
+				if assertion.SignCount <= d.SignCount {
+					return d, errClone
+				}
+			}
+			d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
+			return d, nil
+		})
+	if errors.Is(err, errClone) {
+		return s.refuseClone(ctx, assertion.DeviceID)
+	}
+	return err
+}
+
+var errClone = mcert.Errorf(mcert.Forbidden, "clone_warning",
+	"this phone's signature counter went backwards, so a copy of its key may exist; the login is refused and recorded. Bind the phone again with your citizen card")
+
+// refuseClone records a clone warning on the device and refuses the login.
+func (s *Service) refuseClone(ctx context.Context, deviceID string) error {
+	now := s.now()
+	if _, err := s.Store.UpdateDevice(ctx, deviceID, func(d storage.Device) (storage.Device, error) {
+		d.CloneWarningAt = &now
+		return d, nil
+	}); err != nil {
+		return err
+	}
+	return errClone
+}
+
+// approvingDevice finds the device that signed and checks that it may approve this login.
+func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
+	d, err := s.Store.GetDeviceByCredential(ctx, credID)
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind == storage.LoginCIBA && d.AccountID != l.AccountID) {
+		return storage.Account{}, d, nil, mcert.Errorf(mcert.Forbidden, "unknown_device", "this phone is not bound to the account; bind it with your citizen card first")
+	}
+	if err != nil {
+		return storage.Account{}, d, nil, err
+	}
+	if err := deviceUnusable(d, s.now()); err != nil {
+		return storage.Account{}, d, nil, err
+	}
+	a, err := s.Store.GetAccount(ctx, d.AccountID)
+	if err != nil {
+		return a, d, nil, err
+	}
+	if a.Status != storage.AccountActive {
+		return a, d, nil, errSuspended
+	}
+	devices, err := s.Store.ListDevices(ctx, a.ID)
+	return a, d, devices, err
+}
+
+// DenyLogin is the phone saying no.
+func (s *Service) DenyLogin(ctx context.Context, token string) error {
+	l, err := s.loginByToken(ctx, token)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	_, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
+			return l, usableLogin(l, now, storage.LoginPending)
+		}
+		l.Status, l.WebAuthnSession = storage.LoginDenied, nil
+		return l, nil
+	})
+	return err
+}

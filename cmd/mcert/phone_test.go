@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/storage"
+)
+
+// TestPhoneInboxCommands answers decoupled logins with phone inbox, approve and deny, as a
+// citizen would from a terminal.
+func TestPhoneInboxCommands(t *testing.T) {
+	s := startServer(t)
+	e := registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+	t.Setenv("MCERT_KEYS", t.TempDir()+"/phone.json")
+	t.Setenv("MCERT_SERVER", s.PublicURL)
+	mcert := func(wantStatus int, args ...string) string {
+		t.Helper()
+		var stdout, stderr bytes.Buffer
+		if got := run(context.Background(), args, &stdout, &stderr); got != wantStatus {
+			t.Fatalf("mcert %v: status %d, want %d\nstdout: %s\nstderr: %s", args, got, wantStatus, stdout.String(), stderr.String())
+		}
+		return stdout.String() + stderr.String()
+	}
+	rp := storage.Client{ID: "rp", Name: "戶政線上申辦", CIBA: true}
+	push := func(message string) {
+		t.Helper()
+		if _, _, err := s.service.StartDecoupledLogin(context.Background(), rp, "A123456789", message, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	mcert(0, "phone", "bind", "--text", e.binding["qr_text"].(string))
+	if out := mcert(1, "phone", "approve"); !strings.Contains(out, "no login request is waiting") {
+		t.Errorf("approve with an empty inbox: %s", out)
+	}
+	push("轉帳 1000 元")
+	if out := mcert(0, "phone", "inbox"); !strings.Contains(out, `"戶政線上申辦"  "轉帳 1000 元"  code `) {
+		t.Errorf("inbox: %s", out)
+	}
+	if out := mcert(0, "phone", "approve"); !strings.Contains(out, `approved: login to "戶政線上申辦"`) {
+		t.Errorf("approve: %s", out)
+	}
+
+	push("first")
+	push("second")
+	out := mcert(1, "phone", "deny")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 3 || !strings.Contains(lines[0], "choose one with --token") {
+		t.Fatalf("deny with two requests waiting: %s", out)
+	}
+	if out := mcert(0, "phone", "deny", "--token", strings.Fields(lines[1])[0]); out != "denied\n" {
+		t.Errorf("deny --token: %s", out)
+	}
+	mcert(0, "phone", "deny") // the only one left
+	if out := mcert(0, "phone", "inbox"); out != "no login requests are waiting\n" {
+		t.Errorf("inbox after answering every request: %s", out)
+	}
+}

@@ -1,0 +1,228 @@
+package provider
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/storage"
+)
+
+// cibaInterval is the poll interval CIBA clients are given; polling faster is slow_down.
+const cibaInterval = 5 * time.Second
+
+// clientFromRequest authenticates a confidential client by client_secret_basic or
+// client_secret_post.
+func (p *Provider) clientFromRequest(r *http.Request) (storage.Client, error) {
+	id, secret, ok := r.BasicAuth()
+	if !ok {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	return p.authenticateClient(r.Context(), id, secret)
+}
+
+// writeOIDCError writes an op error as its RFC's body with its status.
+func writeOIDCError(w http.ResponseWriter, err error) {
+	var oe *oidc.Error
+	if !errors.As(err, &oe) {
+		oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		return
+	}
+	status := http.StatusBadRequest
+	if oe.ErrorType == oidc.InvalidClient {
+		status = http.StatusUnauthorized
+		w.Header().Set("WWW-Authenticate", `Basic realm="mcert"`)
+	}
+	oauthError(w, status, string(oe.ErrorType), oe.Description)
+}
+
+// backchannelAuthorize is CIBA's backchannel authentication endpoint (CIBA Core 1.0, section
+// 7): a relying party's back end asks for a login by the citizen's national ID.
+func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST the request as application/x-www-form-urlencoded")
+		return
+	}
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return
+	}
+	c, err := p.clientFromRequest(r)
+	if err != nil {
+		writeOIDCError(w, err)
+		return
+	}
+	f := r.PostForm
+	if !c.CIBA {
+		oauthError(w, http.StatusBadRequest, "unauthorized_client", "this client is not registered for decoupled (CIBA) logins")
+		return
+	}
+	scopes := strings.Fields(f.Get("scope"))
+	if !slices.Contains(scopes, oidc.ScopeOpenID) {
+		oauthError(w, http.StatusBadRequest, "invalid_scope", "scope must include openid")
+		return
+	}
+	scopes, _ = op.ValidateAuthReqScopes(client{Client: c}, scopes)
+	hint := f.Get("login_hint")
+	if hint == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "login_hint must be the citizen's national ID; login_hint_token and id_token_hint are not supported")
+		return
+	}
+	msg := f.Get("binding_message")
+	if utf8.RuneCountInString(msg) > 64 || !utf8.ValidString(msg) || strings.IndexFunc(msg, unicode.IsControl) >= 0 {
+		oauthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must be at most 64 printable characters")
+		return
+	}
+	if f.Get("user_code") != "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "user_code is not supported")
+		return
+	}
+	var expiry time.Duration
+	if v := f.Get("requested_expiry"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			oauthError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a positive number of seconds")
+			return
+		}
+		expiry = time.Duration(n) * time.Second
+	}
+	raw, _ := json.Marshal(request{Scopes: scopes})
+	id, expiresAt, err := p.svc.StartDecoupledLogin(r.Context(), c, hint, msg, expiry, raw)
+	switch {
+	case err == nil:
+	case mcert.ErrorKind(err) == mcert.Invalid:
+		oauthError(w, http.StatusBadRequest, "invalid_request", errMessage(err))
+		return
+	case mcert.ErrorKind(err) == mcert.NotFound:
+		oauthError(w, http.StatusBadRequest, "unknown_user_id", errMessage(err))
+		return
+	default:
+		p.logger.Error("backchannel authentication", "err", err)
+		oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"auth_req_id": id,
+		"expires_in":  int(expiresAt.Sub(p.svc.Now()).Seconds()),
+		"interval":    int(cibaInterval.Seconds()),
+	})
+}
+
+func errMessage(err error) string {
+	var me *mcert.Error
+	if errors.As(err, &me) {
+		return me.Message
+	}
+	return "internal error"
+}
+
+// token is the token endpoint: CIBA's grant here, the rest to op, after one check op leaves
+// out: a code issued with a PKCE challenge is redeemed only with its verifier, whatever the
+// client's authentication.
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		return
+	}
+	switch r.PostForm.Get("grant_type") {
+	case cibaGrantType:
+		p.cibaToken(w, r)
+		return
+	case string(oidc.GrantTypeCode):
+		if r.PostForm.Get("code_verifier") == "" {
+			l, err := p.store.GetLoginByCode(r.Context(), codeHash(r.PostForm.Get("code")))
+			var req request
+			if err == nil && json.Unmarshal(l.Request, &req) == nil && req.CodeChallenge != "" {
+				oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier is required: the authorization request used PKCE")
+				return
+			}
+		}
+	}
+	p.op.ServeHTTP(w, r)
+}
+
+// cibaToken answers a CIBA poll (CIBA Core 1.0, section 11).
+func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request) {
+	c, err := p.clientFromRequest(r)
+	if err != nil {
+		writeOIDCError(w, err)
+		return
+	}
+	if !c.CIBA {
+		oauthError(w, http.StatusBadRequest, "unauthorized_client", "this client is not registered for decoupled (CIBA) logins")
+		return
+	}
+	id := r.PostForm.Get("auth_req_id")
+	hash := binding.LoginTokenHash(id)
+	now := p.svc.Now()
+	var answer string
+	l, err := p.store.UpdateLogin(r.Context(), hash, func(l storage.Login) (storage.Login, error) {
+		if l.Kind != storage.LoginCIBA || l.ClientID != c.ID {
+			return l, storage.ErrNotFound
+		}
+		switch {
+		case l.Status == storage.LoginDone:
+			answer = "used"
+		case l.Status == storage.LoginDenied:
+			answer = "denied"
+		case l.Status == storage.LoginApproved:
+			answer, l.Status = "approved", storage.LoginDone
+		case !now.Before(l.ExpiresAt):
+			answer = "expired"
+		case l.LastPolledAt != nil && now.Sub(*l.LastPolledAt) < cibaInterval:
+			answer, l.LastPolledAt = "slow_down", &now
+		default:
+			answer, l.LastPolledAt = "pending", &now
+		}
+		return l, nil
+	})
+	if errors.Is(err, storage.ErrNotFound) || id == "" {
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
+		return
+	}
+	if err != nil {
+		writeOIDCError(w, err)
+		return
+	}
+	switch answer {
+	case "used":
+		oauthError(w, http.StatusBadRequest, "invalid_grant", "the tokens of this request have already been issued")
+	case "denied":
+		oauthError(w, http.StatusBadRequest, "access_denied", "the citizen denied the login on the phone")
+	case "expired":
+		oauthError(w, http.StatusBadRequest, "expired_token", "the request expired before the citizen answered; start a new one")
+	case "slow_down":
+		oauthError(w, http.StatusBadRequest, "slow_down", "poll at most every 5 seconds, and 5 seconds slower from now on")
+	case "pending":
+		oauthError(w, http.StatusBadRequest, "authorization_pending", "the citizen has not answered yet")
+	default:
+		p.issueCIBATokens(w, r.Context(), c, id, l)
+	}
+}
+
+func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c storage.Client, id string, l storage.Login) {
+	req, err := p.authRequest(id, l)
+	if err == nil {
+		var resp *oidc.AccessTokenResponse
+		ctx = op.ContextWithIssuer(ctx, p.issuer)
+		resp, err = op.CreateTokenResponse(ctx, req, client{Client: c}, p.op, true, "", "")
+		if err == nil {
+			writeJSON(w, http.StatusOK, resp)
+			return
+		}
+	}
+	p.logger.Error("issue CIBA tokens", "err", err)
+	oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+}

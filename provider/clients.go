@@ -1,0 +1,91 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/storage"
+)
+
+// ClientSpec is a relying party to register.
+type ClientSpec struct {
+	ID                     string // empty: a random one
+	Name                   string
+	RedirectURIs           []string
+	PostLogoutRedirectURIs []string
+	Public                 bool // no secret: a native or browser app, which must use PKCE
+	CitizenID              bool
+	CIBA                   bool
+}
+
+// NewClient is a registered relying party and its secret, shown only now.
+type NewClient struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret,omitempty"`
+}
+
+// RegisterClient validates spec, reporting every problem at once, and stores the client with
+// its secret's hash.
+func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, now time.Time) (NewClient, error) {
+	var problems []string
+	if n := utf8.RuneCountInString(strings.TrimSpace(spec.Name)); n == 0 || n > 64 {
+		problems = append(problems, "name must be 1 to 64 characters: citizens see it on the login page and the phone")
+	}
+	if len(spec.RedirectURIs) == 0 && !spec.CIBA {
+		problems = append(problems, "give at least one redirect URI (or register a CIBA-only client)")
+	}
+	for _, u := range append(append([]string{}, spec.RedirectURIs...), spec.PostLogoutRedirectURIs...) {
+		if err := checkRedirectURI(u); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if spec.Public && spec.CIBA {
+		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
+	}
+	if problems != nil {
+		return NewClient{}, mcert.Errorf(mcert.Invalid, "invalid_client_metadata", "%s", strings.Join(problems, "; "))
+	}
+	c := storage.Client{
+		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, CreatedAt: now,
+	}
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	out := NewClient{ID: c.ID}
+	if !spec.Public {
+		out.Secret = newID() + newID()
+		h := sha256.Sum256([]byte(out.Secret))
+		c.SecretHash = h[:]
+	}
+	err := store.CreateClient(ctx, c)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return NewClient{}, mcert.Errorf(mcert.Conflict, "client_exists", "a client with id %q exists already", c.ID)
+	}
+	return out, err
+}
+
+// checkRedirectURI accepts absolute https URLs, and http only for the machine itself.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return fmt.Errorf("%q is not an absolute URL", raw)
+	}
+	if u.Fragment != "" {
+		return fmt.Errorf("%q must not have a fragment", raw)
+	}
+	host := u.Hostname()
+	loopback := host == "localhost" || net.ParseIP(host).IsLoopback()
+	if u.Scheme != "https" && !(u.Scheme == "http" && loopback) {
+		return fmt.Errorf("%q must use https (http only for localhost)", raw)
+	}
+	return nil
+}

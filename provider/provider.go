@@ -1,0 +1,167 @@
+// Package provider makes mcert an OpenID Provider for relying parties. zitadel/oidc's op package
+// does the protocol (discovery, authorization code flow with PKCE, tokens, userinfo, JWKS,
+// logout); this package adapts it to mcert's store and login transactions, and adds what op
+// does not have: the decoupled (CIBA, poll mode) login.
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/storage"
+)
+
+// Paths of the provider's endpoints, under the issuer (the public URL).
+const (
+	PathPrefix        = "/oidc/"
+	DiscoveryPath     = "/.well-known/openid-configuration"
+	authorizePath     = "/oidc/authorize"
+	tokenPath         = "/oidc/token"
+	backchannelPath   = "/oidc/bc-authorize"
+	cibaGrantType     = "urn:openid:params:grant-type:ciba"
+	accessTokenTTL    = time.Hour
+	idTokenTTL        = time.Hour
+	acrPhoneBiometric = "urn:mcert:acr:phone-biometric"
+)
+
+// amr: the phone's key is a hardware-bound key (hwk) and the user was verified on it (user).
+var amr = []string{"hwk", "user"}
+
+// Config is what the provider needs.
+type Config struct {
+	Service *binding.Service
+	Issuer  string // the public URL
+	Logger  *slog.Logger
+}
+
+// Provider serves the OpenID Provider endpoints.
+type Provider struct {
+	svc    *binding.Service
+	store  storage.Store
+	issuer string
+	logger *slog.Logger
+	op     *op.Provider
+	subs   subjects
+}
+
+// New builds the provider on the store's shared secrets and signing keys, creating them on
+// first use, so that every instance on one store issues tokens the others accept.
+func New(ctx context.Context, cfg Config) (*Provider, error) {
+	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
+	if p.logger == nil {
+		p.logger = slog.Default()
+	}
+	cryptoKey, err := p.store.Secret(ctx, "oidc-crypto-key", random32)
+	if err != nil {
+		return nil, fmt.Errorf("provider crypto key: %w", err)
+	}
+	subjectKey, err := p.store.Secret(ctx, "pairwise-subject-key", random32)
+	if err != nil {
+		return nil, fmt.Errorf("pairwise subject key: %w", err)
+	}
+	if p.subs, err = newSubjects(subjectKey); err != nil {
+		return nil, err
+	}
+	if err := p.ensureSigningKey(ctx); err != nil {
+		return nil, err
+	}
+	config := &op.Config{
+		CodeMethodS256:           true,
+		AuthMethodPost:           true,
+		SupportedScopes:          []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, oidc.ScopePhone, scopeCitizenID},
+		SupportedClaims:          []string{"sub", "aud", "exp", "iat", "iss", "auth_time", "nonce", "acr", "amr", "azp", "name", "email", "email_verified", "phone_number", "phone_number_verified", claimCitizenID},
+		DefaultLogoutRedirectURI: "/",
+	}
+	copy(config.CryptoKey[:], cryptoKey)
+	opts := []op.Option{
+		op.WithCustomEndpoints(
+			op.NewEndpoint(authorizePath), op.NewEndpoint(tokenPath), op.NewEndpoint("/oidc/userinfo"),
+			op.NewEndpoint("/oidc/revoke"), op.NewEndpoint("/oidc/end_session"), op.NewEndpoint("/oidc/keys"),
+		),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint("/oidc/introspect")),
+		op.WithLogger(p.logger),
+	}
+	if u, err := url.Parse(p.issuer); err == nil && u.Scheme == "http" {
+		opts = append(opts, op.WithAllowInsecure()) // development on http://localhost only: serve's config refuses other http URLs
+	}
+	p.op, err = op.NewProvider(config, &opStorage{p}, op.StaticIssuer(p.issuer), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("OpenID provider: %w", err)
+	}
+	return p, nil
+}
+
+func random32() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// ServeHTTP serves every path under /oidc/ and the discovery document. The token endpoint is
+// taken first, for the grant op does not know (CIBA) and for a PKCE check op leaves out.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == DiscoveryPath:
+		p.discovery(w, r)
+	case r.URL.Path == backchannelPath:
+		p.backchannelAuthorize(w, r)
+	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
+		p.token(w, r)
+	default:
+		p.op.ServeHTTP(w, r)
+	}
+}
+
+// ContinueURL is where the login page sends the browser once the phone has approved: op's
+// callback, which redirects to the relying party with the code.
+func (p *Provider) ContinueURL(ctx context.Context, loginID string) string {
+	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.issuer), loginID)
+}
+
+// discovery is op's discovery document with what mcert adds: pairwise subjects and CIBA.
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	doc := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
+	doc.SubjectTypesSupported = []string{"pairwise"}
+	doc.GrantTypesSupported = append(doc.GrantTypesSupported, cibaGrantType)
+	doc.ACRValuesSupported = []string{acrPhoneBiometric}
+	doc.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	raw, err := json.Marshal(doc)
+	var out map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &out)
+	}
+	if err != nil {
+		oauthError(w, http.StatusInternalServerError, "server_error", "the discovery document could not be built")
+		return
+	}
+	out["backchannel_authentication_endpoint"] = p.issuer + backchannelPath
+	out["backchannel_token_delivery_modes_supported"] = []string{"poll"}
+	out["backchannel_user_code_parameter_supported"] = false
+	delete(out, "device_authorization_endpoint")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	writeJSON(w, http.StatusOK, out)
+}
+
+// oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2).
+func oauthError(w http.ResponseWriter, status int, code, description string) {
+	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

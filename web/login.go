@@ -1,0 +1,142 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
+)
+
+// qrCacheSize bounds the login QR images kept in memory: about 1 KB each, and far more than the
+// logins whose pages are open at once on one instance.
+const qrCacheSize = 1024
+
+// loginRoutes mounts the phone's side of relying-party logins (PROTOCOL.md 4a, 4b) and the
+// login page's state (section 6).
+func (s *Server) loginRoutes(api *echo.Group) {
+	api.POST("/phone/login/begin", s.loginBegin)
+	api.POST("/phone/login/finish", s.loginFinish)
+	api.POST("/phone/login/deny", s.loginDeny)
+	api.GET("/phone/inbox", s.inbox)
+	api.GET("/logins/:id", s.getLogin)
+	api.POST("/logins/:id/qr", s.refreshLoginQR)
+	api.GET("/logins/:id/qr.png", s.loginQR(newQRCache(qrCacheSize)))
+}
+
+func (s *Server) loginBegin(c echo.Context) error {
+	token, err := tokenBody(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.svc.BeginLogin(c.Request().Context(), token)
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"publicKey": p.Options.Response, "client_name": p.ClientName, "code": p.Code}
+	if p.BindingMessage != "" {
+		out["binding_message"] = p.BindingMessage
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) loginFinish(c echo.Context) error {
+	token, credential, err := credentialBody(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.FinishLogin(c.Request().Context(), token, credential); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "approved"})
+}
+
+func (s *Server) loginDeny(c echo.Context) error {
+	token, err := tokenBody(c)
+	if err != nil {
+		return err
+	}
+	if err := s.svc.DenyLogin(c.Request().Context(), token); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "denied"})
+}
+
+func (s *Server) inbox(c echo.Context) error {
+	// A missing or malformed header is answered as an unknown token is, by the service.
+	items, err := s.svc.Inbox(c.Request().Context(), bearerToken(c.Request()))
+	if err != nil {
+		return err
+	}
+	views := make([]map[string]string, 0, len(items))
+	for _, it := range items {
+		views = append(views, map[string]string{
+			"token": it.Token, "client_name": it.ClientName, "binding_message": it.BindingMessage,
+			"code": it.Code, "expires_at": rfc3339(it.ExpiresAt),
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"requests": views})
+}
+
+// bearerToken is the token of an Authorization: Bearer header (RFC 6750; the scheme is
+// case-insensitive), or "" without one.
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
+}
+
+func (s *Server) getLogin(c echo.Context) error {
+	p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.loginView(c, p))
+}
+
+func (s *Server) refreshLoginQR(c echo.Context) error {
+	p, err := s.svc.RefreshLoginQR(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.loginView(c, p))
+}
+
+// loginView is PROTOCOL.md's login page state; "continue" appears once the phone has approved.
+func (s *Server) loginView(c echo.Context, p binding.LoginPage) map[string]string {
+	id := c.Param("id")
+	out := map[string]string{
+		"status": p.Status, "qr_text": p.QRText, "qr_png": "/api/v1/logins/" + id + "/qr.png",
+		"code": p.Code, "client_name": p.ClientName, "expires_at": rfc3339(p.ExpiresAt),
+	}
+	if p.Status == "approved" && s.cfg.ContinueURL != nil {
+		out["continue"] = s.cfg.ContinueURL(c.Request().Context(), id)
+	}
+	return out
+}
+
+var errLoginQRExpired = mcert.Errorf(mcert.Expired, "login_expired",
+	"this QR code has expired; get a new one with POST /api/v1/logins/<id>/qr")
+
+// loginQR serves the image of the login page's current QR code. It is drawn from the state in
+// the store, so any instance can serve it; the cache only saves drawing it again.
+func (s *Server) loginQR(cache *qrCache) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"))
+		if err != nil {
+			return err
+		}
+		if p.Status == "expired" {
+			return errLoginQRExpired
+		}
+		png, err := cache.png(p.QRText)
+		if err != nil {
+			return err
+		}
+		return c.Blob(http.StatusOK, "image/png", png)
+	}
+}

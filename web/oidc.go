@@ -1,0 +1,78 @@
+package web
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/provider"
+)
+
+// oidcRoutes mounts the OpenID Provider and the admin API that registers relying parties.
+func (s *Server) oidcRoutes(api *echo.Group) {
+	if s.cfg.Provider == nil {
+		return
+	}
+	h := echo.WrapHandler(s.cfg.Provider)
+	s.echo.Any(provider.PathPrefix+"*", h)
+	s.echo.GET(provider.DiscoveryPath, h)
+
+	admin := api.Group("/admin", s.requireAdmin)
+	admin.POST("/clients", s.adminCreateClient)
+	admin.GET("/clients", s.adminListClients)
+}
+
+// requireAdmin lets through requests bearing the operator's admin token.
+func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		h := sha256.Sum256([]byte(token))
+		if !ok || s.cfg.AdminTokenHash == nil || subtle.ConstantTimeCompare(h[:], s.cfg.AdminTokenHash) != 1 {
+			return mcert.Errorf(mcert.Unauthorized, "admin_token_required", "send the operator's admin token as Authorization: Bearer <token> (see mcert serve --admin-token)")
+		}
+		return next(c)
+	}
+}
+
+type clientBody struct {
+	Name                   string   `json:"name"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	Public                 bool     `json:"public"`
+	CitizenID              bool     `json:"citizen_id"`
+	CIBA                   bool     `json:"ciba"`
+}
+
+func (s *Server) adminCreateClient(c echo.Context) error {
+	var req clientBody
+	if err := decodeBody(c, &req); err != nil {
+		return err
+	}
+	out, err := provider.RegisterClient(c.Request().Context(), s.svc.Store, provider.ClientSpec{
+		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
+		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA,
+	}, s.svc.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) adminListClients(c echo.Context) error {
+	clients, err := s.svc.Store.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	views := make([]map[string]any, 0, len(clients))
+	for _, cl := range clients {
+		views = append(views, map[string]any{
+			"client_id": cl.ID, "name": cl.Name, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
+			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "created_at": rfc3339(cl.CreatedAt),
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clients": views})
+}
