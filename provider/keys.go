@@ -26,9 +26,10 @@ func newID() string {
 
 // signingKey is a stored key in the forms op wants.
 type signingKey struct {
-	id     string
-	alg    jose.SignatureAlgorithm
-	signer crypto.Signer
+	id       string
+	alg      jose.SignatureAlgorithm
+	signer   crypto.Signer
+	retiring bool
 }
 
 func (k signingKey) ID() string                                  { return k.id }
@@ -53,7 +54,7 @@ func parseKey(k storage.SigningKey) (signingKey, error) {
 	if !ok {
 		return signingKey{}, fmt.Errorf("signing key %s is not a signing key", k.ID)
 	}
-	return signingKey{id: k.ID, alg: jose.SignatureAlgorithm(k.Algorithm), signer: signer}, nil
+	return signingKey{id: k.ID, alg: jose.SignatureAlgorithm(k.Algorithm), signer: signer, retiring: k.RetireAt != nil}, nil
 }
 
 // NewSigningKey makes a fresh ES256 signing key record.
@@ -109,6 +110,12 @@ func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The key not scheduled for retirement signs; the newest, should a rotation have raced.
+	for i := len(keys) - 1; i >= 0; i-- {
+		if !keys[i].retiring {
+			return keys[i], nil
+		}
+	}
 	if len(keys) == 0 {
 		return nil, fmt.Errorf("no signing key; restart the server to create one")
 	}
@@ -139,4 +146,39 @@ func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
 		set = append(set, publicKey{k})
 	}
 	return set, nil
+}
+
+// keyOverlap is how long a replaced key stays published: longer than any ID token it signed
+// lives, and than relying parties cache key sets.
+const keyOverlap = 24 * time.Hour
+
+// RotateKeys makes a new signing key, which signs from now on, and retires the others after
+// keyOverlap. It returns the new key's ID.
+func RotateKeys(ctx context.Context, store storage.Store, now time.Time) (string, error) {
+	k, err := NewSigningKey(func() time.Time { return now })
+	if err != nil {
+		return "", err
+	}
+	old, err := store.ListSigningKeys(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := store.CreateSigningKey(ctx, k); err != nil {
+		return "", err
+	}
+	retire := now.Add(keyOverlap)
+	for _, o := range old {
+		if o.RetireAt != nil {
+			continue
+		}
+		if _, err := store.UpdateSigningKey(ctx, o.ID, func(o storage.SigningKey) (storage.SigningKey, error) {
+			if o.RetireAt == nil {
+				o.RetireAt = &retire
+			}
+			return o, nil
+		}); err != nil {
+			return "", err
+		}
+	}
+	return k.ID, nil
 }

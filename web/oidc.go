@@ -24,6 +24,15 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	admin := api.Group("/admin", s.requireAdmin)
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
+	admin.POST("/keys/rotate", s.adminRotateKeys)
+}
+
+func (s *Server) adminRotateKeys(c echo.Context) error {
+	kid, err := provider.RotateKeys(c.Request().Context(), s.svc.Store, s.svc.Now())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]string{"kid": kid})
 }
 
 // requireAdmin lets through requests bearing the operator's admin token.

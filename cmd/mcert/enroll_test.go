@@ -160,6 +160,9 @@ func TestPages(t *testing.T) {
 		{"/", "text/html", "以自然人憑證登入"},
 		{"/m/bind", "text/html", "註冊裝置"},
 		{"/static/app.js", "javascript", "/api/v1/card/challenge"},
+		{"/login/some-id", "text/html", "/static/login.js"},
+		{"/m/login", "text/html", "mcert"},
+		{"/static/login.js", "javascript", "/api/v1/logins/"},
 		{"/static/style.css", "text/css", "body"},
 	} {
 		r := b.do("GET", tc.path, nil).want(t, 200)

@@ -189,3 +189,17 @@ func (b *browser) cardLogin(card *authn.Card) map[string]any {
 	signed["challenge"] = ch["challenge"]
 	return b.do("POST", "/api/v1/card/login", signed).want(b.t, 200).json(b.t)
 }
+
+func mustJSON(t testing.TB, v any) string {
+	t.Helper()
+	if v == nil {
+		return ""
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+func readAll(res *http.Response) ([]byte, error) { return io.ReadAll(res.Body) }

@@ -125,7 +125,7 @@ func (rp *relyingParty) finish(a loginAttempt) (*oauth2.Token, *oidc.IDToken) {
 	if idt.Nonce != a.nonce {
 		t.Fatalf("nonce %q, want %q", idt.Nonce, a.nonce)
 	}
-	tok = tok.WithExtra(map[string]any{"code": back.Query().Get("code")})
+	tok = tok.WithExtra(map[string]any{"code": back.Query().Get("code"), "id_token": raw})
 	return tok, idt
 }
 
