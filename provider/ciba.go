@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -115,7 +116,7 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"auth_req_id": id,
-		"expires_in":  int(expiresAt.Sub(p.svc.Now()).Seconds()),
+		"expires_in":  int(math.Round(expiresAt.Sub(p.svc.Now()).Seconds())),
 		"interval":    int(cibaInterval.Seconds()),
 	})
 }

@@ -89,3 +89,23 @@ func checkRedirectURI(raw string) error {
 	}
 	return nil
 }
+
+// DemoClientID is the development-mode demo relying party's client.
+const DemoClientID = "mcert-demo"
+
+// EnsureDemoClient registers the demo relying party, or points its redirect URI at the
+// current public URL, which may change between development runs (another port).
+func EnsureDemoClient(ctx context.Context, store storage.Store, publicURL string, now time.Time) error {
+	redirect := []string{strings.TrimRight(publicURL, "/") + "/demo/callback"}
+	_, err := RegisterClient(ctx, store, ClientSpec{
+		ID: DemoClientID, Name: "示範網站 Demo RP", RedirectURIs: redirect, Public: true, CitizenID: true,
+	}, now)
+	if mcert.ErrorKind(err) != mcert.Conflict {
+		return err
+	}
+	_, err = store.UpdateClient(ctx, DemoClientID, func(c storage.Client) (storage.Client, error) {
+		c.RedirectURIs = redirect
+		return c, nil
+	})
+	return err
+}

@@ -31,6 +31,8 @@ type Config struct {
 	Provider http.Handler
 	// AdminTokenHash is the SHA-256 of the admin API's bearer token.
 	AdminTokenHash []byte
+	// DemoClientID turns on the development-mode demo relying party at /demo; empty: off.
+	DemoClientID string
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
@@ -70,6 +72,7 @@ func New(cfg Config) *Server {
 	api.POST("/phone/bind/finish", s.bindFinish)
 	s.loginRoutes(api)
 	s.oidcRoutes(api)
+	s.demoRoutes()
 	s.pageRoutes()
 	return s
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -49,5 +50,40 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	if got := run(context.Background(), []string{"serve", "--data", t.TempDir()}, &stdout, &stderr); got != 1 || !strings.Contains(stderr.String(), "ftp://nowhere") {
 		t.Fatalf("MCERT_PUBLIC_URL was not used: status %d, stderr %s", got, stderr.String())
+	}
+}
+
+func TestRPAdd(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name       string
+		args       []string
+		wantStatus int
+		wantSecret bool
+		wantErr    string
+	}{
+		{"confidential", []string{"--name", "Demo RP", "--redirect-uri", "http://localhost:9000/callback", "--citizen-id"}, 0, true, ""},
+		{"public", []string{"--name", "App", "--redirect-uri", "http://127.0.0.1:5000/cb", "--public"}, 0, false, ""},
+		{"CIBA only", []string{"--name", "Back office", "--ciba"}, 0, true, ""},
+		{"bad", []string{"--name", "", "--redirect-uri", "http://example.tw/cb"}, 1, false, "https"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			got := run(context.Background(), append([]string{"rp", "add", "--data", dir}, tc.args...), &stdout, &stderr)
+			if got != tc.wantStatus || !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Fatalf("status %d, stderr %s", got, stderr.String())
+			}
+			if got != 0 {
+				return
+			}
+			var out struct{ ClientID, ClientSecret string }
+			if err := json.Unmarshal(stdout.Bytes(), &struct {
+				ID     *string `json:"client_id"`
+				Secret *string `json:"client_secret"`
+			}{&out.ClientID, &out.ClientSecret}); err != nil || out.ClientID == "" || (out.ClientSecret != "") != tc.wantSecret {
+				t.Fatalf("printed %s (%v)", stdout.String(), err)
+			}
+		})
 	}
 }

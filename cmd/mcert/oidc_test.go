@@ -350,3 +350,35 @@ func revoke(t *testing.T, s *server, deviceID string) {
 		t.Fatal(err)
 	}
 }
+
+// TestDemoRelyingParty walks the development demo: the README's one command shows a whole login.
+func TestDemoRelyingParty(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	b := s.browser(t)
+	b.http.CheckRedirect = func(req *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(req.URL.Path, "/login/") {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}
+	if page := b.do("GET", "/demo", nil).want(t, 200); !strings.Contains(string(page.Body), "/demo/login") {
+		t.Fatalf("demo page: %s", page.Body)
+	}
+	r := b.do("GET", "/demo/login", nil)
+	id, ok := strings.CutPrefix(r.Header.Get("Location"), "/login/")
+	if !ok {
+		t.Fatalf("demo login went to %q (%d): %s", r.Header.Get("Location"), r.Status, r.Body)
+	}
+	a := loginAttempt{browser: b, loginID: id, page: b.do("GET", "/api/v1/logins/"+id, nil).want(t, 200).json(t)}
+	if _, err := ph.Login(context.Background(), a.scan(t), phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	cont := b.do("GET", "/api/v1/logins/"+id, nil).want(t, 200).json(t)["continue"].(string)
+	done := b.do("GET", cont, nil).want(t, 200)
+	for _, want := range []string{"登入成功", "王小明", "A123456789", "hwk"} {
+		if !strings.Contains(string(done.Body), want) {
+			t.Fatalf("the demo's result page lacks %q: %s", want, done.Body)
+		}
+	}
+}

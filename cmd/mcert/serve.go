@@ -122,10 +122,18 @@ func (m *Main) Open() error {
 		m.Close()
 		return err
 	}
-	handler := web.New(web.Config{
+	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, AdminTokenHash: adminHash,
-	})
+	}
+	if cfg.CardCA == "" { // development: show the demo relying party too
+		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
+			m.Close()
+			return err
+		}
+		webCfg.DemoClientID = provider.DemoClientID
+	}
+	handler := web.New(webCfg)
 	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	return nil
 }
