@@ -79,9 +79,17 @@ func (s *Server) adminListClients(c echo.Context) error {
 	views := make([]map[string]any, 0, len(clients))
 	for _, cl := range clients {
 		views = append(views, map[string]any{
-			"client_id": cl.ID, "name": cl.Name, "redirect_uris": cl.RedirectURIs, "post_logout_redirect_uris": cl.PostLogoutRedirectURIs,
+			"client_id": cl.ID, "name": cl.Name, "redirect_uris": orEmpty(cl.RedirectURIs), "post_logout_redirect_uris": orEmpty(cl.PostLogoutRedirectURIs),
 			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "created_at": rfc3339(cl.CreatedAt),
 		})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"clients": views})
+}
+
+// orEmpty makes a missing list [] rather than null in JSON.
+func orEmpty(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
