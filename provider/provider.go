@@ -118,6 +118,8 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.backchannelAuthorize(w, r)
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		p.token(w, r)
+	case r.URL.Path == authorizePath+"/callback":
+		p.callback(w, r)
 	default:
 		p.op.ServeHTTP(w, r)
 	}
@@ -127,6 +129,20 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // callback, which redirects to the relying party with the code.
 func (p *Provider) ContinueURL(ctx context.Context, loginID string) string {
 	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.issuer), loginID)
+}
+
+// callback returns the browser to the relying party: op's callback, except that a login the
+// citizen denied on the phone answers access_denied (op would say interaction_required).
+func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	id := r.URL.Query().Get("id")
+	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))
+	if err == nil && l.Kind == storage.LoginRedirect && l.Status == storage.LoginDenied {
+		if req, err := p.authRequest(id, l); err == nil {
+			op.AuthRequestError(w, r, req, oidc.ErrAccessDenied().WithDescription("the citizen denied the login on the phone"), p.op)
+			return
+		}
+	}
+	p.op.ServeHTTP(w, r)
 }
 
 // discovery is op's discovery document with what mcert adds: pairwise subjects and CIBA.

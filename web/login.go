@@ -106,14 +106,15 @@ func (s *Server) refreshLoginQR(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.loginView(c, p))
 }
 
-// loginView is PROTOCOL.md's login page state; "continue" appears once the phone has approved.
+// loginView is PROTOCOL.md's login page state; "continue" appears once the phone has answered:
+// approved, it brings the code to the website; denied, the website's access_denied error.
 func (s *Server) loginView(c echo.Context, p binding.LoginPage) map[string]string {
 	id := c.Param("id")
 	out := map[string]string{
 		"status": p.Status, "qr_text": p.QRText, "qr_png": "/api/v1/logins/" + id + "/qr.png",
 		"code": p.Code, "client_name": p.ClientName, "expires_at": rfc3339(p.ExpiresAt),
 	}
-	if p.Status == "approved" && s.cfg.ContinueURL != nil {
+	if (p.Status == "approved" || p.Status == "denied") && s.cfg.ContinueURL != nil {
 		out["continue"] = s.cfg.ContinueURL(c.Request().Context(), id)
 	}
 	return out

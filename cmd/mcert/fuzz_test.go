@@ -3,28 +3,46 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/provider"
 )
 
 // fuzzPost sends body straight to the server's handler and checks the protocol's promises: no
 // 5xx, every error in the JSON error shape, and a refused request leaves the store unchanged.
 func fuzzPost(t *testing.T, s *server, path string, body []byte) {
+	fuzzRequest(t, s, path, "application/json", nil, body)
+}
+
+// fuzzRequest is fuzzPost for any content type and headers. OAuth endpoints answer with
+// their RFCs' error bodies, which fuzzRequest checks for an "error" member.
+func fuzzRequest(t *testing.T, s *server, path, contentType string, header http.Header, body []byte) {
 	before := s.snapshot(t)
 	req := httptest.NewRequest("POST", path, bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", contentType)
+	for k, v := range header {
+		req.Header[k] = v
+	}
 	rec := httptest.NewRecorder()
 	s.server.Handler.ServeHTTP(rec, req)
 	if rec.Code >= 500 {
 		t.Fatalf("status %d for %q: %s", rec.Code, body, rec.Body)
 	}
 	if rec.Code >= 300 {
-		reply{Status: rec.Code, Body: rec.Body.Bytes()}.errorCode(t)
+		if strings.HasPrefix(path, "/oidc/") {
+			if code, _ := (reply{Status: rec.Code, Body: rec.Body.Bytes()}).json(t)["error"].(string); code == "" {
+				t.Fatalf("OAuth error without an error code: %s", rec.Body)
+			}
+		} else {
+			reply{Status: rec.Code, Body: rec.Body.Bytes()}.errorCode(t)
+		}
 		if !bytes.Equal(before, s.snapshot(t)) {
 			t.Fatalf("refused %q with %d but changed the store", body, rec.Code)
 		}
@@ -74,5 +92,50 @@ func FuzzPhoneBindFinish(f *testing.F) {
 	f.Add([]byte(`{"token": 7}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fuzzPost(t, s, "/api/v1/phone/bind/finish", body)
+	})
+}
+
+func FuzzPhoneLoginFinish(f *testing.F) {
+	s := startServer(f)
+	ph, _ := boundCitizen(f, s)
+	rp := s.relyingParty(f, "臺灣雲市集", provider.ClientSpec{})
+	a := rp.startLogin()
+	token := tokenOf(f, a.scan(f))
+	begin := a.browser.do("POST", "/api/v1/phone/login/begin", map[string]string{"token": token}).want(f, 200).json(f)
+	var opts struct {
+		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
+	}
+	raw, _ := json.Marshal(begin)
+	if err := json.Unmarshal(raw, &opts); err != nil {
+		f.Fatal(err)
+	}
+	for _, o := range []phone.GetOptions{{}, {NoUserVerification: true}} {
+		cred, err := ph.Phone.Get(s.PublicURL, opts.PublicKey, o)
+		if err != nil {
+			f.Fatal(err)
+		}
+		body, _ := json.Marshal(map[string]any{"token": token, "credential": json.RawMessage(cred)})
+		f.Add(body)
+	}
+	f.Add([]byte(`{"token": "` + token + `", "credential": {"id": "AQID", "response": {"authenticatorData": "AAAA", "signature": ""}}}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzPost(t, s, "/api/v1/phone/login/finish", body)
+	})
+}
+
+func FuzzBackchannelAuthorize(f *testing.F) {
+	s := startServer(f)
+	boundCitizen(f, s)
+	rp := s.relyingParty(f, "健保署", provider.ClientSpec{CIBA: true})
+	auth := http.Header{}
+	req, _ := http.NewRequest("POST", "/", nil)
+	req.SetBasicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
+	auth.Set("Authorization", req.Header.Get("Authorization"))
+	f.Add([]byte("scope=openid&login_hint=A123456789&binding_message=%E7%99%BB%E5%85%A5&requested_expiry=60"))
+	f.Add([]byte("scope=openid&login_hint=A123456789&user_code=1"))
+	f.Add([]byte("scope=openid+profile&login_hint=%00%ff&requested_expiry=99999999999999999999"))
+	f.Add([]byte("%zz=&&=="))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzRequest(t, s, "/oidc/bc-authorize", "application/x-www-form-urlencoded", auth, body)
 	})
 }

@@ -20,7 +20,7 @@ import (
 
 // relyingParty is a website using the standard client libraries against the server.
 type relyingParty struct {
-	t        *testing.T
+	t        testing.TB
 	s        *server
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
@@ -29,7 +29,7 @@ type relyingParty struct {
 
 const rpRedirect = "http://127.0.0.1:9/callback" // never served: the test reads the redirect
 
-func (s *server) relyingParty(t *testing.T, name string, spec provider.ClientSpec) *relyingParty {
+func (s *server) relyingParty(t testing.TB, name string, spec provider.ClientSpec) *relyingParty {
 	t.Helper()
 	ctx := context.Background()
 	spec.Name = name
@@ -83,7 +83,7 @@ func (rp *relyingParty) startLogin() loginAttempt {
 }
 
 // scan is the phone scanning the login page's QR image.
-func (a loginAttempt) scan(t *testing.T) string {
+func (a loginAttempt) scan(t testing.TB) string {
 	t.Helper()
 	png := a.browser.do("GET", a.page["qr_png"].(string), nil).want(t, 200)
 	text, err := qr.DecodePNG(png.Body)
@@ -130,7 +130,7 @@ func (rp *relyingParty) finish(a loginAttempt) (*oauth2.Token, *oidc.IDToken) {
 }
 
 // boundCitizen is a registered citizen with a bound software phone.
-func boundCitizen(t *testing.T, s *server) (*phone.Client, *authn.Card) {
+func boundCitizen(t testing.TB, s *server) (*phone.Client, *authn.Card) {
 	t.Helper()
 	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
 	e := registerAndShowQR(t, s, card)
@@ -380,5 +380,35 @@ func TestDemoRelyingParty(t *testing.T) {
 		if !strings.Contains(string(done.Body), want) {
 			t.Fatalf("the demo's result page lacks %q: %s", want, done.Body)
 		}
+	}
+}
+
+// TestLoginDeniedOnPhone follows a QR login through scanned to denied, and the browser back to
+// the website with access_denied.
+func TestLoginDeniedOnPhone(t *testing.T) {
+	s := startServer(t)
+	boundCitizen(t, s)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	a := rp.startLogin()
+	token := tokenOf(t, a.scan(t))
+	begin := a.browser.do("POST", "/api/v1/phone/login/begin", map[string]string{"token": token}).want(t, 200).json(t)
+	if begin["client_name"] != "臺灣雲市集" || begin["code"] != a.page["code"] || begin["publicKey"] == nil {
+		t.Fatalf("login begin: %v", begin)
+	}
+	if st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t); st["status"] != "scanned" || st["continue"] != nil {
+		t.Fatalf("after begin: %v", st)
+	}
+	if got := a.browser.do("POST", "/api/v1/phone/login/deny", map[string]string{"token": token}).want(t, 200).json(t); got["status"] != "denied" {
+		t.Fatalf("deny: %v", got)
+	}
+	s.refused(t, a.browser, "POST", "/api/v1/phone/login/deny", map[string]string{"token": token}, 409, "login_used")
+	st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t)
+	if st["status"] != "denied" {
+		t.Fatalf("after deny: %v", st)
+	}
+	r := a.browser.do("GET", st["continue"].(string), nil)
+	back, _ := url.Parse(r.Header.Get("Location"))
+	if r.Status != http.StatusFound || back.Query().Get("error") != "access_denied" || back.Query().Get("state") != a.state {
+		t.Fatalf("continue after denial answered %d to %q", r.Status, r.Header.Get("Location"))
 	}
 }

@@ -56,6 +56,11 @@ async function poll() {
     window.location = st.continue;
     return;
   }
+  if (st.status === "denied" && st.continue) {
+    // Let the refusal be read, then hand the website its answer.
+    setTimeout(() => { window.location = st.continue; }, 3000);
+    return;
+  }
   if (st.status !== "approved" && st.status !== "denied") setTimeout(poll, 1500);
 }
 
