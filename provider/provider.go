@@ -90,7 +90,6 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			op.NewEndpoint("/oidc/revoke"), op.NewEndpoint("/oidc/end_session"), op.NewEndpoint("/oidc/keys"),
 		),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint("/oidc/introspect")),
-		op.WithLogger(p.logger),
 	}
 	if u, err := url.Parse(p.issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure()) // development on http://localhost only: serve's config refuses other http URLs

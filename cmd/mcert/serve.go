@@ -243,6 +243,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		return err
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stdout, nil))
+	slog.SetDefault(cfg.Logger) // zitadel/oidc logs only to the default logger
 	if err := m.Open(); err != nil {
 		return err
 	}
