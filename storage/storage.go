@@ -180,6 +180,22 @@ type SigningKey struct {
 	RetireAt   *time.Time // set when a newer key takes over; dropped from the key set after it
 }
 
+// Event is one entry of the append-only audit log of security events. Identifiers in it are
+// masked before they are stored (a national ID as A12****789, an IP address to its network),
+// so the log can be shown to citizens and operators as it is.
+type Event struct {
+	ID        string // assigned by AppendEvent: increasing in the order events were appended
+	Time      time.Time
+	AccountID string // the citizen's account, when known: "" for e.g. a refused card login
+	Type      string // e.g. "card_login", "bind", "revoke", "login"
+	Outcome   string // "ok", "refused", "denied", ...
+	Reason    string // the error code of a refusal
+	ClientID  string
+	DeviceID  string
+	Actor     string // masked national ID of the card, or "operator"
+	IP        string // masked
+}
+
 // Store is everything mcert keeps. Implementations are safe for concurrent use, and every
 // Update* runs its function and the write in one atomic transaction: the function sees the
 // record as stored and returns it as it must be stored, or an error that aborts the write and
@@ -258,8 +274,21 @@ type Store interface {
 	// UpdateSigningKey may not change ID.
 	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
 
+	// AppendEvent adds an event to the audit log and returns it with its ID. Events are never
+	// changed or deleted by the store.
+	AppendEvent(ctx context.Context, e Event) (Event, error)
+	// ListEvents returns up to limit events, newest first, older than the event with ID
+	// before ("" for the newest); of one account, or of all when accountID is "".
+	ListEvents(ctx context.Context, accountID, before string, limit int) ([]Event, error)
+
+	// Hit counts one request against the rate-limit window that key is in at now (windows are
+	// window long, aligned to the Unix epoch) and returns the count including this hit. Windows
+	// that have ended are removed by GarbageCollect.
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+
 	// GarbageCollect deletes challenges, sessions, bindings, logins and tokens whose ExpiresAt
-	// is before the given time, and signing keys whose RetireAt is. Callers pass a time
+	// is before the given time, signing keys whose RetireAt is, and rate-limit windows that
+	// ended before it. Callers pass a time
 	// somewhat in the past so that a late replay is still answered "used" or "expired" rather
 	// than "unknown".
 	GarbageCollect(ctx context.Context, expiredBefore time.Time) (GCResult, error)
@@ -277,4 +306,5 @@ type GCResult struct {
 	Logins      int
 	Tokens      int
 	SigningKeys int
+	RateLimits  int
 }
