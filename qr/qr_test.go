@@ -281,3 +281,20 @@ func BenchmarkPNG(b *testing.B) {
 		}
 	}
 }
+
+// TestDecodePNGReadsEveryRendering pins a rendering the photo detector misses: decoding must
+// never depend on which random token a QR code carries.
+func TestDecodePNGReadsEveryRendering(t *testing.T) {
+	for _, text := range []string{
+		"http://localhost:40707/m/login#vXo1EJj9nFV70rJX2ELNpcy9U5V7icCrWV8g2upa2Yg",
+		LoginText("https://mcert.example.tw", strings.Repeat("A", 43)),
+	} {
+		png, err := PNG(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := DecodePNG(png); err != nil || got != text {
+			t.Errorf("DecodePNG(PNG(%q)) = %q, %v", text, got, err)
+		}
+	}
+}
