@@ -17,6 +17,8 @@ var (
 	ErrNotFound = errors.New("storage: not found")
 	// ErrAlreadyExists is returned when a create would overwrite a record or a unique index.
 	ErrAlreadyExists = errors.New("storage: already exists")
+	// ErrBadCursor is returned by ListEvents when before is not an event ID.
+	ErrBadCursor = errors.New("storage: bad cursor")
 )
 
 // Challenge is a one-time card-login challenge, keyed by the hash of its random bytes.
@@ -274,10 +276,10 @@ type Store interface {
 	// UpdateSigningKey may not change ID.
 	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
 
-	// AppendEvent adds an event to the audit log and returns it with its ID. Events are never
-	// changed or deleted by the store.
+	// AppendEvent adds an event to the audit log and returns it with its ID (an ID passed in is
+	// replaced). Events are never changed or deleted by the store.
 	AppendEvent(ctx context.Context, e Event) (Event, error)
-	// ListEvents returns up to limit events, newest first, older than the event with ID
+	// ListEvents returns up to limit (clamped to 1..1000) events, newest first, older than the event with ID
 	// before ("" for the newest); of one account, or of all when accountID is "".
 	ListEvents(ctx context.Context, accountID, before string, limit int) ([]Event, error)
 

@@ -41,7 +41,7 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("data file %s is in use by another mcert process; stop it or use another --data directory", path)
+		return nil, fmt.Errorf("data file %s is in use by another mcert process; stop it or use another --data directory: %w", path, ErrLocked)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
@@ -61,6 +61,9 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	return &Store{db: db}, nil
 }
+
+// ErrLocked is returned by Open when another process holds the data file.
+var ErrLocked = errors.New("data file locked")
 
 // Close releases the data file.
 func (s *Store) Close() error { return s.db.Close() }
@@ -362,6 +365,53 @@ func (s *Store) UpdateSigningKey(ctx context.Context, id string, update func(sto
 	})
 }
 
+// maxEvents is the most ListEvents returns at once.
+const maxEvents = 1000
+
+// AppendEvent gives e the next ID from the events bucket's sequence, and stores it. An ID that
+// e already has is replaced: the store alone numbers events, so that IDs keep their order.
+func (s *Store) AppendEvent(ctx context.Context, e storage.Event) (storage.Event, error) {
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Event, error) {
+		seq, err := tx.Bucket([]byte(events.bucket)).NextSequence()
+		if err != nil {
+			return storage.Event{}, fmt.Errorf("storage/bolt: number an event: %w", err)
+		}
+		e.ID = eventID(seq)
+		// No event has the new number yet, so create's check is not needed, and put, unlike
+		// create, returns the event as stored: its time in UTC.
+		return events.put(tx, e)
+	})
+}
+
+// ListEvents scans the events bucket, or an account's keys in events_by_account, backwards from
+// before. A limit below 1 is taken as 1, and one above 1,000 as 1,000. A before that is no event
+// ID is ErrBadCursor; one in the form of an ID that finds no event (or another account's) is
+// still a place in the order of IDs, and the list goes on from there.
+func (s *Store) ListEvents(ctx context.Context, accountID, before string, limit int) ([]storage.Event, error) {
+	below := []byte(afterEveryEventID)
+	if before != "" {
+		if !validEventID(before) {
+			return nil, fmt.Errorf("%w: %q is no event ID", storage.ErrBadCursor, before)
+		}
+		below = []byte(before)
+	}
+	limit = min(max(limit, 1), maxEvents)
+	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Event, error) {
+		if accountID == "" {
+			return events.newestFirst(tx, events.bucket, nil, below, limit)
+		}
+		return events.newestFirst(tx, eventsByAccount, ownerPrefix(accountID), below, limit)
+	})
+}
+
+// Hit counts in the rate_limits bucket; see counters. A window that is not positive is an error.
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	if window <= 0 {
+		return 0, fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
+	}
+	return result(ctx, s.write, func(tx *bbolt.Tx) (int, error) { return rateLimits.hit(tx, key, window, now) })
+}
+
 func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {
 	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.GCResult, error) {
 		var r storage.GCResult
@@ -375,6 +425,7 @@ func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (st
 			{&r.Logins, logins.collect},
 			{&r.Tokens, tokens.collect},
 			{&r.SigningKeys, signingKeys.collect},
+			{&r.RateLimits, rateLimits.collect},
 		} {
 			var err error
 			if *c.count, err = c.collect(tx, expiredBefore); err != nil {

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,7 +25,7 @@ func TestOpenLockedFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcert.db")
 	open(t, path, Options{})
 	_, err := Open(path, Options{Timeout: 100 * time.Millisecond})
-	if err == nil || !strings.Contains(err.Error(), "in use by another mcert process") {
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use by another mcert process") {
 		t.Errorf("Open of a locked file: got %v, want an error saying another mcert process uses it", err)
 	}
 }
@@ -33,6 +34,10 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcert.db")
 	s := open(t, path, Options{})
 	d := seedDevice(t, s)
+	first, err := s.AppendEvent(context.Background(), storage.Event{Type: "bind"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -40,6 +45,10 @@ func TestReopen(t *testing.T) {
 	got, err := s.GetDeviceByCredential(context.Background(), d.CredentialID)
 	if err != nil || got.ID != d.ID || got.SignCount != d.SignCount {
 		t.Errorf("after reopening: got %+v and %v, want device %s", got, err, d.ID)
+	}
+	// The event sequence goes on where it was.
+	if e, err := s.AppendEvent(context.Background(), storage.Event{Type: "login"}); err != nil || e.ID <= first.ID {
+		t.Errorf("AppendEvent after reopening: got ID %q and %v, want an ID after %q", e.ID, err, first.ID)
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check: %v", err)
@@ -66,6 +75,32 @@ func TestOpenFillsNewIndex(t *testing.T) {
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestEventCursorForm checks which cursors ListEvents takes: only 16 lowercase hex digits, the form
+// of the IDs it hands out, whether or not an event has that ID.
+func TestEventCursorForm(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	tests := []struct {
+		name   string
+		before string
+		ok     bool
+	}{
+		{"Unknown", "00000000000000ff", true},
+		{"Largest", "ffffffffffffffff", true},
+		{"Uppercase", "00000000000000FF", false},
+		{"Short", "0000000000000ff", false},
+		{"Long", "000000000000000ff", false},
+		{"NotHex", "000000000000000g", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := s.ListEvents(context.Background(), "", tc.before, 10)
+			if tc.ok && err != nil || !tc.ok && !errors.Is(err, storage.ErrBadCursor) {
+				t.Errorf("ListEvents before %q: got %v, want ok %v", tc.before, err, tc.ok)
+			}
+		})
 	}
 }
 

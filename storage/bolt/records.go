@@ -425,3 +425,48 @@ func fromSigningKey(r signingKeyRecord) storage.SigningKey {
 		RetireAt:   r.RetireAt,
 	}
 }
+
+type eventRecord struct {
+	format
+	ID        string    `json:"id"`
+	Time      time.Time `json:"time"`
+	AccountID string    `json:"account_id"`
+	Type      string    `json:"type"`
+	Outcome   string    `json:"outcome"`
+	Reason    string    `json:"reason"`
+	ClientID  string    `json:"client_id"`
+	DeviceID  string    `json:"device_id"`
+	Actor     string    `json:"actor"`
+	IP        string    `json:"ip"`
+}
+
+func toEvent(e storage.Event) eventRecord {
+	return eventRecord{
+		format:    format{formatVersion},
+		ID:        e.ID,
+		Time:      e.Time.UTC(),
+		AccountID: e.AccountID,
+		Type:      e.Type,
+		Outcome:   e.Outcome,
+		Reason:    e.Reason,
+		ClientID:  e.ClientID,
+		DeviceID:  e.DeviceID,
+		Actor:     e.Actor,
+		IP:        e.IP,
+	}
+}
+
+func fromEvent(r eventRecord) storage.Event {
+	return storage.Event{
+		ID:        r.ID,
+		Time:      r.Time,
+		AccountID: r.AccountID,
+		Type:      r.Type,
+		Outcome:   r.Outcome,
+		Reason:    r.Reason,
+		ClientID:  r.ClientID,
+		DeviceID:  r.DeviceID,
+		Actor:     r.Actor,
+		IP:        r.IP,
+	}
+}

@@ -24,10 +24,11 @@ const (
 	loginsByCode        = "logins_by_code"
 	loginsByAccount     = "logins_by_account"
 	tokensByGrant       = "tokens_by_grant"
+	eventsByAccount     = "events_by_account"
 )
 
 // tables lists every table, for Open to prepare.
-var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys}
+var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, events, rateLimits}
 
 var (
 	challenges = table[storage.Challenge, challengeRecord]{
@@ -133,6 +134,21 @@ var (
 		to:      toSigningKey,
 		from:    fromSigningKey,
 	}
+	// events is the audit log: kept for good, so GarbageCollect passes it over. Each event is
+	// keyed by its ID, so the bucket is in the order events were appended.
+	events = table[storage.Event, eventRecord]{
+		bucket: "events",
+		key:    func(e storage.Event) []byte { return []byte(e.ID) },
+		indexes: []index[storage.Event]{{eventsByAccount, func(e storage.Event) [][]byte {
+			if e.AccountID == "" {
+				return nil
+			}
+			return [][]byte{append(ownerPrefix(e.AccountID), e.ID...)}
+		}}},
+		to:   toEvent,
+		from: fromEvent,
+	}
+	rateLimits = counters{bucket: "rate_limits"}
 )
 
 // secret is a named server secret. It is no storage type: Store.Secret hands out the value only.
@@ -149,11 +165,38 @@ func ownerPrefix(ownerID string) []byte {
 
 // ownedKey sorts an owner's records by creation time, so that listing them is one prefix scan,
 // oldest first; the record's key ends it, to tell apart records created at the same instant.
-// Flipping the sign bit keeps times before 1970 in order.
 func ownedKey(ownerID string, created time.Time, key []byte) []byte {
-	k := binary.BigEndian.AppendUint64(ownerPrefix(ownerID), uint64(created.UnixNano())^1<<63)
-	return append(k, key...)
+	return append(appendNanos(ownerPrefix(ownerID), created.UnixNano()), key...)
 }
+
+// appendNanos appends a count of nanoseconds since the Unix epoch in 8 bytes that sort as the
+// times do: big-endian, with the sign bit flipped to keep times before 1970 in order.
+func appendNanos(b []byte, ns int64) []byte {
+	return binary.BigEndian.AppendUint64(b, uint64(ns)^1<<63)
+}
+
+// eventID is the ID of the seq-th event appended: 16 hex digits, so that IDs sort as strings in
+// the order of seq (base64url would not: its alphabet is not in ASCII order) and are URL-safe.
+func eventID(seq uint64) string {
+	return fmt.Sprintf("%016x", seq)
+}
+
+// validEventID reports whether id is in the form eventID writes, whether or not such an event
+// exists.
+func validEventID(id string) bool {
+	if len(id) != 16 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// afterEveryEventID sorts after every event ID, which are hex digits.
+const afterEveryEventID = "\xff"
 
 // grantPrefix starts the tokens_by_grant keys of the tokens one client holds for one account.
 func grantPrefix(accountID, clientID string) []byte {
@@ -295,6 +338,34 @@ func (tb table[T, R]) scan(tx *bbolt.Tx, ix string, prefix []byte) ([]T, error) 
 	return list, nil
 }
 
+// newestFirst returns up to limit records whose keys in bucket ix (an index's, or the table's
+// own) start with prefix and sort before prefix+below, in the reverse order of those keys.
+func (tb table[T, R]) newestFirst(tx *bbolt.Tx, ix string, prefix, below []byte, limit int) ([]T, error) {
+	var list []T
+	c := tx.Bucket([]byte(ix)).Cursor()
+	// Seek finds the first key at or after the bound: the one before it is the first to list.
+	k, v := c.Seek(append(bytes.Clone(prefix), below...))
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil && bytes.HasPrefix(k, prefix) && len(list) < limit; k, v = c.Prev() {
+		var r T
+		var err error
+		if ix == tb.bucket {
+			r, err = tb.decode(k, v)
+		} else {
+			r, err = tb.get(tx, v)
+		}
+		if err != nil {
+			return nil, err
+		}
+		list = append(list, r)
+	}
+	return list, nil
+}
+
 // decode copies what it returns out of data, which bbolt owns and reuses after the transaction.
 func (tb table[T, R]) decode(key, data []byte) (T, error) {
 	var r R
@@ -426,4 +497,66 @@ func (tb table[T, R]) collect(tx *bbolt.Tx, before time.Time) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// counters keeps the rate-limit counters: one per window, under the window's start, its end and
+// the counted key, so that the oldest windows come first for GarbageCollect, and a key needs no
+// separator however it ends. Each value is the count alone, 8 bytes big-endian, not a versioned
+// JSON record: Hit writes one on every counted request, and a counter lives one window at most,
+// so a data file never holds one a format older than the running mcert must read for long.
+type counters struct {
+	bucket string
+}
+
+func (cs counters) prepare(tx *bbolt.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists([]byte(cs.bucket)); err != nil {
+		return fmt.Errorf("create bucket %s: %w", cs.bucket, err)
+	}
+	return nil
+}
+
+// hit adds one to the count of key in the window of the given length that now is in, aligned to
+// the Unix epoch, and returns the new count. Windows of different lengths are counted apart,
+// even when they start together.
+func (cs counters) hit(tx *bbolt.Tx, key string, window time.Duration, now time.Time) (int, error) {
+	t, w := now.UnixNano(), window.Nanoseconds()
+	start := t / w * w
+	if t%w < 0 { // before 1970 Go's division rounds towards zero, not down
+		start -= w
+	}
+	k := append(appendNanos(appendNanos(nil, start), start+w), key...)
+	b := tx.Bucket([]byte(cs.bucket))
+	var n uint64
+	if v := b.Get(k); v != nil {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("storage/bolt: %s counter %x holds %d bytes, want 8", cs.bucket, k, len(v))
+		}
+		n = binary.BigEndian.Uint64(v)
+	}
+	n++
+	if err := b.Put(k, binary.BigEndian.AppendUint64(nil, n)); err != nil {
+		return 0, fmt.Errorf("storage/bolt: put %s counter: %w", cs.bucket, err)
+	}
+	return int(n), nil
+}
+
+// collect deletes the counters of windows that ended before the given time and counts them.
+func (cs counters) collect(tx *bbolt.Tx, before time.Time) (int, error) {
+	cutoff := appendNanos(nil, before.UnixNano())
+	b := tx.Bucket([]byte(cs.bucket))
+	// Deleting under a bbolt cursor skips the next key: gather first, then delete. A window that
+	// starts at the cutoff or later cannot have ended before it, so the scan stops there.
+	var gone [][]byte
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.Next() {
+		if bytes.Compare(k[8:16], cutoff) < 0 {
+			gone = append(gone, bytes.Clone(k))
+		}
+	}
+	for _, k := range gone {
+		if err := b.Delete(k); err != nil {
+			return 0, err
+		}
+	}
+	return len(gone), nil
 }

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"sync"
@@ -62,6 +63,23 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Secret/Concurrent", testConcurrentSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"ConcurrentUpdateDevice", testConcurrentUpdateDevice},
+		{"Event/RoundTrip", testEventRoundTrip},
+		{"Event/IDsIncrease", testEventIDs},
+		{"Event/List", testListEvents},
+		{"Event/Limit", testEventLimit},
+		{"Event/BadCursor", testEventBadCursor},
+		{"Event/KeptByGarbageCollect", testEventsKept},
+		{"Hit/Counts", testHits(hitCounts())},
+		{"Hit/Windows", testHits(hitWindows())},
+		{"Hit/BadWindow", func(t *testing.T, s storage.Store) {
+			for _, w := range []time.Duration{0, -time.Minute} {
+				if _, err := s.Hit(ctx, "k", w, at(0)); err == nil {
+					t.Errorf("Hit with a window of %v: got no error", w)
+				}
+			}
+		}},
+		{"Hit/Concurrent", testConcurrentHit},
+		{"Hit/GarbageCollect", testHitGarbageCollect},
 		{"Ping", func(t *testing.T, s storage.Store) {
 			if err := s.Ping(ctx); err != nil {
 				t.Errorf("Ping: %v", err)
@@ -1262,4 +1280,358 @@ func testConcurrentUpdateDevice(t *testing.T, s storage.Store) {
 	if want := d.SignCount + writers; got.SignCount != want {
 		t.Errorf("SignCount after %d concurrent increments: got %d, want %d", writers, got.SignCount, want)
 	}
+}
+
+// event is the i-th of distinct events: even ones set every field, odd ones only those every
+// event has.
+func event(i int) storage.Event {
+	e := storage.Event{Time: at(i), Type: "card_login", Outcome: "ok"}
+	if i%2 == 0 {
+		e.AccountID = fmt.Sprintf("account-%d", i)
+		e.Type, e.Outcome, e.Reason = "login", "refused", "clone_warning"
+		e.ClientID = fmt.Sprintf("client-%d", i)
+		e.DeviceID = fmt.Sprintf("device-%d", i)
+		e.Actor = fmt.Sprintf("A12****%03d", i)
+		e.IP = fmt.Sprintf("198.51.%d.0/24", i)
+	}
+	return e
+}
+
+// mustAppend appends e and checks that AppendEvent returns it as given but for a new ID.
+func mustAppend(t *testing.T, s storage.Store, e storage.Event) storage.Event {
+	t.Helper()
+	got, err := s.AppendEvent(ctx, e)
+	if err != nil {
+		t.Fatalf("AppendEvent: %v", err)
+	}
+	if got.ID == "" {
+		t.Errorf("AppendEvent returned no ID")
+	}
+	want := e
+	want.ID = got.ID
+	for _, d := range diff(got, want) {
+		t.Errorf("AppendEvent returned %s", d)
+	}
+	return got
+}
+
+// expectEvents fails t unless ListEvents returns want.
+func expectEvents(t *testing.T, s storage.Store, accountID, before string, limit int, want []storage.Event) {
+	t.Helper()
+	call := fmt.Sprintf("ListEvents(%q, %q, %d)", accountID, before, limit)
+	got, err := s.ListEvents(ctx, accountID, before, limit)
+	if err != nil {
+		t.Errorf("%s: %v", call, err)
+		return
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s returned %d events %v, want %d %v", call, len(got), eventIDs(got), len(want), eventIDs(want))
+		return
+	}
+	for i := range want {
+		for _, d := range diff(got[i], want[i]) {
+			t.Errorf("%s[%d]: %s", call, i, d)
+		}
+	}
+}
+
+func eventIDs(events []storage.Event) []string {
+	ids := make([]string, len(events))
+	for i, e := range events {
+		ids[i] = e.ID
+	}
+	return ids
+}
+
+// newestFirst returns events, appended in that order, as ListEvents lists them.
+func newestFirst(events []storage.Event) []storage.Event {
+	list := slices.Clone(events)
+	slices.Reverse(list)
+	return list
+}
+
+func testEventRoundTrip(t *testing.T, s storage.Store) {
+	for i := range 2 {
+		e := mustAppend(t, s, event(i))
+		// An odd event has no account: the newest of all events is it.
+		expectEvents(t, s, e.AccountID, "", 1, []storage.Event{e})
+	}
+}
+
+// testEventIDs checks that IDs increase as strings in the order of appending, and that the
+// store gives each event its ID, whatever ID the event came with.
+func testEventIDs(t *testing.T, s storage.Store) {
+	var stored []storage.Event
+	for i := range 6 {
+		e := event(i)
+		switch i {
+		case 3:
+			e.ID = stored[0].ID // must not replace the first event
+		case 4:
+			e.ID = "~~~~~~~~~~~~~~~~" // sorts after any ID in URL-safe characters
+		}
+		got := mustAppend(t, s, e)
+		if i > 0 && got.ID <= stored[i-1].ID {
+			t.Errorf("event %d has ID %q, not after the previous event's %q", i, got.ID, stored[i-1].ID)
+		}
+		stored = append(stored, got)
+	}
+	expectEvents(t, s, "", "", 100, newestFirst(stored))
+}
+
+// testListEvents checks ListEvents' pages: of one account or of all, newest first, older than
+// before, up to limit.
+func testListEvents(t *testing.T, s storage.Store) {
+	// "a-10" starts with "a-1": a prefix scan without a separator would mix their events.
+	var e []storage.Event
+	for i, accountID := range []string{"a-1", "a-10", "", "a-1", "a-2", "a-1", "a-10", "a-1"} {
+		v := event(i)
+		v.AccountID = accountID
+		e = append(e, mustAppend(t, s, v))
+	}
+	tests := []struct {
+		name      string
+		accountID string
+		before    string
+		limit     int
+		want      []int // indexes into e
+	}{
+		{"All", "", "", 100, []int{7, 6, 5, 4, 3, 2, 1, 0}},
+		{"AllLimit", "", "", 3, []int{7, 6, 5}},
+		{"AllBefore", "", e[3].ID, 100, []int{2, 1, 0}},
+		{"AllBeforeLimit", "", e[6].ID, 2, []int{5, 4}},
+		{"AllBeforeOldest", "", e[0].ID, 100, nil},
+		{"Account", "a-1", "", 100, []int{7, 5, 3, 0}},
+		{"AccountLimit", "a-1", "", 2, []int{7, 5}},
+		{"AccountBefore", "a-1", e[5].ID, 100, []int{3, 0}},
+		{"AccountBeforeLimit", "a-1", e[7].ID, 2, []int{5, 3}},
+		{"AccountBeforeOldest", "a-1", e[0].ID, 100, nil},
+		// before need not be one of the account's events: it is a place in the order of IDs.
+		{"AccountBeforeOtherAccount", "a-1", e[4].ID, 100, []int{3, 0}},
+		{"AccountBeforeNoAccount", "a-1", e[2].ID, 100, []int{0}},
+		{"AccountPrefixOfAnother", "a-10", "", 100, []int{6, 1}},
+		{"AccountOneEvent", "a-2", "", 100, []int{4}},
+		{"AccountNoEvents", "a-3", "", 100, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var want []storage.Event
+			for _, i := range tc.want {
+				want = append(want, e[i])
+			}
+			expectEvents(t, s, tc.accountID, tc.before, tc.limit, want)
+		})
+	}
+	// Walking page by page, each page before the last event of the one before, lists each event
+	// once: no page overlaps or skips.
+	for _, accountID := range []string{"", "a-1", "a-10"} {
+		t.Run(fmt.Sprintf("Pages/%q", accountID), func(t *testing.T) {
+			want, err := s.ListEvents(ctx, accountID, "", 100)
+			if err != nil {
+				t.Fatalf("ListEvents: %v", err)
+			}
+			var got []storage.Event
+			before := ""
+			for range len(want) + 1 {
+				page, err := s.ListEvents(ctx, accountID, before, 3)
+				if err != nil {
+					t.Fatalf("ListEvents(%q, %q, 3): %v", accountID, before, err)
+				}
+				if len(page) == 0 {
+					break
+				}
+				got = append(got, page...)
+				before = page[len(page)-1].ID
+			}
+			if !slices.Equal(eventIDs(got), eventIDs(want)) {
+				t.Errorf("pages of 3 listed %v, want %v", eventIDs(got), eventIDs(want))
+			}
+		})
+	}
+}
+
+// testEventLimit checks that a limit below 1 lists 1 event and one above 1,000 lists 1,000.
+func testEventLimit(t *testing.T, s storage.Store) {
+	const most = 1000
+	var all []storage.Event
+	for i := range most + 1 {
+		v := event(i)
+		v.AccountID = "a-1"
+		all = append(all, mustAppend(t, s, v))
+	}
+	all = newestFirst(all)
+	tests := []struct {
+		name  string
+		limit int
+		want  int
+	}{
+		{"Zero", 0, 1},
+		{"Negative", -1, 1},
+		{"One", 1, 1},
+		{"Most", most, most},
+		{"AboveMost", most + 1, most},
+		{"Huge", math.MaxInt, most},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			expectEvents(t, s, "", "", tc.limit, all[:tc.want])
+			expectEvents(t, s, "a-1", "", tc.limit, all[:tc.want])
+		})
+	}
+}
+
+func testEventBadCursor(t *testing.T, s storage.Store) {
+	e := mustAppend(t, s, event(0))
+	for _, before := range []string{"not an event ID", "\x00\xff", e.ID + "/..", "-" + e.ID} {
+		for _, accountID := range []string{"", e.AccountID} {
+			if _, err := s.ListEvents(ctx, accountID, before, 10); !errors.Is(err, storage.ErrBadCursor) {
+				t.Errorf("ListEvents(%q, %q, 10): got %v, want %v", accountID, before, err, storage.ErrBadCursor)
+			}
+		}
+	}
+}
+
+// testEventsKept checks that GarbageCollect leaves events alone, however old.
+func testEventsKept(t *testing.T, s storage.Store) {
+	var stored []storage.Event
+	for i := range 4 {
+		stored = append(stored, mustAppend(t, s, event(i)))
+	}
+	if got, err := s.GarbageCollect(ctx, at(100*365*24*60)); err != nil || got != (storage.GCResult{}) {
+		t.Errorf("GarbageCollect: got %+v and %v, want nothing deleted", got, err)
+	}
+	expectEvents(t, s, "", "", 100, newestFirst(stored))
+	expectEvents(t, s, stored[0].AccountID, "", 100, stored[:1])
+}
+
+// hit is one call of Hit and the count it must return.
+type hit struct {
+	key    string
+	window time.Duration
+	now    time.Time
+	want   int
+}
+
+// testHits makes the given calls of Hit, in order.
+func testHits(hits []hit) func(*testing.T, storage.Store) {
+	return func(t *testing.T, s storage.Store) { expectHits(t, s, hits) }
+}
+
+func expectHits(t *testing.T, s storage.Store, hits []hit) {
+	t.Helper()
+	for i, h := range hits {
+		if got, err := s.Hit(ctx, h.key, h.window, h.now); err != nil || got != h.want {
+			t.Errorf("call %d, Hit(%q, %v, %v): got %d and %v, want %d", i, h.key, h.window, h.now, got, err, h.want)
+		}
+	}
+}
+
+// midnight is the start of a day in Unix time, shown in a zone where it is 07:00, so that a
+// store aligning windows to the zone of now, not to the Unix epoch, is caught.
+func midnight() time.Time {
+	return time.Date(2025, 3, 14, 0, 0, 0, 0, time.UTC).In(time.FixedZone("ICT", 7*60*60))
+}
+
+// hitCounts counts hits in one window, apart from other keys and other windows.
+func hitCounts() []hit {
+	m, minute := midnight(), time.Minute
+	return []hit{
+		{"ip:192.0.2.0/24", minute, m.Add(10 * time.Second), 1},
+		{"ip:192.0.2.0/24", minute, m.Add(20 * time.Second), 2},
+		{"ip:192.0.2.0/24", minute, m.Add(59 * time.Second), 3},
+		// Other keys, even one that the first starts with or that starts with it.
+		{"ip:192.0.2.0/2", minute, m, 1},
+		{"ip:192.0.2.0/24\x00", minute, m, 1},
+		{"ip:192.0.2.0/24\x00\xff", minute, m, 1},
+		{"", minute, m, 1},
+		{"\xff", minute, m, 1},
+		{"ip:192.0.2.0/24\x00", minute, m, 2},
+		// The next window, then a window of another length that starts at the same instant.
+		{"ip:192.0.2.0/24", minute, m.Add(minute), 1},
+		{"ip:192.0.2.0/24", time.Hour, m, 1},
+		// The first window counts on.
+		{"ip:192.0.2.0/24", minute, m.Add(30 * time.Second), 4},
+	}
+}
+
+// hitWindows checks where windows start and end: every window long from the Unix epoch, in
+// whatever zone now is given, before 1970 as after.
+func hitWindows() []hit {
+	m, minute, day, µs := midnight(), time.Minute, 24*time.Hour, time.Microsecond
+	return []hit{
+		{"minute", minute, m.Add(-µs), 1},
+		{"minute", minute, m, 1},
+		{"minute", minute, m.Add(minute - µs), 2},
+		{"minute", minute, m.Add(minute), 1},
+		{"minute", minute, m.Add(-minute), 2},
+		// Midnight in the zone of m is 17:00 in Unix time: the same day.
+		{"day", day, m.Add(-µs), 1},
+		{"day", day, m, 1},
+		{"day", day, m.Add(17*time.Hour - µs), 2},
+		{"day", day, m.Add(17 * time.Hour), 3},
+		{"day", day, m.Add(day - µs), 4},
+		{"day", day, m.Add(day), 1},
+		// A window that a minute is not a multiple of: [14s, 21s).
+		{"7s", 7 * time.Second, time.Unix(13, 999_999_000), 1},
+		{"7s", 7 * time.Second, time.Unix(14, 0), 1},
+		{"7s", 7 * time.Second, time.Unix(20, 999_999_000), 2},
+		{"7s", 7 * time.Second, time.Unix(21, 0), 1},
+		// Before 1970: [-60s, 0).
+		{"1969", minute, time.Unix(-1, 0), 1},
+		{"1969", minute, time.Unix(-60, 0), 2},
+		{"1969", minute, time.Unix(-61, 0), 1},
+		{"1969", minute, time.Unix(0, 0), 1},
+	}
+}
+
+// testConcurrentHit checks that concurrent hits are serialized: each count is returned once.
+func testConcurrentHit(t *testing.T, s storage.Store) {
+	const callers, hits = 16, 10
+	counts := make([][]int, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			for range hits {
+				n, err := s.Hit(ctx, "k", time.Minute, at(0))
+				if err != nil {
+					t.Errorf("Hit: %v", err)
+				}
+				counts[i] = append(counts[i], n)
+			}
+		})
+	}
+	wg.Wait()
+	got := slices.Sorted(slices.Values(slices.Concat(counts...)))
+	for i, n := range got {
+		if n != i+1 {
+			t.Fatalf("%d callers hitting %d times each got the counts %v, want 1 to %d once each", callers, hits, got, callers*hits)
+		}
+	}
+}
+
+// testHitGarbageCollect checks that GarbageCollect deletes the windows that ended before its
+// cutoff, and only those: a window that ends at the cutoff or has not ended counts on.
+func testHitGarbageCollect(t *testing.T, s storage.Store) {
+	m, minute := midnight(), time.Minute
+	cutoff := m.Add(30 * time.Second)
+	expectHits(t, s, []hit{
+		{"gone", minute, m.Add(-minute), 1},                    // [-1m, 0)
+		{"gone", 10 * time.Second, m.Add(15 * time.Second), 1}, // [10s, 20s)
+		{"kept", minute, m, 1},                                 // [0, 1m): began before the cutoff
+		{"kept", 30 * time.Second, m, 1},                       // [0, 30s): ends at the cutoff
+		{"kept", minute, m.Add(minute), 1},                     // [1m, 2m)
+	})
+	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{RateLimits: 2}) {
+		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, storage.GCResult{RateLimits: 2})
+	}
+	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{}) {
+		t.Errorf("GarbageCollect again: got %+v and %v, want nothing deleted", got, err)
+	}
+	expectHits(t, s, []hit{
+		{"gone", minute, m.Add(-minute), 1},
+		{"gone", 10 * time.Second, m.Add(15 * time.Second), 1},
+		{"kept", minute, m, 2},
+		{"kept", 30 * time.Second, m, 2},
+		{"kept", minute, m.Add(minute), 2},
+	})
 }
