@@ -5,6 +5,7 @@ package mcert
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Kind classifies an error for the transport: each kind maps to one HTTP status.
@@ -17,15 +18,17 @@ const (
 	NotFound     Kind = "not_found"    // unknown id or token: 404
 	Conflict     Kind = "conflict"     // already exists, or a one-time token already used: 409
 	Expired      Kind = "expired"      // a one-time token past its lifetime: 410
+	TooMany      Kind = "too_many"     // rate limited: 429 with Retry-After
 	Internal     Kind = "internal"     // anything else; details are logged, never shown
 )
 
 // Error is an error meant for the client: Code is the stable snake_case machine code of
 // PROTOCOL.md's error body and Message the sentence for people, which says what to do.
 type Error struct {
-	Kind    Kind
-	Code    string
-	Message string
+	Kind       Kind
+	Code       string
+	Message    string
+	RetryAfter time.Duration // for TooMany: when the client may try again
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

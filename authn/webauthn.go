@@ -220,13 +220,13 @@ func (w *WebAuthn) FinishLogin(state, response []byte, lookup DeviceLookup) (Ass
 	if err != nil {
 		return Assertion{}, ceremonyError("bad_credential", "the phone's login response could not be read", err)
 	}
-	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-		return Assertion{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
-			"the phone did not verify the user; approve with a fingerprint, face or screen lock")
-	}
 	account, device, devices, err := lookup(parsed.RawID)
 	if err != nil {
 		return Assertion{}, err
+	}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		return Assertion{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
+			"the phone did not verify the user; approve with a fingerprint, face or screen lock")
 	}
 	u := user{account: account, devices: devices}
 	var cred *webauthn.Credential

@@ -73,6 +73,9 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return storage.Account{}, mcert.Errorf(mcert.Conflict, "account_exists", "you already have an account; change it with PATCH /api/v1/account")
 	}
+	if err == nil {
+		s.record(ctx, storage.Event{Type: EventAccountCreate, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
+	}
 	return a, err
 }
 
@@ -87,7 +90,7 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 		return storage.Account{}, err
 	}
 	now := s.now()
-	return s.Store.UpdateAccount(ctx, a.ID, func(a storage.Account) (storage.Account, error) {
+	a, err = s.Store.UpdateAccount(ctx, a.ID, func(a storage.Account) (storage.Account, error) {
 		if c.Email != nil {
 			a.Email = *c.Email
 		}
@@ -97,6 +100,10 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 		a.UpdatedAt = now
 		return a, nil
 	})
+	if err == nil {
+		s.record(ctx, storage.Event{Type: EventAccountUpdate, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
+	}
+	return a, err
 }
 
 // Account returns the session's account.

@@ -36,6 +36,9 @@ func (s *Service) CreateBinding(ctx context.Context, sess storage.Session, sessi
 	if err != nil {
 		return NewBinding{}, err
 	}
+	if err := s.checkDeviceLimit(ctx, a); err != nil {
+		return NewBinding{}, err
+	}
 	token, hash := newToken()
 	text := qr.BindText(s.PublicURL, token)
 	png, err := qr.PNG(text)
@@ -105,6 +108,23 @@ func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id strin
 	return b, err
 }
 
+// checkDeviceLimit refuses a new device when the account has as many usable ones as allowed.
+func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error {
+	devices, err := s.usableDevices(ctx, a)
+	if err != nil {
+		return err
+	}
+	limit := s.DeviceLimit
+	if limit <= 0 {
+		limit = 5
+	}
+	if len(devices) >= limit {
+		return mcert.Errorf(mcert.Conflict, "device_limit",
+			"the account already has %d phones, the most allowed; remove one on the account page before binding another", limit)
+	}
+	return nil
+}
+
 func (s *Service) activeAccount(ctx context.Context, sess storage.Session) (storage.Account, error) {
 	a, err := s.Account(ctx, sess)
 	if err == nil && a.Status != storage.AccountActive {
@@ -158,6 +178,9 @@ func cleanDeviceName(name string) (string, error) {
 
 // BeginBind is the phone's first step: it claims the QR token and gets the WebAuthn options.
 func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
+	if err := s.limitIP(ctx, s.limits().PhoneBeginPerIP, "phone begin"); err != nil {
+		return nil, err
+	}
 	name, err := cleanDeviceName(deviceName)
 	if err != nil {
 		return nil, err
@@ -214,7 +237,12 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return storage.Device{}, "", err
 	}
 	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
+	if err == nil {
+		// Checked again: another phone may have been bound since the QR code was made.
+		err = s.checkDeviceLimit(ctx, a)
+	}
 	if err != nil {
+		s.record(ctx, storage.Event{Type: EventBind, AccountID: a.ID}, err)
 		return storage.Device{}, "", err
 	}
 	deviceToken, deviceTokenHash := newToken()
@@ -233,6 +261,7 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 	if err != nil {
 		return storage.Device{}, "", err
 	}
+	s.record(ctx, storage.Event{Type: EventBind, AccountID: a.ID, DeviceID: d.ID}, nil)
 	return d, deviceToken, nil
 }
 

@@ -33,10 +33,29 @@ type CardLogin struct {
 // LoginWithCard checks the card's certificate and its signature over a challenge from
 // CardChallenge, uses up the challenge, and opens a desktop session.
 func (s *Service) LoginWithCard(ctx context.Context, challenge, certDER, signature []byte) (CardLogin, error) {
+	out, err := s.loginWithCard(ctx, challenge, certDER, signature)
+	e := storage.Event{Type: EventCardLogin, Actor: actor(out.Citizen.ID)}
+	if out.Account != nil {
+		e.AccountID = out.Account.ID
+	}
+	if mcert.ErrorKind(err) != mcert.TooMany { // a flood of refusals is counted, not logged one by one
+		s.record(ctx, e, err)
+	}
+	return out, err
+}
+
+func (s *Service) loginWithCard(ctx context.Context, challenge, certDER, signature []byte) (CardLogin, error) {
+	limits := s.limits()
+	if err := s.limitIP(ctx, limits.CardLoginPerIP, "card login"); err != nil {
+		return CardLogin{}, err
+	}
 	now := s.now()
 	citizen, err := s.Cards.Verify(certDER, challenge, signature, now)
 	if err != nil {
 		return CardLogin{}, err
+	}
+	if err := s.limit(ctx, limits.CardLoginPerCitizen, "card login citizen "+citizen.ID); err != nil {
+		return CardLogin{Citizen: citizen}, err
 	}
 	_, err = s.Store.UpdateChallenge(ctx, hashBytes(challenge), func(c storage.Challenge) (storage.Challenge, error) {
 		switch {
@@ -49,22 +68,22 @@ func (s *Service) LoginWithCard(ctx context.Context, challenge, certDER, signatu
 		return c, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) {
-		return CardLogin{}, mcert.Errorf(mcert.NotFound, "challenge_not_found", "unknown challenge; ask for one at /api/v1/card/challenge")
+		return CardLogin{Citizen: citizen}, mcert.Errorf(mcert.NotFound, "challenge_not_found", "unknown challenge; ask for one at /api/v1/card/challenge")
 	}
 	if err != nil {
-		return CardLogin{}, err
+		return CardLogin{Citizen: citizen}, err
 	}
 	token, hash := newToken()
 	sess := storage.Session{Hash: hash, CitizenID: citizen.ID, Name: citizen.Name, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
 	if err := s.Store.CreateSession(ctx, sess); err != nil {
-		return CardLogin{}, err
+		return CardLogin{Citizen: citizen}, err
 	}
 	out := CardLogin{Citizen: citizen, SessionToken: token, SessionExpires: sess.ExpiresAt}
 	switch acct, err := s.Store.GetAccountByCitizen(ctx, citizen.ID); {
 	case err == nil:
 		out.Account = &acct
 	case !errors.Is(err, storage.ErrNotFound):
-		return CardLogin{}, err
+		return CardLogin{Citizen: citizen}, err
 	}
 	return out, nil
 }

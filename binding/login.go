@@ -162,6 +162,9 @@ func usableLogin(l storage.Login, now time.Time, want string) error {
 // national ID and returns its auth_req_id. Every answer about the citizen is the same whether
 // they are unknown or have no usable phone, so the endpoint does not tell who is enrolled.
 func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte) (string, time.Time, error) {
+	if err := s.limit(ctx, s.limits().CIBAPerClient, "ciba client "+client.ID); err != nil {
+		return "", time.Time{}, err
+	}
 	if err := authn.ValidateCitizenID(citizenID); err != nil {
 		return "", time.Time{}, err
 	}
@@ -227,14 +230,20 @@ type InboxItem struct {
 	ExpiresAt      time.Time
 }
 
-// Inbox lists the decoupled logins waiting for the device whose inbox token this is. Each
+// Inbox returns the device whose inbox token this is, and lists the decoupled logins waiting
+// for it. Each
 // request's token is derived from the device token, so only this phone can show it, and the
 // store learns its hash the first time the phone sees it.
-func (s *Service) Inbox(ctx context.Context, deviceToken string) ([]InboxItem, error) {
-	_, a, err := s.deviceByToken(ctx, deviceToken)
+func (s *Service) Inbox(ctx context.Context, deviceToken string) (storage.Device, []InboxItem, error) {
+	d, a, err := s.deviceByToken(ctx, deviceToken)
 	if err != nil {
-		return nil, err
+		return d, nil, err
 	}
+	items, err := s.inbox(ctx, deviceToken, a)
+	return d, items, err
+}
+
+func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Account) ([]InboxItem, error) {
 	logins, err := s.Store.ListLoginsByAccount(ctx, a.ID)
 	if err != nil {
 		return nil, err
@@ -304,6 +313,9 @@ func (s *Service) loginByToken(ctx context.Context, token string) (storage.Login
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
 // options with the relying party's name and the match code to show.
 func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
+	if err := s.limitIP(ctx, s.limits().PhoneBeginPerIP, "phone begin"); err != nil {
+		return LoginPrompt{}, err
+	}
 	l, err := s.loginByToken(ctx, token)
 	if err != nil {
 		return LoginPrompt{}, err
@@ -353,9 +365,25 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	if err != nil {
 		return err
 	}
+	deviceID, err := s.finishLogin(ctx, l, credential)
+	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: l.AccountID, DeviceID: deviceID}
+	if deviceID != "" && e.AccountID == "" {
+		if d, derr := s.Store.GetDevice(ctx, deviceID); derr == nil {
+			e.AccountID = d.AccountID
+		}
+	}
+	if errors.Is(err, errClone) {
+		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: deviceID, ClientID: l.ClientID}, err)
+	}
+	s.record(ctx, e, err)
+	return err
+}
+
+// finishLogin does FinishLogin's work; it returns the device that signed, once known.
+func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (string, error) {
 	now := s.now()
 	if err := usableLogin(l, now, storage.LoginScanned); err != nil {
-		return err
+		return "", err
 	}
 	var approver storage.Device
 	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
@@ -364,10 +392,10 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 		return a, d, devices, err
 	})
 	if err != nil {
-		return err
+		return approver.ID, err
 	}
 	if assertion.CloneWarning {
-		return s.refuseClone(ctx, assertion.DeviceID)
+		return assertion.DeviceID, s.refuseClone(ctx, assertion.DeviceID)
 	}
 	_, _, err = s.Store.ApproveLogin(ctx, l.Hash, assertion.DeviceID,
 		func(l storage.Login) (storage.Login, error) {
@@ -390,9 +418,9 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 			return d, nil
 		})
 	if errors.Is(err, errClone) {
-		return s.refuseClone(ctx, assertion.DeviceID)
+		return assertion.DeviceID, s.refuseClone(ctx, assertion.DeviceID)
 	}
-	return err
+	return assertion.DeviceID, err
 }
 
 var errClone = mcert.Errorf(mcert.Forbidden, "clone_warning",
@@ -439,6 +467,7 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
+
 	now := s.now()
 	_, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
 		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
@@ -447,5 +476,8 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 		l.Status, l.WebAuthnSession = storage.LoginDenied, nil
 		return l, nil
 	})
+	if err == nil {
+		s.record(ctx, storage.Event{Type: EventLogin, Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID}, nil)
+	}
 	return err
 }

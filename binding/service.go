@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"log/slog"
 	"time"
 
 	"github.com/mcert/mcert/authn"
@@ -34,6 +35,12 @@ type Service struct {
 	WebAuthn  *authn.WebAuthn
 	PublicURL string
 	Now       func() time.Time
+	Log       *slog.Logger
+
+	// DeviceLimit is how many usable devices an account may have (0: 5).
+	DeviceLimit int
+	// Limits are the rate limits (zero fields: the defaults).
+	Limits Limits
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

@@ -106,6 +106,12 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	case mcert.ErrorKind(err) == mcert.Invalid:
 		oauthError(w, http.StatusBadRequest, "invalid_request", errMessage(err))
 		return
+	case mcert.ErrorKind(err) == mcert.TooMany:
+		var me *mcert.Error
+		errors.As(err, &me)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
+		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many decoupled login requests from this client; retry later")
+		return
 	case mcert.ErrorKind(err) == mcert.NotFound:
 		oauthError(w, http.StatusBadRequest, "unknown_user_id", errMessage(err))
 		return

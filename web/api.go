@@ -227,13 +227,15 @@ func (s *Server) accountView(ctx context.Context, a storage.Account) (map[string
 
 // deviceView is PROTOCOL.md's <device>.
 func (s *Server) deviceView(d storage.Device) map[string]any {
+	now := s.svc.Now()
 	var lastUsed any
 	if d.LastUsedAt != nil {
 		lastUsed = rfc3339(*d.LastUsedAt)
 	}
 	return map[string]any{
 		"id": d.ID, "name": d.Name, "created_at": rfc3339(d.CreatedAt), "expires_at": rfc3339(d.ExpiresAt),
-		"last_used_at": lastUsed, "status": binding.DeviceStatus(d, s.svc.Now()),
+		"last_used_at": lastUsed, "status": binding.DeviceStatus(d, now),
+		"expires_soon": binding.ExpiresSoon(d, now),
 	}
 }
 

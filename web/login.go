@@ -66,7 +66,7 @@ func (s *Server) loginDeny(c echo.Context) error {
 
 func (s *Server) inbox(c echo.Context) error {
 	// A missing or malformed header is answered as an unknown token is, by the service.
-	items, err := s.svc.Inbox(c.Request().Context(), bearerToken(c.Request()))
+	d, items, err := s.svc.Inbox(c.Request().Context(), bearerToken(c.Request()))
 	if err != nil {
 		return err
 	}
@@ -77,7 +77,8 @@ func (s *Server) inbox(c echo.Context) error {
 			"code": it.Code, "expires_at": rfc3339(it.ExpiresAt),
 		})
 	}
-	return c.JSON(http.StatusOK, map[string]any{"requests": views})
+	// The device, with expires_soon, lets the app remind the citizen to bind again in time.
+	return c.JSON(http.StatusOK, map[string]any{"requests": views, "device": s.deviceView(d)})
 }
 
 // bearerToken is the token of an Authorization: Bearer header (RFC 6750; the scheme is

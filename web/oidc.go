@@ -25,6 +25,8 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
 	admin.POST("/keys/rotate", s.adminRotateKeys)
+	admin.GET("/events", s.adminEvents)
+	s.backupRoutes(admin)
 }
 
 func (s *Server) adminRotateKeys(c echo.Context) error {
@@ -92,4 +94,14 @@ func orEmpty(list []string) []string {
 		return []string{}
 	}
 	return list
+}
+
+// adminEvents is the operators' view of the audit log: all accounts, or ?account=<id>.
+func (s *Server) adminEvents(c echo.Context) error {
+	before, limit := pageParams(c)
+	events, err := s.svc.ListEvents(c.Request().Context(), c.QueryParam("account"), before, limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, eventsPage(events, limit))
 }

@@ -6,8 +6,11 @@ package web
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +36,9 @@ type Config struct {
 	AdminTokenHash []byte
 	// DemoClientID turns on the development-mode demo relying party at /demo; empty: off.
 	DemoClientID string
+	// Backup writes a consistent copy of the data file while the server serves, for the admin
+	// API's backup; nil: the store has none, and the route answers 404.
+	Backup func(w io.Writer) (int64, error)
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
@@ -41,9 +47,10 @@ const maxBody = "64K"
 
 // Server serves the API and the pages.
 type Server struct {
-	cfg  Config
-	svc  *binding.Service
-	echo *echo.Echo
+	cfg     Config
+	svc     *binding.Service
+	echo    *echo.Echo
+	metrics *metrics
 }
 
 // New builds the server's routes.
@@ -51,13 +58,17 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, svc: cfg.Service, echo: echo.New()}
+	s := &Server{cfg: cfg, svc: cfg.Service, echo: echo.New(), metrics: newMetrics()}
 	e := s.echo
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Use(middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders)
+	// The peer's address, not X-Forwarded-For, which any client can write: rate limits and
+	// the audit log must not be steered by the client.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.Use(requestID(), s.observe, middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders, withClientIP, s.sameOrigin)
 
 	e.GET("/healthz", s.healthz)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
 	api := e.Group("/api/v1")
 	api.GET("/card/challenge", s.cardChallenge)
 	api.POST("/card/login", s.cardLogin)
@@ -71,6 +82,7 @@ func New(cfg Config) *Server {
 	api.POST("/phone/bind/begin", s.bindBegin)
 	api.POST("/phone/bind/finish", s.bindFinish)
 	s.loginRoutes(api)
+	s.deviceRoutes(api)
 	s.oidcRoutes(api)
 	s.demoRoutes()
 	s.pageRoutes()
@@ -90,15 +102,30 @@ func (s *Server) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// withClientIP hands the client's address to the service, for rate limits and the audit log.
+func withClientIP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(binding.WithClientIP(r.Context(), c.RealIP())))
+		return next(c)
+	}
+}
+
 // securityHeaders keeps the pages out of frames and their scripts to our own files.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	csp := "default-src 'self'; img-src 'self' data:; connect-src 'self' " + s.cfg.CardAgentURL +
 		"; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	https := strings.HasPrefix(s.cfg.PublicURL, "https://")
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Content-Security-Policy", csp)
+		h.Set("X-Frame-Options", "DENY") // for browsers that predate frame-ancestors
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
+		if https {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
 		if strings.HasPrefix(c.Request().URL.Path, "/api/") {
 			h.Set("Cache-Control", "no-store")
 		}
@@ -114,6 +141,7 @@ var statusOf = map[mcert.Kind]int{
 	mcert.NotFound:     http.StatusNotFound,
 	mcert.Conflict:     http.StatusConflict,
 	mcert.Expired:      http.StatusGone,
+	mcert.TooMany:      http.StatusTooManyRequests,
 	mcert.Internal:     http.StatusInternalServerError,
 }
 
@@ -142,14 +170,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &me) && me.Kind != mcert.Internal:
 		status, body = statusOf[me.Kind], errorBody{me.Code, me.Message}
+		if me.RetryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
+		}
 	case errors.As(err, &he) && echoCodes[he.Code] != "":
 		status, body = he.Code, errorBody{echoCodes[he.Code], strings.ToLower(http.StatusText(he.Code))}
 		if he.Code == http.StatusRequestEntityTooLarge {
 			body.Message = "the request body is larger than " + maxBody + "B"
 		}
 	default:
-		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "err", err)
+		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "request_id", c.Get(requestIDKey), "err", err)
 	}
+	c.Set(errorCodeKey, body.Error) // the metrics' ceremony outcome
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
 		return

@@ -46,13 +46,17 @@ type server struct {
 	ca    *authn.DevCA
 }
 
-func startServer(t testing.TB) *server {
+// startServer starts the server; configure, if given, changes its configuration first.
+func startServer(t testing.TB, configure ...func(*Config)) *server {
 	t.Helper()
 	clk := newClock()
 	m := &Main{Config: Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Now: clk.Now, CardAgentURL: "http://127.0.0.1:61161",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}}
+	for _, f := range configure {
+		f(&m.Config)
+	}
 	if err := m.Open(); err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -157,6 +161,9 @@ func (b *browser) do(method, path string, body any) reply {
 	}
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set("Origin", b.base) // as a browser does for the pages' fetch() writes
 	}
 	res, err := b.http.Do(req)
 	if err != nil {

@@ -34,6 +34,8 @@ var commands = map[string]command{
 	"phone deny":    {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},
 	"rp add":        {"register a relying party while the server is stopped (the admin API does it live)", runRPAdd},
 	"qr show":       {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
+	"backup":        {"copy a running server's data file through its admin API; checked before it is written to --out", runBackup},
+	"restore":       {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
 }
 
 // errUsage marks a usage error: exit status 2. The flag package has already said what is wrong.

@@ -87,3 +87,16 @@ func TestRPAdd(t *testing.T) {
 		})
 	}
 }
+
+func TestCanonicalURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://MCert.example.tw:443/": "https://mcert.example.tw",
+		"http://localhost:80":           "http://localhost",
+		"http://localhost:8080/":        "http://localhost:8080",
+		"https://example.tw/mcert/":     "https://example.tw/mcert",
+	} {
+		if got := canonicalURL(in); got != want {
+			t.Errorf("canonicalURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,11 +29,14 @@ import (
 type Config struct {
 	Addr         string
 	DataDir      string
-	PublicURL    string // empty: http://localhost:<port the server listens on>
+	PublicURL    string // empty: http(s)://localhost:<port the server listens on>
 	CardCA       string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
 	CardCRL      string // optional CRL file (PEM or DER)
 	CardAgentURL string
 	AdminToken   string // bearer token of the admin API; empty: one kept in DataDir/admin-token
+	TLSCert      string // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
+	TLSKey       string // PEM private key of TLSCert
+	DeviceLimit  int    // usable phones per account
 	Now          func() time.Time
 	Logger       *slog.Logger
 }
@@ -56,6 +60,15 @@ func (c *Config) Validate() error {
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("--public-url %q must not have a query or fragment", c.PublicURL))
 		}
+	}
+	if c.DeviceLimit < 0 {
+		errs = append(errs, errors.New("--device-limit must be at least 1 (0 means the default, 5)"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together: give both, or neither to serve plain HTTP behind a TLS proxy"))
+	}
+	if c.TLSCert != "" && strings.HasPrefix(c.PublicURL, "http://") {
+		errs = append(errs, fmt.Errorf("--public-url %q must be https when the server serves TLS itself", c.PublicURL))
 	}
 	if c.CardCRL != "" && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
@@ -93,6 +106,10 @@ func (m *Main) Open() error {
 	if err != nil {
 		return err
 	}
+	tlsConfig, err := m.tlsConfig()
+	if err != nil {
+		return err
+	}
 	m.store, err = bolt.Open(filepath.Join(cfg.DataDir, "mcert.db"), bolt.Options{})
 	if err != nil {
 		return err
@@ -102,16 +119,23 @@ func (m *Main) Open() error {
 		m.store.Close()
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr)", cfg.Addr, err)
 	}
-	m.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	m.PublicURL = canonicalURL(cfg.PublicURL)
 	if m.PublicURL == "" {
-		m.PublicURL = fmt.Sprintf("http://localhost:%d", m.listener.Addr().(*net.TCPAddr).Port)
+		scheme := "http"
+		if tlsConfig != nil {
+			scheme = "https"
+		}
+		m.PublicURL = fmt.Sprintf("%s://localhost:%d", scheme, m.listener.Addr().(*net.TCPAddr).Port)
 	}
 	wa, err := authn.NewWebAuthn(m.PublicURL)
 	if err != nil {
 		m.Close()
 		return err
 	}
-	m.service = &binding.Service{Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now}
+	m.service = &binding.Service{
+		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
+		DeviceLimit: cfg.DeviceLimit,
+	}
 	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
 	if err != nil {
 		m.Close()
@@ -125,6 +149,7 @@ func (m *Main) Open() error {
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, AdminTokenHash: adminHash,
+		Backup: m.store.WriteTo,
 	}
 	if cfg.CardCA == "" { // development: show the demo relying party too
 		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
@@ -134,8 +159,33 @@ func (m *Main) Open() error {
 		webCfg.DemoClientID = provider.DemoClientID
 	}
 	handler := web.New(webCfg)
-	m.server = &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
+	m.server = &http.Server{
+		Handler: handler, TLSConfig: tlsConfig, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	}
 	return nil
+}
+
+// tlsConfig is the configuration to serve HTTPS with, or nil for plain HTTP.
+func (m *Main) tlsConfig() (*tls.Config, error) {
+	if m.Config.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(m.Config.TLSCert, m.Config.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("--tls-cert and --tls-key: %w", err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// For TLS 1.2, only forward-secret AEAD suites (Mozilla's intermediate profile); TLS 1.3's
+		// suites are all of that kind and not configurable.
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+	}, nil
 }
 
 func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
@@ -161,6 +211,20 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 		}
 	}
 	return authn.NewCardVerifier(caPEM, crl)
+}
+
+// canonicalURL writes the public URL as browsers write its origin (no default port, no
+// trailing slash), since WebAuthn's origin check and the cross-site check compare exactly.
+func canonicalURL(raw string) string {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || u.Host == "" {
+		return strings.TrimRight(raw, "/")
+	}
+	if (u.Scheme == "https" && u.Port() == "443") || (u.Scheme == "http" && u.Port() == "80") {
+		u.Host = strings.TrimSuffix(u.Host, ":"+u.Port())
+	}
+	u.Scheme, u.Host = strings.ToLower(u.Scheme), strings.ToLower(u.Host)
+	return u.String()
 }
 
 // adminTokenHash is the hash of the admin API's token: the configured one, or one kept in the
@@ -189,7 +253,13 @@ func (m *Main) adminTokenHash() ([]byte, error) {
 func (m *Main) Run(ctx context.Context) error {
 	go m.collectGarbage(ctx)
 	errc := make(chan error, 1)
-	go func() { errc <- m.server.Serve(m.listener) }()
+	go func() {
+		if m.server.TLSConfig != nil {
+			errc <- m.server.ServeTLS(m.listener, "", "") // the certificate is in TLSConfig
+			return
+		}
+		errc <- m.server.Serve(m.listener)
+	}()
 	m.Config.Logger.Info("serving", "addr", m.listener.Addr().String(), "public_url", m.PublicURL)
 	select {
 	case err := <-errc:
@@ -234,11 +304,14 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	cfg := &m.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database and, in development, the card CA")
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>, https with --tls-cert)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
 	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
+	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -17,6 +17,8 @@ function renderAccount(a) {
   for (const d of a.devices) {
     const li = document.createElement("li");
     li.textContent = `${d.name}（${d.status}，有效至 ${d.expires_at.slice(0, 10)}）`;
+    // The binding lasts one year; a month ahead, the citizen is told to bind the phone again.
+    if (d.expires_soon) li.append(Object.assign(document.createElement("strong"), { textContent: " 即將到期，請以自然人憑證重新綁定" }));
     list.append(li);
   }
   if (a.devices.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "尚未綁定" }));

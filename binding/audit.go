@@ -1,0 +1,75 @@
+package binding
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/storage"
+)
+
+type clientIPKey struct{}
+
+// WithClientIP tells the service the client's address, for rate limits and the audit log.
+func WithClientIP(ctx context.Context, ip string) context.Context {
+	return context.WithValue(ctx, clientIPKey{}, ip)
+}
+
+func clientIP(ctx context.Context) string {
+	ip, _ := ctx.Value(clientIPKey{}).(string)
+	return ip
+}
+
+// maskIP keeps an address's network and drops the host: enough to see where a wave of
+// refusals comes from, not enough to track a person.
+func maskIP(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	bits := 24
+	if a.Unmap().Is6() {
+		bits = 48
+	}
+	p, _ := a.Unmap().Prefix(bits)
+	return p.String()
+}
+
+// Event types of the audit log.
+const (
+	EventCardLogin     = "card_login"
+	EventAccountCreate = "account_create"
+	EventAccountUpdate = "account_update"
+	EventBind          = "bind"
+	EventDeviceRename  = "device_rename"
+	EventDeviceRevoke  = "device_revoke"
+	EventSuspend       = "account_suspend"
+	EventReinstate     = "account_reinstate"
+	EventLogin         = "login"
+	EventCloneWarning  = "clone_warning"
+)
+
+// record appends an event to the audit log. With outcomeErr nil the outcome is e's (default
+// "ok"); otherwise the event is a refusal with the error's code. A failure to record is logged, not returned: the action it
+// describes has already happened or been refused.
+func (s *Service) record(ctx context.Context, e storage.Event, outcomeErr error) {
+	e.Time, e.IP = s.now(), maskIP(clientIP(ctx))
+	if e.Outcome == "" {
+		e.Outcome = "ok"
+	}
+	if outcomeErr != nil {
+		e.Outcome, e.Reason = "refused", "internal"
+		var me *mcert.Error
+		if errors.As(outcomeErr, &me) {
+			e.Reason = me.Code
+		}
+	}
+	if _, err := s.Store.AppendEvent(ctx, e); err != nil && s.Log != nil {
+		s.Log.Error("audit log: event not recorded", "type", e.Type, "err", err)
+	}
+}
+
+// actor is how a citizen appears in the log: masked.
+func actor(citizenID string) string { return authn.MaskCitizenID(citizenID) }

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/provider"
+)
+
+// scrape reads /metrics into its series, such as `mcert_ceremonies_total{ceremony="card_login",outcome="ok"}`,
+// and their values, and returns the body too.
+func (s *server) scrape(t *testing.T) (map[string]float64, string) {
+	t.Helper()
+	r := s.browser(t).do("GET", "/metrics", nil).want(t, 200)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Fatalf("/metrics content type %q", ct)
+	}
+	series := map[string]float64{}
+	for line := range strings.Lines(string(r.Body)) {
+		name, value, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		series[name] = v
+	}
+	return series, string(r.Body)
+}
+
+// sessionCookie is the browser's session cookie value.
+func (b *browser) sessionCookie() string {
+	u, _ := url.Parse(b.base)
+	for _, c := range b.http.Jar.Cookies(u) {
+		if c.Name == "mcert_session" {
+			return c.Value
+		}
+	}
+	b.t.Fatal("the browser has no session cookie")
+	return ""
+}
+
+func TestMetrics(t *testing.T) {
+	s := startServer(t)
+	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
+	e := registerAndShowQR(t, s, card)
+	bindingID, qrText := e.binding["id"].(string), e.binding["qr_text"].(string)
+	token := tokenOf(t, qrText)
+	s.refused(t, e.browser, "POST", "/api/v1/phone/bind/finish", map[string]any{"token": token, "credential": map[string]any{}}, 409, "binding_not_started")
+	p, err := phone.Open(t.TempDir() + "/phone.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bound, err := (&phone.Client{HTTP: http.DefaultClient, Phone: p}).Bind(context.Background(), qrText, "Pixel 8", phone.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.browser.do("GET", "/api/v1/bindings/"+bindingID, nil).want(t, 200)
+	e.browser.do("GET", "/api/v1/nothing/"+token, nil).want(t, 404)
+	ciba := cibaClient{t: t, rp: s.relyingParty(t, "健保署", provider.ClientSpec{CIBA: true})}
+	authReqID := ciba.start("A123456789", "登入確認")
+	if code, _ := ciba.poll(authReqID); code != "authorization_pending" {
+		t.Fatalf("poll: %s", code)
+	}
+
+	series, body := s.scrape(t)
+	for _, want := range []string{
+		`mcert_ceremonies_total{ceremony="card_login",outcome="ok"}`,
+		`mcert_ceremonies_total{ceremony="bind_finish",outcome="binding_not_started"}`,
+		`mcert_ceremonies_total{ceremony="bind_begin",outcome="ok"}`,
+		`mcert_ceremonies_total{ceremony="bind_finish",outcome="ok"}`,
+		`mcert_ceremonies_total{ceremony="ciba_start",outcome="ok"}`,
+		`mcert_ceremonies_total{ceremony="ciba_token",outcome="4xx"}`,
+		`mcert_ceremony_duration_seconds_count{ceremony="card_login"}`,
+		`mcert_http_requests_total{method="POST",route="/api/v1/card/login",status="200"}`,
+		`mcert_http_requests_total{method="POST",route="/api/v1/phone/bind/finish",status="409"}`,
+		`mcert_http_requests_total{method="GET",route="/api/v1/bindings/:id",status="200"}`,
+		`mcert_http_requests_total{method="GET",route="unmatched",status="404"}`,
+		`mcert_http_requests_total{method="POST",route="/oidc/*",status="400"}`,
+		`mcert_http_request_duration_seconds_count{method="POST",route="/api/v1/card/login"}`,
+	} {
+		if series[want] != 1 {
+			t.Errorf("%s = %v, want 1", want, series[want])
+		}
+	}
+	if series["go_goroutines"] == 0 || series["process_open_fds"] == 0 {
+		t.Error("the Go and process collectors are missing")
+	}
+	for name, secret := range map[string]string{
+		"binding id": bindingID, "binding token": token, "session cookie": e.browser.sessionCookie(),
+		"device id": bound.DeviceID, "device token": bound.DeviceToken, "auth_req_id": authReqID, "national ID": "A123456789",
+	} {
+		if strings.Contains(body, secret) {
+			t.Errorf("/metrics shows the %s", name)
+		}
+	}
+}
+
+// syncBuffer is a log destination that the server's goroutines and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestLogsKeepSecrets walks an enrollment and a website's login with every log level on, and
+// finds one line per request and none of the secrets that passed by.
+func TestLogsKeepSecrets(t *testing.T) {
+	var logs syncBuffer
+	s := startServer(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
+	e := registerAndShowQR(t, s, card)
+	qrText := e.binding["qr_text"].(string)
+	e.browser.do("GET", e.binding["qr_png"].(string), nil).want(t, 200)
+	p, err := phone.Open(t.TempDir() + "/phone.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph := &phone.Client{HTTP: http.DefaultClient, Phone: p}
+	bound, err := ph.Bind(context.Background(), qrText, "Pixel 8", phone.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	a := rp.startLogin()
+	if _, err := ph.Login(context.Background(), a.scan(t), phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := rp.finish(a)
+
+	out := logs.String()
+	for _, want := range []string{"route=/api/v1/phone/bind/finish status=201", "route=/oidc/* status=302", "request_id=", "remote_ip=127.0.0.1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the log has no %q:\n%s", want, out)
+		}
+	}
+	for name, secret := range map[string]string{
+		"session cookie": e.browser.sessionCookie(), "binding token": tokenOf(t, qrText), "device token": bound.DeviceToken,
+		"login QR token": tokenOf(t, a.page["qr_text"].(string)), "authorization code": tok.Extra("code").(string),
+		"state": a.state, "access token": tok.AccessToken, "ID token": tok.Extra("id_token").(string), "national ID": "A123456789",
+	} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the log shows the %s:\n%s", name, out)
+		}
+	}
+}

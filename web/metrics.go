@@ -1,0 +1,123 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mcert/mcert/provider"
+)
+
+// metrics are one server's Prometheus metrics. Each server has its own registry, not the
+// package-level default, so that the many servers of one test process do not collide.
+type metrics struct {
+	registry         *prometheus.Registry
+	requests         *prometheus.CounterVec
+	requestDuration  *prometheus.HistogramVec
+	ceremonies       *prometheus.CounterVec
+	ceremonyDuration *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	f := promauto.With(reg)
+	return &metrics{
+		registry: reg,
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcert_http_requests_total",
+			Help: "HTTP requests by route pattern (never the raw path), method and status.",
+		}, []string{"route", "method", "status"}),
+		requestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mcert_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern and method.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route", "method"}),
+		ceremonies: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "mcert_ceremonies_total",
+			Help: "Card logins, phone bindings and relying-party logins by step and outcome: ok or the error code.",
+		}, []string{"ceremony", "outcome"}),
+		ceremonyDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "mcert_ceremony_duration_seconds",
+			Help:    "Time to answer one step of a ceremony.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"ceremony"}),
+	}
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// observe counts one answered request; ceremony is "" for requests that are none.
+func (m *metrics) observe(route, method string, status int, ceremony, outcome string, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.requestDuration.WithLabelValues(route, method).Observe(took.Seconds())
+	if ceremony != "" {
+		m.ceremonies.WithLabelValues(ceremony, outcome).Inc()
+		m.ceremonyDuration.WithLabelValues(ceremony).Observe(took.Seconds())
+	}
+}
+
+// ceremonies names the API routes whose POST is a step of a ceremony.
+var ceremonies = map[string]string{
+	"/api/v1/card/login":         "card_login",
+	"/api/v1/phone/bind/begin":   "bind_begin",
+	"/api/v1/phone/bind/finish":  "bind_finish",
+	"/api/v1/phone/login/begin":  "login_begin",
+	"/api/v1/phone/login/finish": "login_finish",
+	"/api/v1/phone/login/deny":   "login_deny",
+}
+
+// cibaGrantType is the token grant of OpenID CIBA.
+const cibaGrantType = "urn:openid:params:grant-type:ciba"
+
+// ceremonyOf names the ceremony step a request was, once answered, or "" for none. The OpenID
+// endpoints share one route, so they are told apart by path, and a CIBA poll by its grant
+// type, which the provider has parsed into the request's form by then.
+func ceremonyOf(r *http.Request, route string) string {
+	if r.Method != http.MethodPost {
+		return ""
+	}
+	if route != provider.PathPrefix+"*" {
+		return ceremonies[route]
+	}
+	switch {
+	case r.URL.Path == provider.PathPrefix+"bc-authorize":
+		return "ciba_start"
+	case r.URL.Path == provider.PathPrefix+"token" && r.PostForm.Get("grant_type") == cibaGrantType:
+		return "ciba_token"
+	}
+	return ""
+}
+
+// outcome is "ok" for a success, else the error code the error handler wrote, else (for the
+// OpenID endpoints, which write their own errors) the status class such as "4xx".
+func outcome(c echo.Context, status int) string {
+	if status >= 200 && status < 300 {
+		return "ok"
+	}
+	if code, ok := c.Get(errorCodeKey).(string); ok {
+		return code
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// knownMethods bounds the method label: the method is the client's to choose.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
+}
+
+func methodLabel(m string) string {
+	if knownMethods[m] {
+		return m
+	}
+	return "other"
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/mcert/mcert"
+)
+
+// Keys of the values the middleware and the error handler pass along in the echo.Context.
+const (
+	requestIDKey = "mcert.request_id"
+	errorCodeKey = "mcert.error_code"
+)
+
+// requestID gives every request an ID, answered as X-Request-ID and written in its log lines.
+// A client's own ID is kept only when it is a short token, so that it cannot fill or forge
+// log lines.
+func requestID() echo.MiddlewareFunc {
+	withID := middleware.RequestIDWithConfig(middleware.RequestIDConfig{
+		RequestIDHandler: func(c echo.Context, id string) { c.Set(requestIDKey, id) },
+	})
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		h := withID(next)
+		return func(c echo.Context) error {
+			if hdr := c.Request().Header; !isShortToken(hdr.Get(echo.HeaderXRequestID)) {
+				hdr.Del(echo.HeaderXRequestID)
+			}
+			return h(c)
+		}
+	}
+}
+
+func isShortToken(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// observe writes one log line per request and counts it in the metrics. Both name the route
+// pattern, never the path or query, which carry IDs, one-time tokens and OAuth codes.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now() // elapsed real time: the service's injected clock stands still in tests
+		route := c.Path()
+		if err := next(c); err != nil {
+			c.Error(err) // here rather than after the chain, so that the status below is the one sent
+			if errors.Is(err, echo.ErrNotFound) {
+				route = "unmatched"
+			}
+		}
+		took := time.Since(start)
+		r, status, method := c.Request(), c.Response().Status, methodLabel(c.Request().Method)
+		s.metrics.observe(route, method, status, ceremonyOf(r, route), outcome(c, status), took)
+		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
+			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()))
+		return nil
+	}
+}
+
+var errCrossSite = mcert.Errorf(mcert.Forbidden, "cross_site_request",
+	"this request did not come from mcert's own pages; reload the page and try again")
+
+// sameOrigin refuses writes authenticated by the session cookie unless the browser says they
+// come from a page of the public URL's origin. SameSite=Lax keeps the cookie off other sites'
+// POSTs, but not off those of sibling subdomains (the same site) nor of old browsers. Only
+// browsers hold the cookie, and every browser sends one of these headers on such a write, so a
+// request with none is refused too. The phone, card and admin calls carry their credentials in
+// the body or a header, not the cookie, and are left alone.
+func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
+	var origin string
+	if u, err := url.Parse(s.cfg.PublicURL); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || !cookieAuthenticated(c.Path()) {
+			return next(c)
+		}
+		if _, err := r.Cookie(sessionCookie); err != nil {
+			return next(c)
+		}
+		if !fromOrigin(r.Header, origin) {
+			return errCrossSite
+		}
+		return next(c)
+	}
+}
+
+// cookieAuthenticated reports whether route is one of the API's, other than those whose
+// credentials are not the session cookie.
+func cookieAuthenticated(route string) bool {
+	switch {
+	case !strings.HasPrefix(route, "/api/v1/"),
+		strings.HasPrefix(route, "/api/v1/phone/"),
+		strings.HasPrefix(route, "/api/v1/admin/"),
+		route == "/api/v1/card/challenge",
+		route == "/api/v1/card/login":
+		return false
+	}
+	return true
+}
+
+// fromOrigin reports whether the browser says the request comes from a page of origin: by
+// Origin, else Sec-Fetch-Site, else Referer.
+func fromOrigin(h http.Header, origin string) bool {
+	if o := h.Get("Origin"); o != "" {
+		return strings.EqualFold(o, origin)
+	}
+	if site := h.Get("Sec-Fetch-Site"); site != "" {
+		return site == "same-origin"
+	}
+	ref, err := url.Parse(h.Get("Referer"))
+	return err == nil && ref.Host != "" && strings.EqualFold(ref.Scheme+"://"+ref.Host, origin)
+}
