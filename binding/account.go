@@ -81,6 +81,9 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 
 // UpdateContact changes the email or phone of the session's account.
 func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
+	if c.Email == nil && c.Phone == nil {
+		return storage.Account{}, mcert.Errorf(mcert.Invalid, "invalid_contact", "give email, phone or both to change")
+	}
 	c, err := c.normalize()
 	if err != nil {
 		return storage.Account{}, err

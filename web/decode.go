@@ -29,6 +29,10 @@ func decodeBody(c echo.Context, v any) error {
 }
 
 func decodeJSON(body []byte, v any) error {
+	// null, a number or an array would decode into an object's Go type without complaint.
+	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
+		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must be a JSON object as PROTOCOL.md describes")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must be a JSON object as PROTOCOL.md describes: %s", jsonProblem(err))

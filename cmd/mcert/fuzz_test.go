@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -138,4 +139,37 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		fuzzRequest(t, s, "/oidc/bc-authorize", "application/x-www-form-urlencoded", auth, body)
 	})
+}
+
+// FuzzJSONEndpoints sends arbitrary bodies to every JSON endpoint with a live session: the
+// first byte picks the endpoint.
+func FuzzJSONEndpoints(f *testing.F) {
+	s := startServer(f)
+	e := registerAndShowQR(f, s, s.issueCard(f, "王小明", "A123456789", authn.IssueOptions{}))
+	cookie := e.browser.http.Jar.Cookies(mustParseURL(f, s.PublicURL))
+	paths := []string{
+		"/api/v1/account", "/api/v1/phone/bind/begin", "/api/v1/phone/login/begin",
+		"/api/v1/phone/login/deny", "/api/v1/bindings", "/api/v1/account/suspend",
+	}
+	token := tokenOf(f, e.binding["qr_text"].(string))
+	f.Add(byte(0), []byte(`{"email":"a@b.tw","phone":"0912345678"}`))
+	f.Add(byte(1), []byte(`{"token":"`+token+`","device_name":"x"}`))
+	f.Add(byte(2), []byte(`{"token":"`+token+`"}`))
+	f.Add(byte(3), []byte(`{"token":null}`))
+	f.Fuzz(func(t *testing.T, which byte, body []byte) {
+		h := http.Header{"Origin": {s.PublicURL}}
+		for _, c := range cookie {
+			h.Add("Cookie", c.String())
+		}
+		fuzzRequest(t, s, paths[int(which)%len(paths)], "application/json", h, body)
+	})
+}
+
+func mustParseURL(t testing.TB, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
