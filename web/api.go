@@ -102,15 +102,23 @@ func (s *Server) updateAccount(c echo.Context) error {
 }
 
 func (s *Server) writeAccount(c echo.Context, status int, write func(ctx context.Context, sess storage.Session, ct binding.Contact) (storage.Account, error)) error {
+	return s.respondAccount(c, status, func(ctx context.Context, sess storage.Session) (storage.Account, error) {
+		var req contactBody
+		if err := decodeBody(c, &req); err != nil {
+			return storage.Account{}, err
+		}
+		return write(ctx, sess, binding.Contact{Email: req.Email, Phone: req.Phone})
+	})
+}
+
+// respondAccount runs op with the request's card session and answers with the account it
+// returns, as PROTOCOL.md's <account>.
+func (s *Server) respondAccount(c echo.Context, status int, op func(context.Context, storage.Session) (storage.Account, error)) error {
 	sess, _, err := s.session(c)
 	if err != nil {
 		return err
 	}
-	var req contactBody
-	if err := decodeBody(c, &req); err != nil {
-		return err
-	}
-	a, err := write(c.Request().Context(), sess, binding.Contact{Email: req.Email, Phone: req.Phone})
+	a, err := op(c.Request().Context(), sess)
 	if err != nil {
 		return err
 	}
@@ -122,19 +130,7 @@ func (s *Server) writeAccount(c echo.Context, status int, write func(ctx context
 }
 
 func (s *Server) getAccount(c echo.Context) error {
-	sess, _, err := s.session(c)
-	if err != nil {
-		return err
-	}
-	a, err := s.svc.Account(c.Request().Context(), sess)
-	if err != nil {
-		return err
-	}
-	view, err := s.accountView(c.Request().Context(), a)
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, view)
+	return s.respondAccount(c, http.StatusOK, s.svc.Account)
 }
 
 func (s *Server) createBinding(c echo.Context) error {

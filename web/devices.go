@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -75,19 +76,9 @@ func (s *Server) revokeDevice(c echo.Context) error {
 
 func (s *Server) suspend(suspended bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		sess, _, err := s.session(c)
-		if err != nil {
-			return err
-		}
-		a, err := s.svc.SetSuspended(c.Request().Context(), sess, suspended)
-		if err != nil {
-			return err
-		}
-		view, err := s.accountView(c.Request().Context(), a)
-		if err != nil {
-			return err
-		}
-		return c.JSON(http.StatusOK, view)
+		return s.respondAccount(c, http.StatusOK, func(ctx context.Context, sess storage.Session) (storage.Account, error) {
+			return s.svc.SetSuspended(ctx, sess, suspended)
+		})
 	}
 }
 
