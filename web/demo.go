@@ -21,6 +21,7 @@ import (
 type demo struct {
 	clientID  string
 	publicURL string
+	render    func(echo.Context, page, pageData) error
 
 	mu       sync.Mutex
 	provider *oidc.Provider // discovered on first use, when the server is listening
@@ -32,8 +33,8 @@ func (s *Server) demoRoutes() {
 	if s.cfg.DemoClientID == "" {
 		return
 	}
-	d := &demo{clientID: s.cfg.DemoClientID, publicURL: s.cfg.PublicURL}
-	s.echo.GET("/demo", func(c echo.Context) error { return d.render(c, "", "") })
+	d := &demo{clientID: s.cfg.DemoClientID, publicURL: s.cfg.PublicURL, render: s.render}
+	s.echo.GET("/demo", func(c echo.Context) error { return d.show(c, "", "", "") })
 	s.echo.GET("/demo/login", d.login)
 	s.echo.GET("/demo/callback", d.callback)
 }
@@ -54,16 +55,16 @@ func (d *demo) config(ctx context.Context) (oauth2.Config, *oidc.Provider, error
 	}, d.provider, nil
 }
 
-func (d *demo) render(c echo.Context, claims, problem string) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().WriteHeader(http.StatusOK)
-	return pages.ExecuteTemplate(c.Response(), "demo.html", map[string]string{"Claims": claims, "Error": problem})
+// show renders the demo's page: its start, the verified claims, or a problem (a catalog key)
+// with its detail. The language switch goes to the start, never to a used callback.
+func (d *demo) show(c echo.Context, claims, problem, detail string) error {
+	return d.render(c, demoPage, pageData{SwitchPath: "/demo", Claims: claims, Problem: problem, Detail: detail})
 }
 
 func (d *demo) login(c echo.Context) error {
 	cfg, _, err := d.config(c.Request().Context())
 	if err != nil {
-		return d.render(c, "", "示範網站找不到 mcert 的 OpenID 設定 (discovery failed): "+err.Error())
+		return d.show(c, "", "demo.error_discovery", err.Error())
 	}
 	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
 	c.SetCookie(&http.Cookie{
@@ -76,7 +77,7 @@ func (d *demo) login(c echo.Context) error {
 func (d *demo) callback(c echo.Context) error {
 	q := c.QueryParams()
 	if e := q.Get("error"); e != "" {
-		return d.render(c, "", "登入未完成 (login not completed): "+e+" "+q.Get("error_description"))
+		return d.show(c, "", "demo.error_login", strings.TrimSuffix(e+": "+q.Get("error_description"), ": "))
 	}
 	ck, err := c.Cookie(demoCookie)
 	parts := []string{}
@@ -84,15 +85,15 @@ func (d *demo) callback(c echo.Context) error {
 		parts = strings.Split(ck.Value, ".")
 	}
 	if len(parts) != 3 || parts[0] != q.Get("state") {
-		return d.render(c, "", "state 不符，請重新登入 (state mismatch: start again)")
+		return d.show(c, "", "demo.error_state", "")
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	claims, err := d.redeem(ctx, q.Get("code"), parts[1], parts[2])
 	if err != nil {
-		return d.render(c, "", "登入失敗 (login failed): "+err.Error())
+		return d.show(c, "", "demo.error_failed", err.Error())
 	}
-	return d.render(c, claims, "")
+	return d.show(c, claims, "", "")
 }
 
 // redeem exchanges the code with the PKCE verifier and verifies the ID token and its nonce,

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bytes"
 	"embed"
 	"html/template"
 	"io/fs"
@@ -15,22 +16,75 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
-var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+// templates are the pages parsed once per language, each set with its own t function.
+var templates = parseTemplates()
+
+func parseTemplates() map[string]*template.Template {
+	out := make(map[string]*template.Template, len(catalog))
+	for lang := range catalog {
+		funcs := template.FuncMap{"t": translator(lang)}
+		out[lang] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
+	}
+	return out
+}
+
+// page is one server-rendered page: its template, the catalog key of its title, its script
+// (a module in static/) and the catalog prefixes of the texts that script shows.
+type page struct {
+	template, title, script string
+	messages                []string
+}
+
+var (
+	homePage = page{"home.html", "home.title", "app.js",
+		[]string{"common.", "home.", "account.", "device.", "bind.", "event.", "outcome."}}
+	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "login."}}
+	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "phone.", "mbind."}}
+	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "phone.", "mlogin."}}
+	demoPage       = page{"demo.html", "demo.title", "", nil}
+)
+
+// pageData is what the templates see.
+type pageData struct {
+	Lang, Other string // the page's language and the one the switch offers
+	SwitchPath  string // where the switch goes, with ?lang=; "" is the page itself
+	Title       string // catalog key
+	Script      string
+	Messages    map[string]string // the script's texts, as the page's JSON data block
+
+	CardAgentURL string
+
+	Claims, Problem, Detail string // the demo's result: claims, or a catalog key and detail
+}
 
 func (s *Server) pageRoutes() {
 	static, _ := fs.Sub(staticFS, "static") // the directory is embedded above, so Sub cannot fail
 	s.echo.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
-	s.echo.GET("/", s.page("home.html"))
-	s.echo.GET("/m/bind", s.page("phone.html"))
-	s.echo.GET("/m/login", s.page("phone.html"))
-	s.echo.GET("/login/:id", s.page("login.html")) // the script reads the id from the path
+	s.echo.GET("/", s.page(homePage))
+	s.echo.GET("/m/bind", s.page(phoneBindPage))   // the token is in the fragment, for the script
+	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
+	s.echo.GET("/login/:id", s.page(loginPage))    // the script reads the id from the path
 }
 
-// page renders a template; the pages' scripts do the rest through the JSON API.
-func (s *Server) page(name string) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-		c.Response().WriteHeader(http.StatusOK)
-		return pages.ExecuteTemplate(c.Response(), name, map[string]string{"CardAgentURL": s.cfg.CardAgentURL})
+// page serves a page whose script does the rest through the JSON API.
+func (s *Server) page(p page) echo.HandlerFunc {
+	return func(c echo.Context) error { return s.render(c, p, pageData{}) }
+}
+
+// render writes page p in the request's language.
+func (s *Server) render(c echo.Context, p page, data pageData) error {
+	lang := s.language(c)
+	data.Lang, data.Other, data.Title, data.Script = lang, otherLang(lang), p.title, p.script
+	data.CardAgentURL = s.cfg.CardAgentURL
+	if p.script != "" {
+		data.Messages = messagesFor(lang, p.messages)
 	}
+	var buf bytes.Buffer
+	if err := templates[lang].ExecuteTemplate(&buf, p.template, data); err != nil {
+		return err
+	}
+	h := c.Response().Header()
+	h.Set("Content-Language", lang)
+	h.Add("Vary", "Accept-Language, Cookie")
+	return c.HTMLBlob(http.StatusOK, buf.Bytes())
 }

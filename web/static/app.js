@@ -1,79 +1,224 @@
-// The enrollment page: card login through the card agent, registration, and binding a phone.
-import { $, api, say } from "/static/api.js";
+// The enrollment and account page: card login through the card agent, registration, the
+// account with its devices, suspension, binding a phone, and the audit log.
+import { $, api, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
 
-const agent = document.body.dataset.agent;
+const agent = $("login").dataset.agent;
+let account = null;
+let binding = 0; // counts the bindings started: a poll stops when a newer one (or logout) begins
+let nextEvents = null;
 
-function show(id) {
-  for (const s of ["login", "register", "account", "bind"]) $(s).hidden = s !== id;
-}
-
-function renderAccount(a) {
-  $("acct-name").textContent = a.name;
-  $("acct-id").textContent = a.id_masked;
-  $("acct-email").textContent = a.email;
-  $("acct-phone").textContent = a.phone;
-  const list = $("devices");
-  list.replaceChildren();
-  for (const d of a.devices) {
-    const li = document.createElement("li");
-    li.textContent = `${d.name}（${d.status}，有效至 ${d.expires_at.slice(0, 10)}）`;
-    // The binding lasts one year; a month ahead, the citizen is told to bind the phone again.
-    if (d.expires_soon) li.append(Object.assign(document.createElement("strong"), { textContent: " 即將到期，請以自然人憑證重新綁定" }));
-    list.append(li);
+// view shows the card login, the registration, or the account with its log.
+function view(name) {
+  $("login").hidden = name !== "login";
+  $("register").hidden = name !== "register";
+  $("account").hidden = $("events-section").hidden = name !== "account";
+  $("session").hidden = name === "login";
+  if (name !== "account") {
+    $("bind").hidden = true;
+    binding++;
   }
-  if (a.devices.length === 0) list.append(Object.assign(document.createElement("li"), { textContent: "尚未綁定" }));
-  show("account");
 }
 
-async function refresh() {
+const sessionEnded = (e) => e.code === "no_session" || e.code === "session_expired";
+
+// failed says what went wrong; an ended session sends the citizen back to the card login.
+function failed(e, prefixKey) {
+  if (sessionEnded(e)) {
+    account = null;
+    view("login");
+    say(t("home.session_ended"), true);
+    return;
+  }
+  say((prefixKey ? t(prefixKey) : "") + e.message, true);
+}
+
+async function start() {
   try {
-    renderAccount(await api("GET", "/api/v1/account"));
+    showAccount(await api("GET", "/api/v1/account"));
   } catch (e) {
-    if (e.code === "no_account") show("register");
-    else show("login");
+    if (e.code === "no_account") return showRegister();
+    view("login");
+    if (!sessionEnded(e)) failed(e);
   }
 }
+
+// ---- card login
 
 async function login() {
-  say("");
+  say(t("home.signing"));
+  $("login-button").disabled = true;
   try {
     const { challenge } = await api("GET", "/api/v1/card/challenge");
-    let signed;
-    try {
-      const res = await fetch(agent + "/sign", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ challenge }),
-      });
-      signed = await res.json();
-      if (!res.ok) throw new Error(signed.message || res.statusText);
-    } catch (e) {
-      say("無法連線讀卡機元件：請確認已插入自然人憑證並執行 mcert card agent。(" + e.message + ")");
-      return;
-    }
+    const signed = await sign(challenge);
+    if (!signed) return;
     const r = await api("POST", "/api/v1/card/login", { challenge, ...signed });
-    if (r.account) renderAccount(r.account);
-    else {
-      $("register-citizen").textContent = `${r.citizen.name}（${r.citizen.id_masked}）`;
-      show("register");
-    }
+    say("");
+    $("session-name").textContent = t("home.signed_in", { name: r.citizen.name, id: r.citizen.id_masked });
+    if (r.account) showAccount(r.account);
+    else showRegister();
   } catch (e) {
-    say("登入失敗：" + e.message);
+    failed(e, "home.login_failed");
+  } finally {
+    $("login-button").disabled = false;
   }
+}
+
+// sign has the card agent sign the challenge with the card; null, said why, when it cannot.
+async function sign(challenge) {
+  let res;
+  try {
+    res = await fetch(agent + "/sign", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ challenge }),
+    });
+  } catch {
+    say(t("home.agent_down"), true);
+    return null;
+  }
+  const body = await res.json().catch(() => ({}));
+  if (res.ok) return body;
+  say(t("home.agent_refused") + (body.message || res.statusText), true);
+  return null;
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/v1/card/logout");
+  } catch (e) {
+    if (!sessionEnded(e)) return failed(e);
+  }
+  account = null;
+  view("login");
+  say(t("home.logged_out"));
+  $("login-button").focus();
+}
+
+// ---- registration and the account
+
+function showRegister() {
+  view("register");
+  $("register-heading").focus();
 }
 
 async function register(ev) {
   ev.preventDefault();
   const f = new FormData(ev.target);
   try {
-    renderAccount(await api("POST", "/api/v1/account", { email: f.get("email"), phone: f.get("phone") }));
-    say("註冊成功");
+    showAccount(await api("POST", "/api/v1/account", { email: f.get("email"), phone: f.get("phone") }));
+    say(t("home.registered"));
+    $("account-heading").focus();
   } catch (e) {
-    say("註冊失敗：" + e.message);
+    failed(e, "home.register_failed");
   }
 }
 
-const statusText = { pending: "等待掃描…", scanned: "已掃描，請在手機上以生物特徵驗證…", bound: "綁定完成", expired: "QR code 已逾時，請重新產生" };
+function showAccount(a) {
+  account = a;
+  $("session-name").textContent = t("home.signed_in", { name: a.name, id: a.id_masked });
+  $("acct-name").textContent = a.name;
+  $("acct-id").textContent = a.id_masked;
+  $("acct-email").textContent = a.email;
+  $("acct-phone").textContent = a.phone;
+  $("acct-status").textContent = t("account." + a.status);
+  $("acct-status").dataset.status = a.status;
+  $("suspend-button").hidden = a.status !== "active";
+  $("reinstate-button").hidden = a.status === "active";
+  $("devices").replaceChildren(...a.devices.map(deviceItem));
+  $("no-devices").hidden = a.devices.length > 0;
+  view("account");
+  loadEvents(true);
+}
+
+// reload shows the account as it now is, after a change.
+async function reload() {
+  try {
+    showAccount(await api("GET", "/api/v1/account"));
+  } catch (e) {
+    failed(e);
+  }
+}
+
+// act runs a change and shows the account as it then is; done is said once it has worked.
+async function act(change, done) {
+  try {
+    await change();
+    showAccount(await api("GET", "/api/v1/account"));
+    say(done);
+    return true;
+  } catch (e) {
+    failed(e);
+    return false;
+  }
+}
+
+async function setSuspended(suspended) {
+  const path = suspended ? "/api/v1/account/suspend" : "/api/v1/account/reinstate";
+  if (await act(() => api("POST", path), t(suspended ? "home.suspended" : "home.reinstated"))) {
+    $(suspended ? "reinstate-button" : "suspend-button").focus();
+  }
+}
+
+// ---- devices
+
+function deviceItem(d) {
+  const li = $("device-template").content.firstElementChild.cloneNode(true);
+  const q = (sel) => li.querySelector(sel);
+  li.dataset.deviceId = d.id;
+  li.dataset.status = d.status;
+  const nameID = "device-name-" + d.id;
+  Object.assign(q(".device-name"), { id: nameID, textContent: d.name });
+  q(".device-status").textContent = t("device." + d.status);
+  q(".device-status").dataset.status = d.status;
+  setTime(q(".device-created"), d.created_at, date);
+  setTime(q(".device-expires"), d.expires_at, date);
+  q(".device-last-used").textContent = d.last_used_at ? dateTime(d.last_used_at) : t("device.never_used");
+  if (d.expires_soon) {
+    q(".device-warning").textContent = "⚠ " + t("device.expires_soon", { date: date(d.expires_at) });
+    q(".device-warning").hidden = false;
+  }
+  // The buttons name their device to screen readers, which read each "Rename" alike.
+  for (const b of li.querySelectorAll("button")) b.setAttribute("aria-describedby", nameID);
+  q(".revoke").hidden = d.status === "revoked";
+
+  const actions = q(".device-actions"), form = q(".rename-form"), confirm = q(".revoke-confirm");
+  const only = (part) => {
+    for (const p of [actions, form, confirm]) p.hidden = p !== part;
+  };
+  q(".rename").addEventListener("click", () => {
+    only(form);
+    form.elements.name.value = d.name;
+    form.elements.name.focus();
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const name = form.elements.name.value.trim();
+    const path = "/api/v1/devices/" + encodeURIComponent(d.id);
+    if (await act(() => api("PATCH", path, { name }), t("device.renamed", { name }))) focusDevice(d.id, ".rename");
+  });
+  q(".revoke").addEventListener("click", () => {
+    only(confirm);
+    q(".revoke-question").textContent = t("device.revoke_confirm", { name: d.name });
+    q(".revoke-yes").focus();
+  });
+  q(".revoke-yes").addEventListener("click", async () => {
+    const path = "/api/v1/devices/" + encodeURIComponent(d.id);
+    if (await act(() => api("DELETE", path), t("device.revoked_done", { name: d.name }))) focusDevice(d.id, ".rename");
+  });
+  for (const b of li.querySelectorAll(".cancel")) {
+    b.addEventListener("click", () => {
+      only(actions);
+      q(".rename").focus();
+    });
+  }
+  return li;
+}
+
+function focusDevice(id, sel) {
+  for (const li of $("devices").children) if (li.dataset.deviceId === id) li.querySelector(sel).focus();
+}
+
+// ---- binding a phone
 
 async function bind() {
   say("");
@@ -81,29 +226,95 @@ async function bind() {
     const b = await api("POST", "/api/v1/bindings");
     $("qr").src = b.qr_png;
     $("qr").title = b.qr_text;
-    $("qr-expires").textContent = new Date(b.expires_at).toLocaleTimeString();
-    show("bind");
-    poll(b.id);
+    $("qr-text").textContent = b.qr_text;
+    setTime($("qr-expires"), b.expires_at, time);
+    $("qr-box").hidden = false;
+    $("bind-again").hidden = true;
+    $("bind").hidden = false;
+    setBindStatus("pending");
+    $("bind-heading").focus();
+    follow(b.id, ++binding);
   } catch (e) {
-    say("無法產生 QR code：" + e.message);
+    failed(e, "home.bind_failed");
   }
 }
 
-async function poll(id) {
-  try {
-    const st = await api("GET", "/api/v1/bindings/" + id);
-    $("bind-status").textContent = statusText[st.status] || st.status;
-    $("bind-status").dataset.status = st.status;
-    if (st.status === "bound") { setTimeout(refresh, 1500); return; }
-    if (st.status === "expired") return;
-  } catch (e) {
-    $("bind-status").textContent = e.message;
-    if (e.status === 401) return;
+function setBindStatus(status, device) {
+  const s = $("bind-status");
+  if (s.dataset.status === status) return; // said once, not again at every poll
+  s.dataset.status = status;
+  s.textContent = t("bind." + status, device && { name: device.name, date: date(device.expires_at) });
+}
+
+// follow polls the binding until it is bound or expired, showing each step without a reload.
+async function follow(id, mine) {
+  for (;;) {
+    await sleep(1500);
+    if (mine !== binding) return;
+    let st;
+    try {
+      st = await api("GET", "/api/v1/bindings/" + encodeURIComponent(id));
+    } catch (e) {
+      if (e.status === 401 || e.status === 404) return failed(e); // the session or the binding is gone
+      continue; // the network faltered: the next poll shows where it stands
+    }
+    if (mine !== binding) return;
+    setBindStatus(st.status, st.device);
+    if (st.status === "bound" || st.status === "expired") {
+      $("qr-box").hidden = true;
+      $("bind-again").hidden = st.status !== "expired";
+      if (st.status === "bound") reload();
+      return;
+    }
   }
-  setTimeout(() => poll(id), 1500);
+}
+
+// ---- the audit log
+
+async function loadEvents(first) {
+  const cursor = first ? "" : "&before=" + encodeURIComponent(nextEvents);
+  let page;
+  try {
+    page = await api("GET", "/api/v1/account/events?limit=20" + cursor);
+  } catch (e) {
+    return failed(e);
+  }
+  const items = page.events.map(eventItem);
+  if (first) $("events").replaceChildren(...items);
+  else $("events").append(...items);
+  nextEvents = page.next;
+  $("events-more").hidden = !nextEvents;
+  $("no-events").hidden = $("events").children.length > 0;
+}
+
+function eventItem(e) {
+  const li = $("event-template").content.firstElementChild.cloneNode(true);
+  const q = (sel) => li.querySelector(sel);
+  setTime(q(".event-time"), e.time, dateTime);
+  q(".event-what").textContent = known("event." + e.type, e.type);
+  q(".event-outcome").textContent = known("outcome." + e.outcome, e.outcome);
+  q(".event-outcome").dataset.status = e.outcome;
+  const device = account?.devices.find((d) => d.id === e.device_id);
+  const detail = [];
+  if (e.device_id) detail.push(t("event.device") + " " + (device ? device.name : e.device_id));
+  if (e.reason) detail.push(t("event.reason") + " " + e.reason);
+  if (e.ip) detail.push(t("event.ip") + " " + e.ip);
+  q(".event-detail").textContent = detail.join(" · ");
+  return li;
+}
+
+// known is the catalog's text for key, or fallback for a value the catalog does not know yet.
+function known(key, fallback) {
+  const text = t(key);
+  return text === key ? fallback : text;
 }
 
 $("login-button").addEventListener("click", login);
+$("logout-button").addEventListener("click", logout);
 $("register-form").addEventListener("submit", register);
+$("suspend-button").addEventListener("click", () => setSuspended(true));
+$("reinstate-button").addEventListener("click", () => setSuspended(false));
 $("bind-button").addEventListener("click", bind);
-refresh();
+$("bind-again").addEventListener("click", bind);
+$("events-more").addEventListener("click", () => loadEvents(false));
+start();

@@ -1,0 +1,436 @@
+package web
+
+import (
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+// The pages' languages: Traditional Chinese as used in Taiwan, the default, and English.
+const (
+	langZH     = "zh-TW"
+	langEN     = "en"
+	langCookie = "mcert_lang"
+)
+
+// catalog holds every text of the pages, by language and key. Templates read it through their
+// t function; scripts through the page's JSON data block (see page.messages). Every key is in
+// both languages (TestCatalogComplete); {name} is a placeholder the scripts fill in.
+var catalog = map[string]map[string]string{
+	langZH: {
+		"app.name":        "mcert 行動自然人憑證",
+		"lang.switch":     "English",
+		"common.skip":     "跳到主要內容",
+		"common.error":    "錯誤：",
+		"common.network":  "無法連線伺服器，請檢查網路後再試一次。",
+		"common.validity": "行動自然人憑證的效期為1年，且與自然人憑證各自獨立，所以以自然人憑證完成註冊後，如自然人憑證逾期、更換或遺失，在行動自然人憑證有效期間內並不會影響使用。",
+		"common.free":     "行動自然人憑證註冊綁定無須任何費用。",
+
+		"home.title":            "註冊與綁定",
+		"home.prepare":          "準備項目：自然人憑證IC卡與讀卡機、已設定生物特徵（指紋或臉部辨識）的智慧型手機、電子信箱。",
+		"home.login_heading":    "註冊/綁定",
+		"home.login_intro":      "請將自然人憑證IC卡插入讀卡機，啟動讀卡機元件（mcert card agent），再以自然人憑證登入。",
+		"home.login_button":     "以自然人憑證登入",
+		"home.signing":          "正在以自然人憑證簽章，請稍候…",
+		"home.agent_down":       "無法連線讀卡機元件：請確認已插入自然人憑證IC卡並啟動讀卡機元件 (mcert card agent)",
+		"home.agent_refused":    "讀卡機元件無法簽章：",
+		"home.login_failed":     "自然人憑證登入失敗：",
+		"home.session_ended":    "登入已逾時，請重新以自然人憑證登入。",
+		"home.signed_in":        "已登入：{name}（{id}）",
+		"home.logout":           "登出",
+		"home.logged_out":       "已登出。",
+		"home.register_heading": "填寫電子信箱、手機號碼",
+		"home.register_intro":   "以自然人憑證登入成功，請填寫電子信箱、手機號碼完成註冊。",
+		"home.email":            "電子信箱",
+		"home.phone":            "手機號碼",
+		"home.phone_hint":       "09開頭共10碼，例如 0912345678",
+		"home.register_button":  "註冊",
+		"home.registered":       "註冊成功，已顯示帳戶資訊。",
+		"home.register_failed":  "註冊失敗：",
+		"home.account_heading":  "帳戶資訊",
+		"home.name":             "姓名",
+		"home.citizen_id":       "身分證統一編號",
+		"home.account_status":   "帳戶狀態",
+		"home.suspend_hint":     "手機遺失時，可立即暫停使用所有行動裝置；之後以自然人憑證登入即可恢復使用。",
+		"home.suspend_button":   "暫停使用所有行動裝置",
+		"home.reinstate_button": "恢復使用",
+		"home.suspended":        "已暫停使用：所有行動裝置都無法登入。",
+		"home.reinstated":       "已恢復使用。",
+		"home.devices_heading":  "已綁定的行動裝置",
+		"home.no_devices":       "尚未綁定行動裝置。",
+		"home.bind_button":      "綁定行動裝置",
+		"home.bind_failed":      "無法產生QRcode：",
+		"home.bind_heading":     "綁定行動裝置",
+		"home.bind_step1":       "開啟行動自然人憑證APP後點選「註冊裝置」（或以手機相機），掃描畫面產生的QRcode。",
+		"home.bind_step2":       "掃描後，確認您將啟用生物特徵識別進行驗證。",
+		"home.bind_step3":       "驗證成功後，完成綁定新裝置。",
+		"home.qr_alt":           "綁定用QRcode，請以手機掃描",
+		"home.qr_expires":       "QRcode有效至",
+		"home.qr_text":          "無法掃描？請在手機瀏覽器開啟此網址：",
+		"home.bind_again":       "產生新的QRcode",
+		"home.events_heading":   "安全紀錄",
+		"home.events_intro":     "以自然人憑證登入、綁定、網站登入與裝置變更的紀錄，最新的在前。",
+		"home.no_events":        "尚無紀錄。",
+		"home.events_more":      "顯示更多紀錄",
+
+		"account.active":    "正常使用",
+		"account.suspended": "已暫停使用",
+
+		"device.active":         "有效",
+		"device.expired":        "已逾期",
+		"device.revoked":        "已註銷",
+		"device.created":        "綁定日期",
+		"device.expires":        "有效期限至",
+		"device.last_used":      "最近使用",
+		"device.never_used":     "尚未使用",
+		"device.expires_soon":   "此裝置將於 {date} 到期，請以自然人憑證重新綁定。",
+		"device.rename":         "重新命名",
+		"device.name":           "裝置名稱",
+		"device.save":           "儲存",
+		"device.cancel":         "取消",
+		"device.renamed":        "已重新命名為「{name}」。",
+		"device.revoke":         "註銷",
+		"device.revoke_confirm": "確定要註銷「{name}」嗎？註銷後此裝置無法再登入，且無法復原。",
+		"device.revoke_yes":     "確定註銷",
+		"device.revoked_done":   "已註銷「{name}」。",
+
+		"bind.pending": "等待手機掃描QRcode…",
+		"bind.scanned": "已掃描，請在手機上啟用生物特徵識別進行驗證…",
+		"bind.bound":   "完成綁定新裝置：{name}，有效期限至 {date}。",
+		"bind.expired": "QRcode已逾時，請產生新的QRcode。",
+
+		"event.card_login":        "以自然人憑證登入",
+		"event.account_create":    "註冊帳戶",
+		"event.account_update":    "更新電子信箱或手機號碼",
+		"event.bind":              "綁定行動裝置",
+		"event.device_rename":     "重新命名裝置",
+		"event.device_revoke":     "註銷裝置",
+		"event.account_suspend":   "暫停使用",
+		"event.account_reinstate": "恢復使用",
+		"event.login":             "網站登入",
+		"event.clone_warning":     "裝置可能遭複製（簽章計數異常）",
+		"event.device":            "裝置",
+		"event.reason":            "原因",
+		"event.ip":                "IP",
+		"outcome.ok":              "成功",
+		"outcome.refused":         "遭拒絕",
+		"outcome.denied":          "已在手機上拒絕",
+
+		"login.title":     "行動自然人憑證登入",
+		"login.intro":     "請以行動自然人憑證APP或手機相機掃描QRcode，登入",
+		"login.qr_alt":    "登入用QRcode，請以手機掃描",
+		"login.code":      "請確認手機上顯示的驗證碼與此相同：",
+		"login.pending":   "等待掃描…",
+		"login.scanned":   "已掃描，請確認手機上的驗證碼，並以生物特徵驗證…",
+		"login.approved":  "登入成功，正在返回網站…",
+		"login.denied":    "已拒絕：此登入已在手機上被拒絕，正在返回網站…",
+		"login.expired":   "QRcode已逾時。",
+		"login.refreshed": "QRcode已逾時，已重新產生。",
+		"login.not_found": "找不到此登入請求，請回到網站重新登入。",
+		"login.gone":      "登入請求已逾時，請回到網站重新登入。",
+		"login.retry":     "無法取得登入狀態，稍後重試：",
+
+		"phone.app_note":      "已安裝行動自然人憑證APP的手機，掃描QRcode時會直接以APP開啟此網址；沒有APP，也可以在此頁以手機瀏覽器完成。",
+		"phone.no_token":      "找不到QRcode的資料，請重新掃描電腦畫面上的QRcode。",
+		"phone.no_webauthn":   "此瀏覽器不支援生物特徵驗證（WebAuthn），請更新瀏覽器或改用行動自然人憑證APP。",
+		"phone.not_allowed":   "手機未完成生物特徵驗證，請確認已設定指紋或臉部辨識後再試一次",
+		"phone.invalid_state": "此手機已綁定您的帳戶，不需再次綁定。",
+		"phone.security":      "此網址無法使用生物特徵驗證（網域不符），請聯絡服務管理者。",
+		"phone.verifying":     "請依手機畫面完成生物特徵驗證…",
+
+		"mbind.title":       "註冊裝置",
+		"mbind.intro":       "此手機將綁定為您的行動自然人憑證，之後以生物特徵（指紋或臉部辨識）登入網站。",
+		"mbind.device_hint": "用來在帳戶資訊中辨識此裝置，可自行修改。",
+		"mbind.button":      "啟用生物特徵識別並綁定",
+		"mbind.done":        "完成綁定新裝置",
+		"mbind.expires":     "「{name}」的行動自然人憑證有效期限至 {date}（1年）。",
+		"mbind.token_note":  "伺服器另發給一組裝置金鑰（device_token），供行動自然人憑證APP接收登入通知使用；在瀏覽器中不需要，無須保存。",
+		"mbind.back":        "您可以關閉此頁，回到電腦畫面。",
+		"mbind.android":     "Android 手機",
+		"mbind.iphone":      "iPhone",
+		"mbind.ipad":        "iPad",
+		"mbind.other":       "行動裝置",
+
+		"mlogin.title":     "確認登入",
+		"mlogin.loading":   "正在讀取登入請求…",
+		"mlogin.client":    "要求登入的網站",
+		"mlogin.message":   "網站訊息",
+		"mlogin.code":      "請確認電腦畫面上顯示的驗證碼與此相同",
+		"mlogin.deny_hint": "若驗證碼不同，或您並未要求登入，請按「拒絕登入」。",
+		"mlogin.approve":   "以生物特徵識別核准登入",
+		"mlogin.deny":      "拒絕登入",
+		"mlogin.approved":  "已核准登入，請回到電腦畫面。",
+		"mlogin.denied":    "已拒絕此登入。",
+
+		"demo.title":           "示範網站",
+		"demo.intro":           "這是開發模式的示範網站（relying party）：它以 OpenID Connect 將您送到 mcert 登入，再讀取驗證過的 ID token。",
+		"demo.login":           "以行動自然人憑證登入",
+		"demo.success":         "登入成功",
+		"demo.claims":          "驗證過的 ID token 內容：",
+		"demo.back":            "回到示範網站",
+		"demo.error_discovery": "示範網站找不到 mcert 的 OpenID 設定",
+		"demo.error_login":     "登入未完成",
+		"demo.error_state":     "state 不符，請重新登入",
+		"demo.error_failed":    "登入失敗",
+	},
+	langEN: {
+		"app.name":        "mcert mobile citizen certificate",
+		"lang.switch":     "中文",
+		"common.skip":     "Skip to the main content",
+		"common.error":    "Error: ",
+		"common.network":  "Cannot reach the server; check the network and try again.",
+		"common.validity": "The mobile citizen certificate is valid for one year, independently of the citizen certificate IC card: once you have registered with the card, the card expiring, being replaced or lost does not affect the mobile certificate while it is valid.",
+		"common.free":     "Registering and binding a mobile citizen certificate is free of charge.",
+
+		"home.title":            "Registration and binding",
+		"home.prepare":          "You need: your citizen certificate IC card and a card reader, a smartphone with a fingerprint or face unlock set up, and an email address.",
+		"home.login_heading":    "Register / bind",
+		"home.login_intro":      "Insert your citizen certificate IC card into the card reader, start the card reader component (mcert card agent), then log in with the card.",
+		"home.login_button":     "Log in with your citizen certificate",
+		"home.signing":          "Signing with your citizen certificate, please wait…",
+		"home.agent_down":       "Cannot reach the card reader component: make sure your citizen certificate IC card is inserted and the card reader component (mcert card agent) is running",
+		"home.agent_refused":    "The card reader component could not sign: ",
+		"home.login_failed":     "Card login failed: ",
+		"home.session_ended":    "Your session has ended; log in with your citizen certificate again.",
+		"home.signed_in":        "Logged in as {name} ({id})",
+		"home.logout":           "Log out",
+		"home.logged_out":       "You have logged out.",
+		"home.register_heading": "Enter your email and mobile number",
+		"home.register_intro":   "You have logged in with your citizen certificate. Enter your email and mobile number to register.",
+		"home.email":            "Email",
+		"home.phone":            "Mobile number",
+		"home.phone_hint":       "10 digits starting with 09, for example 0912345678",
+		"home.register_button":  "Register",
+		"home.registered":       "You are registered; your account is shown below.",
+		"home.register_failed":  "Registration failed: ",
+		"home.account_heading":  "Account",
+		"home.name":             "Name",
+		"home.citizen_id":       "National ID number",
+		"home.account_status":   "Account status",
+		"home.suspend_hint":     "If you lose your phone, suspend all your phones at once; a later login with your citizen certificate lets you reinstate them.",
+		"home.suspend_button":   "Suspend all phones",
+		"home.reinstate_button": "Reinstate",
+		"home.suspended":        "Suspended: none of your phones can log in.",
+		"home.reinstated":       "Reinstated.",
+		"home.devices_heading":  "Bound phones",
+		"home.no_devices":       "No phone is bound yet.",
+		"home.bind_button":      "Bind a phone",
+		"home.bind_failed":      "Cannot make a QR code: ",
+		"home.bind_heading":     "Bind a phone",
+		"home.bind_step1":       "Open the mcert app and choose “Register device” (or use the phone's camera), then scan the QR code on this screen.",
+		"home.bind_step2":       "After scanning, confirm on the phone that you will use biometrics to verify.",
+		"home.bind_step3":       "Once verified, the new phone is bound.",
+		"home.qr_alt":           "QR code for binding; scan it with your phone",
+		"home.qr_expires":       "The QR code is valid until",
+		"home.qr_text":          "Cannot scan? Open this address in the phone's browser:",
+		"home.bind_again":       "Make a new QR code",
+		"home.events_heading":   "Security log",
+		"home.events_intro":     "Card logins, bindings, website logins and device changes, newest first.",
+		"home.no_events":        "Nothing recorded yet.",
+		"home.events_more":      "Show more",
+
+		"account.active":    "Active",
+		"account.suspended": "Suspended",
+
+		"device.active":         "Active",
+		"device.expired":        "Expired",
+		"device.revoked":        "Revoked",
+		"device.created":        "Bound on",
+		"device.expires":        "Valid until",
+		"device.last_used":      "Last used",
+		"device.never_used":     "never",
+		"device.expires_soon":   "This phone expires on {date}; bind it again with your citizen certificate.",
+		"device.rename":         "Rename",
+		"device.name":           "Device name",
+		"device.save":           "Save",
+		"device.cancel":         "Cancel",
+		"device.renamed":        "Renamed to “{name}”.",
+		"device.revoke":         "Revoke",
+		"device.revoke_confirm": "Revoke “{name}”? It will never log in again; this cannot be undone.",
+		"device.revoke_yes":     "Yes, revoke",
+		"device.revoked_done":   "Revoked “{name}”.",
+
+		"bind.pending": "Waiting for the phone to scan the QR code…",
+		"bind.scanned": "Scanned: verify with biometrics on the phone…",
+		"bind.bound":   "New device bound: {name}, valid until {date}.",
+		"bind.expired": "The QR code has expired; make a new one.",
+
+		"event.card_login":        "Logged in with the citizen certificate",
+		"event.account_create":    "Registered",
+		"event.account_update":    "Changed email or mobile number",
+		"event.bind":              "Bound a phone",
+		"event.device_rename":     "Renamed a phone",
+		"event.device_revoke":     "Revoked a phone",
+		"event.account_suspend":   "Suspended",
+		"event.account_reinstate": "Reinstated",
+		"event.login":             "Website login",
+		"event.clone_warning":     "The phone may have been cloned (signature counter went back)",
+		"event.device":            "phone",
+		"event.reason":            "reason",
+		"event.ip":                "IP",
+		"outcome.ok":              "succeeded",
+		"outcome.refused":         "refused",
+		"outcome.denied":          "denied on the phone",
+
+		"login.title":     "Log in with your mobile citizen certificate",
+		"login.intro":     "Scan the QR code with the mcert app or the phone's camera to log in to",
+		"login.qr_alt":    "QR code for logging in; scan it with your phone",
+		"login.code":      "Check that the phone shows the same code:",
+		"login.pending":   "Waiting for the phone to scan…",
+		"login.scanned":   "Scanned: check the code on the phone and verify with biometrics…",
+		"login.approved":  "Logged in; returning to the website…",
+		"login.denied":    "Denied: this login was refused on the phone; returning to the website…",
+		"login.expired":   "The QR code has expired.",
+		"login.refreshed": "The QR code had expired; here is a new one.",
+		"login.not_found": "This login request does not exist; go back to the website and log in again.",
+		"login.gone":      "This login request has expired; go back to the website and log in again.",
+		"login.retry":     "Cannot get the login's state; trying again: ",
+
+		"phone.app_note":      "On a phone with the mcert app, scanning the QR code opens this address in the app; without the app you can finish here in the phone's browser.",
+		"phone.no_token":      "The QR code's data is missing; scan the QR code on the computer's screen again.",
+		"phone.no_webauthn":   "This browser cannot verify biometrics (WebAuthn); update it or use the mcert app.",
+		"phone.not_allowed":   "The phone did not complete biometric verification; make sure a fingerprint or face unlock is set up and try again",
+		"phone.invalid_state": "This phone is already bound to your account; there is no need to bind it again.",
+		"phone.security":      "Biometric verification cannot be used at this address (domain mismatch); contact the service's operator.",
+		"phone.verifying":     "Follow the phone's prompt to verify with biometrics…",
+
+		"mbind.title":       "Register this device",
+		"mbind.intro":       "This phone will be bound as your mobile citizen certificate; you will then log in to websites with your fingerprint or face.",
+		"mbind.device_hint": "Shown in your account to tell your phones apart; you may change it.",
+		"mbind.button":      "Enable biometrics and bind",
+		"mbind.done":        "New device bound",
+		"mbind.expires":     "The mobile citizen certificate on “{name}” is valid until {date} (one year).",
+		"mbind.token_note":  "The server also issued a device key (device_token) that the mcert app uses to receive login requests; the browser does not need it, and there is nothing to keep.",
+		"mbind.back":        "You may close this page and return to the computer.",
+		"mbind.android":     "Android phone",
+		"mbind.iphone":      "iPhone",
+		"mbind.ipad":        "iPad",
+		"mbind.other":       "Phone",
+
+		"mlogin.title":     "Confirm the login",
+		"mlogin.loading":   "Reading the login request…",
+		"mlogin.client":    "Website asking you to log in",
+		"mlogin.message":   "Message from the website",
+		"mlogin.code":      "Check that the computer's screen shows the same code",
+		"mlogin.deny_hint": "If the codes differ, or you did not ask to log in, press “Deny”.",
+		"mlogin.approve":   "Approve with biometrics",
+		"mlogin.deny":      "Deny",
+		"mlogin.approved":  "Login approved; return to the computer.",
+		"mlogin.denied":    "You denied this login.",
+
+		"demo.title":           "Demo website",
+		"demo.intro":           "A development-mode relying party: it sends you to mcert with OpenID Connect and shows the verified ID token.",
+		"demo.login":           "Log in with the mobile citizen certificate",
+		"demo.success":         "Logged in",
+		"demo.claims":          "The verified ID token's claims:",
+		"demo.back":            "Back to the demo website",
+		"demo.error_discovery": "The demo website cannot find mcert's OpenID configuration",
+		"demo.error_login":     "The login was not completed",
+		"demo.error_state":     "The state does not match; log in again",
+		"demo.error_failed":    "The login failed",
+	},
+}
+
+// otherLang is the language the switch link offers.
+func otherLang(lang string) string {
+	if lang == langEN {
+		return langZH
+	}
+	return langEN
+}
+
+// knownLang is the catalog's name of a language named in a query or cookie, or "".
+func knownLang(s string) string {
+	for lang := range catalog {
+		if strings.EqualFold(s, lang) {
+			return lang
+		}
+	}
+	return ""
+}
+
+// chooseLang picks a page's language: the query's ?lang=, else the cookie, else the first
+// language of Accept-Language we have (any Chinese reads Traditional Chinese, any English
+// English), else Traditional Chinese.
+func chooseLang(query, cookie, acceptLanguage string) string {
+	if lang := knownLang(query); lang != "" {
+		return lang
+	}
+	if lang := knownLang(cookie); lang != "" {
+		return lang
+	}
+	type pref struct {
+		lang string
+		q    float64
+	}
+	var prefs []pref
+	for _, part := range strings.Split(acceptLanguage, ",") {
+		tag, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			var err error
+			if q, err = strconv.ParseFloat(v, 64); err != nil {
+				continue
+			}
+		}
+		primary, _, _ := strings.Cut(strings.ToLower(strings.TrimSpace(tag)), "-")
+		switch {
+		case q <= 0:
+		case primary == "zh":
+			prefs = append(prefs, pref{langZH, q})
+		case primary == "en":
+			prefs = append(prefs, pref{langEN, q})
+		}
+	}
+	sort.SliceStable(prefs, func(i, j int) bool { return prefs[i].q > prefs[j].q })
+	if len(prefs) > 0 {
+		return prefs[0].lang
+	}
+	return langZH
+}
+
+// language is the request's language; a ?lang= choice is remembered in a cookie.
+func (s *Server) language(c echo.Context) string {
+	var cookie string
+	if ck, err := c.Cookie(langCookie); err == nil {
+		cookie = ck.Value
+	}
+	query := c.QueryParam("lang")
+	lang := chooseLang(query, cookie, c.Request().Header.Get("Accept-Language"))
+	if knownLang(query) != "" {
+		c.SetCookie(&http.Cookie{
+			Name: langCookie, Value: lang, Path: "/", MaxAge: 365 * 24 * 3600,
+			HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(s.cfg.PublicURL, "https://"),
+		})
+	}
+	return lang
+}
+
+// translator is the templates' t function for one language. An unknown key fails the page,
+// and the tests render every page in every language.
+func translator(lang string) func(key string) (string, error) {
+	return func(key string) (string, error) {
+		if text, ok := catalog[lang][key]; ok {
+			return text, nil
+		}
+		return "", fmt.Errorf("no text %q in the %s catalog", key, lang)
+	}
+}
+
+// messagesFor are the texts of lang whose keys start with one of prefixes: what a page's
+// script needs.
+func messagesFor(lang string, prefixes []string) map[string]string {
+	out := map[string]string{}
+	for key, text := range catalog[lang] {
+		for _, p := range prefixes {
+			if strings.HasPrefix(key, p) {
+				out[key] = text
+			}
+		}
+	}
+	return out
+}
