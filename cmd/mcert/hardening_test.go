@@ -94,7 +94,7 @@ func TestCrossSiteWrites(t *testing.T) {
 		header http.Header
 		ok     bool
 	}{
-		{"no Origin, Sec-Fetch-Site or Referer", http.Header{}, false},
+		{"a program, not a page: no Origin, Sec-Fetch-Site or Referer", http.Header{}, true},
 		{"foreign Origin", http.Header{"Origin": {"https://evil.example"}}, false},
 		{"opaque Origin", http.Header{"Origin": {"null"}}, false},
 		{"same host, other port", http.Header{"Origin": {"http://localhost:1"}}, false},
