@@ -23,11 +23,13 @@ type Limits struct {
 	CIBAPerClient       Limit // decoupled logins one relying party may start: login_hint enumeration
 }
 
-// DefaultLimits are generous for people and tight for scripts.
+// DefaultLimits are far above what a person or an office behind one address does, and far
+// below what guessing or enumerating needs. (Guessing itself is hopeless: tokens have 256 bits
+// and a card login needs the card's signature; the limits bound the load a script can cause.)
 var DefaultLimits = Limits{
-	CardLoginPerIP:      Limit{N: 30, Window: time.Minute},
-	CardLoginPerCitizen: Limit{N: 10, Window: time.Minute},
-	PhoneBeginPerIP:     Limit{N: 60, Window: time.Minute},
+	CardLoginPerIP:      Limit{N: 300, Window: time.Minute},
+	CardLoginPerCitizen: Limit{N: 30, Window: time.Minute},
+	PhoneBeginPerIP:     Limit{N: 300, Window: time.Minute},
 	CIBAPerClient:       Limit{N: 600, Window: time.Minute},
 }
 

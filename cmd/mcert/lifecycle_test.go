@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 )
@@ -248,23 +249,24 @@ func TestRateLimits(t *testing.T) {
 	s := startServer(t)
 	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
 	b := s.browser(t)
-	// Per citizen: ten card logins a minute.
-	for i := 0; i < 10; i++ {
+	limits := binding.DefaultLimits
+	// Per citizen.
+	for i := 0; i < limits.CardLoginPerCitizen.N; i++ {
 		b.do("POST", "/api/v1/card/login", signedLogin(t, b, card)).want(t, 200)
 	}
 	r := b.do("POST", "/api/v1/card/login", signedLogin(t, b, card))
 	retry, _ := strconv.Atoi(r.Header.Get("Retry-After"))
 	if r.Status != 429 || r.errorCode(t) != "rate_limited" || retry <= 0 || retry > 60 {
-		t.Fatalf("the eleventh card login in a minute: %d Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
+		t.Fatalf("one card login over the citizen's allowance: %d Retry-After %q: %s", r.Status, r.Header.Get("Retry-After"), r.Body)
 	}
 	s.clock.Advance(time.Minute)
 	b.do("POST", "/api/v1/card/login", signedLogin(t, b, card)).want(t, 200)
 
 	// Per address: phone begins with guessed tokens.
-	for i := 0; i < 60; i++ {
+	for i := 0; i < limits.PhoneBeginPerIP.N; i++ {
 		b.do("POST", "/api/v1/phone/bind/begin", map[string]string{"token": "guess-" + strconv.Itoa(i)}).want(t, 404)
 	}
 	if r := b.do("POST", "/api/v1/phone/login/begin", map[string]string{"token": "guess"}); r.Status != 429 || r.Header.Get("Retry-After") == "" {
-		t.Fatalf("the 61st phone begin in a minute: %d %s", r.Status, r.Body)
+		t.Fatalf("one phone begin over the address's allowance: %d %s", r.Status, r.Body)
 	}
 }
