@@ -365,25 +365,23 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	if err != nil {
 		return err
 	}
-	deviceID, err := s.finishLogin(ctx, l, credential)
-	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: l.AccountID, DeviceID: deviceID}
-	if deviceID != "" && e.AccountID == "" {
-		if d, derr := s.Store.GetDevice(ctx, deviceID); derr == nil {
-			e.AccountID = d.AccountID
-		}
+	signer, err := s.finishLogin(ctx, l, credential)
+	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: l.AccountID, DeviceID: signer.ID}
+	if e.AccountID == "" {
+		e.AccountID = signer.AccountID
 	}
 	if errors.Is(err, errClone) {
-		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: deviceID, ClientID: l.ClientID}, err)
+		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, err)
 	}
 	s.record(ctx, e, err)
 	return err
 }
 
 // finishLogin does FinishLogin's work; it returns the device that signed, once known.
-func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (string, error) {
+func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (storage.Device, error) {
 	now := s.now()
 	if err := usableLogin(l, now, storage.LoginScanned); err != nil {
-		return "", err
+		return storage.Device{}, err
 	}
 	var approver storage.Device
 	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
@@ -392,10 +390,10 @@ func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential [
 		return a, d, devices, err
 	})
 	if err != nil {
-		return approver.ID, err
+		return approver, err
 	}
 	if assertion.CloneWarning {
-		return assertion.DeviceID, s.refuseClone(ctx, assertion.DeviceID)
+		return approver, s.refuseClone(ctx, assertion.DeviceID)
 	}
 	_, _, err = s.Store.ApproveLogin(ctx, l.Hash, assertion.DeviceID,
 		func(l storage.Login) (storage.Login, error) {
@@ -418,9 +416,9 @@ func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential [
 			return d, nil
 		})
 	if errors.Is(err, errClone) {
-		return assertion.DeviceID, s.refuseClone(ctx, assertion.DeviceID)
+		return approver, s.refuseClone(ctx, assertion.DeviceID)
 	}
-	return assertion.DeviceID, err
+	return approver, err
 }
 
 var errClone = mcert.Errorf(mcert.Forbidden, "clone_warning",

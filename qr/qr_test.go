@@ -275,6 +275,7 @@ func FuzzDecodePNG(f *testing.F) {
 
 func BenchmarkPNG(b *testing.B) {
 	text := LoginText("https://mcert.example.tw", token43)
+	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := PNG(text); err != nil {
 			b.Fatal(err)

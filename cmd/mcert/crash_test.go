@@ -13,7 +13,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -167,54 +166,16 @@ func buildMcert(t *testing.T) string {
 	return bin
 }
 
-// child is a server process.
-type child struct {
-	cmd    *exec.Cmd
-	exited chan struct{}
-}
-
 // startChild runs `mcert serve` on dir and waits until it answers /healthz. It is killed when
 // the test ends, whatever happens.
-func startChild(t *testing.T, bin, dir, addr string) *child {
+func startChild(t *testing.T, bin, dir, addr string) *serveProcess {
 	t.Helper()
-	log, err := os.Create(filepath.Join(t.TempDir(), "serve.log"))
+	p, err := startServe(context.Background(), bin, dir, addr, filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer log.Close() // the child has its own copy
-	c := &child{cmd: exec.Command(bin, "serve", "--addr", addr, "--data", dir), exited: make(chan struct{})}
-	c.cmd.Stdout, c.cmd.Stderr = log, log
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = c.cmd.Wait()
-		close(c.exited)
-	}()
-	t.Cleanup(c.kill)
-	for {
-		req, _ := http.NewRequest("GET", "http://"+addr+"/healthz", nil)
-		req.Close = true // no idle connection outlives the test
-		res, err := http.DefaultClient.Do(req)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return c
-			}
-		}
-		select {
-		case <-c.exited:
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("mcert serve exited before serving: %s\n%s", c.cmd.ProcessState, out)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
-// kill sends SIGKILL, which no process can catch, and waits for the process to end.
-func (c *child) kill() {
-	_ = c.cmd.Process.Kill()
-	<-c.exited
+	t.Cleanup(p.kill)
+	return p
 }
 
 // ledger is what the server acknowledged with a 2xx answer, and so must keep through a crash.
@@ -324,12 +285,7 @@ func (c *crashClient) call(ctx context.Context, method, path string, body any, w
 		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Origin", c.base) // as a browser does for the pages' fetch() writes
-	res, err := c.http.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
+	res, data, err := roundTrip(c.http, req)
 	if err != nil {
 		return nil, err
 	}

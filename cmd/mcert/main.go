@@ -36,6 +36,8 @@ var commands = map[string]command{
 	"qr show":       {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
 	"backup":        {"copy a running server's data file through its admin API; checked before it is written to --out", runBackup},
 	"restore":       {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
+	"bench seed":    {"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed},
+	"bench run":     {"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun},
 }
 
 // errUsage marks a usage error: exit status 2. The flag package has already said what is wrong.

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,6 +40,8 @@ type Config struct {
 	DeviceLimit  int    // usable phones per account
 	Now          func() time.Time
 	Logger       *slog.Logger
+
+	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
 
 // Validate reports every problem with the configuration at once.
@@ -134,7 +137,7 @@ func (m *Main) Open() error {
 	}
 	m.service = &binding.Service{
 		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
-		DeviceLimit: cfg.DeviceLimit,
+		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits,
 	}
 	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
 	if err != nil {
@@ -312,6 +315,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	cfg.Limits = binding.DefaultLimits
+	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
+	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
+	fs.Var((*limitFlag)(&cfg.Limits.PhoneBeginPerIP), "limit-phone-begin-ip", "rate limit of phone bind and login begins from one address (IPv6: one /64), as N/duration")
+	fs.Var((*limitFlag)(&cfg.Limits.CIBAPerClient), "limit-ciba-client", "rate limit of decoupled (CIBA) logins one relying party may start, as N/duration")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -323,4 +331,31 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	defer m.Close()
 	fmt.Fprintf(stdout, "mcert is serving at %s\n", m.PublicURL)
 	return m.Run(ctx)
+}
+
+// limitFlag is a rate limit on the command line: N/duration, such as 300/1m.
+type limitFlag binding.Limit
+
+func (l *limitFlag) String() string {
+	if l == nil || l.Window <= 0 {
+		return ""
+	}
+	w := l.Window.String() // 1m0s and 1h0m0s are written 1m and 1h
+	if rest, ok := strings.CutSuffix(w, "h0m0s"); ok {
+		w = rest + "h"
+	} else if rest, ok := strings.CutSuffix(w, "m0s"); ok {
+		w = rest + "m"
+	}
+	return fmt.Sprintf("%d/%s", l.N, w)
+}
+
+func (l *limitFlag) Set(v string) error {
+	n, w, ok := strings.Cut(v, "/")
+	count, err := strconv.Atoi(n)
+	window, werr := time.ParseDuration(w)
+	if !ok || err != nil || werr != nil || count < 1 || window <= 0 {
+		return fmt.Errorf("%q is not N/duration with N at least 1, such as 300/1m", v)
+	}
+	*l = limitFlag{N: count, Window: window}
+	return nil
 }

@@ -21,14 +21,24 @@ type Options struct {
 	// Timeout is how long Open waits for another process to release the data file; 0 means 1s.
 	// bbolt's own default waits forever, which looks like a hang to an operator.
 	Timeout time.Duration
-	// MaxBatchDelay is how long a db.Batch write waits for others to share its commit; 0 means
-	// 1ms. bbolt's 10ms default adds 10ms to each write unless 1,000 writers are queued.
+	// MaxBatchSize is the most writes one commit takes; 0 means 128. Writes that arrive while a
+	// commit is on its way to the disk share the next one (see committer).
+	MaxBatchSize int
+	// MaxBatchDelay, when positive, makes a commit that would take fewer than MaxBatchSize
+	// writes wait this long for more: fewer fsyncs, each write that much later. 0, the default,
+	// waits for nothing: a write alone is committed at once, and under load the writes queued
+	// during one commit share the next anyway. (A timer is what makes bbolt's own db.Batch slow
+	// below a few dozen concurrent writers.)
 	MaxBatchDelay time.Duration
 }
 
+// defaultMaxBatchSize bounds a commit's work, and what one failing write makes the others redo.
+const defaultMaxBatchSize = 128
+
 // Store is a storage.Store in one bbolt data file, which it keeps locked while open.
 type Store struct {
-	db *bbolt.DB
+	db      *bbolt.DB
+	commits *committer
 }
 
 // Open opens or creates the data file at path.
@@ -36,8 +46,8 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.Timeout <= 0 {
 		opts.Timeout = time.Second
 	}
-	if opts.MaxBatchDelay <= 0 {
-		opts.MaxBatchDelay = time.Millisecond
+	if opts.MaxBatchSize <= 0 {
+		opts.MaxBatchSize = defaultMaxBatchSize
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: opts.Timeout})
 	if errors.Is(err, berrors.ErrTimeout) {
@@ -46,7 +56,6 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
-	db.MaxBatchDelay = opts.MaxBatchDelay
 	err = db.Update(func(tx *bbolt.Tx) error {
 		for _, t := range tables {
 			if err := t.prepare(tx); err != nil {
@@ -59,7 +68,7 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("prepare data file %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, commits: &committer{db: db, maxSize: opts.MaxBatchSize, delay: opts.MaxBatchDelay}}, nil
 }
 
 // ErrLocked is returned by Open when another process holds the data file.
@@ -117,14 +126,16 @@ func (s *Store) read(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	return s.db.View(fn)
 }
 
-// write runs fn in a read-write transaction. Every write goes through here, so this is the one
-// place to move the login hot path to s.db.Batch; fn is ready for that, since a Batch may run it
-// more than once and nothing it does outlives a rolled-back transaction.
+// write runs fn in a read-write transaction, shared with the writes that arrive at the same
+// time, and returns once that transaction is committed and synced to the disk. Every write goes
+// through here. fn may run more than once (see committer): it must leave nothing behind but its
+// writes in tx, which a rolled-back run takes back, and what it returns on its last run is what
+// was committed.
 func (s *Store) write(ctx context.Context, fn func(*bbolt.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return s.db.Update(fn)
+	return s.commits.write(fn)
 }
 
 // result runs fn in a transaction begun by run (s.read or s.write) and returns what fn returned

@@ -127,32 +127,6 @@ func TestWriteToIsAWorkingCopy(t *testing.T) {
 	}
 }
 
-func BenchmarkUpdateDevice(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "mcert.db"), Options{})
-	d := seedDevice(b, s)
-	ctx := context.Background()
-	for b.Loop() {
-		_, err := s.UpdateDevice(ctx, d.ID, func(d storage.Device) (storage.Device, error) {
-			d.SignCount++
-			return d, nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-func BenchmarkGetDeviceByCredential(b *testing.B) {
-	s := open(b, filepath.Join(b.TempDir(), "mcert.db"), Options{})
-	d := seedDevice(b, s)
-	ctx := context.Background()
-	for b.Loop() {
-		if _, err := s.GetDeviceByCredential(ctx, d.CredentialID); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 func open(tb testing.TB, path string, opts Options) *Store {
 	tb.Helper()
 	s, err := Open(path, opts)

@@ -277,7 +277,13 @@ func (tb table[T, R]) prepare(tx *bbolt.Tx) error {
 }
 
 func (tb table[T, R]) get(tx *bbolt.Tx, key []byte) (T, error) {
-	data := tx.Bucket([]byte(tb.bucket)).Get(key)
+	return tb.getIn(tx.Bucket([]byte(tb.bucket)), key)
+}
+
+// getIn reads the record under key from records, the table's bucket, which a caller reading many
+// opens once: in a read-only transaction bbolt opens a bucket anew on every tx.Bucket.
+func (tb table[T, R]) getIn(records *bbolt.Bucket, key []byte) (T, error) {
+	data := records.Get(key)
 	if data == nil {
 		var zero T
 		return zero, storage.ErrNotFound
@@ -327,9 +333,10 @@ func (tb table[T, R]) oldestFirst(tx *bbolt.Tx, created func(T) time.Time) ([]T,
 // prefix, in the order of those keys.
 func (tb table[T, R]) scan(tx *bbolt.Tx, ix string, prefix []byte) ([]T, error) {
 	var list []T
+	records := tx.Bucket([]byte(tb.bucket))
 	c := tx.Bucket([]byte(ix)).Cursor()
 	for k, key := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, key = c.Next() {
-		v, err := tb.get(tx, key)
+		v, err := tb.getIn(records, key)
 		if err != nil {
 			return nil, err
 		}
@@ -342,6 +349,7 @@ func (tb table[T, R]) scan(tx *bbolt.Tx, ix string, prefix []byte) ([]T, error) 
 // own) start with prefix and sort before prefix+below, in the reverse order of those keys.
 func (tb table[T, R]) newestFirst(tx *bbolt.Tx, ix string, prefix, below []byte, limit int) ([]T, error) {
 	var list []T
+	records := tx.Bucket([]byte(tb.bucket))
 	c := tx.Bucket([]byte(ix)).Cursor()
 	// Seek finds the first key at or after the bound: the one before it is the first to list.
 	k, v := c.Seek(append(bytes.Clone(prefix), below...))
@@ -356,7 +364,7 @@ func (tb table[T, R]) newestFirst(tx *bbolt.Tx, ix string, prefix, below []byte,
 		if ix == tb.bucket {
 			r, err = tb.decode(k, v)
 		} else {
-			r, err = tb.get(tx, v)
+			r, err = tb.getIn(records, v)
 		}
 		if err != nil {
 			return nil, err
@@ -392,27 +400,43 @@ func (tb table[T, R]) create(tx *bbolt.Tx, v T) error {
 // it may have written part of the change: the caller's transaction must roll back.
 func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T, error) {
 	var zero T
-	old, err := tb.get(tx, key)
+	v, err := tb.get(tx, key)
 	if err != nil {
 		return zero, err
 	}
-	// fn may change the slices of what it is given in place: give it a copy of its own.
-	arg, err := tb.get(tx, key)
-	if err != nil {
+	// fn may change the slices of what it is given in place: take what the update compares
+	// with the stored record before fn runs, as copies.
+	fixed := make([]string, len(tb.fixed))
+	for i, f := range tb.fixed {
+		fixed[i] = f.value(v)
+	}
+	oldKeys := make([][][]byte, len(tb.indexes))
+	for i, ix := range tb.indexes {
+		for _, k := range ix.keys(v) {
+			oldKeys[i] = append(oldKeys[i], bytes.Clone(k))
+		}
+	}
+	if v, err = fn(v); err != nil {
 		return zero, err
 	}
-	v, err := fn(arg)
-	if err != nil {
-		return zero, err
-	}
-	for _, f := range tb.fixed {
-		if f.value(v) != f.value(old) {
+	for i, f := range tb.fixed {
+		if f.value(v) != fixed[i] {
 			return zero, fmt.Errorf("storage/bolt: an update may not change a record's %s, which keys %s; create a new record instead", f.name, tb.bucket)
 		}
 	}
-	// put writes the index entries v has; drop those only old had.
-	if err := tb.unindex(tx, old); err != nil {
-		return zero, err
+	// put writes the index entries v has; drop those only the stored record had. Entries that
+	// stay are not written again: a write copies the index's page into the transaction.
+	for i, ix := range tb.indexes {
+		keys := ix.keys(v)
+		b := tx.Bucket([]byte(ix.bucket))
+		for _, k := range oldKeys[i] {
+			if slices.ContainsFunc(keys, func(n []byte) bool { return bytes.Equal(n, k) }) {
+				continue
+			}
+			if err := b.Delete(k); err != nil {
+				return zero, err
+			}
+		}
 	}
 	return tb.put(tx, v)
 }
@@ -440,11 +464,14 @@ func (tb table[T, R]) index(tx *bbolt.Tx, indexes []index[T], v T) error {
 	for _, ix := range indexes {
 		b := tx.Bucket([]byte(ix.bucket))
 		for _, k := range ix.keys(v) {
-			if found := b.Get(k); found != nil && !bytes.Equal(found, key) {
+			switch found := b.Get(k); {
+			case found == nil:
+				if err := b.Put(k, key); err != nil {
+					return fmt.Errorf("storage/bolt: put %s entry: %w", ix.bucket, err)
+				}
+			case !bytes.Equal(found, key):
 				return fmt.Errorf("%s: %w", ix.bucket, storage.ErrAlreadyExists)
-			}
-			if err := b.Put(k, key); err != nil {
-				return fmt.Errorf("storage/bolt: put %s entry: %w", ix.bucket, err)
+			default: // there already: an update kept it
 			}
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"math"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -63,12 +64,14 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Secret/Concurrent", testConcurrentSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"ConcurrentUpdateDevice", testConcurrentUpdateDevice},
+		{"ConcurrentUpdateDevice/Failing", testConcurrentFailingUpdates},
 		{"Event/RoundTrip", testEventRoundTrip},
 		{"Event/IDsIncrease", testEventIDs},
 		{"Event/List", testListEvents},
 		{"Event/Limit", testEventLimit},
 		{"Event/BadCursor", testEventBadCursor},
 		{"Event/KeptByGarbageCollect", testEventsKept},
+		{"Event/Concurrent", testConcurrentEvents},
 		{"Hit/Counts", testHits(hitCounts())},
 		{"Hit/Windows", testHits(hitWindows())},
 		{"Hit/BadWindow", func(t *testing.T, s storage.Store) {
@@ -1280,6 +1283,83 @@ func testConcurrentUpdateDevice(t *testing.T, s storage.Store) {
 	if want := d.SignCount + writers; got.SignCount != want {
 		t.Errorf("SignCount after %d concurrent increments: got %d, want %d", writers, got.SignCount, want)
 	}
+}
+
+// testConcurrentFailingUpdates checks that an update whose function fails, among concurrent
+// ones that succeed, fails alone, with its own error, and that no update is lost or applied twice.
+func testConcurrentFailingUpdates(t *testing.T, s storage.Store) {
+	d := device(0)
+	devices().mustCreate(t, s, d)
+	const writers = 16 // the odd ones fail
+	got := make([]uint32, 0, writers/2)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range writers {
+		refusal := fmt.Errorf("conformance: update %d refused", i)
+		wg.Go(func() {
+			v, err := s.UpdateDevice(ctx, d.ID, func(v storage.Device) (storage.Device, error) {
+				v.SignCount++
+				if i%2 == 1 {
+					return v, refusal
+				}
+				return v, nil
+			})
+			switch {
+			case i%2 == 1 && !errors.Is(err, refusal):
+				t.Errorf("failing update %d: got %v, want its own error", i, err)
+			case i%2 == 0 && err != nil:
+				t.Errorf("update %d: %v", i, err)
+			case i%2 == 0:
+				mu.Lock()
+				got = append(got, v.SignCount)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	slices.Sort(got)
+	for i, n := range got {
+		if want := d.SignCount + uint32(i) + 1; n != want {
+			t.Fatalf("the %d good updates returned the counts %v, want %d to %d once each", writers/2, got, d.SignCount+1, d.SignCount+writers/2)
+		}
+	}
+	v, err := s.GetDevice(ctx, d.ID)
+	if err != nil {
+		t.Fatalf("GetDevice: %v", err)
+	}
+	if want := d.SignCount + writers/2; v.SignCount != want {
+		t.Errorf("SignCount after %d good and %d failing updates: got %d, want %d", writers/2, writers/2, v.SignCount, want)
+	}
+}
+
+// testConcurrentEvents checks that events appended at once all get IDs of their own, that an
+// event appended after another returned has a later ID, and that ListEvents finds them all.
+func testConcurrentEvents(t *testing.T, s storage.Store) {
+	const callers, each = 8, 5
+	appended := make([][]storage.Event, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			for j := range each {
+				e, err := s.AppendEvent(ctx, event(i*each+j))
+				if err != nil {
+					t.Errorf("AppendEvent: %v", err)
+					return
+				}
+				if j > 0 && e.ID <= appended[i][j-1].ID {
+					t.Errorf("caller %d's event %d has ID %q, not after its previous event's %q", i, j, e.ID, appended[i][j-1].ID)
+				}
+				appended[i] = append(appended[i], e)
+			}
+		})
+	}
+	wg.Wait()
+	all := slices.Concat(appended...)
+	slices.SortFunc(all, func(a, b storage.Event) int { return strings.Compare(a.ID, b.ID) })
+	if ids := eventIDs(all); len(slices.Compact(slices.Clone(ids))) != len(ids) {
+		t.Errorf("concurrent appends got the IDs %v, want each its own", ids)
+	}
+	expectEvents(t, s, "", "", 100, newestFirst(all))
 }
 
 // event is the i-th of distinct events: even ones set every field, odd ones only those every

@@ -1,0 +1,872 @@
+package main
+
+// mcert bench run: a server process on the seeded data, driven over loopback by concurrent
+// software phones, beside the in-process ceiling of the same ceremonies.
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"golang.org/x/oauth2"
+
+	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/qr"
+)
+
+// benchScenarios are what bench run measures, each with the unit of its report.
+var benchScenarios = map[string]string{"login": "logins", "bind": "bindings", "ciba": "CIBA logins"}
+
+// benchUnlimited raises the server's rate limits out of the bench's way; they are still counted,
+// as in production, with one store write per counted request.
+const benchUnlimited = "1000000000/1m"
+
+func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) (err error) {
+	dataDir := fs.String("data", "./data", "data directory seeded by mcert bench seed")
+	keys := fs.String("keys", "", "the bench's key file (default <data>/bench-keys.json)")
+	c := fs.Int("c", 64, "concurrent phones")
+	duration := fs.Duration("duration", 20*time.Second, "how long to measure (the login transactions and fresh accounts the phones use are prepared beforehand, untimed)")
+	scenario := fs.String("scenario", "login", "login (QR login: phone begin and finish), bind (binding, begin, finish on a fresh account) or ciba (bc-authorize to tokens)")
+	ceilingFor := fs.Duration("ceiling", 3*time.Second, "how long to measure the in-process ceiling (go-webauthn alone, GOMAXPROCS workers)")
+	bin := fs.String("bin", "", "the mcert binary to serve with (default: this one)")
+	logPath := fs.String("log", "", "the server's log (default <data>/bench-serve.log)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, ok := benchScenarios[*scenario]; !ok || *c < 1 || *duration <= 0 || *ceilingFor <= 0 {
+		fmt.Fprintln(fs.Output(), "--scenario must be login, bind or ciba; --c, --duration and --ceiling must be positive")
+		return errUsage
+	}
+	keysPath := benchKeysPath(*dataDir, *keys)
+	st, err := loadBenchState(keysPath)
+	if err != nil {
+		return err
+	}
+	if *scenario != "bind" && *c > st.N {
+		return fmt.Errorf("--c %d is more than the %d seeded phones; each concurrent phone needs phones of its own", *c, st.N)
+	}
+	if *bin == "" {
+		if *bin, err = os.Executable(); err != nil {
+			return err
+		}
+	}
+	if *logPath == "" {
+		*logPath = filepath.Join(*dataDir, "bench-serve.log")
+	}
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return err
+	}
+	r := &benchRun{
+		state: st, scenario: *scenario, c: *c, addr: addr,
+		base: "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:], uses: make([]uint32, st.N),
+	}
+	r.counterBase = max(st.NextCounter, uint32(time.Since(st.CreatedAt)/(10*time.Millisecond)))
+
+	report := benchReport{
+		Scenario: *scenario, Unit: benchScenarios[*scenario], Phones: st.N, Concurrency: *c,
+		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Errors: map[string]int{},
+	}
+	before := snapshotCPU(0)
+	if report.Ceiling, err = benchCeiling(ctx, *scenario, st, r.base, *ceilingFor); err != nil {
+		return fmt.Errorf("in-process ceiling: %w", err)
+	}
+	report.CeilingWorkers = runtime.GOMAXPROCS(0)
+	report.CeilingOthersCPUSeconds = before.to(snapshotCPU(0)).others.Seconds()
+	report.CeilingSeconds = ceilingFor.Seconds()
+
+	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath,
+		"--limit-card-login-ip", benchUnlimited, "--limit-card-login-citizen", benchUnlimited,
+		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited)
+	if err != nil {
+		return err
+	}
+	defer srv.kill()
+	defer func() { // whatever happens: a signature counter sent must not be sent again
+		st.NextCounter = r.counterBase + slices.Max(r.uses) + 1
+		st.NextBinder += int(r.binders.Load())
+		if serr := st.save(keysPath); err == nil {
+			err = serr
+		}
+	}()
+	report.Server.PID = srv.cmd.Process.Pid
+	if err := r.connect(ctx, *dataDir); err != nil {
+		return err
+	}
+	if err := r.measure(ctx, *duration, &report); err != nil {
+		return err
+	}
+	if p, err := readProc(srv.cmd.Process.Pid); err == nil {
+		report.Server.RSS, report.Server.HWM, report.Server.RSSAnon, report.Server.RSSFile = p.rss, p.hwm, p.anon, p.file
+	}
+	if err := srv.stop(); err != nil {
+		return err
+	}
+	if info, err := os.Stat(filepath.Join(*dataDir, "mcert.db")); err == nil {
+		report.DataFileBytes = info.Size()
+		report.BytesPerPhone = float64(info.Size()) / float64(st.N)
+	}
+	if *asJSON {
+		return json.NewEncoder(stdout).Encode(report)
+	}
+	return report.print(stdout)
+}
+
+// benchRun drives one server.
+type benchRun struct {
+	state       *benchState
+	scenario    string
+	c           int
+	addr        string // where the server listens
+	base        string // its public URL, which is also the phones' WebAuthn origin
+	http        *http.Client
+	oauth       oauth2.Config
+	cibaURL     string
+	ca          *authn.DevCA
+	uses        []uint32 // signatures per phone in this run; phone i belongs to worker i%c alone
+	counterBase uint32   // above every counter an earlier run has sent
+	binders     atomic.Int64
+}
+
+// connect makes the phones' HTTP client and reads the provider's endpoints.
+func (r *benchRun) connect(ctx context.Context, dataDir string) error {
+	dialer := &net.Dialer{}
+	r.http = &http.Client{
+		Transport: &http.Transport{
+			// The URLs name localhost, the WebAuthn origin; every connection goes to the server.
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return dialer.DialContext(ctx, "tcp", r.addr)
+			},
+			MaxIdleConns:        4 * r.c,
+			MaxIdleConnsPerHost: 4 * r.c,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       time.Minute,
+	}
+	var disc struct {
+		Authorize string `json:"authorization_endpoint"`
+		Token     string `json:"token_endpoint"`
+		CIBA      string `json:"backchannel_authentication_endpoint"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "GET", path: provider.DiscoveryPath, want: 200}, &disc); err != nil {
+		return err
+	}
+	r.cibaURL = disc.CIBA
+	r.oauth = oauth2.Config{
+		ClientID: r.state.ClientID, ClientSecret: r.state.ClientSecret, RedirectURL: r.state.RedirectURI, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{AuthURL: disc.Authorize, TokenURL: disc.Token},
+	}
+	if r.scenario == "bind" {
+		var err error
+		r.ca, _, err = authn.LoadOrCreateDevCA(dataDir, time.Now())
+		return err
+	}
+	return nil
+}
+
+// benchItem is what one timed operation needs, prepared beforehand.
+type benchItem struct {
+	phone  benchPhone // login, ciba: the phone that approves, with its key derived
+	token  string     // login: the QR code's token
+	cookie string     // bind: the card session of a freshly registered citizen
+}
+
+// benchWorker is one concurrent phone: it owns the seeded phones i with i%c == id, so that no
+// two signatures of one phone race each other to the server.
+type benchWorker struct {
+	id   int
+	rng  *mrand.Rand
+	ops  int
+	seq  int // CIBA requests made
+	lat  []time.Duration
+	errs map[string]int
+}
+
+func (r *benchRun) pick(w *benchWorker) (benchPhone, error) {
+	owned := (r.state.N - w.id + r.c - 1) / r.c
+	return r.state.phone(w.id + r.c*w.rng.IntN(owned))
+}
+
+// prepare makes the untimed part of one operation: for a login, the relying party's
+// authorization request as far as the login page's QR token; for a binding, a fresh citizen's
+// card login and registration.
+func (r *benchRun) prepare(ctx context.Context, w *benchWorker) (benchItem, error) {
+	switch r.scenario {
+	case "bind":
+		cookie, err := r.register(ctx, benchCitizenID(benchIDSpace-1-(r.state.NextBinder+int(r.binders.Add(1)-1))))
+		return benchItem{cookie: cookie}, err
+	case "login":
+		p, err := r.pick(w)
+		if err != nil {
+			return benchItem{}, err
+		}
+		token, err := r.loginPage(ctx)
+		return benchItem{phone: p, token: token}, err
+	}
+	p, err := r.pick(w)
+	return benchItem{phone: p}, err
+}
+
+// run does one timed operation and returns its latency: the time of its requests, not of the
+// phone's own signing.
+func (r *benchRun) run(ctx context.Context, w *benchWorker, it benchItem) (time.Duration, error) {
+	switch r.scenario {
+	case "bind":
+		return r.bind(ctx, it.cookie)
+	case "login":
+		start := time.Now()
+		signing, err := r.approve(ctx, it.phone, it.token)
+		return time.Since(start) - signing, err
+	}
+	return r.ciba(ctx, w, it.phone)
+}
+
+// measure runs the workers in segments: each prepares its next operations, untimed, then all run
+// them, timed, until they are used up or the duration is over. Segments keep the prepared login
+// tokens fresh (they last two minutes) and need no guess of the rate in advance.
+func (r *benchRun) measure(ctx context.Context, duration time.Duration, report *benchReport) error {
+	workers := make([]*benchWorker, r.c)
+	for i := range workers {
+		workers[i] = &benchWorker{id: i, rng: mrand.New(mrand.NewPCG(uint64(i), uint64(time.Now().UnixNano()))), errs: map[string]int{}}
+	}
+	const segment = 5 * time.Second
+	var timed, prepared time.Duration
+	var cpu cpuUse
+	perWorker := 16
+	for timed < duration {
+		items := make([][]benchItem, r.c)
+		start := time.Now()
+		err := parallel(r.c, func(i int) error {
+			for range perWorker {
+				it, err := r.prepare(ctx, workers[i])
+				if err != nil {
+					return fmt.Errorf("prepare: %w", err)
+				}
+				items[i] = append(items[i], it)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		prepared += time.Since(start)
+
+		before := snapshotCPU(report.Server.PID)
+		ops0 := 0
+		for _, w := range workers {
+			ops0 += w.ops
+		}
+		start = time.Now()
+		deadline := start.Add(duration - timed)
+		_ = parallel(r.c, func(i int) error {
+			w := workers[i]
+			for _, it := range items[i] {
+				if time.Now().After(deadline) || ctx.Err() != nil {
+					break
+				}
+				lat, err := r.run(ctx, w, it)
+				if err != nil {
+					w.errs[benchErrorCode(err)]++
+					continue
+				}
+				w.ops++
+				w.lat = append(w.lat, lat)
+			}
+			return nil
+		})
+		took := time.Since(start)
+		timed += took
+		cpu = cpu.add(before.to(snapshotCPU(report.Server.PID)))
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		ops := -ops0
+		for _, w := range workers {
+			ops += w.ops
+		}
+		if ops == 0 {
+			break // nothing goes through: report the errors rather than try forever
+		}
+		rate := float64(ops) / took.Seconds()
+		perWorker = int(rate*min(duration-timed, segment).Seconds()*1.2/float64(r.c)) + 2
+	}
+
+	var lat []time.Duration
+	for _, w := range workers {
+		report.Ops += w.ops
+		lat = append(lat, w.lat...)
+		for code, n := range w.errs {
+			report.Errors[code] += n
+			report.ErrorCount += n
+		}
+	}
+	slices.Sort(lat)
+	report.Seconds = timed.Seconds()
+	report.PrepareSeconds = prepared.Seconds()
+	report.OpsPerSec = float64(report.Ops) / timed.Seconds()
+	report.Ratio = report.OpsPerSec / report.Ceiling
+	report.Latency = latencyMS{P50: percentile(lat, 50), P95: percentile(lat, 95), P99: percentile(lat, 99), Max: percentile(lat, 100)}
+	report.Server.CPUSeconds = cpu.server.Seconds()
+	report.ClientCPUSeconds = cpu.client.Seconds()
+	report.OthersCPUSeconds = cpu.others.Seconds()
+	if report.Ops > 0 {
+		report.Server.CPUPerOpMS = cpu.server.Seconds() * 1000 / float64(report.Ops)
+	}
+	return nil
+}
+
+func percentile(sorted []time.Duration, p int) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := min(len(sorted)-1, (len(sorted)*p+99)/100-1)
+	return float64(sorted[max(i, 0)]) / float64(time.Millisecond)
+}
+
+// loginPage starts a relying party's login (authorization code with PKCE) and reads the login
+// page's QR token, as the page's script does.
+func (r *benchRun) loginPage(ctx context.Context) (string, error) {
+	auth := r.oauth.AuthCodeURL(rand.Text(), oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	res, err := r.send(ctx, benchRequest{method: "GET", path: strings.TrimPrefix(auth, r.base), want: http.StatusFound}, nil)
+	if err != nil {
+		return "", err
+	}
+	id, ok := strings.CutPrefix(res.Header.Get("Location"), "/login/")
+	if !ok {
+		return "", fmt.Errorf("the authorization request went to %q, not to /login/<id>", res.Header.Get("Location"))
+	}
+	var page struct {
+		QRText string `json:"qr_text"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "GET", path: "/api/v1/logins/" + id, want: 200}, &page); err != nil {
+		return "", err
+	}
+	link, err := qr.Parse(page.QRText)
+	return link.Token, err
+}
+
+// approve is the phone's login: begin, sign, finish. It returns how long the signing took.
+func (r *benchRun) approve(ctx context.Context, p benchPhone, token string) (time.Duration, error) {
+	var begin struct {
+		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: "/api/v1/phone/login/begin", json: map[string]string{"token": token}, want: 200}, &begin); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	r.uses[p.index]++
+	assertion, err := benchAssertion(p, r.base, begin.PublicKey.Challenge, r.counterBase+r.uses[p.index])
+	if err != nil {
+		return 0, err
+	}
+	signing := time.Since(start)
+	body := map[string]any{"token": token, "credential": json.RawMessage(assertion)}
+	_, err = r.send(ctx, benchRequest{method: "POST", path: "/api/v1/phone/login/finish", json: body, want: 200}, nil)
+	return signing, err
+}
+
+// benchAssertion is the AuthenticationResponseJSON a phone's browser sends: the signature is
+// real, ES256 over the authenticator data (user present and verified, the counter) and the hash
+// of the client data.
+func benchAssertion(p benchPhone, origin string, challenge []byte, counter uint32) ([]byte, error) {
+	u, err := url.Parse(origin)
+	if err != nil {
+		return nil, err
+	}
+	clientData, err := json.Marshal(map[string]any{"type": "webauthn.get", "challenge": base64url(challenge), "origin": origin, "crossOrigin": false})
+	if err != nil {
+		return nil, err
+	}
+	rpIDHash := sha256.Sum256([]byte(u.Hostname()))
+	authData := binary.BigEndian.AppendUint32(append(rpIDHash[:], byte(protocol.FlagUserPresent|protocol.FlagUserVerified)), counter)
+	clientHash := sha256.Sum256(clientData)
+	digest := sha256.Sum256(append(slices.Clip(authData), clientHash[:]...))
+	sig, err := ecdsa.SignASN1(rand.Reader, p.key, digest[:])
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{
+		"id": base64url(p.credentialID), "rawId": base64url(p.credentialID), "type": "public-key", "authenticatorAttachment": "platform",
+		"response": map[string]string{
+			"clientDataJSON": base64url(clientData), "authenticatorData": base64url(authData),
+			"signature": base64url(sig), "userHandle": base64url(p.webAuthnID),
+		},
+		"clientExtensionResults": map[string]any{},
+	})
+}
+
+// ciba is a relying party's decoupled login from request to tokens: bc-authorize, the phone's
+// inbox, begin, finish, and one poll of the token endpoint, which has the tokens by then.
+func (r *benchRun) ciba(ctx context.Context, w *benchWorker, p benchPhone) (time.Duration, error) {
+	start := time.Now()
+	w.seq++
+	msg := fmt.Sprintf("bench %d-%d", w.id, w.seq)
+	form := url.Values{"scope": {"openid"}, "login_hint": {p.citizenID}, "binding_message": {msg}}
+	var auth struct {
+		ID string `json:"auth_req_id"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: r.cibaURL, form: form, client: true, want: 200}, &auth); err != nil {
+		return 0, err
+	}
+	var inbox struct {
+		Requests []phone.InboxRequest `json:"requests"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "GET", path: "/api/v1/phone/inbox", bearer: p.deviceToken, want: 200}, &inbox); err != nil {
+		return 0, err
+	}
+	i := slices.IndexFunc(inbox.Requests, func(q phone.InboxRequest) bool { return q.BindingMessage == msg })
+	if i < 0 {
+		return 0, fmt.Errorf("%w: the request is not in the phone's inbox", errUnexpected)
+	}
+	signing, err := r.approve(ctx, p, inbox.Requests[i].Token)
+	if err != nil {
+		return 0, err
+	}
+	form = url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {auth.ID}}
+	var tokens struct {
+		IDToken string `json:"id_token"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: r.oauth.Endpoint.TokenURL, form: form, client: true, want: 200}, &tokens); err != nil {
+		return 0, err
+	}
+	if tokens.IDToken == "" {
+		return 0, fmt.Errorf("%w: the token response has no id_token", errUnexpected)
+	}
+	return time.Since(start) - signing, nil
+}
+
+// register is a fresh citizen's card login and registration; it returns the session cookie.
+func (r *benchRun) register(ctx context.Context, citizenID string) (string, error) {
+	pemBytes, err := r.ca.Issue("王小明", citizenID, authn.IssueOptions{Now: time.Now()})
+	if err != nil {
+		return "", err
+	}
+	card, err := authn.ParseCard(pemBytes)
+	if err != nil {
+		return "", err
+	}
+	var ch struct{ Challenge string }
+	if _, err := r.send(ctx, benchRequest{method: "GET", path: "/api/v1/card/challenge", want: 200}, &ch); err != nil {
+		return "", err
+	}
+	raw, _ := base64.RawURLEncoding.DecodeString(ch.Challenge)
+	sig, err := card.Sign(raw)
+	if err != nil {
+		return "", err
+	}
+	login := map[string]string{"challenge": ch.Challenge, "certificate": base64url(card.Certificate.Raw), "signature": base64url(sig)}
+	res, err := r.send(ctx, benchRequest{method: "POST", path: "/api/v1/card/login", json: login, want: 200}, nil)
+	if err != nil {
+		return "", err
+	}
+	var cookie string
+	for _, c := range res.Cookies() {
+		if c.Name == "mcert_session" {
+			cookie = c.Name + "=" + c.Value
+		}
+	}
+	contact := map[string]string{"email": "bench@example.tw", "phone": "0912345678"}
+	_, err = r.send(ctx, benchRequest{method: "POST", path: "/api/v1/account", json: contact, cookie: cookie, want: 201}, nil)
+	return cookie, err
+}
+
+// bind is binding a phone from the account page's QR code: the binding, begin, the phone's new
+// credential, finish.
+func (r *benchRun) bind(ctx context.Context, cookie string) (time.Duration, error) {
+	start := time.Now()
+	var b struct {
+		QRText string `json:"qr_text"`
+	}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: "/api/v1/bindings", cookie: cookie, want: 201}, &b); err != nil {
+		return 0, err
+	}
+	link, err := qr.Parse(b.QRText)
+	if err != nil {
+		return 0, err
+	}
+	var begin struct {
+		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+	}
+	body := map[string]string{"token": link.Token, "device_name": "Bench phone"}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: "/api/v1/phone/bind/begin", json: body, want: 200}, &begin); err != nil {
+		return 0, err
+	}
+	creating := time.Now()
+	credential, err := new(phone.Phone).Create(r.base, begin.PublicKey, phone.CreateOptions{})
+	if err != nil {
+		return 0, err
+	}
+	phoneTook := time.Since(creating)
+	finish := map[string]any{"token": link.Token, "credential": json.RawMessage(credential)}
+	if _, err := r.send(ctx, benchRequest{method: "POST", path: "/api/v1/phone/bind/finish", json: finish, want: 201}, nil); err != nil {
+		return 0, err
+	}
+	return time.Since(start) - phoneTook, nil
+}
+
+// benchRequest is one call to the server.
+type benchRequest struct {
+	method, path string // path may also be an absolute URL of the server
+	json         any
+	form         url.Values
+	client       bool // authenticate as the relying party (client_secret_basic)
+	bearer       string
+	cookie       string
+	want         int
+}
+
+var errUnexpected = errors.New("unexpected answer")
+
+// send makes the request and decodes the answer, which must have the wanted status, into out.
+// A refusal with an error body is a *phone.APIError.
+func (r *benchRun) send(ctx context.Context, q benchRequest, out any) (*http.Response, error) {
+	var body io.Reader
+	contentType := ""
+	switch {
+	case q.json != nil:
+		data, err := json.Marshal(q.json)
+		if err != nil {
+			return nil, err
+		}
+		body, contentType = bytes.NewReader(data), "application/json"
+	case q.form != nil:
+		body, contentType = strings.NewReader(q.form.Encode()), "application/x-www-form-urlencoded"
+	}
+	target := q.path
+	if !strings.Contains(target, "://") {
+		target = r.base + q.path
+	}
+	req, err := http.NewRequestWithContext(ctx, q.method, target, body)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if q.client {
+		req.SetBasicAuth(url.QueryEscape(r.state.ClientID), url.QueryEscape(r.state.ClientSecret))
+	}
+	if q.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+q.bearer)
+	}
+	if q.cookie != "" {
+		req.Header.Set("Cookie", q.cookie)
+	}
+	res, data, err := roundTrip(r.http, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != q.want {
+		var e struct {
+			Error   string `json:"error"`
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(data, &e) == nil && e.Error != "" {
+			return nil, &phone.APIError{Status: res.StatusCode, Code: e.Error, Message: e.Message}
+		}
+		return nil, fmt.Errorf("%w to %s %s: %d, want %d: %.200s", errUnexpected, q.method, q.path, res.StatusCode, q.want, data)
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return nil, fmt.Errorf("%w to %s %s: %v", errUnexpected, q.method, q.path, err)
+		}
+	}
+	return res, nil
+}
+
+// roundTrip sends req and reads the whole answer.
+func roundTrip(client *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	return res, data, err
+}
+
+// benchErrorCode is how the report counts a failed operation: by the server's error code.
+func benchErrorCode(err error) string {
+	var refused *phone.APIError
+	switch {
+	case errors.As(err, &refused):
+		return refused.Code
+	case errors.Is(err, errUnexpected):
+		return "unexpected_answer"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "timeout"
+	}
+	return "transport"
+}
+
+// freeLoopbackAddr is a loopback address with a port free a moment ago.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// serveProcess is `mcert serve` running as a child process.
+type serveProcess struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// startServe runs `mcert serve` on dataDir at addr, its output in logPath, and waits until it
+// answers /healthz.
+func startServe(ctx context.Context, bin, dataDir, addr, logPath string, extra ...string) (*serveProcess, error) {
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer log.Close() // the child has its own copy
+	p := &serveProcess{cmd: exec.Command(bin, append([]string{"serve", "--addr", addr, "--data", dataDir}, extra...)...), exited: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = log, log
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/healthz", nil)
+		req.Close = true // no idle connection outlives the check
+		res, err := http.DefaultClient.Do(req)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return p, nil
+			}
+		}
+		select {
+		case <-p.exited:
+			out, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("mcert serve exited before serving: %s\n%s", p.cmd.ProcessState, out)
+		case <-ctx.Done():
+			p.kill()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// kill sends SIGKILL, which no process can catch, and waits for the process to end.
+func (p *serveProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// stop shuts the server down gracefully, as an operator's SIGTERM does.
+func (p *serveProcess) stop() error {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		return err
+	}
+	select {
+	case <-p.exited:
+	case <-time.After(15 * time.Second):
+		p.kill()
+		return errors.New("mcert serve did not stop within 15 s of SIGTERM")
+	}
+	if !p.cmd.ProcessState.Success() {
+		return fmt.Errorf("mcert serve ended with %s", p.cmd.ProcessState)
+	}
+	return nil
+}
+
+// procStat is what Linux says of a process: CPU time and memory.
+type procStat struct {
+	cpu                  time.Duration
+	rss, hwm, anon, file int64 // bytes
+}
+
+// readProc reads /proc/<pid>/stat and /proc/<pid>/status (Linux only; elsewhere it fails and
+// the report leaves the figures out). CPU time is in clock ticks of 1/100 s, Linux's USER_HZ.
+func readProc(pid int) (procStat, error) {
+	var p procStat
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return p, err
+	}
+	// The fields after the command name, which is in parentheses and may hold spaces.
+	fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	if len(fields) < 13 {
+		return p, errors.New("short /proc stat")
+	}
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	p.cpu = time.Duration(utime+stime) * 10 * time.Millisecond
+	status, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return p, err
+	}
+	defer status.Close()
+	for sc := bufio.NewScanner(status); sc.Scan(); {
+		name, value, _ := strings.Cut(sc.Text(), ":")
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(value), " kB"), 10, 64)
+		switch name {
+		case "VmRSS":
+			p.rss = kb << 10
+		case "VmHWM":
+			p.hwm = kb << 10
+		case "RssAnon":
+			p.anon = kb << 10
+		case "RssFile":
+			p.file = kb << 10
+		}
+	}
+	return p, nil
+}
+
+// cpuSnapshot is the CPU time used so far by the server, by the bench itself, and by the whole
+// machine.
+type cpuSnapshot struct{ server, client, machine time.Duration }
+
+// cpuUse is the CPU time used between two snapshots. What others used must be near zero for
+// figures worth comparing: the bench and the server share the machine's cores.
+type cpuUse struct{ server, client, others time.Duration }
+
+func snapshotCPU(serverPID int) cpuSnapshot {
+	var s cpuSnapshot
+	if serverPID != 0 {
+		p, _ := readProc(serverPID)
+		s.server = p.cpu
+	}
+	p, _ := readProc(os.Getpid())
+	s.client = p.cpu
+	// /proc/stat's first line: user nice system idle iowait irq softirq steal…, in ticks.
+	if stat, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(stat), "\n")
+		for i, f := range strings.Fields(line) {
+			if n, err := strconv.ParseInt(f, 10, 64); err == nil && i != 4 && i != 5 && i <= 8 {
+				s.machine += time.Duration(n) * 10 * time.Millisecond
+			}
+		}
+	}
+	return s
+}
+
+func (a cpuSnapshot) to(b cpuSnapshot) cpuUse {
+	u := cpuUse{server: b.server - a.server, client: b.client - a.client}
+	u.others = max(0, b.machine-a.machine-u.server-u.client)
+	return u
+}
+
+func (u cpuUse) add(v cpuUse) cpuUse {
+	return cpuUse{server: u.server + v.server, client: u.client + v.client, others: u.others + v.others}
+}
+
+type latencyMS struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// benchReport is what bench run prints.
+type benchReport struct {
+	Scenario       string         `json:"scenario"`
+	Unit           string         `json:"unit"`
+	Phones         int            `json:"phones"` // seeded
+	Concurrency    int            `json:"concurrency"`
+	Seconds        float64        `json:"seconds"` // timed
+	PrepareSeconds float64        `json:"prepare_seconds"`
+	Ops            int            `json:"ops"`
+	OpsPerSec      float64        `json:"ops_per_second"`
+	Latency        latencyMS      `json:"latency_ms"`
+	Errors         map[string]int `json:"errors"`
+	ErrorCount     int            `json:"error_count"`
+	Ceiling        float64        `json:"ceiling_ops_per_second"`
+	CeilingWorkers int            `json:"ceiling_workers"`
+	CeilingSeconds float64        `json:"ceiling_seconds"` // timed work, about a third as much untimed beside it
+	Ratio          float64        `json:"http_to_ceiling"`
+	Server         struct {
+		PID        int     `json:"pid"`
+		RSS        int64   `json:"rss_bytes"`
+		HWM        int64   `json:"rss_peak_bytes"`
+		RSSAnon    int64   `json:"rss_anon_bytes"`
+		RSSFile    int64   `json:"rss_file_bytes"`
+		CPUSeconds float64 `json:"cpu_seconds"`
+		CPUPerOpMS float64 `json:"cpu_ms_per_op"`
+	} `json:"server"`
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	// OthersCPUSeconds is what other processes took of the machine while timed, and
+	// CeilingOthersCPUSeconds while the ceiling was measured: more than a little makes both
+	// figures too low.
+	OthersCPUSeconds        float64 `json:"others_cpu_seconds"`
+	CeilingOthersCPUSeconds float64 `json:"ceiling_others_cpu_seconds"`
+	DataFileBytes           int64   `json:"data_file_bytes"`
+	BytesPerPhone           float64 `json:"data_file_bytes_per_phone"`
+	GoVersion               string  `json:"go_version"`
+	CPUs                    int     `json:"cpus"`
+}
+
+func (r *benchReport) print(w io.Writer) error {
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	errs := "none"
+	if r.ErrorCount > 0 {
+		var list []string
+		for code, n := range r.Errors {
+			list = append(list, fmt.Sprintf("%s %d", code, n))
+		}
+		slices.Sort(list)
+		errs = strings.Join(list, ", ")
+	}
+	busy := ""
+	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
+		busy = " (the machine was not idle: these figures are low)"
+	}
+	_, err := fmt.Fprintf(w, `mcert bench %s: %d seeded phones, %d concurrent, %.1f s timed (%.1f s preparing), %s, %d CPUs
+  %-18s %.0f/s (%d in all)
+  %-18s p50 %.2f  p95 %.2f  p99 %.2f  max %.2f
+  %-18s %s
+  %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers)
+  %-18s %.1f%%
+  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op
+  %-18s CPU %.1f s
+  %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
+  %-18s %.1f MiB, %.0f bytes per seeded phone
+`,
+		r.Scenario, r.Phones, r.Concurrency, r.Seconds, r.PrepareSeconds, r.GoVersion, r.CPUs,
+		r.Unit, r.OpsPerSec, r.Ops,
+		"latency ms", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max,
+		"errors", errs,
+		"in-process ceiling", r.Ceiling, r.CeilingWorkers,
+		"HTTP/ceiling", 100*r.Ratio,
+		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS,
+		"bench client", r.ClientCPUSeconds,
+		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
+		"data file", mib(r.DataFileBytes), r.BytesPerPhone)
+	return err
+}
