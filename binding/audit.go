@@ -51,10 +51,19 @@ const (
 	EventCloneWarning  = "clone_warning"
 )
 
-// record appends an event to the audit log. With outcomeErr nil the outcome is e's (default
-// "ok"); otherwise the event is a refusal with the error's code. A failure to record is logged, not returned: the action it
-// describes has already happened or been refused.
+// record appends an event to the audit log. A failure to record is logged, not returned: the
+// action it describes has already happened or been refused.
 func (s *Service) record(ctx context.Context, e storage.Event, outcomeErr error) {
+	e = s.auditEvent(ctx, e, outcomeErr)
+	if _, err := s.Store.AppendEvent(ctx, e); err != nil && s.Log != nil {
+		s.Log.Error("audit log: event not recorded", "type", e.Type, "err", err)
+	}
+}
+
+// auditEvent completes e for the log: its time, the client's masked address, and the outcome.
+// With outcomeErr nil the outcome is e's (default "ok"); otherwise the event is a refusal with
+// the error's code.
+func (s *Service) auditEvent(ctx context.Context, e storage.Event, outcomeErr error) storage.Event {
 	e.Time, e.IP = s.now(), maskIP(clientIP(ctx))
 	if e.Outcome == "" {
 		e.Outcome = "ok"
@@ -66,9 +75,7 @@ func (s *Service) record(ctx context.Context, e storage.Event, outcomeErr error)
 			e.Reason = me.Code
 		}
 	}
-	if _, err := s.Store.AppendEvent(ctx, e); err != nil && s.Log != nil {
-		s.Log.Error("audit log: event not recorded", "type", e.Type, "err", err)
-	}
+	return e
 }
 
 // actor is how a citizen appears in the log: masked.

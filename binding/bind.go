@@ -178,9 +178,15 @@ func cleanDeviceName(name string) (string, error) {
 
 // BeginBind is the phone's first step: it claims the QR token and gets the WebAuthn options.
 func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
-	if err := s.limitIP(ctx, s.limits().PhoneBeginPerIP, "phone begin"); err != nil {
+	if err := s.checkPhoneBegin(ctx); err != nil {
 		return nil, err
 	}
+	options, err := s.beginBind(ctx, token, deviceName)
+	s.countPhoneBegin(ctx, err)
+	return options, err
+}
+
+func (s *Service) beginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
 	name, err := cleanDeviceName(deviceName)
 	if err != nil {
 		return nil, err

@@ -19,7 +19,7 @@ type Limit struct {
 type Limits struct {
 	CardLoginPerIP      Limit // card logins from one address
 	CardLoginPerCitizen Limit // card logins of one citizen, from anywhere
-	PhoneBeginPerIP     Limit // bind and login begins from one address: QR token guessing
+	PhoneBeginPerIP     Limit // refused bind and login begins from one address: QR token guessing
 	CIBAPerClient       Limit // decoupled logins one relying party may start: login_hint enumeration
 }
 
@@ -56,7 +56,11 @@ func (s *Service) limit(ctx context.Context, l Limit, key string) error {
 	if n <= l.N {
 		return nil
 	}
-	windowEnd := time.Unix(0, 0).Add((now.Sub(time.Unix(0, 0))/l.Window + 1) * l.Window)
+	return rateLimited(now, l.Window)
+}
+
+func rateLimited(now time.Time, window time.Duration) error {
+	windowEnd := time.Unix(0, 0).Add((now.Sub(time.Unix(0, 0))/window + 1) * window)
 	return &mcert.Error{
 		Kind: mcert.TooMany, Code: "rate_limited", RetryAfter: windowEnd.Sub(now),
 		Message: "too many requests; wait a little and try again",
@@ -71,6 +75,46 @@ func (s *Service) limitIP(ctx context.Context, l Limit, what string) error {
 		return nil
 	}
 	return s.limit(ctx, l, what+" ip "+limitedNetwork(ip))
+}
+
+// phoneBeginKey counts the refused phone begins of the client's address: a token that finds
+// nothing is what guessing looks like. Only refusals are counted, so a citizen's begin costs a
+// read, not a write; once an address has spent its allowance, every begin from it is refused,
+// a right guess too. "" without an address.
+func phoneBeginKey(ctx context.Context) string {
+	if ip := clientIP(ctx); ip != "" {
+		return "phone begin refused ip " + limitedNetwork(ip)
+	}
+	return ""
+}
+
+// checkPhoneBegin refuses a begin from an address that has spent its allowance of refusals.
+func (s *Service) checkPhoneBegin(ctx context.Context) error {
+	key, l := phoneBeginKey(ctx), s.limits().PhoneBeginPerIP
+	if key == "" {
+		return nil
+	}
+	now := s.now()
+	n, err := s.Store.Hits(ctx, key, l.Window, now)
+	if err != nil {
+		return err
+	}
+	if n < l.N {
+		return nil
+	}
+	return rateLimited(now, l.Window)
+}
+
+// countPhoneBegin counts a begin that was refused (err not nil, and not by the limit itself,
+// so that a client past its allowance costs no writes).
+func (s *Service) countPhoneBegin(ctx context.Context, err error) {
+	key, l := phoneBeginKey(ctx), s.limits().PhoneBeginPerIP
+	if err == nil || key == "" || mcert.ErrorKind(err) == mcert.TooMany {
+		return
+	}
+	if _, herr := s.Store.Hit(ctx, key, l.Window, s.now()); herr != nil && s.Log != nil {
+		s.Log.Error("rate limit: refused phone begin not counted", "err", herr)
+	}
 }
 
 // limitedNetwork is what one client controls: an IPv4 address, or an IPv6 /64.

@@ -1,6 +1,7 @@
 package binding
 
 import (
+	"cmp"
 	"context"
 	"crypto/hmac"
 	"crypto/rand"
@@ -244,7 +245,7 @@ func (s *Service) Inbox(ctx context.Context, deviceToken string) (storage.Device
 }
 
 func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Account) ([]InboxItem, error) {
-	logins, err := s.Store.ListLoginsByAccount(ctx, a.ID)
+	logins, err := s.Store.ListWaitingLogins(ctx, a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -313,9 +314,15 @@ func (s *Service) loginByToken(ctx context.Context, token string) (storage.Login
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
 // options with the relying party's name and the match code to show.
 func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
-	if err := s.limitIP(ctx, s.limits().PhoneBeginPerIP, "phone begin"); err != nil {
+	if err := s.checkPhoneBegin(ctx); err != nil {
 		return LoginPrompt{}, err
 	}
+	p, err := s.beginLogin(ctx, token)
+	s.countPhoneBegin(ctx, err)
+	return p, err
+}
+
+func (s *Service) beginLogin(ctx context.Context, token string) (LoginPrompt, error) {
 	l, err := s.loginByToken(ctx, token)
 	if err != nil {
 		return LoginPrompt{}, err
@@ -366,10 +373,10 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 		return err
 	}
 	signer, err := s.finishLogin(ctx, l, credential)
-	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: l.AccountID, DeviceID: signer.ID}
-	if e.AccountID == "" {
-		e.AccountID = signer.AccountID
+	if err == nil {
+		return nil // the approval wrote its event
 	}
+	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
 	if errors.Is(err, errClone) {
 		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, err)
 	}
@@ -414,7 +421,8 @@ func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential [
 			}
 			d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
 			return d, nil
-		})
+		},
+		s.auditEvent(ctx, storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: approver.AccountID, DeviceID: approver.ID}, nil))
 	if errors.Is(err, errClone) {
 		return approver, s.refuseClone(ctx, assertion.DeviceID)
 	}
@@ -455,6 +463,13 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 	if a.Status != storage.AccountActive {
 		return a, d, nil, errSuspended
 	}
+	if l.Kind != storage.LoginCIBA {
+		// A QR login's ceremony has no allow-list, so go-webauthn needs only the credential
+		// that signed: no scan of the account's devices on the busiest path.
+		return a, d, []storage.Device{d}, nil
+	}
+	// A decoupled login's ceremony allowed the account's usable phones, and go-webauthn checks
+	// that the account owns every one of them.
 	devices, err := s.Store.ListDevices(ctx, a.ID)
 	return a, d, devices, err
 }

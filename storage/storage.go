@@ -155,7 +155,7 @@ type Login struct {
 	CodeHash        []byte
 	WebAuthnSession []byte
 	LastPolledAt    *time.Time
-	AccountID       string // set at creation for CIBA, at approval for redirect logins; indexed
+	AccountID       string // set at creation for CIBA, at approval for redirect logins
 	DeviceID        string
 	AuthTime        *time.Time
 }
@@ -250,14 +250,18 @@ type Store interface {
 	GetLogin(ctx context.Context, hash []byte) (Login, error)
 	GetLoginByToken(ctx context.Context, tokenHash []byte) (Login, error)
 	GetLoginByCode(ctx context.Context, codeHash []byte) (Login, error)
-	// ListLoginsByAccount returns the logins whose AccountID is accountID, oldest first.
-	ListLoginsByAccount(ctx context.Context, accountID string) ([]Login, error)
+	// ListWaitingLogins returns the account's decoupled logins that wait for a phone (Kind
+	// LoginCIBA, Status LoginPending or LoginScanned; expired ones too, until collected), oldest
+	// first: a phone's inbox. Other logins are not listed, so an inbox stays small however many
+	// logins the account has made.
+	ListWaitingLogins(ctx context.Context, accountID string) ([]Login, error)
 	// UpdateLogin may not change Hash; it keeps the token, code and account indexes in step
 	// (ErrAlreadyExists when a new TokenHash or CodeHash is taken).
 	UpdateLogin(ctx context.Context, hash []byte, update func(Login) (Login, error)) (Login, error)
-	// ApproveLogin atomically updates a login and the device that approved it: both are
-	// written or neither.
-	ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(Login) (Login, error), updateDevice func(Device) (Device, error)) (Login, Device, error)
+	// ApproveLogin atomically updates a login and the device that approved it, and appends e
+	// to the audit log (as AppendEvent): all three are written or none, so an approval is never
+	// without its event, and costs one commit.
+	ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(Login) (Login, error), updateDevice func(Device) (Device, error), e Event) (Login, Device, error)
 	DeleteLogin(ctx context.Context, hash []byte) error
 
 	CreateToken(ctx context.Context, t Token) error
@@ -287,6 +291,9 @@ type Store interface {
 	// window long, aligned to the Unix epoch) and returns the count including this hit. Windows
 	// that have ended are removed by GarbageCollect.
 	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	// Hits returns the count Hit has reached in that window, without counting: a check that
+	// costs no write, for limits that count only refused requests.
+	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 
 	// GarbageCollect deletes challenges, sessions, bindings, logins and tokens whose ExpiresAt
 	// is before the given time, signing keys whose RetireAt is, and rate-limit windows that

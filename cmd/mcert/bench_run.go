@@ -58,6 +58,7 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	bin := fs.String("bin", "", "the mcert binary to serve with (default: this one)")
 	logPath := fs.String("log", "", "the server's log (default <data>/bench-serve.log)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	debugAddr := fs.String("debug-addr", "", "serve the server's profiler here (its --debug-addr), to profile it during the run, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -103,9 +104,14 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	report.CeilingOthersCPUSeconds = before.to(snapshotCPU(0)).others.Seconds()
 	report.CeilingSeconds = ceilingFor.Seconds()
 
-	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath,
+	serveFlags := []string{
 		"--limit-card-login-ip", benchUnlimited, "--limit-card-login-citizen", benchUnlimited,
-		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited)
+		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited,
+	}
+	if *debugAddr != "" {
+		serveFlags = append(serveFlags, "--debug-addr", *debugAddr)
+	}
+	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath, serveFlags...)
 	if err != nil {
 		return err
 	}
@@ -335,6 +341,7 @@ func (r *benchRun) measure(ctx context.Context, duration time.Duration, report *
 	report.Ratio = report.OpsPerSec / report.Ceiling
 	report.Latency = latencyMS{P50: percentile(lat, 50), P95: percentile(lat, 95), P99: percentile(lat, 99), Max: percentile(lat, 100)}
 	report.Server.CPUSeconds = cpu.server.Seconds()
+	report.Server.MajorFaults = cpu.serverMajorFaults
 	report.ClientCPUSeconds = cpu.client.Seconds()
 	report.OthersCPUSeconds = cpu.others.Seconds()
 	if report.Ops > 0 {
@@ -708,6 +715,7 @@ func (p *serveProcess) stop() error {
 // procStat is what Linux says of a process: CPU time and memory.
 type procStat struct {
 	cpu                  time.Duration
+	majorFaults          int64 // page faults that read the disk: of the data file, when it is not cached
 	rss, hwm, anon, file int64 // bytes
 }
 
@@ -724,6 +732,7 @@ func readProc(pid int) (procStat, error) {
 	if len(fields) < 13 {
 		return p, errors.New("short /proc stat")
 	}
+	p.majorFaults, _ = strconv.ParseInt(fields[9], 10, 64)
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
 	p.cpu = time.Duration(utime+stime) * 10 * time.Millisecond
@@ -751,17 +760,23 @@ func readProc(pid int) (procStat, error) {
 
 // cpuSnapshot is the CPU time used so far by the server, by the bench itself, and by the whole
 // machine.
-type cpuSnapshot struct{ server, client, machine time.Duration }
+type cpuSnapshot struct {
+	server, client, machine time.Duration
+	serverMajorFaults       int64
+}
 
 // cpuUse is the CPU time used between two snapshots. What others used must be near zero for
 // figures worth comparing: the bench and the server share the machine's cores.
-type cpuUse struct{ server, client, others time.Duration }
+type cpuUse struct {
+	server, client, others time.Duration
+	serverMajorFaults      int64
+}
 
 func snapshotCPU(serverPID int) cpuSnapshot {
 	var s cpuSnapshot
 	if serverPID != 0 {
 		p, _ := readProc(serverPID)
-		s.server = p.cpu
+		s.server, s.serverMajorFaults = p.cpu, p.majorFaults
 	}
 	p, _ := readProc(os.Getpid())
 	s.client = p.cpu
@@ -778,13 +793,16 @@ func snapshotCPU(serverPID int) cpuSnapshot {
 }
 
 func (a cpuSnapshot) to(b cpuSnapshot) cpuUse {
-	u := cpuUse{server: b.server - a.server, client: b.client - a.client}
+	u := cpuUse{server: b.server - a.server, client: b.client - a.client, serverMajorFaults: b.serverMajorFaults - a.serverMajorFaults}
 	u.others = max(0, b.machine-a.machine-u.server-u.client)
 	return u
 }
 
 func (u cpuUse) add(v cpuUse) cpuUse {
-	return cpuUse{server: u.server + v.server, client: u.client + v.client, others: u.others + v.others}
+	return cpuUse{
+		server: u.server + v.server, client: u.client + v.client, others: u.others + v.others,
+		serverMajorFaults: u.serverMajorFaults + v.serverMajorFaults,
+	}
 }
 
 type latencyMS struct {
@@ -819,6 +837,9 @@ type benchReport struct {
 		RSSFile    int64   `json:"rss_file_bytes"`
 		CPUSeconds float64 `json:"cpu_seconds"`
 		CPUPerOpMS float64 `json:"cpu_ms_per_op"`
+		// MajorFaults are the page faults that read the disk while timed: data-file pages that were
+		// not in the page cache.
+		MajorFaults int64 `json:"major_faults"`
 	} `json:"server"`
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 	// OthersCPUSeconds is what other processes took of the machine while timed, and
@@ -853,7 +874,7 @@ func (r *benchReport) print(w io.Writer) error {
   %-18s %s
   %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers)
   %-18s %.1f%%
-  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op
+  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults
   %-18s CPU %.1f s
   %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
   %-18s %.1f MiB, %.0f bytes per seeded phone
@@ -864,7 +885,7 @@ func (r *benchReport) print(w io.Writer) error {
 		"errors", errs,
 		"in-process ceiling", r.Ceiling, r.CeilingWorkers,
 		"HTTP/ceiling", 100*r.Ratio,
-		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS,
+		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults,
 		"bench client", r.ClientCPUSeconds,
 		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
 		"data file", mib(r.DataFileBytes), r.BytesPerPhone)

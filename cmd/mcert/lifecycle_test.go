@@ -262,11 +262,35 @@ func TestRateLimits(t *testing.T) {
 	s.clock.Advance(time.Minute)
 	b.do("POST", "/api/v1/card/login", signedLogin(t, b, card)).want(t, 200)
 
-	// Per address: phone begins with guessed tokens.
-	for i := 0; i < limits.PhoneBeginPerIP.N; i++ {
-		b.do("POST", "/api/v1/phone/bind/begin", map[string]string{"token": "guess-" + strconv.Itoa(i)}).want(t, 404)
+}
+
+// TestPhoneBeginLimit checks the limit on guessing QR tokens: an address may have its
+// allowance of begins refused a minute; its successful begins are not counted; once the
+// allowance is spent, every begin from it is refused, a right token's too.
+func TestPhoneBeginLimit(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	ctx := context.Background()
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	for range 3 {
+		if _, err := ph.Login(ctx, rp.startLogin().scan(t), phone.GetOptions{}); err != nil {
+			t.Fatalf("login before any guess: %v", err)
+		}
+	}
+	b := s.browser(t)
+	for i := 0; i < binding.DefaultLimits.PhoneBeginPerIP.N; i++ {
+		path := []string{"/api/v1/phone/bind/begin", "/api/v1/phone/login/begin"}[i%2]
+		b.do("POST", path, map[string]string{"token": "guess-" + strconv.Itoa(i)}).want(t, 404)
 	}
 	if r := b.do("POST", "/api/v1/phone/login/begin", map[string]string{"token": "guess"}); r.Status != 429 || r.Header.Get("Retry-After") == "" {
 		t.Fatalf("one phone begin over the address's allowance: %d %s", r.Status, r.Body)
+	}
+	a := rp.startLogin()
+	if _, err := ph.Login(ctx, a.scan(t), phone.GetOptions{}); err == nil || !strings.Contains(err.Error(), "rate_limited") {
+		t.Fatalf("a right token after the allowance is spent: got %v, want rate_limited", err)
+	}
+	s.clock.Advance(time.Minute)
+	if _, err := ph.Login(ctx, a.scan(t), phone.GetOptions{}); err != nil {
+		t.Fatalf("the same token in the next minute: %v", err)
 	}
 }

@@ -28,6 +28,7 @@ func TestCommandLine(t *testing.T) {
 		{"missing required flags", []string{"card", "issue", "--data", t.TempDir()}, 2, "", "--name and --id are required"},
 		{"bad national ID", []string{"card", "issue", "--data", t.TempDir(), "--name", "王小明", "--id", "A123456788", "--out", t.TempDir() + "/c.pem"}, 1, "", "check digit"},
 		{"bad public URL", []string{"serve", "--data", t.TempDir(), "--public-url", "http://example.tw"}, 1, "", "https except on localhost"},
+		{"profiler on the network", []string{"serve", "--data", t.TempDir(), "--debug-addr", "0.0.0.0:6060"}, 1, "", "must be a loopback address"},
 		{"phone needs a QR code", []string{"phone", "bind", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
 		{"login needs a QR code", []string{"phone", "login", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
 		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "not bound to http://localhost:8080; bind it"},

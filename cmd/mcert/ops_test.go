@@ -51,6 +51,27 @@ func (b *browser) sessionCookie() string {
 	return ""
 }
 
+// TestProfiler checks that --debug-addr serves Go's profiler there, and only there.
+func TestProfiler(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.DebugAddr = "127.0.0.1:0" })
+	for _, tc := range []struct {
+		base string
+		want int
+	}{
+		{"http://" + s.debug.Addr().String(), 200},
+		{s.PublicURL, 404},
+	} {
+		res, err := http.Get(tc.base + "/debug/pprof/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != tc.want {
+			t.Errorf("GET %s/debug/pprof/cmdline: %d, want %d", tc.base, res.StatusCode, tc.want)
+		}
+	}
+}
+
 func TestMetrics(t *testing.T) {
 	s := startServer(t)
 	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof" // served only on --debug-addr
 	"net/url"
 	"os"
 	"path/filepath"
@@ -38,6 +39,7 @@ type Config struct {
 	TLSCert      string // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
 	TLSKey       string // PEM private key of TLSCert
 	DeviceLimit  int    // usable phones per account
+	DebugAddr    string // where to serve Go's profiler (net/http/pprof); empty: nowhere
 	Now          func() time.Time
 	Logger       *slog.Logger
 
@@ -73,6 +75,11 @@ func (c *Config) Validate() error {
 	if c.TLSCert != "" && strings.HasPrefix(c.PublicURL, "http://") {
 		errs = append(errs, fmt.Errorf("--public-url %q must be https when the server serves TLS itself", c.PublicURL))
 	}
+	if c.DebugAddr != "" {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
+			errs = append(errs, fmt.Errorf("--debug-addr %q must be a loopback address such as 127.0.0.1:6060: the profiler is not for the network", c.DebugAddr))
+		}
+	}
 	if c.CardCRL != "" && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
 	}
@@ -87,6 +94,7 @@ type Main struct {
 	store     *bolt.Store
 	listener  net.Listener
 	server    *http.Server
+	debug     net.Listener // the profiler's, with --debug-addr
 	service   *binding.Service
 }
 
@@ -121,6 +129,12 @@ func (m *Main) Open() error {
 	if err != nil {
 		m.store.Close()
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another --addr)", cfg.Addr, err)
+	}
+	if cfg.DebugAddr != "" {
+		if m.debug, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
+			m.Close()
+			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, err)
+		}
 	}
 	m.PublicURL = canonicalURL(cfg.PublicURL)
 	if m.PublicURL == "" {
@@ -255,6 +269,12 @@ func (m *Main) adminTokenHash() ([]byte, error) {
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
 	go m.collectGarbage(ctx)
+	if m.debug != nil {
+		// The profiler's own mux: net/http/pprof registers on http.DefaultServeMux, which
+		// nothing else serves.
+		go http.Serve(m.debug, http.DefaultServeMux)
+		m.Config.Logger.Info("serving the profiler", "addr", "http://"+m.debug.Addr().String()+"/debug/pprof/")
+	}
 	errc := make(chan error, 1)
 	go func() {
 		if m.server.TLSConfig != nil {
@@ -296,6 +316,9 @@ func (m *Main) Close() error {
 	if m.listener != nil {
 		m.listener.Close()
 	}
+	if m.debug != nil {
+		m.debug.Close()
+	}
 	if m.store != nil {
 		return m.store.Close()
 	}
@@ -315,10 +338,11 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
-	fs.Var((*limitFlag)(&cfg.Limits.PhoneBeginPerIP), "limit-phone-begin-ip", "rate limit of phone bind and login begins from one address (IPv6: one /64), as N/duration")
+	fs.Var((*limitFlag)(&cfg.Limits.PhoneBeginPerIP), "limit-phone-begin-ip", "rate limit of refused phone bind and login begins (unknown, used or expired tokens) from one address (IPv6: one /64), as N/duration; once spent, every begin from it is refused until the window ends")
 	fs.Var((*limitFlag)(&cfg.Limits.CIBAPerClient), "limit-ciba-client", "rate limit of decoupled (CIBA) logins one relying party may start, as N/duration")
 	if err := parseFlags(fs, args); err != nil {
 		return err

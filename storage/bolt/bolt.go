@@ -57,6 +57,11 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("open data file %s: %w", path, err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
+		for _, name := range retiredBuckets {
+			if err := tx.DeleteBucket([]byte(name)); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return fmt.Errorf("delete retired bucket %s: %w", name, err)
+			}
+		}
 		for _, t := range tables {
 			if err := t.prepare(tx); err != nil {
 				return err
@@ -283,9 +288,9 @@ func (s *Store) GetLoginByCode(ctx context.Context, codeHash []byte) (storage.Lo
 	return result(ctx, s.read, func(tx *bbolt.Tx) (storage.Login, error) { return logins.getBy(tx, loginsByCode, codeHash) })
 }
 
-func (s *Store) ListLoginsByAccount(ctx context.Context, accountID string) ([]storage.Login, error) {
+func (s *Store) ListWaitingLogins(ctx context.Context, accountID string) ([]storage.Login, error) {
 	return result(ctx, s.read, func(tx *bbolt.Tx) ([]storage.Login, error) {
-		return logins.scan(tx, loginsByAccount, ownerPrefix(accountID))
+		return logins.scan(tx, loginsWaiting, ownerPrefix(accountID))
 	})
 }
 
@@ -293,7 +298,7 @@ func (s *Store) UpdateLogin(ctx context.Context, hash []byte, update func(storag
 	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Login, error) { return logins.update(tx, hash, update) })
 }
 
-func (s *Store) ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(storage.Login) (storage.Login, error), updateDevice func(storage.Device) (storage.Device, error)) (storage.Login, storage.Device, error) {
+func (s *Store) ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(storage.Login) (storage.Login, error), updateDevice func(storage.Device) (storage.Device, error), e storage.Event) (storage.Login, storage.Device, error) {
 	type approval struct {
 		login  storage.Login
 		device storage.Device
@@ -304,7 +309,10 @@ func (s *Store) ApproveLogin(ctx context.Context, hash []byte, deviceID string, 
 		if a.login, err = logins.update(tx, hash, updateLogin); err != nil {
 			return a, err
 		}
-		a.device, err = devices.update(tx, []byte(deviceID), updateDevice)
+		if a.device, err = devices.update(tx, []byte(deviceID), updateDevice); err != nil {
+			return a, err
+		}
+		_, err = appendEvent(tx, e)
 		return a, err
 	})
 	return a.login, a.device, err
@@ -382,16 +390,18 @@ const maxEvents = 1000
 // AppendEvent gives e the next ID from the events bucket's sequence, and stores it. An ID that
 // e already has is replaced: the store alone numbers events, so that IDs keep their order.
 func (s *Store) AppendEvent(ctx context.Context, e storage.Event) (storage.Event, error) {
-	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Event, error) {
-		seq, err := tx.Bucket([]byte(events.bucket)).NextSequence()
-		if err != nil {
-			return storage.Event{}, fmt.Errorf("storage/bolt: number an event: %w", err)
-		}
-		e.ID = eventID(seq)
-		// No event has the new number yet, so create's check is not needed, and put, unlike
-		// create, returns the event as stored: its time in UTC.
-		return events.put(tx, e)
-	})
+	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.Event, error) { return appendEvent(tx, e) })
+}
+
+func appendEvent(tx *bbolt.Tx, e storage.Event) (storage.Event, error) {
+	seq, err := tx.Bucket([]byte(events.bucket)).NextSequence()
+	if err != nil {
+		return storage.Event{}, fmt.Errorf("storage/bolt: number an event: %w", err)
+	}
+	e.ID = eventID(seq)
+	// No event has the new number yet, so create's check is not needed, and put, unlike
+	// create, returns the event as stored: its time in UTC.
+	return events.put(tx, e)
 }
 
 // ListEvents scans the events bucket, or an account's keys in events_by_account, backwards from
@@ -421,6 +431,17 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now t
 		return 0, fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
 	}
 	return result(ctx, s.write, func(tx *bbolt.Tx) (int, error) { return rateLimits.hit(tx, key, window, now) })
+}
+
+// Hits reads the counter Hit counts in, without counting.
+func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	if window <= 0 {
+		return 0, fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
+	}
+	return result(ctx, s.read, func(tx *bbolt.Tx) (int, error) {
+		_, n, err := rateLimits.count(tx, key, window, now)
+		return n, err
+	})
 }
 
 func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {

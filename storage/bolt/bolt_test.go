@@ -78,6 +78,36 @@ func TestOpenFillsNewIndex(t *testing.T) {
 	}
 }
 
+// TestOpenDeletesRetiredBuckets opens a data file of an older mcert, with an index this one
+// no longer keeps: the bucket goes, and what it held is no longer paid for.
+func TestOpenDeletesRetiredBuckets(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	s := open(t, path, Options{})
+	err := s.db.Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucket([]byte(retiredBuckets[0]))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("account\x00key"), []byte("login"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		if tx.Bucket([]byte(retiredBuckets[0])) != nil {
+			return errors.New("the retired bucket is still there")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
 // TestEventCursorForm checks which cursors ListEvents takes: only 16 lowercase hex digits, the form
 // of the IDs it hands out, whether or not an event has that ID.
 func TestEventCursorForm(t *testing.T) {

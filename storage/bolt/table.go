@@ -22,10 +22,15 @@ const (
 	devicesByToken      = "devices_by_token"
 	loginsByToken       = "logins_by_token"
 	loginsByCode        = "logins_by_code"
-	loginsByAccount     = "logins_by_account"
+	loginsWaiting       = "logins_waiting" // by account: decoupled logins waiting for a phone
 	tokensByGrant       = "tokens_by_grant"
 	eventsByAccount     = "events_by_account"
 )
+
+// retiredBuckets are buckets an older mcert kept and this one does not; Open deletes them.
+// logins_by_account listed every login of an account, so that each QR login wrote an index
+// entry no one read: logins_waiting replaced it.
+var retiredBuckets = []string{"logins_by_account"}
 
 // tables lists every table, for Open to prepare.
 var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, events, rateLimits}
@@ -98,8 +103,9 @@ var (
 		indexes: []index[storage.Login]{
 			{loginsByToken, func(l storage.Login) [][]byte { return l.TokenHashes }},
 			{loginsByCode, keyIfSet(func(l storage.Login) []byte { return l.CodeHash })},
-			{loginsByAccount, func(l storage.Login) [][]byte {
-				if l.AccountID == "" {
+			{loginsWaiting, func(l storage.Login) [][]byte {
+				waiting := l.Status == storage.LoginPending || l.Status == storage.LoginScanned
+				if l.Kind != storage.LoginCIBA || !waiting || l.AccountID == "" {
 					return nil
 				}
 				return [][]byte{ownedKey(l.AccountID, l.CreatedAt, l.Hash)}
@@ -546,25 +552,33 @@ func (cs counters) prepare(tx *bbolt.Tx) error {
 // the Unix epoch, and returns the new count. Windows of different lengths are counted apart,
 // even when they start together.
 func (cs counters) hit(tx *bbolt.Tx, key string, window time.Duration, now time.Time) (int, error) {
+	k, n, err := cs.count(tx, key, window, now)
+	if err != nil {
+		return 0, err
+	}
+	n++
+	if err := tx.Bucket([]byte(cs.bucket)).Put(k, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
+		return 0, fmt.Errorf("storage/bolt: put %s counter: %w", cs.bucket, err)
+	}
+	return int(n), nil
+}
+
+// count returns the counter's key and count, as hit finds them.
+func (cs counters) count(tx *bbolt.Tx, key string, window time.Duration, now time.Time) ([]byte, int, error) {
 	t, w := now.UnixNano(), window.Nanoseconds()
 	start := t / w * w
 	if t%w < 0 { // before 1970 Go's division rounds towards zero, not down
 		start -= w
 	}
 	k := append(appendNanos(appendNanos(nil, start), start+w), key...)
-	b := tx.Bucket([]byte(cs.bucket))
-	var n uint64
-	if v := b.Get(k); v != nil {
-		if len(v) != 8 {
-			return 0, fmt.Errorf("storage/bolt: %s counter %x holds %d bytes, want 8", cs.bucket, k, len(v))
-		}
-		n = binary.BigEndian.Uint64(v)
+	v := tx.Bucket([]byte(cs.bucket)).Get(k)
+	if v == nil {
+		return k, 0, nil
 	}
-	n++
-	if err := b.Put(k, binary.BigEndian.AppendUint64(nil, n)); err != nil {
-		return 0, fmt.Errorf("storage/bolt: put %s counter: %w", cs.bucket, err)
+	if len(v) != 8 {
+		return nil, 0, fmt.Errorf("storage/bolt: %s counter %x holds %d bytes, want 8", cs.bucket, k, len(v))
 	}
-	return int(n), nil
+	return k, int(binary.BigEndian.Uint64(v)), nil
 }
 
 // collect deletes the counters of windows that ended before the given time and counts them.

@@ -79,6 +79,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 				if _, err := s.Hit(ctx, "k", w, at(0)); err == nil {
 					t.Errorf("Hit with a window of %v: got no error", w)
 				}
+				if _, err := s.Hits(ctx, "k", w, at(0)); err == nil {
+					t.Errorf("Hits with a window of %v: got no error", w)
+				}
 			}
 		}},
 		{"Hit/Concurrent", testConcurrentHit},
@@ -131,6 +134,10 @@ type listing[T any] struct {
 	owner   func(*T) *string // nil for a list of every record
 	created func(*T) *time.Time
 	id      func(T) string // tells records apart
+	// listed says whether a record of an owner is in the owner's list, for a list of some of
+	// them (waiting logins); nil: all are. include makes a sample one that is listed.
+	listed  func(T) bool
+	include func(*T)
 }
 
 // getter reads a record back by finding it, once, in its owner's list, which must hold no
@@ -153,6 +160,12 @@ func (l listing[T]) getter(primary getter[T]) getter[T] {
 		if l.owner != nil && owner == "" {
 			if len(list) != 0 {
 				return zero, fmt.Errorf("listed %d records for no owner, want none", len(list))
+			}
+			return primary.get(s, v)
+		}
+		if l.listed != nil && !l.listed(v) {
+			if slices.ContainsFunc(list, func(got T) bool { return l.id(got) == l.id(v) }) {
+				return zero, errors.New("the record is listed, but is not one the list holds")
 			}
 			return primary.get(s, v)
 		}
@@ -799,13 +812,17 @@ func logins() kind[storage.Login] {
 	account := field[storage.Login]{"AccountID", func(dst *storage.Login, src storage.Login) { dst.AccountID = src.AccountID }}
 	get := getter[storage.Login]{"GetLogin", func(s storage.Store, l storage.Login) (storage.Login, error) { return s.GetLogin(ctx, l.Hash) }}
 	list := listing[storage.Login]{
-		name: "ListLoginsByAccount",
+		name: "ListWaitingLogins",
 		list: func(s storage.Store, accountID string) ([]storage.Login, error) {
-			return s.ListLoginsByAccount(ctx, accountID)
+			return s.ListWaitingLogins(ctx, accountID)
 		},
 		owner:   func(l *storage.Login) *string { return &l.AccountID },
 		created: func(l *storage.Login) *time.Time { return &l.CreatedAt },
 		id:      func(l storage.Login) string { return string(l.Hash) },
+		listed: func(l storage.Login) bool {
+			return l.Kind == storage.LoginCIBA && (l.Status == storage.LoginPending || l.Status == storage.LoginScanned)
+		},
+		include: func(l *storage.Login) { l.Kind, l.Status = storage.LoginCIBA, storage.LoginPending },
 	}
 	return kind[storage.Login]{
 		sample: login,
@@ -989,8 +1006,19 @@ func testList[T any](t *testing.T, s storage.Store, k kind[T], l listing[T]) {
 		if l.owner != nil {
 			*l.owner(&v) = "account-1"
 		}
+		if l.include != nil {
+			l.include(&v)
+		}
 		k.mustCreate(t, s, v)
 		want = append(want, v)
+	}
+	if l.listed != nil { // and one of the owner's records that the list does not hold
+		v := k.sample(8)
+		*l.owner(&v) = "account-1"
+		if l.listed(v) {
+			t.Fatalf("%s: sample 8 is listed; the test needs one that is not", l.name)
+		}
+		k.mustCreate(t, s, v)
 	}
 	slices.SortFunc(want, func(a, b T) int { return l.created(&a).Compare(*l.created(&b)) })
 	if l.owner != nil {
@@ -1129,7 +1157,7 @@ func testLoginTokenHashes(t *testing.T, s storage.Store) {
 
 // testApproveLogin checks that ApproveLogin writes the login and the device together, or neither.
 func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
-	l, d, taken := login(1), device(0), login(2)
+	l, d, taken, e := login(1), device(0), login(2), event(2)
 	approve := func(v storage.Login) (storage.Login, error) {
 		v.Status, v.CodeHash = storage.LoginApproved, hash("authorization code", 1)
 		v.AccountID, v.DeviceID, v.AuthTime = d.AccountID, d.ID, new(at(5))
@@ -1151,9 +1179,21 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 		s := setup(t)
 		wantLogin, _ := approve(l)
 		wantDevice, _ := use(d)
-		gotLogin, gotDevice, err := s.ApproveLogin(ctx, l.Hash, d.ID, approve, use)
+		gotLogin, gotDevice, err := s.ApproveLogin(ctx, l.Hash, d.ID, approve, use, e)
 		if err != nil {
 			t.Fatalf("ApproveLogin: %v", err)
+		}
+		got, err := s.ListEvents(ctx, "", "", 10)
+		if err != nil || len(got) != 1 {
+			t.Fatalf("ListEvents after ApproveLogin: got %d events and %v, want its event", len(got), err)
+		}
+		if got[0].ID == "" {
+			t.Errorf("the approval's event has no ID")
+		}
+		wantEvent := e
+		wantEvent.ID = got[0].ID
+		for _, d := range diff(got[0], wantEvent) {
+			t.Errorf("the approval's event: %s", d)
 		}
 		for _, d := range diff(gotLogin, wantLogin) {
 			t.Errorf("ApproveLogin returned login %s", d)
@@ -1193,10 +1233,11 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := setup(t)
-			_, _, err := s.ApproveLogin(ctx, tc.hash, tc.deviceID, tc.updateLogin, tc.updateDevice)
+			_, _, err := s.ApproveLogin(ctx, tc.hash, tc.deviceID, tc.updateLogin, tc.updateDevice, e)
 			if !errors.Is(err, tc.want) {
 				t.Errorf("ApproveLogin: got %v, want %v", err, tc.want)
 			}
+			expectEvents(t, s, "", "", 10, nil)
 			logins().expect(t, s, l)
 			logins().expect(t, s, taken)
 			devices().expect(t, s, d)
@@ -1600,6 +1641,12 @@ func testHits(hits []hit) func(*testing.T, storage.Store) {
 func expectHits(t *testing.T, s storage.Store, hits []hit) {
 	t.Helper()
 	for i, h := range hits {
+		// Hits sees the count before this hit, and does not count.
+		for range 2 {
+			if got, err := s.Hits(ctx, h.key, h.window, h.now); err != nil || got != h.want-1 {
+				t.Errorf("call %d, Hits(%q, %v, %v): got %d and %v, want %d", i, h.key, h.window, h.now, got, err, h.want-1)
+			}
+		}
 		if got, err := s.Hit(ctx, h.key, h.window, h.now); err != nil || got != h.want {
 			t.Errorf("call %d, Hit(%q, %v, %v): got %d and %v, want %d", i, h.key, h.window, h.now, got, err, h.want)
 		}
