@@ -44,8 +44,11 @@ import (
 // benchScenarios are what bench run measures, each with the unit of its report.
 var benchScenarios = map[string]string{"login": "logins", "bind": "bindings", "ciba": "CIBA logins"}
 
-// benchUnlimited raises the server's rate limits out of the bench's way; they are still counted,
-// as in production, with one store write per counted request.
+// benchRequests is how many timed HTTP requests one operation of each scenario makes.
+var benchRequests = map[string]int{"login": 2, "bind": 3, "ciba": 5}
+
+// benchUnlimited raises the server's rate limits out of the bench's way; they are still counted
+// as in production.
 const benchUnlimited = "1000000000/1m"
 
 func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) (err error) {
@@ -58,6 +61,7 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	bin := fs.String("bin", "", "the mcert binary to serve with (default: this one)")
 	logPath := fs.String("log", "", "the server's log (default <data>/bench-serve.log)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	serverMemory := fs.String("server-memory", "", "run the server in a memory cgroup of this size, e.g. 256MiB, so that the kernel keeps no more of the data file mapped than fits (Linux, as root)")
 	debugAddr := fs.String("debug-addr", "", "serve the server's profiler here (its --debug-addr), to profile it during the run, e.g. go tool pprof http://127.0.0.1:6060/debug/pprof/profile?seconds=10")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,6 +69,13 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if _, ok := benchScenarios[*scenario]; !ok || *c < 1 || *duration <= 0 || *ceilingFor <= 0 {
 		fmt.Fprintln(fs.Output(), "--scenario must be login, bind or ciba; --c, --duration and --ceiling must be positive")
 		return errUsage
+	}
+	var memoryLimit int64
+	if *serverMemory != "" {
+		if memoryLimit, err = parseBytes(*serverMemory); err != nil {
+			fmt.Fprintln(fs.Output(), "--server-memory:", err)
+			return errUsage
+		}
 	}
 	keysPath := benchKeysPath(*dataDir, *keys)
 	st, err := loadBenchState(keysPath)
@@ -111,7 +122,18 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if *debugAddr != "" {
 		serveFlags = append(serveFlags, "--debug-addr", *debugAddr)
 	}
-	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath, serveFlags...)
+	var cg *memoryCgroup
+	if memoryLimit > 0 {
+		if cg, err = newMemoryCgroup(memoryLimit); err != nil {
+			return err
+		}
+		if err := evictFromPageCache(filepath.Join(*dataDir, "mcert.db")); err != nil {
+			return fmt.Errorf("--server-memory: evict the data file from the page cache: %w", err)
+		}
+		defer cg.remove() // after the server has ended: deferred calls run last first
+		report.Server.MemoryLimit = memoryLimit
+	}
+	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath, cg, serveFlags...)
 	if err != nil {
 		return err
 	}
@@ -127,8 +149,15 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if err := r.connect(ctx, *dataDir); err != nil {
 		return err
 	}
+	if report.FloorRequestsPerSec, err = r.floor(ctx, *ceilingFor); err != nil {
+		return fmt.Errorf("HTTP floor: %w", err)
+	}
 	if err := r.measure(ctx, *duration, &report); err != nil {
 		return err
+	}
+	if cg != nil {
+		cg.readPeak()
+		report.Server.CgroupPeak = cg.peak
 	}
 	if p, err := readProc(srv.cmd.Process.Pid); err == nil {
 		report.Server.RSS, report.Server.HWM, report.Server.RSSAnon, report.Server.RSSFile = p.rss, p.hwm, p.anon, p.file
@@ -348,6 +377,26 @@ func (r *benchRun) measure(ctx context.Context, duration time.Duration, report *
 		report.Server.CPUPerOpMS = cpu.server.Seconds() * 1000 / float64(report.Ops)
 	}
 	return nil
+}
+
+// floor is what HTTP alone costs here: the rate of GET /healthz (a handler that only pings
+// the store) from as many concurrent clients as the run has, over the same loopback, with the
+// same client. No operation of more than one request can go faster than this rate divided by
+// its requests.
+func (r *benchRun) floor(ctx context.Context, duration time.Duration) (float64, error) {
+	var n atomic.Int64
+	deadline := time.Now().Add(duration)
+	start := time.Now()
+	err := parallel(r.c, func(int) error {
+		for time.Now().Before(deadline) {
+			if _, err := r.send(ctx, benchRequest{method: "GET", path: "/healthz", want: 200}, nil); err != nil {
+				return err
+			}
+			n.Add(1)
+		}
+		return nil
+	})
+	return float64(n.Load()) / time.Since(start).Seconds(), err
 }
 
 func percentile(sorted []time.Duration, p int) float64 {
@@ -652,7 +701,7 @@ type serveProcess struct {
 
 // startServe runs `mcert serve` on dataDir at addr, its output in logPath, and waits until it
 // answers /healthz.
-func startServe(ctx context.Context, bin, dataDir, addr, logPath string, extra ...string) (*serveProcess, error) {
+func startServe(ctx context.Context, bin, dataDir, addr, logPath string, cg *memoryCgroup, extra ...string) (*serveProcess, error) {
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -667,6 +716,12 @@ func startServe(ctx context.Context, bin, dataDir, addr, logPath string, extra .
 		_ = p.cmd.Wait()
 		close(p.exited)
 	}()
+	if cg != nil {
+		if err := cg.add(p.cmd.Process.Pid); err != nil {
+			p.kill()
+			return nil, fmt.Errorf("move mcert serve into its memory cgroup: %w", err)
+		}
+	}
 	for {
 		req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/healthz", nil)
 		req.Close = true // no idle connection outlives the check
@@ -829,7 +884,10 @@ type benchReport struct {
 	CeilingWorkers int            `json:"ceiling_workers"`
 	CeilingSeconds float64        `json:"ceiling_seconds"` // timed work, about a third as much untimed beside it
 	Ratio          float64        `json:"http_to_ceiling"`
-	Server         struct {
+	// FloorRequestsPerSec is the rate of GET /healthz at the same concurrency: what HTTP alone
+	// allows on this machine, before any work.
+	FloorRequestsPerSec float64 `json:"floor_requests_per_second"`
+	Server              struct {
 		PID        int     `json:"pid"`
 		RSS        int64   `json:"rss_bytes"`
 		HWM        int64   `json:"rss_peak_bytes"`
@@ -840,6 +898,10 @@ type benchReport struct {
 		// MajorFaults are the page faults that read the disk while timed: data-file pages that were
 		// not in the page cache.
 		MajorFaults int64 `json:"major_faults"`
+		// MemoryLimit is the server's memory cgroup limit (--server-memory), and CgroupPeak the
+		// most the cgroup used, page cache included; 0 without one.
+		MemoryLimit int64 `json:"memory_limit_bytes,omitempty"`
+		CgroupPeak  int64 `json:"cgroup_peak_bytes,omitempty"`
 	} `json:"server"`
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
 	// OthersCPUSeconds is what other processes took of the machine while timed, and
@@ -864,6 +926,10 @@ func (r *benchReport) print(w io.Writer) error {
 		slices.Sort(list)
 		errs = strings.Join(list, ", ")
 	}
+	cgroup := ""
+	if r.Server.MemoryLimit > 0 {
+		cgroup = fmt.Sprintf("; in a %.0f MiB memory cgroup, which used at most %.1f MiB, page cache included", mib(r.Server.MemoryLimit), mib(r.Server.CgroupPeak))
+	}
 	busy := ""
 	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
 		busy = " (the machine was not idle: these figures are low)"
@@ -874,7 +940,8 @@ func (r *benchReport) print(w io.Writer) error {
   %-18s %s
   %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers)
   %-18s %.1f%%
-  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults
+  %-18s %.0f requests/s (GET /healthz, as concurrent): at most %.0f/s at %d requests each, %.1f%% of the ceiling
+  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
   %-18s CPU %.1f s
   %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
   %-18s %.1f MiB, %.0f bytes per seeded phone
@@ -885,7 +952,9 @@ func (r *benchReport) print(w io.Writer) error {
 		"errors", errs,
 		"in-process ceiling", r.Ceiling, r.CeilingWorkers,
 		"HTTP/ceiling", 100*r.Ratio,
-		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults,
+		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(benchRequests[r.Scenario]), benchRequests[r.Scenario],
+		100*r.FloorRequestsPerSec/float64(benchRequests[r.Scenario])/r.Ceiling,
+		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, cgroup,
 		"bench client", r.ClientCPUSeconds,
 		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
 		"data file", mib(r.DataFileBytes), r.BytesPerPhone)

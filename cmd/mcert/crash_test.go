@@ -170,7 +170,7 @@ func buildMcert(t *testing.T) string {
 // the test ends, whatever happens.
 func startChild(t *testing.T, bin, dir, addr string) *serveProcess {
 	t.Helper()
-	p, err := startServe(context.Background(), bin, dir, addr, filepath.Join(t.TempDir(), "serve.log"))
+	p, err := startServe(context.Background(), bin, dir, addr, filepath.Join(t.TempDir(), "serve.log"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,9 @@ import (
 // to those cannot change the data file unnoticed. Times are UTC in RFC 3339 with nanoseconds,
 // which is how encoding/json writes a time.Time.
 
-// formatVersion is written into every record as "v"; change the records only together with it.
+// formatVersion is written into every JSON record as "v"; change the records only together
+// with it. Accounts, devices and logins are written in the binary form, format 2 (binary.go),
+// and read in either.
 const formatVersion = 1
 
 type record interface{ version() int }

@@ -226,7 +226,8 @@ func keyIfSet[T any](key func(T) []byte) func(T) [][]byte {
 }
 
 // table keeps one record type: each record under its key in bucket, and its entries in each
-// index's bucket, pointing back to the record's key. Records are stored as R, encoded JSON.
+// index's bucket, pointing back to the record's key. Records are stored as R: encoded JSON,
+// or in the binary form (binary.go) when R has one.
 type table[T any, R record] struct {
 	bucket  string
 	key     func(T) []byte
@@ -383,6 +384,18 @@ func (tb table[T, R]) newestFirst(tx *bbolt.Tx, ix string, prefix, below []byte,
 // decode copies what it returns out of data, which bbolt owns and reuses after the transaction.
 func (tb table[T, R]) decode(key, data []byte) (T, error) {
 	var r R
+	if len(data) > 0 && data[0] == binaryFormat {
+		br, ok := any(&r).(binaryRecord)
+		if !ok {
+			var zero T
+			return zero, fmt.Errorf("storage/bolt: %s record %x is in format %d, which this mcert writes for other tables only; run the mcert that wrote the data file", tb.bucket, key, binaryFormat)
+		}
+		if err := decodeBinary(data, br); err != nil {
+			var zero T
+			return zero, fmt.Errorf("storage/bolt: decode %s record %x: %w", tb.bucket, key, err)
+		}
+		return tb.from(r), nil
+	}
 	if err := json.Unmarshal(data, &r); err != nil {
 		var zero T
 		return zero, fmt.Errorf("storage/bolt: decode %s record %x: %w", tb.bucket, key, err)
@@ -451,9 +464,14 @@ func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T
 func (tb table[T, R]) put(tx *bbolt.Tx, v T) (T, error) {
 	var zero T
 	r := tb.to(v)
-	data, err := json.Marshal(r)
-	if err != nil {
-		return zero, fmt.Errorf("storage/bolt: encode %s record: %w", tb.bucket, err)
+	var data []byte
+	if br, ok := any(&r).(binaryRecord); ok {
+		data = encodeBinary(br)
+	} else {
+		var err error
+		if data, err = json.Marshal(r); err != nil {
+			return zero, fmt.Errorf("storage/bolt: encode %s record: %w", tb.bucket, err)
+		}
 	}
 	if err := tx.Bucket([]byte(tb.bucket)).Put(tb.key(v), data); err != nil {
 		return zero, fmt.Errorf("storage/bolt: put %s record: %w", tb.bucket, err)
