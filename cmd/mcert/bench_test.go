@@ -46,7 +46,7 @@ func TestBench(t *testing.T) {
 	if got := run(context.Background(), []string{"bench", "run", "--data", dir, "--bin", bin, "--c", "2", "--duration", "300ms", "--ceiling", "100ms"}, &stdout, &stderr); got != 0 {
 		t.Fatalf("second bench run: status %d: %s", got, stderr.String())
 	}
-	for _, want := range []string{`(?m)^  logins\s+\d+/s`, `(?m)^  errors\s+none$`, `(?m)^  HTTP floor\s+\d+ requests/s`} {
+	for _, want := range []string{`(?m)^  logins\s+\d+/s`, `(?m)^  errors\s+none$`, `(?m)^  HTTP floor\s+\d+ requests/s`, `(?m)^  bound\s+\d+/s`} {
 		if !regexp.MustCompile(want).Match(stdout.Bytes()) {
 			t.Errorf("second bench run printed no line matching %s:\n%s", want, stdout.String())
 		}
