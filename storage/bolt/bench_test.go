@@ -295,3 +295,41 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+// BenchmarkGarbageCollect collects once a minute's worth of expired logins among live ones:
+// the write transaction it holds must not grow with the live logins.
+func BenchmarkGarbageCollect(b *testing.B) {
+	for _, live := range []int{1_000, 100_000} {
+		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
+			s := benchStore(b)
+			add := func(from, n int, expires time.Time) {
+				err := s.db.Update(func(tx *bbolt.Tx) error {
+					for i := from; i < from+n; i++ {
+						l := benchLogin(i)
+						l.ExpiresAt = expires
+						if err := logins.create(tx, l); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			add(0, live, benchTime.Add(time.Hour))
+			next := live
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				add(next, 100, benchTime)
+				next += 100
+				b.StartTimer()
+				got, err := s.GarbageCollect(context.Background(), benchTime.Add(time.Minute))
+				if err != nil || got.Logins != 100 {
+					b.Fatalf("GarbageCollect: %+v, %v; want 100 logins", got, err)
+				}
+			}
+		})
+	}
+}

@@ -36,21 +36,21 @@ var retiredBuckets = []string{"logins_by_account"}
 var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, events, rateLimits}
 
 var (
-	challenges = table[storage.Challenge, challengeRecord]{
+	challenges = expiring(table[storage.Challenge, challengeRecord]{
 		bucket:  "challenges",
 		key:     func(c storage.Challenge) []byte { return c.Hash },
 		fixed:   []field[storage.Challenge]{{"Hash", func(c storage.Challenge) string { return string(c.Hash) }}},
 		expires: func(c storage.Challenge) *time.Time { return &c.ExpiresAt },
 		to:      toChallenge,
 		from:    fromChallenge,
-	}
-	sessions = table[storage.Session, sessionRecord]{
+	})
+	sessions = expiring(table[storage.Session, sessionRecord]{
 		bucket:  "sessions",
 		key:     func(s storage.Session) []byte { return s.Hash },
 		expires: func(s storage.Session) *time.Time { return &s.ExpiresAt },
 		to:      toSession,
 		from:    fromSession,
-	}
+	})
 	accounts = table[storage.Account, accountRecord]{
 		bucket:  "accounts",
 		key:     func(a storage.Account) []byte { return []byte(a.ID) },
@@ -62,7 +62,7 @@ var (
 		to:   toAccount,
 		from: fromAccount,
 	}
-	bindings = table[storage.Binding, bindingRecord]{
+	bindings = expiring(table[storage.Binding, bindingRecord]{
 		bucket:  "bindings",
 		key:     func(b storage.Binding) []byte { return []byte(b.ID) },
 		indexes: []index[storage.Binding]{{bindingsByToken, oneKey(func(b storage.Binding) []byte { return b.TokenHash })}},
@@ -73,7 +73,7 @@ var (
 		expires: func(b storage.Binding) *time.Time { return &b.ExpiresAt },
 		to:      toBinding,
 		from:    fromBinding,
-	}
+	})
 	devices = table[storage.Device, deviceRecord]{
 		bucket: "devices",
 		key:    func(d storage.Device) []byte { return []byte(d.ID) },
@@ -97,7 +97,7 @@ var (
 		to:     toClient,
 		from:   fromClient,
 	}
-	logins = table[storage.Login, loginRecord]{
+	logins = expiring(table[storage.Login, loginRecord]{
 		bucket: "logins",
 		key:    func(l storage.Login) []byte { return l.Hash },
 		indexes: []index[storage.Login]{
@@ -115,8 +115,8 @@ var (
 		expires: func(l storage.Login) *time.Time { return &l.ExpiresAt },
 		to:      toLogin,
 		from:    fromLogin,
-	}
-	tokens = table[storage.Token, tokenRecord]{
+	})
+	tokens = expiring(table[storage.Token, tokenRecord]{
 		bucket: "tokens",
 		key:    func(t storage.Token) []byte { return []byte(t.ID) },
 		indexes: []index[storage.Token]{{tokensByGrant, oneKey(func(t storage.Token) []byte {
@@ -125,21 +125,21 @@ var (
 		expires: func(t storage.Token) *time.Time { return &t.ExpiresAt },
 		to:      toToken,
 		from:    fromToken,
-	}
+	})
 	secrets = table[secret, secretRecord]{
 		bucket: "secrets",
 		key:    func(s secret) []byte { return []byte(s.Name) },
 		to:     toSecret,
 		from:   fromSecret,
 	}
-	signingKeys = table[storage.SigningKey, signingKeyRecord]{
+	signingKeys = expiring(table[storage.SigningKey, signingKeyRecord]{
 		bucket:  "signing_keys",
 		key:     func(k storage.SigningKey) []byte { return []byte(k.ID) },
 		fixed:   []field[storage.SigningKey]{{"ID", func(k storage.SigningKey) string { return k.ID }}},
 		expires: func(k storage.SigningKey) *time.Time { return k.RetireAt },
 		to:      toSigningKey,
 		from:    fromSigningKey,
-	}
+	})
 	// events is the audit log: kept for good, so GarbageCollect passes it over. Each event is
 	// keyed by its ID, so the bucket is in the order events were appended.
 	events = table[storage.Event, eventRecord]{
@@ -234,6 +234,7 @@ type table[T any, R record] struct {
 	indexes []index[T]
 	fixed   []field[T]         // what an update may not change: the key and the unique fields
 	expires func(T) *time.Time // when GarbageCollect may delete a record, or nil to keep it; nil for a table kept for good
+	expiry  string             // the bucket of the index by expires, which expiring adds
 	to      func(T) R
 	from    func(R) T
 }
@@ -531,23 +532,44 @@ func (tb table[T, R]) delete(tx *bbolt.Tx, v T) error {
 	return tx.Bucket([]byte(tb.bucket)).Delete(tb.key(v))
 }
 
+// expiring adds to a table with expires an index of its records by when they expire (then by
+// key, to keep entries unique), so that GarbageCollect reads the expired records only: it runs
+// in a write transaction, and a scan of every record would hold up every write for as long as
+// a table of millions of logins takes to decode.
+func expiring[T any, R record](tb table[T, R]) table[T, R] {
+	tb.expiry = tb.bucket + "_by_expiry"
+	tb.indexes = append(slices.Clip(tb.indexes), index[T]{tb.expiry, func(v T) [][]byte {
+		at := tb.expires(v)
+		if at == nil {
+			return nil
+		}
+		return [][]byte{append(appendTime(nil, *at), tb.key(v)...)}
+	}})
+	return tb
+}
+
+// appendTime appends t in 12 bytes that sort as times do, whatever the year: seconds since the
+// Unix epoch big-endian with the sign bit flipped, then nanoseconds.
+func appendTime(b []byte, t time.Time) []byte {
+	b = binary.BigEndian.AppendUint64(b, uint64(t.Unix())^1<<63)
+	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
+}
+
 // collect deletes the records that expired before the given time and counts them.
 func (tb table[T, R]) collect(tx *bbolt.Tx, before time.Time) (int, error) {
-	// Deleting under a bbolt cursor skips the next record: gather first, then delete.
-	all, err := tb.all(tx)
-	if err != nil {
-		return 0, err
+	cutoff := appendTime(nil, before)
+	// Deleting under a bbolt cursor skips the next key: gather first, then delete.
+	var keys [][]byte
+	c := tx.Bucket([]byte(tb.expiry)).Cursor()
+	for k, key := c.First(); k != nil && bytes.Compare(k[:min(len(k), len(cutoff))], cutoff) < 0; k, key = c.Next() {
+		keys = append(keys, bytes.Clone(key))
 	}
-	n := 0
-	for _, v := range all {
-		if at := tb.expires(v); at != nil && at.Before(before) {
-			if err := tb.delete(tx, v); err != nil {
-				return 0, err
-			}
-			n++
+	for _, key := range keys {
+		if err := tb.deleteKey(tx, key); err != nil {
+			return 0, fmt.Errorf("storage/bolt: collect %s record %x: %w", tb.bucket, key, err)
 		}
 	}
-	return n, nil
+	return len(keys), nil
 }
 
 // counters keeps the rate-limit counters: one per window, under the window's start, its end and

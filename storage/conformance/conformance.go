@@ -63,6 +63,10 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Secret/CreatesOnce", testSecret},
 		{"Secret/Concurrent", testConcurrentSecret},
 		{"GarbageCollect", testGarbageCollect},
+		{"GarbageCollect/AfterUpdate/Challenge", testCollectAfterUpdate(challenges())},
+		{"GarbageCollect/AfterUpdate/Binding", testCollectAfterUpdate(bindings())},
+		{"GarbageCollect/AfterUpdate/Login", testCollectAfterUpdate(logins())},
+		{"GarbageCollect/AfterUpdate/SigningKey", testCollectAfterUpdate(signingKeys())},
 		{"ConcurrentUpdateDevice", testConcurrentUpdateDevice},
 		{"ConcurrentUpdateDevice/Failing", testConcurrentFailingUpdates},
 		{"Event/RoundTrip", testEventRoundTrip},
@@ -1087,6 +1091,37 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	devices().expect(t, s, d)
 	clients().expect(t, s, c)
 	signingKeys().expect(t, s, k)
+}
+
+// testCollectAfterUpdate checks that GarbageCollect goes by the expiry a record has now, not
+// the one it was created with: an update moves one record's expiry past the cutoff and
+// another's before it.
+func testCollectAfterUpdate[T any](k kind[T]) func(*testing.T, storage.Store) {
+	return func(t *testing.T, s storage.Store) {
+		cutoff := at(60)
+		kept, gone := k.sample(1), k.sample(2)
+		*k.expiry(&kept), *k.expiry(&gone) = cutoff.Add(-time.Minute), cutoff.Add(time.Minute)
+		k.mustCreate(t, s, kept)
+		k.mustCreate(t, s, gone)
+		for _, u := range []struct {
+			v  *T
+			at time.Time
+		}{{&kept, cutoff.Add(time.Minute)}, {&gone, cutoff.Add(-time.Minute)}} {
+			got, err := k.update(s, *u.v, func(v T) (T, error) {
+				*k.expiry(&v) = u.at
+				return v, nil
+			})
+			if err != nil {
+				t.Fatalf("update of the expiry: %v", err)
+			}
+			*u.v = got
+		}
+		if _, err := s.GarbageCollect(ctx, cutoff); err != nil {
+			t.Fatalf("GarbageCollect: %v", err)
+		}
+		k.expect(t, s, kept)
+		k.absent(t, s, gone)
+	}
 }
 
 // seedAroundCutoff stores three records of k, expiring just before, at and just after cutoff.
