@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"net/url"
 	"runtime"
@@ -109,7 +110,8 @@ func benchCeiling(ctx context.Context, scenario string, st *benchState, origin s
 		if scenario == "bind" {
 			op.response, err = new(phone.Phone).Create(origin, op.options.(protocol.PublicKeyCredentialCreationOptions), phone.CreateOptions{})
 		} else {
-			op.response, err = benchAssertion(op.phone, origin, op.options.(protocol.PublicKeyCredentialRequestOptions).Challenge, 1)
+			op.response, err = benchAssertion(op.phone, origin, op.options.(protocol.PublicKeyCredentialRequestOptions).Challenge, 1,
+				func(digest []byte) ([]byte, error) { return ecdsa.SignASN1(rand.Reader, op.phone.key, digest) })
 		}
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -231,6 +230,7 @@ func (r *benchRun) connect(ctx context.Context, dataDir string) error {
 // benchItem is what one timed operation needs, prepared beforehand.
 type benchItem struct {
 	phone  benchPhone // login, ciba: the phone that approves, with its key derived
+	sig    *presigned // login, ciba: its signature, made as far as it can be ahead
 	token  string     // login: the QR code's token
 	cookie string     // bind: the card session of a freshly registered citizen
 }
@@ -259,16 +259,21 @@ func (r *benchRun) prepare(ctx context.Context, w *benchWorker) (benchItem, erro
 	case "bind":
 		cookie, err := r.register(ctx, benchCitizenID(benchIDSpace-1-(r.state.NextBinder+int(r.binders.Add(1)-1))))
 		return benchItem{cookie: cookie}, err
-	case "login":
-		p, err := r.pick(w)
-		if err != nil {
-			return benchItem{}, err
-		}
-		token, err := r.loginPage(ctx)
-		return benchItem{phone: p, token: token}, err
 	}
 	p, err := r.pick(w)
-	return benchItem{phone: p}, err
+	if err != nil {
+		return benchItem{}, err
+	}
+	key, err := p.key.Bytes()
+	if err != nil {
+		return benchItem{}, err
+	}
+	it := benchItem{phone: p}
+	if it.sig, err = presign(key); err != nil || r.scenario != "login" {
+		return it, err
+	}
+	it.token, err = r.loginPage(ctx)
+	return it, err
 }
 
 // run does one timed operation and returns its latency: the time of its requests, not of the
@@ -279,10 +284,10 @@ func (r *benchRun) run(ctx context.Context, w *benchWorker, it benchItem) (time.
 		return r.bind(ctx, it.cookie)
 	case "login":
 		start := time.Now()
-		signing, err := r.approve(ctx, it.phone, it.token)
+		signing, err := r.approve(ctx, it, it.token)
 		return time.Since(start) - signing, err
 	}
-	return r.ciba(ctx, w, it.phone)
+	return r.ciba(ctx, w, it)
 }
 
 // measure runs the workers in segments: each prepares its next operations, untimed, then all run
@@ -431,7 +436,8 @@ func (r *benchRun) loginPage(ctx context.Context) (string, error) {
 }
 
 // approve is the phone's login: begin, sign, finish. It returns how long the signing took.
-func (r *benchRun) approve(ctx context.Context, p benchPhone, token string) (time.Duration, error) {
+func (r *benchRun) approve(ctx context.Context, it benchItem, token string) (time.Duration, error) {
+	p := it.phone
 	var begin struct {
 		PublicKey protocol.PublicKeyCredentialRequestOptions `json:"publicKey"`
 	}
@@ -440,7 +446,7 @@ func (r *benchRun) approve(ctx context.Context, p benchPhone, token string) (tim
 	}
 	start := time.Now()
 	r.uses[p.index]++
-	assertion, err := benchAssertion(p, r.base, begin.PublicKey.Challenge, r.counterBase+r.uses[p.index])
+	assertion, err := benchAssertion(p, r.base, begin.PublicKey.Challenge, r.counterBase+r.uses[p.index], it.sig.sign)
 	if err != nil {
 		return 0, err
 	}
@@ -453,7 +459,7 @@ func (r *benchRun) approve(ctx context.Context, p benchPhone, token string) (tim
 // benchAssertion is the AuthenticationResponseJSON a phone's browser sends: the signature is
 // real, ES256 over the authenticator data (user present and verified, the counter) and the hash
 // of the client data.
-func benchAssertion(p benchPhone, origin string, challenge []byte, counter uint32) ([]byte, error) {
+func benchAssertion(p benchPhone, origin string, challenge []byte, counter uint32, sign func(digest []byte) ([]byte, error)) ([]byte, error) {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return nil, err
@@ -466,7 +472,7 @@ func benchAssertion(p benchPhone, origin string, challenge []byte, counter uint3
 	authData := binary.BigEndian.AppendUint32(append(rpIDHash[:], byte(protocol.FlagUserPresent|protocol.FlagUserVerified)), counter)
 	clientHash := sha256.Sum256(clientData)
 	digest := sha256.Sum256(append(slices.Clip(authData), clientHash[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, p.key, digest[:])
+	sig, err := sign(digest[:])
 	if err != nil {
 		return nil, err
 	}
@@ -482,7 +488,8 @@ func benchAssertion(p benchPhone, origin string, challenge []byte, counter uint3
 
 // ciba is a relying party's decoupled login from request to tokens: bc-authorize, the phone's
 // inbox, begin, finish, and one poll of the token endpoint, which has the tokens by then.
-func (r *benchRun) ciba(ctx context.Context, w *benchWorker, p benchPhone) (time.Duration, error) {
+func (r *benchRun) ciba(ctx context.Context, w *benchWorker, it benchItem) (time.Duration, error) {
+	p := it.phone
 	start := time.Now()
 	w.seq++
 	msg := fmt.Sprintf("bench %d-%d", w.id, w.seq)
@@ -503,7 +510,7 @@ func (r *benchRun) ciba(ctx context.Context, w *benchWorker, p benchPhone) (time
 	if i < 0 {
 		return 0, fmt.Errorf("%w: the request is not in the phone's inbox", errUnexpected)
 	}
-	signing, err := r.approve(ctx, p, inbox.Requests[i].Token)
+	signing, err := r.approve(ctx, it, inbox.Requests[i].Token)
 	if err != nil {
 		return 0, err
 	}
