@@ -77,8 +77,8 @@ func (s *Service) limitIP(ctx context.Context, l Limit, what string) error {
 	return s.limit(ctx, l, what+" ip "+limitedNetwork(ip))
 }
 
-// phoneBeginKey counts the refused phone begins of the client's address: a token that finds
-// nothing is what guessing looks like. Only refusals are counted, so a citizen's begin costs a
+// phoneBeginKey is the counter of the refused phone begins of the client's address: a token
+// that finds nothing is what guessing looks like. Only refusals are counted, so a citizen's begin costs a
 // read, not a write; once an address has spent its allowance, every begin from it is refused,
 // a right guess too. "" without an address.
 func phoneBeginKey(ctx context.Context) string {

@@ -133,9 +133,11 @@ func PNG(text string) ([]byte, error) {
 	if err != nil {
 		return nil, tooLong(err)
 	}
-	bits := q.Bitmap() // with its 4-module quiet zone
-	scale := max(1, pngSize/len(bits))
-	offset := max(0, (pngSize-len(bits)*scale)/2)
+	// The largest QR code, version 40, is 185 modules with its 4-module quiet zone: every code
+	// fits in pngSize at a whole number of pixels a module.
+	bits := q.Bitmap()
+	scale := pngSize / len(bits)
+	offset := (pngSize - len(bits)*scale) / 2
 	img := image.NewPaletted(image.Rect(0, 0, pngSize, pngSize), color.Palette{color.White, color.Black})
 	for y, row := range bits {
 		for x, dark := range row {
@@ -144,11 +146,8 @@ func PNG(text string) ([]byte, error) {
 			}
 			for dy := range scale {
 				start := img.PixOffset(offset+x*scale, offset+y*scale+dy)
-				// A code too big for pngSize at one pixel a module is cut, never made: the
-				// texts of PROTOCOL.md need far fewer modules.
-				end := min(start+scale, len(img.Pix))
-				for i := start; i < end; i++ {
-					img.Pix[i] = 1
+				for i := range scale {
+					img.Pix[start+i] = 1
 				}
 			}
 		}

@@ -299,3 +299,24 @@ func TestDecodePNGReadsEveryRendering(t *testing.T) {
 		}
 	}
 }
+
+// TestPNGOfTheLargestCode checks that a code of the largest version still draws whole within
+// the image, at one pixel a module.
+func TestPNGOfTheLargestCode(t *testing.T) {
+	data, err := PNG(strings.Repeat("a", 2300)) // version 40 at medium error correction
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil || img.Bounds().Dx() != 256 || img.Bounds().Dy() != 256 {
+		t.Fatalf("got %v and %v, want a 256x256 PNG", img.Bounds(), err)
+	}
+	// 185 modules at one pixel, centred: 35 pixels of margin, then the finder pattern's dark
+	// corner 4 modules (the quiet zone) in.
+	if r, _, _, _ := img.At(35+4, 35+4).RGBA(); r != 0 {
+		t.Errorf("the top left finder pattern is not where a whole code puts it")
+	}
+	if r, _, _, _ := img.At(35+184-4, 35+4).RGBA(); r != 0 {
+		t.Errorf("the top right finder pattern is not where a whole code puts it")
+	}
+}

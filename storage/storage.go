@@ -160,6 +160,12 @@ type Login struct {
 	AuthTime        *time.Time
 }
 
+// Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's
+// inbox lists (ListWaitingLogins).
+func (l Login) Waiting() bool {
+	return l.Kind == LoginCIBA && (l.Status == LoginPending || l.Status == LoginScanned)
+}
+
 // Token is an issued access token, found by its ID (the bearer value only carries the ID,
 // encrypted).
 type Token struct {
@@ -250,12 +256,11 @@ type Store interface {
 	GetLogin(ctx context.Context, hash []byte) (Login, error)
 	GetLoginByToken(ctx context.Context, tokenHash []byte) (Login, error)
 	GetLoginByCode(ctx context.Context, codeHash []byte) (Login, error)
-	// ListWaitingLogins returns the account's decoupled logins that wait for a phone (Kind
-	// LoginCIBA, Status LoginPending or LoginScanned; expired ones too, until collected), oldest
-	// first: a phone's inbox. Other logins are not listed, so an inbox stays small however many
+	// ListWaitingLogins returns the account's logins that are Waiting (expired ones too, until
+	// collected), oldest first: a phone's inbox. Other logins are not listed, so an inbox stays small however many
 	// logins the account has made.
 	ListWaitingLogins(ctx context.Context, accountID string) ([]Login, error)
-	// UpdateLogin may not change Hash; it keeps the token, code and account indexes in step
+	// UpdateLogin may not change Hash; it keeps the token, code and waiting indexes in step
 	// (ErrAlreadyExists when a new TokenHash or CodeHash is taken).
 	UpdateLogin(ctx context.Context, hash []byte, update func(Login) (Login, error)) (Login, error)
 	// ApproveLogin atomically updates a login and the device that approved it, and appends e

@@ -40,11 +40,12 @@ import (
 	"github.com/mcert/mcert/qr"
 )
 
-// benchScenarios are what bench run measures, each with the unit of its report.
-var benchScenarios = map[string]string{"login": "logins", "bind": "bindings", "ciba": "CIBA logins"}
-
-// benchRequests is how many timed HTTP requests one operation of each scenario makes.
-var benchRequests = map[string]int{"login": 2, "bind": 3, "ciba": 5}
+// benchScenarios are what bench run measures: the unit of each one's report, and how many
+// timed HTTP requests one of its operations makes.
+var benchScenarios = map[string]struct {
+	unit     string
+	requests int
+}{"login": {"logins", 2}, "bind": {"bindings", 3}, "ciba": {"CIBA logins", 5}}
 
 // benchUnlimited raises the server's rate limits out of the bench's way; they are still counted
 // as in production.
@@ -103,7 +104,7 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	r.counterBase = max(st.NextCounter, uint32(time.Since(st.CreatedAt)/(10*time.Millisecond)))
 
 	report := benchReport{
-		Scenario: *scenario, Unit: benchScenarios[*scenario], Phones: st.N, Concurrency: *c,
+		Scenario: *scenario, Unit: benchScenarios[*scenario].unit, Requests: benchScenarios[*scenario].requests, Phones: st.N, Concurrency: *c,
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Errors: map[string]int{},
 	}
 	before := snapshotCPU(0)
@@ -126,10 +127,10 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 		if cg, err = newMemoryCgroup(memoryLimit); err != nil {
 			return err
 		}
+		defer cg.remove() // after the server has ended: deferred calls run last first
 		if err := evictFromPageCache(filepath.Join(*dataDir, "mcert.db")); err != nil {
 			return fmt.Errorf("--server-memory: evict the data file from the page cache: %w", err)
 		}
-		defer cg.remove() // after the server has ended: deferred calls run last first
 		report.Server.MemoryLimit = memoryLimit
 	}
 	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath, cg, serveFlags...)
@@ -151,7 +152,7 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if report.FloorRequestsPerSec, err = r.floor(ctx, *ceilingFor); err != nil {
 		return fmt.Errorf("HTTP floor: %w", err)
 	}
-	report.Bound = 1 / (float64(benchRequests[*scenario])/report.FloorRequestsPerSec + 1/report.Ceiling)
+	report.Bound = 1 / (float64(report.Requests)/report.FloorRequestsPerSec + 1/report.Ceiling)
 	if err := r.measure(ctx, *duration, &report); err != nil {
 		return err
 	}
@@ -879,7 +880,8 @@ type latencyMS struct {
 type benchReport struct {
 	Scenario       string         `json:"scenario"`
 	Unit           string         `json:"unit"`
-	Phones         int            `json:"phones"` // seeded
+	Requests       int            `json:"requests_per_op"` // timed HTTP requests in one operation
+	Phones         int            `json:"phones"`          // seeded
 	Concurrency    int            `json:"concurrency"`
 	Seconds        float64        `json:"seconds"` // timed
 	PrepareSeconds float64        `json:"prepare_seconds"`
@@ -938,12 +940,12 @@ func (r *benchReport) print(w io.Writer) error {
 		slices.Sort(list)
 		errs = strings.Join(list, ", ")
 	}
-	cgroup := ""
-	if r.Server.MajorFaults > int64(r.Ops)/10 && r.Server.MemoryLimit == 0 {
-		cgroup = " (the data file was not in the page cache: figures of a cold start; read it once, e.g. cat mcert.db >/dev/null, for a warm one)"
+	memory := ""
+	if r.Server.MajorFaults > int64(r.Ops)/10 {
+		memory = " (the data file was not in the page cache: figures of a cold start; read it once, e.g. cat mcert.db >/dev/null, for a warm one)"
 	}
 	if r.Server.MemoryLimit > 0 {
-		cgroup = fmt.Sprintf("; in a %.0f MiB memory cgroup, which used at most %.1f MiB, page cache included", mib(r.Server.MemoryLimit), mib(r.Server.CgroupPeak))
+		memory = fmt.Sprintf("; in a %.0f MiB memory cgroup, which used at most %.1f MiB, page cache included", mib(r.Server.MemoryLimit), mib(r.Server.CgroupPeak))
 	}
 	busy := ""
 	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
@@ -968,10 +970,10 @@ func (r *benchReport) print(w io.Writer) error {
 		"errors", errs,
 		"in-process ceiling", r.Ceiling, r.CeilingWorkers,
 		"HTTP/ceiling", 100*r.Ratio,
-		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(benchRequests[r.Scenario]), benchRequests[r.Scenario],
-		100*r.FloorRequestsPerSec/float64(benchRequests[r.Scenario])/r.Ceiling,
+		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(r.Requests), r.Requests,
+		100*r.FloorRequestsPerSec/float64(r.Requests)/r.Ceiling,
 		"bound", r.Bound, 100*r.Bound/r.Ceiling,
-		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, cgroup,
+		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, memory,
 		"bench client", r.ClientCPUSeconds,
 		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
 		"data file", mib(r.DataFileBytes), r.BytesPerPhone)

@@ -261,7 +261,6 @@ func TestRateLimits(t *testing.T) {
 	}
 	s.clock.Advance(time.Minute)
 	b.do("POST", "/api/v1/card/login", signedLogin(t, b, card)).want(t, 200)
-
 }
 
 // TestPhoneBeginLimit checks the limit on guessing QR tokens: an address may have its

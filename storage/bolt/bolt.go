@@ -427,21 +427,29 @@ func (s *Store) ListEvents(ctx context.Context, accountID, before string, limit 
 
 // Hit counts in the rate_limits bucket; see counters. A window that is not positive is an error.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
-	if window <= 0 {
-		return 0, fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
+	if err := checkWindow(window); err != nil {
+		return 0, err
 	}
 	return result(ctx, s.write, func(tx *bbolt.Tx) (int, error) { return rateLimits.hit(tx, key, window, now) })
 }
 
 // Hits reads the counter Hit counts in, without counting.
 func (s *Store) Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
-	if window <= 0 {
-		return 0, fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
+	if err := checkWindow(window); err != nil {
+		return 0, err
 	}
 	return result(ctx, s.read, func(tx *bbolt.Tx) (int, error) {
 		_, n, err := rateLimits.count(tx, key, window, now)
 		return n, err
 	})
+}
+
+// checkWindow refuses a window counters cannot divide time into, before any transaction.
+func checkWindow(window time.Duration) error {
+	if window <= 0 {
+		return fmt.Errorf("storage/bolt: rate-limit window %v is not positive", window)
+	}
+	return nil
 }
 
 func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {

@@ -104,8 +104,7 @@ var (
 			{loginsByToken, func(l storage.Login) [][]byte { return l.TokenHashes }},
 			{loginsByCode, keyIfSet(func(l storage.Login) []byte { return l.CodeHash })},
 			{loginsWaiting, func(l storage.Login) [][]byte {
-				waiting := l.Status == storage.LoginPending || l.Status == storage.LoginScanned
-				if l.Kind != storage.LoginCIBA || !waiting || l.AccountID == "" {
+				if !l.Waiting() || l.AccountID == "" {
 					return nil
 				}
 				return [][]byte{ownedKey(l.AccountID, l.CreatedAt, l.Hash)}
@@ -600,7 +599,7 @@ func (cs counters) hit(tx *bbolt.Tx, key string, window time.Duration, now time.
 	if err := tx.Bucket([]byte(cs.bucket)).Put(k, binary.BigEndian.AppendUint64(nil, uint64(n))); err != nil {
 		return 0, fmt.Errorf("storage/bolt: put %s counter: %w", cs.bucket, err)
 	}
-	return int(n), nil
+	return n, nil
 }
 
 // count returns the counter's key and count, as hit finds them.

@@ -823,9 +823,7 @@ func logins() kind[storage.Login] {
 		owner:   func(l *storage.Login) *string { return &l.AccountID },
 		created: func(l *storage.Login) *time.Time { return &l.CreatedAt },
 		id:      func(l storage.Login) string { return string(l.Hash) },
-		listed: func(l storage.Login) bool {
-			return l.Kind == storage.LoginCIBA && (l.Status == storage.LoginPending || l.Status == storage.LoginScanned)
-		},
+		listed:  storage.Login.Waiting,
 		include: func(l *storage.Login) { l.Kind, l.Status = storage.LoginCIBA, storage.LoginPending },
 	}
 	return kind[storage.Login]{
