@@ -93,7 +93,8 @@ func (v *CardVerifier) loadCRL(crl []byte) error {
 }
 
 // Verify checks that certDER is a trusted card at now and that signature is its signature over
-// challenge, and returns the citizen it names. Every failure is an *mcert.Error.
+// challenge, and returns the citizen it names. Every failure is an *mcert.Error; once the card
+// is known to be a trusted one, the citizen is returned with it.
 func (v *CardVerifier) Verify(certDER, challenge, signature []byte, now time.Time) (Citizen, error) {
 	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
@@ -117,16 +118,18 @@ func (v *CardVerifier) Verify(certDER, challenge, signature []byte, now time.Tim
 	if err != nil {
 		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_untrusted", "the card was not issued by a trusted certificate authority")
 	}
-	if v.isRevoked(cert, chains) {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_revoked", "the card has been revoked; use a valid citizen card")
-	}
-	if err := verifyChallenge(cert.PublicKey, challenge, signature); err != nil {
-		return Citizen{}, err
-	}
 	if ValidateCitizenID(cert.Subject.SerialNumber) != nil {
 		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card carries no valid national ID; log in with a citizen card")
 	}
-	return Citizen{ID: cert.Subject.SerialNumber, Name: cert.Subject.CommonName, Certificate: cert}, nil
+	// From here the card is a trusted one that names its citizen, and refusals say whose it was.
+	citizen := Citizen{ID: cert.Subject.SerialNumber, Name: cert.Subject.CommonName, Certificate: cert}
+	if v.isRevoked(cert, chains) {
+		return citizen, mcert.Errorf(mcert.Unauthorized, "card_revoked", "the card has been revoked; use a valid citizen card")
+	}
+	if err := verifyChallenge(cert.PublicKey, challenge, signature); err != nil {
+		return citizen, err
+	}
+	return citizen, nil
 }
 
 func (v *CardVerifier) isRevoked(cert *x509.Certificate, chains [][]*x509.Certificate) bool {

@@ -10,8 +10,6 @@ import (
 	"errors"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
@@ -154,13 +152,17 @@ func usable(b storage.Binding, now time.Time, want string) error {
 	}
 }
 
-// bindingByToken finds the binding a phone's token belongs to.
-func (s *Service) bindingByToken(ctx context.Context, token string) (storage.Binding, error) {
+// bindingByToken finds the binding a phone's token belongs to, in status want; a token that
+// finds none (unknown, used or expired) is counted against the address's allowance of refusals.
+func (s *Service) bindingByToken(ctx context.Context, token, want string) (storage.Binding, error) {
 	b, err := s.Store.GetBindingByToken(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		return b, mcert.Errorf(mcert.NotFound, "binding_not_found", "unknown QR code; scan the code on the screen again")
+		err = mcert.Errorf(mcert.NotFound, "binding_not_found", "unknown QR code; scan the code on the screen again")
 	}
-	return b, err
+	if err == nil {
+		err = usable(b, s.now(), want)
+	}
+	return b, s.refusePhone(ctx, err)
 }
 
 const defaultDeviceName = "Phone"
@@ -170,35 +172,23 @@ func cleanDeviceName(name string) (string, error) {
 	if name == "" {
 		return defaultDeviceName, nil
 	}
-	if !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 || strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return "", mcert.Errorf(mcert.Invalid, "invalid_device_name", "device_name must be at most 64 printable characters")
+	if !mcert.PlainText(name, 64) {
+		return "", mcert.Errorf(mcert.Invalid, "invalid_device_name", "device_name must be at most 64 characters, with no control or invisible formatting characters")
 	}
 	return name, nil
 }
 
 // BeginBind is the phone's first step: it claims the QR token and gets the WebAuthn options.
 func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
-	if err := s.checkPhoneBegin(ctx); err != nil {
-		return nil, err
-	}
-	options, err := s.beginBind(ctx, token, deviceName)
-	s.countPhoneBegin(ctx, err)
-	return options, err
-}
-
-func (s *Service) beginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
 	name, err := cleanDeviceName(deviceName)
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.bindingByToken(ctx, token)
+	b, err := s.bindingByToken(ctx, token, storage.BindingPending)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	if err := usable(b, now, storage.BindingPending); err != nil {
-		return nil, err
-	}
 	a, err := s.Store.GetAccount(ctx, b.AccountID)
 	if err != nil {
 		return nil, err
@@ -230,14 +220,11 @@ func (s *Service) beginBind(ctx context.Context, token, deviceName string) (*pro
 // FinishBind verifies the phone's new credential and stores the device. The device token is
 // returned once, for the phone to read its inbox with.
 func (s *Service) FinishBind(ctx context.Context, token string, credential []byte) (storage.Device, string, error) {
-	b, err := s.bindingByToken(ctx, token)
+	b, err := s.bindingByToken(ctx, token, storage.BindingScanned)
 	if err != nil {
 		return storage.Device{}, "", err
 	}
 	now := s.now()
-	if err := usable(b, now, storage.BindingScanned); err != nil {
-		return storage.Device{}, "", err
-	}
 	a, err := s.Store.GetAccount(ctx, b.AccountID)
 	if err != nil {
 		return storage.Device{}, "", err
@@ -248,8 +235,7 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		err = s.checkDeviceLimit(ctx, a)
 	}
 	if err != nil {
-		s.record(ctx, storage.Event{Type: EventBind, AccountID: a.ID}, err)
-		return storage.Device{}, "", err
+		return storage.Device{}, "", s.failBinding(ctx, b, err)
 	}
 	deviceToken, deviceTokenHash := newToken()
 	d.ID, d.AccountID, d.Name, d.TokenHash = newID(), a.ID, b.DeviceName, deviceTokenHash
@@ -269,6 +255,36 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 	}
 	s.record(ctx, storage.Event{Type: EventBind, AccountID: a.ID, DeviceID: d.ID}, nil)
 	return d, deviceToken, nil
+}
+
+// failBinding counts a refused finish (cause) of the binding, audits the first, and ends the
+// binding at maxFailures: its QR code expires, and the desktop page offers a new one.
+func (s *Service) failBinding(ctx context.Context, b storage.Binding, cause error) error {
+	if mcert.ErrorKind(cause) == mcert.Internal {
+		return cause
+	}
+	n, err := s.countFailure(ctx, b.TokenHash)
+	if err != nil {
+		return err
+	}
+	if n == 1 {
+		s.record(ctx, storage.Event{Type: EventBind, AccountID: b.AccountID}, cause)
+	}
+	if n < maxFailures {
+		return cause
+	}
+	now := s.now()
+	_, err = s.Store.UpdateBinding(ctx, b.ID, func(b storage.Binding) (storage.Binding, error) {
+		if b.Status != storage.BindingScanned {
+			return b, errNoChange
+		}
+		b.ExpiresAt, b.WebAuthnSession, b.SealedQR = now, nil, nil
+		return b, nil
+	})
+	if err != nil && !errors.Is(err, errNoChange) {
+		return err
+	}
+	return errTooManyFailures
 }
 
 // qrKey derives the key sealing a binding's QR image from the session cookie, which the store

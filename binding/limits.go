@@ -14,22 +14,28 @@ type Limit struct {
 	Window time.Duration
 }
 
-// Limits are the rate limits against guessing and enumeration. They are counted in the store,
-// so they hold across instances.
+// Limits are the rate limits against guessing, enumeration and floods. They are counted in the
+// store, so they hold across instances. A request that carries what it needs (a valid token, a
+// trusted card's signature) is never refused because of other requests' failures: the limits
+// per address count refusals only, so a junk client behind a carrier's NAT or an office's
+// proxy cannot lock out the citizens who share its address.
 type Limits struct {
-	CardLoginPerIP      Limit // card logins from one address
+	CardLoginPerIP      Limit // refused card logins from one address
 	CardLoginPerCitizen Limit // card logins of one citizen, from anywhere
-	PhoneBeginPerIP     Limit // refused bind and login begins from one address: QR token guessing
+	PhoneBeginPerIP     Limit // refused phone begins, finishes and denies from one address: unknown, used or expired tokens
+	LoginPerIP          Limit // relying-party logins (authorization requests) started from one address
 	CIBAPerClient       Limit // decoupled logins one relying party may start: login_hint enumeration
 }
 
 // DefaultLimits are far above what a person or an office behind one address does, and far
 // below what guessing or enumerating needs. (Guessing itself is hopeless: tokens have 256 bits
-// and a card login needs the card's signature; the limits bound the load a script can cause.)
+// and a card login needs the card's signature; the limits bound the load and the writes a
+// script can cause.)
 var DefaultLimits = Limits{
 	CardLoginPerIP:      Limit{N: 300, Window: time.Minute},
 	CardLoginPerCitizen: Limit{N: 30, Window: time.Minute},
 	PhoneBeginPerIP:     Limit{N: 300, Window: time.Minute},
+	LoginPerIP:          Limit{N: 300, Window: time.Minute},
 	CIBAPerClient:       Limit{N: 600, Window: time.Minute},
 }
 
@@ -37,7 +43,7 @@ func (s *Service) limits() Limits {
 	l, d := s.Limits, DefaultLimits
 	for _, p := range []struct{ got, def *Limit }{
 		{&l.CardLoginPerIP, &d.CardLoginPerIP}, {&l.CardLoginPerCitizen, &d.CardLoginPerCitizen},
-		{&l.PhoneBeginPerIP, &d.PhoneBeginPerIP}, {&l.CIBAPerClient, &d.CIBAPerClient},
+		{&l.PhoneBeginPerIP, &d.PhoneBeginPerIP}, {&l.LoginPerIP, &d.LoginPerIP}, {&l.CIBAPerClient, &d.CIBAPerClient},
 	} {
 		if p.got.N <= 0 || p.got.Window <= 0 {
 			*p.got = *p.def
@@ -77,44 +83,39 @@ func (s *Service) limitIP(ctx context.Context, l Limit, what string) error {
 	return s.limit(ctx, l, what+" ip "+limitedNetwork(ip))
 }
 
-// phoneBeginKey is the counter of the refused phone begins of the client's address: a token
-// that finds nothing is what guessing looks like. Only refusals are counted, so a citizen's begin costs a
-// read, not a write; once an address has spent its allowance, every begin from it is refused,
-// a right guess too. "" without an address.
-func phoneBeginKey(ctx context.Context) string {
-	if ip := clientIP(ctx); ip != "" {
-		return "phone begin refused ip " + limitedNetwork(ip)
+// refusal counts a refused request (err) against its address's allowance of refusals, l, and
+// returns err; once the allowance is spent, it returns a rate-limit error instead and writes
+// nothing more, so that a flood of refusals costs a read each. A request that succeeded, one
+// refused by a limit already, and an internal failure are not counted. ok reports whether err
+// was counted within the allowance: what a caller needs to know before writing anything else
+// about the refusal, such as an audit event.
+func (s *Service) refusal(ctx context.Context, l Limit, what string, err error) (counted bool, _ error) {
+	if err == nil || mcert.ErrorKind(err) == mcert.TooMany || mcert.ErrorKind(err) == mcert.Internal {
+		return false, err
 	}
-	return ""
+	ip := clientIP(ctx)
+	if ip == "" {
+		return true, err
+	}
+	key, now := what+" refused ip "+limitedNetwork(ip), s.now()
+	n, herr := s.Store.Hits(ctx, key, l.Window, now)
+	if herr == nil && n >= l.N {
+		return false, rateLimited(now, l.Window)
+	}
+	if herr == nil {
+		_, herr = s.Store.Hit(ctx, key, l.Window, now)
+	}
+	if herr != nil && s.Log != nil {
+		s.Log.Error("rate limit: refusal not counted", "what", what, "err", herr)
+	}
+	return herr == nil, err
 }
 
-// checkPhoneBegin refuses a begin from an address that has spent its allowance of refusals.
-func (s *Service) checkPhoneBegin(ctx context.Context) error {
-	key, l := phoneBeginKey(ctx), s.limits().PhoneBeginPerIP
-	if key == "" {
-		return nil
-	}
-	now := s.now()
-	n, err := s.Store.Hits(ctx, key, l.Window, now)
-	if err != nil {
-		return err
-	}
-	if n < l.N {
-		return nil
-	}
-	return rateLimited(now, l.Window)
-}
-
-// countPhoneBegin counts a begin that was refused (err not nil, and not by the limit itself,
-// so that a client past its allowance costs no writes).
-func (s *Service) countPhoneBegin(ctx context.Context, err error) {
-	key, l := phoneBeginKey(ctx), s.limits().PhoneBeginPerIP
-	if err == nil || key == "" || mcert.ErrorKind(err) == mcert.TooMany {
-		return
-	}
-	if _, herr := s.Store.Hit(ctx, key, l.Window, s.now()); herr != nil && s.Log != nil {
-		s.Log.Error("rate limit: refused phone begin not counted", "err", herr)
-	}
+// refusePhone counts a phone request refused for its token: unknown, used or expired, which
+// is what guessing looks like.
+func (s *Service) refusePhone(ctx context.Context, err error) error {
+	_, err = s.refusal(ctx, s.limits().PhoneBeginPerIP, "phone", err)
+	return err
 }
 
 // limitedNetwork is what one client controls: an IPv4 address, or an IPv6 /64.

@@ -35,21 +35,29 @@ const (
 // LoginTokenHash is how the provider finds a login by its public id.
 func LoginTokenHash(id string) []byte { return hashToken(id) }
 
-// derivedToken is a phone token computed from a secret the server keeps only as a hash (the
-// login page's id, a device token): the server can show it again when asked by whoever holds
-// the secret, and stores only its hash.
-func derivedToken(secret, purpose string) string {
-	m := hmac.New(sha256.New, []byte(secret))
+// derivedToken is a phone token computed from a secret the server keeps only as a hash (a
+// device token) or keeps apart from the login (the QR key): the server can show it again when
+// asked, and stores only its hash.
+func derivedToken(secret []byte, purpose string) string {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(purpose))
 	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
 }
 
-func qrToken(loginID string, serial int) string {
-	return derivedToken(loginID, fmt.Sprintf("mcert login qr %d", serial))
+// keyLoginQR makes the login pages' QR tokens. It is a server secret, not the login id, so that
+// knowing the id (the page's URL) gives no token to scan.
+const keyLoginQR keyName = "login-qr-key"
+
+func (s *Service) qrToken(ctx context.Context, loginHash []byte, serial int) (string, error) {
+	key, err := s.key(ctx, keyLoginQR)
+	if err != nil {
+		return "", err
+	}
+	return derivedToken(key, fmt.Sprintf("mcert login qr %d %x", serial, loginHash)), nil
 }
 
 func inboxToken(deviceToken string, login storage.Login) string {
-	return derivedToken(deviceToken, "mcert inbox "+base64.RawURLEncoding.EncodeToString(login.Hash))
+	return derivedToken([]byte(deviceToken), "mcert inbox "+base64.RawURLEncoding.EncodeToString(login.Hash))
 }
 
 func matchCode() string {
@@ -58,14 +66,26 @@ func matchCode() string {
 }
 
 // StartRedirectLogin records the login behind an authorization request whose id the provider
-// made; the login page at /login/<id> shows its QR code.
-func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte) error {
+// made, for the browser that made the request; the login page at /login/<id> shows its QR code
+// to that browser only.
+func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte, browser Browser) error {
+	if err := s.limitIP(ctx, s.limits().LoginPerIP, "redirect login"); err != nil {
+		return err
+	}
+	if browser.Secret == "" {
+		return errors.New("binding: a redirect login needs the browser's secret")
+	}
 	now := s.now()
+	hash := hashToken(id)
+	token, err := s.qrToken(ctx, hash, 1)
+	if err != nil {
+		return err
+	}
 	return s.Store.CreateLogin(ctx, storage.Login{
-		Hash: hashToken(id), Kind: storage.LoginRedirect, ClientID: client.ID, ClientName: client.Name,
+		Hash: hash, Kind: storage.LoginRedirect, ClientID: client.ID, ClientName: client.Name,
 		Status: storage.LoginPending, CreatedAt: now, ExpiresAt: now.Add(RedirectLoginTTL),
-		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(qrToken(id, 1))},
-		Code: matchCode(), Request: request,
+		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(token)},
+		Code: matchCode(), Request: request, BrowserHash: hashToken(browser.Secret), Browser: browserName(browser.UserAgent),
 	})
 }
 
@@ -78,50 +98,68 @@ type LoginPage struct {
 	ExpiresAt  time.Time
 }
 
-// LoginPage returns the state of the redirect login with the given id.
-func (s *Service) LoginPage(ctx context.Context, id string) (LoginPage, error) {
-	l, err := s.redirectLogin(ctx, id)
+// LoginPage returns the state of the redirect login with the given id to the browser that
+// started it.
+func (s *Service) LoginPage(ctx context.Context, id, browserSecret string) (LoginPage, error) {
+	l, err := s.RedirectLogin(ctx, id, browserSecret)
 	if err != nil {
 		return LoginPage{}, err
 	}
-	return s.loginPage(id, l), nil
+	return s.loginPage(ctx, l)
 }
 
-func (s *Service) loginPage(id string, l storage.Login) LoginPage {
-	return LoginPage{
-		Status: loginStatus(l, s.now()), QRText: qr.LoginText(s.PublicURL, qrToken(id, l.TokenSerial)),
-		Code: l.Code, ClientName: l.ClientName, ExpiresAt: l.TokenExpiresAt,
+func (s *Service) loginPage(ctx context.Context, l storage.Login) (LoginPage, error) {
+	token, err := s.qrToken(ctx, l.Hash, l.TokenSerial)
+	if err != nil {
+		return LoginPage{}, err
 	}
+	return LoginPage{
+		Status: loginStatus(l, s.now()), QRText: qr.LoginText(s.PublicURL, token),
+		Code: l.Code, ClientName: l.ClientName, ExpiresAt: l.TokenExpiresAt,
+	}, nil
 }
 
 // RefreshLoginQR replaces an expired or unused QR code of the login page with a new one.
-func (s *Service) RefreshLoginQR(ctx context.Context, id string) (LoginPage, error) {
-	if _, err := s.redirectLogin(ctx, id); err != nil {
+func (s *Service) RefreshLoginQR(ctx context.Context, id, browserSecret string) (LoginPage, error) {
+	l, err := s.RedirectLogin(ctx, id, browserSecret)
+	if err != nil {
 		return LoginPage{}, err
 	}
 	now := s.now()
-	l, err := s.Store.UpdateLogin(ctx, hashToken(id), func(l storage.Login) (storage.Login, error) {
+	// Each serial's token is known before the write, which may run more than once.
+	next, err := s.qrToken(ctx, l.Hash, l.TokenSerial+1)
+	if err != nil {
+		return LoginPage{}, err
+	}
+	serial := l.TokenSerial
+	l, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
 		switch {
 		case !now.Before(l.ExpiresAt):
 			return l, errLoginExpired
 		case l.Status != storage.LoginPending && l.Status != storage.LoginScanned:
 			return l, errLoginUsed
+		case l.TokenSerial != serial:
+			return l, errLoginRefreshed
 		}
 		l.TokenSerial++
-		l.TokenHashes = [][]byte{hashToken(qrToken(id, l.TokenSerial))}
+		l.TokenHashes = [][]byte{hashToken(next)}
 		l.Status, l.WebAuthnSession, l.TokenExpiresAt = storage.LoginPending, nil, now.Add(LoginTokenTTL)
 		return l, nil
 	})
 	if err != nil {
 		return LoginPage{}, err
 	}
-	return s.loginPage(id, l), nil
+	return s.loginPage(ctx, l)
 }
 
-func (s *Service) redirectLogin(ctx context.Context, id string) (storage.Login, error) {
+var errLoginNotFound = mcert.Errorf(mcert.NotFound, "login_not_found", "no such login; start again from the website you were logging in to")
+
+// RedirectLogin returns the redirect login with the given id, if browserSecret is the secret
+// of the browser that started it; to any other browser it does not exist.
+func (s *Service) RedirectLogin(ctx context.Context, id, browserSecret string) (storage.Login, error) {
 	l, err := s.Store.GetLogin(ctx, hashToken(id))
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind != storage.LoginRedirect) {
-		return l, mcert.Errorf(mcert.NotFound, "login_not_found", "no such login; start again from the website you were logging in to")
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && (l.Kind != storage.LoginRedirect || !sameBrowser(l.BrowserHash, browserSecret))) {
+		return storage.Login{}, errLoginNotFound
 	}
 	return l, err
 }
@@ -129,6 +167,8 @@ func (s *Service) redirectLogin(ctx context.Context, id string) (storage.Login, 
 var (
 	errLoginExpired = mcert.Errorf(mcert.Expired, "login_expired", "this login request has expired; start again")
 	errLoginUsed    = mcert.Errorf(mcert.Conflict, "login_used", "this login request has already been answered")
+	// errLoginRefreshed: two refreshes raced; the other one's QR code is the current one.
+	errLoginRefreshed = mcert.Errorf(mcert.Conflict, "login_refreshed", "the QR code was just replaced; read the login's state again")
 )
 
 // loginStatus is the protocol's status of a login at the given time.
@@ -184,11 +224,14 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	if len(devices) == 0 {
 		return "", time.Time{}, noUser
 	}
+	now := s.now()
+	if err := s.checkPending(ctx, a, now); err != nil {
+		return "", time.Time{}, err
+	}
 	if expiry <= 0 {
 		expiry = CIBADefaultExpiry
 	}
 	expiry = min(expiry, CIBAMaxExpiry)
-	now := s.now()
 	id, hash := newToken()
 	err = s.Store.CreateLogin(ctx, storage.Login{
 		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
@@ -196,6 +239,30 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 		BindingMessage: bindingMessage, Request: request, AccountID: a.ID,
 	})
 	return id, now.Add(expiry), err
+}
+
+// MaxPending is how many decoupled requests may wait for one citizen at once, from all relying
+// parties together (PROTOCOL.md 4b): a client cannot bury a phone under prompts until the
+// citizen approves one to make them stop.
+const MaxPending = 3
+
+// checkPending refuses a further request for a citizen who has MaxPending waiting already.
+func (s *Service) checkPending(ctx context.Context, a storage.Account, now time.Time) error {
+	waiting, err := s.Store.ListWaitingLogins(ctx, a.ID)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, l := range waiting {
+		if usableLogin(l, now, storage.LoginPending) == nil || usableLogin(l, now, storage.LoginScanned) == nil {
+			n++
+		}
+	}
+	if n >= MaxPending {
+		return mcert.Errorf(mcert.Forbidden, "too_many_pending",
+			"the citizen already has %d requests waiting on their phone, the most allowed; wait until they are answered or expire", MaxPending)
+	}
+	return nil
 }
 
 // usableDevices returns the devices that may approve a login now: none for a suspended account.
@@ -221,6 +288,10 @@ func deviceUnusable(d storage.Device, now time.Time) error {
 	}
 	return nil
 }
+
+// maxInbox bounds an inbox: more than MaxPending requests never wait for one citizen, but the
+// bound holds even should a store hold more.
+const maxInbox = 2 * MaxPending
 
 // InboxItem is a decoupled login waiting for the phone.
 type InboxItem struct {
@@ -254,6 +325,9 @@ func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Accou
 	for _, l := range logins {
 		if l.Kind != storage.LoginCIBA || usableLogin(l, now, storage.LoginPending) != nil {
 			continue
+		}
+		if len(items) == maxInbox {
+			break
 		}
 		token := inboxToken(deviceToken, l)
 		th := hashToken(token)
@@ -295,42 +369,39 @@ func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storag
 
 var errSuspended = mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; reinstate it with a card login")
 
-// LoginPrompt is what the phone shows before the user approves.
+// LoginPrompt is what the phone shows before the user approves: the website, the code, and
+// when and (for a QR login) from which browser the request was made, so that the citizen
+// approves only a login they started on their own screen just now.
 type LoginPrompt struct {
 	Options        *protocol.CredentialAssertion
 	ClientName     string
 	Code           string
 	BindingMessage string
+	Browser        string
+	RequestedAt    time.Time
 }
 
-func (s *Service) loginByToken(ctx context.Context, token string) (storage.Login, error) {
+// loginByToken finds the login of a phone's token, in status want; a token that finds none
+// (unknown, used or expired) is counted against the address's allowance of refusals.
+func (s *Service) loginByToken(ctx context.Context, token, want string) (storage.Login, error) {
 	l, err := s.Store.GetLoginByToken(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		return l, mcert.Errorf(mcert.NotFound, "login_not_found", "unknown login request; scan the code on the screen again")
+		err = mcert.Errorf(mcert.NotFound, "login_not_found", "unknown login request; scan the code on the screen again")
 	}
-	return l, err
+	if err == nil && want != "" {
+		err = usableLogin(l, s.now(), want)
+	}
+	return l, s.refusePhone(ctx, err)
 }
 
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
 // options with the relying party's name and the match code to show.
 func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
-	if err := s.checkPhoneBegin(ctx); err != nil {
-		return LoginPrompt{}, err
-	}
-	p, err := s.beginLogin(ctx, token)
-	s.countPhoneBegin(ctx, err)
-	return p, err
-}
-
-func (s *Service) beginLogin(ctx context.Context, token string) (LoginPrompt, error) {
-	l, err := s.loginByToken(ctx, token)
+	l, err := s.loginByToken(ctx, token, storage.LoginPending)
 	if err != nil {
 		return LoginPrompt{}, err
 	}
 	now := s.now()
-	if err := usableLogin(l, now, storage.LoginPending); err != nil {
-		return LoginPrompt{}, err
-	}
 	var account *storage.Account
 	var devices []storage.Device
 	if l.Kind == storage.LoginCIBA {
@@ -360,36 +431,84 @@ func (s *Service) beginLogin(ctx context.Context, token string) (LoginPrompt, er
 	if err != nil {
 		return LoginPrompt{}, err
 	}
-	return LoginPrompt{Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage}, nil
+	return LoginPrompt{
+		Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage,
+		Browser: l.Browser, RequestedAt: l.CreatedAt,
+	}, nil
 }
 
 // FinishLogin verifies the phone's assertion and approves the login. The device must be
 // usable, its account active (and, for a decoupled login, the account asked for), and its
 // signature counter must move forward: a counter that does not is recorded on the device as a
 // clone warning and the login refused.
+//
+// A refused finish counts against the login: after maxFailures of them it is denied for good,
+// so a login cannot be hammered, and only the first is written to the audit log.
 func (s *Service) FinishLogin(ctx context.Context, token string, credential []byte) error {
-	l, err := s.loginByToken(ctx, token)
+	l, err := s.loginByToken(ctx, token, storage.LoginScanned)
 	if err != nil {
 		return err
 	}
 	signer, err := s.finishLogin(ctx, l, credential)
-	if err == nil {
-		return nil // the approval wrote its event
+	if err == nil || mcert.ErrorKind(err) == mcert.Internal {
+		return err // an approval writes its own event
 	}
 	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
 	if errors.Is(err, errClone) {
 		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, err)
 	}
-	s.record(ctx, e, err)
+	n, ferr := s.countFailure(ctx, l.Hash)
+	if ferr != nil {
+		return ferr
+	}
+	if n == 1 {
+		s.record(ctx, e, err)
+	}
+	if n < maxFailures {
+		return err
+	}
+	if ferr := s.denyForFailures(ctx, l.Hash); ferr != nil {
+		return ferr
+	}
+	return errTooManyFailures
+}
+
+// maxFailures is how many refused finishes a login or a binding takes before it is refused for
+// good: enough for a citizen whose biometric failed twice.
+const maxFailures = 3
+
+// countFailure counts a refused finish of the login or binding with the given hash in the
+// rate-limit counters, which leaves the record as it was, and returns the count. The window is
+// an hour, longer than any login or binding lives; one that spans two windows may take up to
+// twice maxFailures.
+func (s *Service) countFailure(ctx context.Context, hash []byte) (int, error) {
+	return s.Store.Hit(ctx, fmt.Sprintf("finish failures %x", hash), time.Hour, s.now())
+}
+
+var errTooManyFailures = mcert.Errorf(mcert.Forbidden, "too_many_failures", "this request was refused after too many failed attempts; start again")
+
+// denyForFailures denies a login for good after maxFailures refused finishes.
+func (s *Service) denyForFailures(ctx context.Context, hash []byte) error {
+	now := s.now()
+	_, err := s.Store.UpdateLogin(ctx, hash, func(l storage.Login) (storage.Login, error) {
+		if usableLogin(l, now, storage.LoginScanned) != nil {
+			return l, errNoChange // answered or expired meanwhile
+		}
+		l.Status, l.Reason, l.WebAuthnSession = storage.LoginDenied, errTooManyFailures.Code, nil
+		return l, nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
 	return err
 }
+
+// errNoChange aborts an update that finds nothing to do.
+var errNoChange = errors.New("binding: nothing to change")
 
 // finishLogin does FinishLogin's work; it returns the device that signed, once known.
 func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (storage.Device, error) {
 	now := s.now()
-	if err := usableLogin(l, now, storage.LoginScanned); err != nil {
-		return storage.Device{}, err
-	}
 	var approver storage.Device
 	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
 		a, d, devices, err := s.approvingDevice(ctx, l, credID)
@@ -476,7 +595,7 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 
 // DenyLogin is the phone saying no.
 func (s *Service) DenyLogin(ctx context.Context, token string) error {
-	l, err := s.loginByToken(ctx, token)
+	l, err := s.loginByToken(ctx, token, "")
 	if err != nil {
 		return err
 	}

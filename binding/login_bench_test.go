@@ -7,6 +7,7 @@ import (
 	"math"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -59,11 +60,16 @@ func BenchmarkLogin(b *testing.B) {
 
 func benchLogin(ctx context.Context, s *Service, p *phone.Phone) error {
 	id := newID()
-	err := s.StartRedirectLogin(ctx, id, storage.Client{ID: "client", Name: "健保署"}, []byte(`{"scope":"openid","nonce":"n-0S6_WzA2Mj","state":"af0ifjsldkj"}`))
+	browser := Browser{Secret: "browser secret", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0"}
+	err := s.StartRedirectLogin(ctx, id, storage.Client{ID: "client", Name: "健保署"}, []byte(`{"scope":"openid","nonce":"n-0S6_WzA2Mj","state":"af0ifjsldkj"}`), browser)
 	if err != nil {
 		return err
 	}
-	token := qrToken(id, 1)
+	page, err := s.LoginPage(ctx, id, browser.Secret)
+	if err != nil {
+		return err
+	}
+	token := page.QRText[strings.Index(page.QRText, "#")+1:]
 	prompt, err := s.BeginLogin(ctx, token)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/mcert/mcert/authn"
@@ -25,6 +26,10 @@ const (
 	// gcGrace keeps expired one-time records a while, so that a late replay is answered
 	// "used" or "expired" instead of "unknown".
 	gcGrace = time.Hour
+
+	// DefaultAuditRetention is how long the audit log keeps an event: a year and a device's
+	// lifetime past it, so that a citizen can look back over the whole life of a phone.
+	DefaultAuditRetention = 400 * 24 * time.Hour
 )
 
 // Service runs the transactions. Instances hold no state of their own: everything is in Store,
@@ -41,13 +46,23 @@ type Service struct {
 	DeviceLimit int
 	// Limits are the rate limits (zero fields: the defaults).
 	Limits Limits
+	// AuditRetention is how long audit events are kept (0: DefaultAuditRetention).
+	AuditRetention time.Duration
+
+	keys sync.Map // keyName → []byte: server secrets from the store, which never change
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
-// GarbageCollect removes one-time records that expired more than an hour ago.
+// GarbageCollect removes one-time records that expired more than an hour ago, and audit
+// events older than the retention period.
 func (s *Service) GarbageCollect(ctx context.Context) (storage.GCResult, error) {
-	return s.Store.GarbageCollect(ctx, s.now().Add(-gcGrace))
+	now := s.now()
+	retention := s.AuditRetention
+	if retention <= 0 {
+		retention = DefaultAuditRetention
+	}
+	return s.Store.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: now.Add(-gcGrace), EventsBefore: now.Add(-retention)})
 }
 
 // newSecret returns n random bytes and their base64url form.

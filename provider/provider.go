@@ -24,9 +24,11 @@ import (
 
 // Paths of the provider's endpoints, under the issuer (the public URL).
 const (
-	PathPrefix        = "/oidc/"
-	DiscoveryPath     = "/.well-known/openid-configuration"
-	authorizePath     = "/oidc/authorize"
+	PathPrefix    = "/oidc/"
+	DiscoveryPath = "/.well-known/openid-configuration"
+	authorizePath = "/oidc/authorize"
+	// ContinuePath is where the login page sends the browser once the phone has answered.
+	ContinuePath      = authorizePath + "/callback"
 	tokenPath         = "/oidc/token"
 	backchannelPath   = "/oidc/bc-authorize"
 	cibaGrantType     = "urn:openid:params:grant-type:ciba"
@@ -113,15 +115,83 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.URL.Path == DiscoveryPath:
 		p.discovery(w, r)
+	case r.URL.Path == authorizePath:
+		p.authorize(w, r)
 	case r.URL.Path == backchannelPath:
 		p.backchannelAuthorize(w, r)
 	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
 		p.token(w, r)
-	case r.URL.Path == authorizePath+"/callback":
+	case r.URL.Path == ContinuePath:
 		p.callback(w, r)
 	default:
 		p.op.ServeHTTP(w, r)
 	}
+}
+
+// Bounds on what an anonymous authorization request may make the store keep: generous for
+// every relying-party library (some put a signed JWT in state), far below what fills a disk.
+const (
+	maxStateLen  = 2048
+	maxNonceLen  = 512
+	maxParamLen  = 2048
+	maxScopes    = 16
+	maxScopesLen = 512
+)
+
+// authorize is op's authorization endpoint, after two things op does not do: it refuses
+// oversized parameters, and it gives the browser its browser secret (see binding.Browser),
+// so that the login the request starts belongs to that browser alone.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		oauthError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		return
+	}
+	if problem := oversized(r.Form); problem != "" {
+		oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	name := binding.BrowserCookie(p.issuer)
+	var held string
+	if c, err := r.Cookie(name); err == nil {
+		held = c.Value
+	}
+	secret, isNew := binding.BrowserSecret(held)
+	if isNew {
+		// A session cookie: it lives as long as the browser, and a login lasts minutes.
+		http.SetCookie(w, &http.Cookie{
+			Name: name, Value: secret, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+			Secure: strings.HasPrefix(p.issuer, "https://"),
+		})
+	}
+	ctx := context.WithValue(r.Context(), browserKey{}, binding.Browser{Secret: secret, UserAgent: r.UserAgent()})
+	p.op.ServeHTTP(w, r.WithContext(ctx))
+}
+
+type browserKey struct{}
+
+// oversized says which parameter of an authorization request is too large, or "".
+func oversized(form url.Values) string {
+	for name, values := range form {
+		if len(values) > 1 {
+			return fmt.Sprintf("the parameter %s is given more than once", name)
+		}
+		limit := maxParamLen
+		switch name {
+		case "state":
+			limit = maxStateLen
+		case "nonce":
+			limit = maxNonceLen
+		case "scope":
+			if scopes := strings.Fields(values[0]); len(scopes) > maxScopes {
+				return fmt.Sprintf("scope lists more than %d scopes", maxScopes)
+			}
+			limit = maxScopesLen
+		}
+		if len(values[0]) > limit {
+			return fmt.Sprintf("the parameter %s is longer than %d bytes", name, limit)
+		}
+	}
+	return ""
 }
 
 // ContinueURL is where the login page sends the browser once the phone has approved: op's
@@ -131,7 +201,8 @@ func (p *Provider) ContinueURL(ctx context.Context, loginID string) string {
 }
 
 // callback returns the browser to the relying party: op's callback, except that a login the
-// citizen denied on the phone answers access_denied (op would say interaction_required).
+// citizen denied on the phone answers access_denied (op would say interaction_required). The
+// web layer lets only the browser that started the login this far (ContinuePath).
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	id := r.URL.Query().Get("id")
 	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/mcert/mcert"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -50,8 +52,15 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 	if err != nil {
 		return nil, err
 	}
+	browser, ok := ctx.Value(browserKey{}).(binding.Browser)
+	if !ok {
+		return nil, errors.New("provider: an authorization request without its browser")
+	}
 	id := newID()
-	if err := s.p.svc.StartRedirectLogin(ctx, id, c, raw); err != nil {
+	switch err := s.p.svc.StartRedirectLogin(ctx, id, c, raw, browser); {
+	case mcert.ErrorKind(err) == mcert.TooMany:
+		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many login requests from this network; try again in a minute"}
+	case err != nil:
 		return nil, err
 	}
 	return s.AuthRequestByID(ctx, id)

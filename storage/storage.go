@@ -158,6 +158,9 @@ type Login struct {
 	AccountID       string // set at creation for CIBA, at approval for redirect logins
 	DeviceID        string
 	AuthTime        *time.Time
+	BrowserHash     []byte // a redirect login: hash of the secret cookie of the browser that started it
+	Browser         string // a redirect login: that browser as the phone shows it, e.g. "Chrome on Windows"
+	Reason          string // why a denied login was denied, when the citizen did not deny it: an error code
 }
 
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's
@@ -300,17 +303,31 @@ type Store interface {
 	// costs no write, for limits that count only refused requests.
 	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
 
-	// GarbageCollect deletes challenges, sessions, bindings, logins and tokens whose ExpiresAt
-	// is before the given time, signing keys whose RetireAt is, and rate-limit windows that
-	// ended before it. Callers pass a time
-	// somewhat in the past so that a late replay is still answered "used" or "expired" rather
-	// than "unknown".
-	GarbageCollect(ctx context.Context, expiredBefore time.Time) (GCResult, error)
+	// GarbageCollect deletes what the policy says is over, in transactions of at most
+	// p.Batch deletions each, so that it never holds up the store's writers for long.
+	GarbageCollect(ctx context.Context, p GCPolicy) (GCResult, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	Close() error
 }
+
+// GCPolicy says what GarbageCollect deletes.
+type GCPolicy struct {
+	// ExpiredBefore: challenges, sessions, bindings, logins and tokens whose ExpiresAt is
+	// before it, signing keys whose RetireAt is, and rate-limit windows that ended before it.
+	// Callers pass a time somewhat in the past so that a late replay is still answered "used"
+	// or "expired" rather than "unknown".
+	ExpiredBefore time.Time
+	// EventsBefore: audit events whose Time is before it (the retention period); the zero
+	// time keeps every event.
+	EventsBefore time.Time
+	// Batch is the most records one transaction deletes; 0 means DefaultGCBatch.
+	Batch int
+}
+
+// DefaultGCBatch bounds one garbage-collection transaction: a few milliseconds of work.
+const DefaultGCBatch = 1000
 
 // GCResult counts what GarbageCollect deleted.
 type GCResult struct {
@@ -321,4 +338,22 @@ type GCResult struct {
 	Tokens      int
 	SigningKeys int
 	RateLimits  int
+	Events      int
+}
+
+// Add adds o's counts to r's.
+func (r *GCResult) Add(o GCResult) {
+	r.Challenges += o.Challenges
+	r.Sessions += o.Sessions
+	r.Bindings += o.Bindings
+	r.Logins += o.Logins
+	r.Tokens += o.Tokens
+	r.SigningKeys += o.SigningKeys
+	r.RateLimits += o.RateLimits
+	r.Events += o.Events
+}
+
+// Total is how many records were deleted.
+func (r GCResult) Total() int {
+	return r.Challenges + r.Sessions + r.Bindings + r.Logins + r.Tokens + r.SigningKeys + r.RateLimits + r.Events
 }

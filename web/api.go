@@ -24,6 +24,12 @@ func (s *Server) cardChallenge(c echo.Context) error {
 }
 
 func (s *Server) cardLogin(c echo.Context) error {
+	// A form on another site can POST text/plain or a form encoding, never JSON without the
+	// browser asking this server first (CORS): so a card login cannot be forged from another
+	// site to log the victim's browser into the attacker's session.
+	if err := requireJSON(c); err != nil {
+		return err
+	}
 	var req struct {
 		Challenge   string `json:"challenge"`
 		Certificate string `json:"certificate"`

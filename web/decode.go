@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -70,6 +71,15 @@ func jsonType(kind string) string {
 		return "true or false"
 	}
 	return "a number"
+}
+
+// requireJSON refuses a body that is not declared application/json.
+func requireJSON(c echo.Context) error {
+	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
+	if err != nil || mt != echo.MIMEApplicationJSON {
+		return echo.ErrUnsupportedMediaType
+	}
+	return nil
 }
 
 // fromB64 decodes the base64url value of a required field; padding is tolerated on input.

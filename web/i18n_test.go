@@ -170,7 +170,7 @@ func TestLanguageChoice(t *testing.T) {
 		{"default", "/", "", "", langZH, ""},
 		{"query", "/?lang=en", "", "zh-TW", langEN, langEN},
 		{"query back to Chinese", "/m/bind?lang=zh-TW", "en", "", langZH, langZH},
-		{"cookie", "/login/abc", "en", "zh-TW", langEN, ""},
+		{"cookie", "/m/bind", "en", "zh-TW", langEN, ""},
 		{"Accept-Language", "/m/login", "", "en-US,en;q=0.9", langEN, ""},
 		{"unknown query", "/?lang=fr", "", "", langZH, ""},
 	}

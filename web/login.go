@@ -35,9 +35,12 @@ func (s *Server) loginBegin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"publicKey": p.Options.Response, "client_name": p.ClientName, "code": p.Code}
+	out := map[string]any{"publicKey": p.Options.Response, "client_name": p.ClientName, "code": p.Code, "requested_at": rfc3339(p.RequestedAt)}
 	if p.BindingMessage != "" {
 		out["binding_message"] = p.BindingMessage
+	}
+	if p.Browser != "" {
+		out["browser"] = p.Browser
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -91,8 +94,35 @@ func bearerToken(r *http.Request) string {
 	return strings.TrimSpace(token)
 }
 
+// browserSecret is the secret of the browser that made the request (binding.Browser), or "".
+func (s *Server) browserSecret(c echo.Context) string {
+	if ck, err := c.Cookie(binding.BrowserCookie(s.cfg.PublicURL)); err == nil {
+		return ck.Value
+	}
+	return ""
+}
+
+// loginContinue lets only the browser that started the login back to the website with the
+// code (PROTOCOL.md section 6); to any other the login does not exist.
+func (s *Server) loginContinue(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if _, err := s.svc.RedirectLogin(c.Request().Context(), c.QueryParam("id"), s.browserSecret(c)); err != nil {
+			return err
+		}
+		return next(c)
+	}
+}
+
+// loginPageFor serves the login page to the browser that started the login only.
+func (s *Server) loginPageFor(c echo.Context) error {
+	if _, err := s.svc.RedirectLogin(c.Request().Context(), c.Param("id"), s.browserSecret(c)); err != nil {
+		return err
+	}
+	return s.render(c, loginPage, pageData{})
+}
+
 func (s *Server) getLogin(c echo.Context) error {
-	p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"))
+	p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"), s.browserSecret(c))
 	if err != nil {
 		return err
 	}
@@ -100,7 +130,7 @@ func (s *Server) getLogin(c echo.Context) error {
 }
 
 func (s *Server) refreshLoginQR(c echo.Context) error {
-	p, err := s.svc.RefreshLoginQR(c.Request().Context(), c.Param("id"))
+	p, err := s.svc.RefreshLoginQR(c.Request().Context(), c.Param("id"), s.browserSecret(c))
 	if err != nil {
 		return err
 	}
@@ -128,7 +158,7 @@ var errLoginQRExpired = mcert.Errorf(mcert.Expired, "login_expired",
 // the store, so any instance can serve it; the cache only saves drawing it again.
 func (s *Server) loginQR(cache *qrCache) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"))
+		p, err := s.svc.LoginPage(c.Request().Context(), c.Param("id"), s.browserSecret(c))
 		if err != nil {
 			return err
 		}

@@ -88,11 +88,18 @@ func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions || !cookieAuthenticated(c.Path()) {
+		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
 			return next(c)
 		}
-		if _, err := r.Cookie(sessionCookie); err != nil {
-			return next(c)
+		// A card login sets the session cookie rather than using it: checked with or without
+		// one, so that another site cannot log the browser in as someone else (login CSRF).
+		if c.Path() != cardLoginRoute {
+			if !cookieAuthenticated(c.Path()) {
+				return next(c)
+			}
+			if _, err := r.Cookie(sessionCookie); err != nil {
+				return next(c)
+			}
 		}
 		if !fromOrigin(r.Header, origin) {
 			return errCrossSite
@@ -100,6 +107,8 @@ func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		return next(c)
 	}
 }
+
+const cardLoginRoute = "/api/v1/card/login"
 
 // cookieAuthenticated reports whether route is one of the API's, other than those whose
 // credentials are not the session cookie.
@@ -109,7 +118,7 @@ func cookieAuthenticated(route string) bool {
 		strings.HasPrefix(route, "/api/v1/phone/"),
 		strings.HasPrefix(route, "/api/v1/admin/"),
 		route == "/api/v1/card/challenge",
-		route == "/api/v1/card/login":
+		route == cardLoginRoute:
 		return false
 	}
 	return true

@@ -19,6 +19,7 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	}
 	h := echo.WrapHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
+	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
 	s.echo.GET(provider.DiscoveryPath, h)
 
 	admin := api.Group("/admin", s.requireAdmin)

@@ -63,7 +63,7 @@ func (s *Server) pageRoutes() {
 	s.echo.GET("/", s.page(homePage))
 	s.echo.GET("/m/bind", s.page(phoneBindPage))   // the token is in the fragment, for the script
 	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
-	s.echo.GET("/login/:id", s.page(loginPage))    // the script reads the id from the path
+	s.echo.GET("/login/:id", s.loginPageFor)       // the script reads the id from the path
 }
 
 // page serves a page whose script does the rest through the JSON API.

@@ -175,8 +175,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 	case errors.As(err, &he) && echoCodes[he.Code] != "":
 		status, body = he.Code, errorBody{echoCodes[he.Code], strings.ToLower(http.StatusText(he.Code))}
-		if he.Code == http.StatusRequestEntityTooLarge {
+		switch he.Code {
+		case http.StatusRequestEntityTooLarge:
 			body.Message = "the request body is larger than " + maxBody + "B"
+		case http.StatusUnsupportedMediaType:
+			body.Message = "send the body as JSON, with Content-Type: application/json"
 		}
 	default:
 		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "request_id", c.Get(requestIDKey), "err", err)

@@ -22,7 +22,14 @@ import (
 
 // snapshot is what the store holds, apart from the audit log and the rate-limit counters: a
 // failed request must leave the rest exactly as it was, while recording itself in those two.
-func (s *server) snapshot(t testing.TB) []byte {
+func (s *server) snapshot(t testing.TB) []byte { return s.dump(t, true) }
+
+// snapshotAll is the whole store, audit log and rate-limit counters included.
+func (s *server) snapshotAll(t testing.TB) []byte { return s.dump(t, false) }
+
+// dump writes the store's buckets as text; without the audit log and the rate-limit counters,
+// which a refusal may change, when skipCounted.
+func (s *server) dump(t testing.TB, skipCounted bool) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "snapshot.db")
 	f, err := os.Create(path)
@@ -41,7 +48,7 @@ func (s *server) snapshot(t testing.TB) []byte {
 	var buf bytes.Buffer
 	err = db.View(func(tx *bbolt.Tx) error {
 		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
-			if bytes.HasPrefix(name, []byte("events")) || bytes.HasPrefix(name, []byte("rate_limits")) {
+			if skipCounted && (bytes.HasPrefix(name, []byte("events")) || bytes.HasPrefix(name, []byte("rate_limits"))) {
 				return nil
 			}
 			fmt.Fprintf(&buf, "[%s]\n", name)

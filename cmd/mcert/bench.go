@@ -297,7 +297,7 @@ func seedPhones(ctx context.Context, store *bolt.Store, st *benchState, now time
 	if err != nil {
 		return err
 	}
-	_, err = store.GarbageCollect(ctx, now.Add(-time.Hour))
+	_, err = store.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: now.Add(-time.Hour)})
 	return err
 }
 

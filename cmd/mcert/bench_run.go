@@ -117,7 +117,7 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 
 	serveFlags := []string{
 		"--limit-card-login-ip", benchUnlimited, "--limit-card-login-citizen", benchUnlimited,
-		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited,
+		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited, "--limit-login-ip", benchUnlimited,
 	}
 	if *debugAddr != "" {
 		serveFlags = append(serveFlags, "--debug-addr", *debugAddr)
@@ -429,7 +429,12 @@ func (r *benchRun) loginPage(ctx context.Context) (string, error) {
 	var page struct {
 		QRText string `json:"qr_text"`
 	}
-	if _, err := r.send(ctx, benchRequest{method: "GET", path: "/api/v1/logins/" + id, want: 200}, &page); err != nil {
+	// The login belongs to the browser that started it: its cookie goes with the page's call.
+	var cookie string
+	for _, c := range res.Cookies() {
+		cookie = c.Name + "=" + c.Value
+	}
+	if _, err := r.send(ctx, benchRequest{method: "GET", path: "/api/v1/logins/" + id, cookie: cookie, want: 200}, &page); err != nil {
 		return "", err
 	}
 	link, err := qr.Parse(page.QRText)

@@ -55,7 +55,6 @@ func TestBadInputCorpus(t *testing.T) {
 	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
 	e := registerAndShowQR(t, s, card)
 	b := e.browser
-	token := tokenOf(t, e.binding["qr_text"].(string))
 
 	generic := []string{
 		"", "{", "[]", "null", "42", `"text"`, "{} {}", `{"a":}`, "\xff\xfe", strings.Repeat("[", 10000),
@@ -90,40 +89,73 @@ func TestBadInputCorpus(t *testing.T) {
 		}
 	}
 
-	// WebAuthn responses broken inside: truncated CBOR, another origin, another challenge.
-	begin := b.do("POST", "/api/v1/phone/bind/begin", map[string]string{"token": token}).want(t, 200).json(t)
-	var opts struct {
-		PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+	// WebAuthn responses broken inside: truncated CBOR, another origin, another challenge. Each
+	// is refused, and the intact response still binds: a refusal uses up nothing.
+	fresh := func(t *testing.T) (string, []byte) {
+		t.Helper()
+		qr := b.do("POST", "/api/v1/bindings", nil).want(t, 201).json(t)["qr_text"].(string)
+		token := tokenOf(t, qr)
+		begin := b.do("POST", "/api/v1/phone/bind/begin", map[string]string{"token": token}).want(t, 200).json(t)
+		var opts struct {
+			PublicKey protocol.PublicKeyCredentialCreationOptions `json:"publicKey"`
+		}
+		raw, _ := json.Marshal(begin)
+		if err := json.Unmarshal(raw, &opts); err != nil {
+			t.Fatal(err)
+		}
+		p, err := phone.Open(t.TempDir() + "/phone.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cred, err := p.Create(s.PublicURL, opts.PublicKey, phone.CreateOptions{Attestation: "packed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return token, cred
 	}
-	raw, _ := json.Marshal(begin)
-	if err := json.Unmarshal(raw, &opts); err != nil {
-		t.Fatal(err)
+	finish := func(t *testing.T, token string, cred json.RawMessage) reply {
+		return b.do("POST", "/api/v1/phone/bind/finish", map[string]any{"token": token, "credential": cred})
 	}
-	p, err := phone.Open(t.TempDir() + "/phone.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cred, err := p.Create(s.PublicURL, opts.PublicKey, phone.CreateOptions{Attestation: "packed"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, broken := range map[string]json.RawMessage{
-		"truncated CBOR":  truncateMember(t, cred, "attestationObject"),
-		"another origin":  mutateClientData(t, cred, "origin", "https://evil.example"),
-		"other challenge": mutateClientData(t, cred, "challenge", base64.RawURLEncoding.EncodeToString([]byte("another challenge, 32 bytes long"))),
-		"wrong type":      mutateClientData(t, cred, "type", "webauthn.get"),
+	for _, tc := range []struct {
+		name   string
+		break_ func(t *testing.T, cred []byte) json.RawMessage
+	}{
+		{"truncated CBOR", func(t *testing.T, c []byte) json.RawMessage { return truncateMember(t, c, "attestationObject") }},
+		{"another origin", func(t *testing.T, c []byte) json.RawMessage {
+			return mutateClientData(t, c, "origin", "https://evil.example")
+		}},
+		{"other challenge", func(t *testing.T, c []byte) json.RawMessage {
+			return mutateClientData(t, c, "challenge", base64.RawURLEncoding.EncodeToString([]byte("another challenge, 32 bytes long")))
+		}},
+		{"wrong type", func(t *testing.T, c []byte) json.RawMessage { return mutateClientData(t, c, "type", "webauthn.get") }},
 	} {
-		t.Run("bind finish/"+name, func(t *testing.T) {
-			r := b.do("POST", "/api/v1/phone/bind/finish", map[string]any{"token": token, "credential": broken})
+		t.Run("bind finish/"+tc.name, func(t *testing.T) {
+			token, cred := fresh(t)
+			r := finish(t, token, tc.break_(t, cred))
 			if r.Status != 400 {
 				t.Fatalf("%d %s", r.Status, r.Body)
 			}
-			code := r.errorCode(t)
-			if code != "bad_credential" && code != "registration_refused" {
+			if code := r.errorCode(t); code != "bad_credential" && code != "registration_refused" {
 				t.Fatalf("error %s", code)
 			}
+			finish(t, token, cred).want(t, 201)
 		})
 	}
-	// The intact response still binds: the refusals used up nothing.
-	b.do("POST", "/api/v1/phone/bind/finish", map[string]any{"token": token, "credential": json.RawMessage(cred)}).want(t, 201)
+
+	// A binding takes a few refused finishes, then refuses every further one, the intact too.
+	t.Run("bind finish/too many failures", func(t *testing.T) {
+		token, cred := fresh(t)
+		broken := mutateClientData(t, cred, "origin", "https://evil.example")
+		for i := 1; i < 3; i++ {
+			if code := finish(t, token, broken).want(t, 400).errorCode(t); code != "bad_credential" && code != "registration_refused" {
+				t.Fatalf("refusal %d: %s", i, code)
+			}
+		}
+		if code := finish(t, token, broken).want(t, 403).errorCode(t); code != "too_many_failures" {
+			t.Fatalf("third refusal: %s", code)
+		}
+		if code := finish(t, token, cred).errorCode(t); code != "binding_expired" {
+			t.Fatalf("the intact response after three refusals: %s", code)
+		}
+	})
 }

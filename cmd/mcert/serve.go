@@ -340,9 +340,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
 	cfg.Limits = binding.DefaultLimits
-	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
+	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of refused card logins from one address, as N/duration; a trusted card's login is never refused by it")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
-	fs.Var((*limitFlag)(&cfg.Limits.PhoneBeginPerIP), "limit-phone-begin-ip", "rate limit of refused phone bind and login begins (unknown, used or expired tokens) from one address (IPv6: one /64), as N/duration; once spent, every begin from it is refused until the window ends")
+	fs.Var((*limitFlag)(&cfg.Limits.PhoneBeginPerIP), "limit-phone-begin-ip", "rate limit of refused phone begins, finishes and denies (unknown, used or expired tokens) from one address (IPv6: one /64), as N/duration; once spent, further refusals are answered 429, while right tokens keep working")
+	fs.Var((*limitFlag)(&cfg.Limits.LoginPerIP), "limit-login-ip", "rate limit of relying-party logins (authorization requests) started from one address, as N/duration")
 	fs.Var((*limitFlag)(&cfg.Limits.CIBAPerClient), "limit-ciba-client", "rate limit of decoupled (CIBA) logins one relying party may start, as N/duration")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -325,7 +325,7 @@ func BenchmarkGarbageCollect(b *testing.B) {
 				add(next, 100, benchTime)
 				next += 100
 				b.StartTimer()
-				got, err := s.GarbageCollect(context.Background(), benchTime.Add(time.Minute))
+				got, err := s.GarbageCollect(context.Background(), storage.GCPolicy{ExpiredBefore: benchTime.Add(time.Minute)})
 				if err != nil || got.Logins != 100 {
 					b.Fatalf("GarbageCollect: %+v, %v; want 100 logins", got, err)
 				}

@@ -159,7 +159,15 @@ func (r *reader) varint() int64 {
 	return v
 }
 
+// past reports whether the record ended before this field, which then keeps its zero value:
+// fields are only ever added at the end of a record's list, so a record written before one
+// was added reads as if it were empty. A record cut inside a field is still refused.
+func (r *reader) past() bool { return len(r.b) == 0 && r.err == nil }
+
 func (r *reader) uint32(v *uint32) {
+	if *v = 0; r.past() {
+		return
+	}
 	n := r.uvarint()
 	if n > 1<<32-1 {
 		r.fail("32-bit number")
@@ -168,14 +176,25 @@ func (r *reader) uint32(v *uint32) {
 	*v = uint32(n)
 }
 
-func (r *reader) int(v *int) { *v = int(r.varint()) }
+func (r *reader) int(v *int) {
+	if *v = 0; !r.past() {
+		*v = int(r.varint())
+	}
+}
 
 func (r *reader) bool(v *bool) {
+	if *v = false; !r.past() {
+		*v = r.boolean()
+	}
+}
+
+func (r *reader) boolean() bool {
 	switch n := r.uvarint(); n {
 	case 0, 1:
-		*v = n == 1
+		return n == 1
 	default:
 		r.fail("boolean")
+		return false
 	}
 }
 
@@ -191,13 +210,25 @@ func (r *reader) take(n uint64, what string) []byte {
 	return p
 }
 
-func (r *reader) str(s *string) { *s = string(r.take(r.uvarint(), "string")) }
+func (r *reader) str(s *string) {
+	if *s = ""; !r.past() {
+		*s = r.string()
+	}
+}
+
+func (r *reader) string() string { return string(r.take(r.uvarint(), "string")) }
 
 func (r *reader) bytes(p *[]byte) {
-	*p = nil
-	if n := r.uvarint(); n > 0 && r.err == nil {
-		*p = r.take(n-1, "bytes")
+	if *p = nil; !r.past() {
+		*p = r.byteString()
 	}
+}
+
+func (r *reader) byteString() []byte {
+	if n := r.uvarint(); n > 0 && r.err == nil {
+		return r.take(n-1, "bytes")
+	}
+	return nil
 }
 
 // count reads the length of a list written as n+1 (0 for nil), refusing one longer than the
@@ -215,44 +246,54 @@ func (r *reader) count() (n int, isNil bool) {
 }
 
 func (r *reader) byteSlices(ps *[][]byte) {
+	if *ps = nil; r.past() {
+		return
+	}
 	n, isNil := r.count()
-	if *ps = nil; isNil {
+	if isNil {
 		return
 	}
 	*ps = make([][]byte, n)
 	for i := range *ps {
-		r.bytes(&(*ps)[i])
+		(*ps)[i] = r.byteString()
 	}
 }
 
 func (r *reader) strs(ss *[]string) {
+	if *ss = nil; r.past() {
+		return
+	}
 	n, isNil := r.count()
-	if *ss = nil; isNil {
+	if isNil {
 		return
 	}
 	*ss = make([]string, n)
 	for i := range *ss {
-		r.str(&(*ss)[i])
+		(*ss)[i] = r.string()
 	}
 }
 
 func (r *reader) time(t *time.Time) {
+	if *t = (time.Time{}); !r.past() {
+		*t = r.instant()
+	}
+}
+
+func (r *reader) instant() time.Time {
 	sec, ns := r.varint(), r.uvarint()
 	if ns >= uint64(time.Second) {
 		r.fail("time")
-		return
+		return time.Time{}
 	}
-	*t = time.Unix(sec, int64(ns)).UTC()
+	return time.Unix(sec, int64(ns)).UTC()
 }
 
 func (r *reader) optTime(t **time.Time) {
-	var set bool
-	if r.bool(&set); !set {
-		*t = nil
+	if *t = nil; r.past() || !r.boolean() {
 		return
 	}
-	*t = new(time.Time)
-	r.time(*t)
+	v := r.instant()
+	*t = &v
 }
 
 func (a *accountRecord) binaryFields(c fieldCodec) {
@@ -309,4 +350,7 @@ func (l *loginRecord) binaryFields(c fieldCodec) {
 	c.str(&l.AccountID)
 	c.str(&l.DeviceID)
 	c.optTime(&l.AuthTime)
+	c.bytes(&l.BrowserHash)
+	c.str(&l.Browser)
+	c.str(&l.Reason)
 }

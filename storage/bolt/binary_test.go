@@ -33,6 +33,7 @@ var (
 		TokenHashes: [][]byte{[]byte("token 1"), []byte("token 2")}, Code: "0042", BindingMessage: "登入確認",
 		Request: []byte(`{"scope":"openid"}`), CodeHash: []byte("code hash"), WebAuthnSession: []byte(`{"challenge":"x"}`),
 		LastPolledAt: new(formatTime.Add(time.Second)), AccountID: "account", DeviceID: "device", AuthTime: new(formatTime.Add(time.Minute)),
+		BrowserHash: []byte("browser hash"), Browser: "Chrome on Windows", Reason: "too_many_failures",
 	}
 )
 
@@ -98,6 +99,22 @@ func TestRecordFormats(t *testing.T) {
 				t.Errorf("read from format 2:\n got %+v\nwant %+v", got, k.written)
 			}
 		})
+	}
+}
+
+// TestBinaryReadsOlderRecords checks that a record written before fields were appended to its
+// list reads with those fields zero: a data file needs no migration when a record grows.
+func TestBinaryReadsOlderRecords(t *testing.T) {
+	l := fullLogin
+	l.BrowserHash, l.Browser, l.Reason = nil, "", ""
+	full := encodeBinary(new(toLogin(l)))
+	older := full[:len(full)-3] // the three appended fields, each one byte when empty
+	var r loginRecord
+	if err := decodeBinary(older, &r); err != nil {
+		t.Fatalf("a login written before its last three fields existed: %v", err)
+	}
+	if got := fromLogin(r); !reflect.DeepEqual(got, l) {
+		t.Errorf("read %+v\nwant %+v", got, l)
 	}
 }
 

@@ -452,26 +452,78 @@ func checkWindow(window time.Duration) error {
 	return nil
 }
 
-func (s *Store) GarbageCollect(ctx context.Context, expiredBefore time.Time) (storage.GCResult, error) {
-	return result(ctx, s.write, func(tx *bbolt.Tx) (storage.GCResult, error) {
-		var r storage.GCResult
-		for _, c := range []struct {
-			count   *int
-			collect func(*bbolt.Tx, time.Time) (int, error)
-		}{
-			{&r.Challenges, challenges.collect},
-			{&r.Sessions, sessions.collect},
-			{&r.Bindings, bindings.collect},
-			{&r.Logins, logins.collect},
-			{&r.Tokens, tokens.collect},
-			{&r.SigningKeys, signingKeys.collect},
-			{&r.RateLimits, rateLimits.collect},
-		} {
-			var err error
-			if *c.count, err = c.collect(tx, expiredBefore); err != nil {
-				return r, err
-			}
+// GarbageCollect deletes in rounds of one transaction each, every round at most p.Batch
+// records, until a round finds less than its budget to do: the writers queued behind the
+// committer wait for one round, never for the whole collection.
+func (s *Store) GarbageCollect(ctx context.Context, p storage.GCPolicy) (storage.GCResult, error) {
+	batch := p.Batch
+	if batch <= 0 {
+		batch = storage.DefaultGCBatch
+	}
+	var total storage.GCResult
+	for {
+		round, err := result(ctx, s.write, func(tx *bbolt.Tx) (storage.GCResult, error) { return collectRound(tx, p, batch) })
+		total.Add(round)
+		if err != nil || round.Total() < batch {
+			return total, err
 		}
-		return r, nil
-	})
+	}
+}
+
+// collectRound deletes up to budget records, table by table.
+func collectRound(tx *bbolt.Tx, p storage.GCPolicy, budget int) (storage.GCResult, error) {
+	var r storage.GCResult
+	steps := []struct {
+		count   *int
+		collect func(*bbolt.Tx, time.Time, int) (int, error)
+		before  time.Time
+	}{
+		{&r.Challenges, challenges.collect, p.ExpiredBefore},
+		{&r.Sessions, sessions.collect, p.ExpiredBefore},
+		{&r.Bindings, bindings.collect, p.ExpiredBefore},
+		{&r.Logins, logins.collect, p.ExpiredBefore},
+		{&r.Tokens, tokens.collect, p.ExpiredBefore},
+		{&r.SigningKeys, signingKeys.collect, p.ExpiredBefore},
+		{&r.RateLimits, rateLimits.collect, p.ExpiredBefore},
+		{&r.Events, collectEvents, p.EventsBefore},
+	}
+	for _, step := range steps {
+		left := budget - r.Total()
+		if left <= 0 {
+			break
+		}
+		n, err := step.collect(tx, step.before, left)
+		if err != nil {
+			return r, err
+		}
+		*step.count = n
+	}
+	return r, nil
+}
+
+// collectEvents deletes up to limit of the oldest events, those whose time is before the
+// given one, with their index entries. Events are in the bucket in the order of their times,
+// so the scan stops at the first that is kept.
+func collectEvents(tx *bbolt.Tx, before time.Time, limit int) (int, error) {
+	if before.IsZero() {
+		return 0, nil
+	}
+	var gone []storage.Event
+	c := tx.Bucket([]byte(events.bucket)).Cursor()
+	for k, v := c.First(); k != nil && len(gone) < limit; k, v = c.Next() {
+		e, err := events.decode(k, v)
+		if err != nil {
+			return 0, err
+		}
+		if !e.Time.Before(before) {
+			break
+		}
+		gone = append(gone, e)
+	}
+	for _, e := range gone {
+		if err := events.delete(tx, e); err != nil {
+			return 0, fmt.Errorf("storage/bolt: collect event %s: %w", e.ID, err)
+		}
+	}
+	return len(gone), nil
 }

@@ -295,6 +295,9 @@ type loginRecord struct {
 	AccountID       string     `json:"account_id"`
 	DeviceID        string     `json:"device_id"`
 	AuthTime        *time.Time `json:"auth_time"`
+	BrowserHash     []byte     `json:"browser_hash,omitempty"`
+	Browser         string     `json:"browser,omitempty"`
+	Reason          string     `json:"reason,omitempty"`
 }
 
 func toLogin(l storage.Login) loginRecord {
@@ -319,6 +322,9 @@ func toLogin(l storage.Login) loginRecord {
 		AccountID:       l.AccountID,
 		DeviceID:        l.DeviceID,
 		AuthTime:        utc(l.AuthTime),
+		BrowserHash:     l.BrowserHash,
+		Browser:         l.Browser,
+		Reason:          l.Reason,
 	}
 }
 
@@ -343,6 +349,9 @@ func fromLogin(r loginRecord) storage.Login {
 		AccountID:       r.AccountID,
 		DeviceID:        r.DeviceID,
 		AuthTime:        r.AuthTime,
+		BrowserHash:     r.BrowserHash,
+		Browser:         r.Browser,
+		Reason:          r.Reason,
 	}
 }
 

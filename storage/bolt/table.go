@@ -139,8 +139,9 @@ var (
 		to:      toSigningKey,
 		from:    fromSigningKey,
 	})
-	// events is the audit log: kept for good, so GarbageCollect passes it over. Each event is
-	// keyed by its ID, so the bucket is in the order events were appended.
+	// events is the audit log, kept for the retention period (GCPolicy.EventsBefore). Each event
+	// is keyed by its ID, so the bucket is in the order events were appended, which is the order
+	// of their times.
 	events = table[storage.Event, eventRecord]{
 		bucket: "events",
 		key:    func(e storage.Event) []byte { return []byte(e.ID) },
@@ -554,13 +555,13 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.BigEndian.AppendUint32(b, uint32(t.Nanosecond()))
 }
 
-// collect deletes the records that expired before the given time and counts them.
-func (tb table[T, R]) collect(tx *bbolt.Tx, before time.Time) (int, error) {
+// collect deletes up to limit records that expired before the given time and counts them.
+func (tb table[T, R]) collect(tx *bbolt.Tx, before time.Time, limit int) (int, error) {
 	cutoff := appendTime(nil, before)
 	// Deleting under a bbolt cursor skips the next key: gather first, then delete.
 	var keys [][]byte
 	c := tx.Bucket([]byte(tb.expiry)).Cursor()
-	for k, key := c.First(); k != nil && bytes.Compare(k[:min(len(k), len(cutoff))], cutoff) < 0; k, key = c.Next() {
+	for k, key := c.First(); k != nil && len(keys) < limit && bytes.Compare(k[:min(len(k), len(cutoff))], cutoff) < 0; k, key = c.Next() {
 		keys = append(keys, bytes.Clone(key))
 	}
 	for _, key := range keys {
@@ -620,15 +621,16 @@ func (cs counters) count(tx *bbolt.Tx, key string, window time.Duration, now tim
 	return k, int(binary.BigEndian.Uint64(v)), nil
 }
 
-// collect deletes the counters of windows that ended before the given time and counts them.
-func (cs counters) collect(tx *bbolt.Tx, before time.Time) (int, error) {
+// collect deletes up to limit counters of windows that ended before the given time and counts
+// them.
+func (cs counters) collect(tx *bbolt.Tx, before time.Time, limit int) (int, error) {
 	cutoff := appendNanos(nil, before.UnixNano())
 	b := tx.Bucket([]byte(cs.bucket))
 	// Deleting under a bbolt cursor skips the next key: gather first, then delete. A window that
 	// starts at the cutoff or later cannot have ended before it, so the scan stops there.
 	var gone [][]byte
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && len(gone) < limit && bytes.Compare(k[:8], cutoff) < 0; k, _ = c.Next() {
 		if bytes.Compare(k[8:16], cutoff) < 0 {
 			gone = append(gone, bytes.Clone(k))
 		}

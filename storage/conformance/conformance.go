@@ -75,6 +75,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Event/Limit", testEventLimit},
 		{"Event/BadCursor", testEventBadCursor},
 		{"Event/KeptByGarbageCollect", testEventsKept},
+		{"Event/Retention", testEventRetention},
+		{"GarbageCollect/Batches", testGCBatches},
 		{"Event/Concurrent", testConcurrentEvents},
 		{"Hit/Counts", testHits(hitCounts())},
 		{"Hit/Windows", testHits(hitWindows())},
@@ -1075,11 +1077,11 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	k.CreatedAt = at(-24 * 60)
 	signingKeys().mustCreate(t, s, k)
 
-	got, err := s.GarbageCollect(ctx, cutoff)
+	got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff})
 	if want := (storage.GCResult{Challenges: 1, Sessions: 1, Bindings: 1, Logins: 1, Tokens: 1, SigningKeys: 1}); err != nil || got != want {
 		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, want)
 	}
-	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{}) {
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil || got != (storage.GCResult{}) {
 		t.Errorf("GarbageCollect again: got %+v and %v, want nothing deleted", got, err)
 	}
 	for _, check := range checks {
@@ -1114,7 +1116,7 @@ func testCollectAfterUpdate[T any](k kind[T]) func(*testing.T, storage.Store) {
 			}
 			*u.v = got
 		}
-		if _, err := s.GarbageCollect(ctx, cutoff); err != nil {
+		if _, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil {
 			t.Fatalf("GarbageCollect: %v", err)
 		}
 		k.expect(t, s, kept)
@@ -1645,13 +1647,49 @@ func testEventBadCursor(t *testing.T, s storage.Store) {
 	}
 }
 
-// testEventsKept checks that GarbageCollect leaves events alone, however old.
+// testEventRetention checks that GarbageCollect deletes the events older than EventsBefore,
+// from the log and from their account's, and keeps the others.
+func testEventRetention(t *testing.T, s storage.Store) {
+	var stored []storage.Event
+	for i := range 6 {
+		stored = append(stored, mustAppend(t, s, event(i)))
+	}
+	got, err := s.GarbageCollect(ctx, storage.GCPolicy{EventsBefore: stored[3].Time})
+	if want := (storage.GCResult{Events: 3}); err != nil || got != want {
+		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, want)
+	}
+	expectEvents(t, s, "", "", 100, newestFirst(stored[3:]))
+	expectEvents(t, s, stored[0].AccountID, "", 100, nil)
+	expectEvents(t, s, stored[4].AccountID, "", 100, stored[4:5])
+}
+
+// testGCBatches checks that a collection larger than one batch deletes everything due.
+func testGCBatches(t *testing.T, s storage.Store) {
+	for i := range 25 {
+		challenges().mustCreate(t, s, challenge(i))
+	}
+	for i := range 10 {
+		mustAppend(t, s, event(i))
+	}
+	kept := mustAppend(t, s, event(1000))
+	got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: at(1000), EventsBefore: at(1000), Batch: 7})
+	if want := (storage.GCResult{Challenges: 25, Events: 10}); err != nil || got != want {
+		t.Errorf("GarbageCollect in batches of 7: got %+v and %v, want %+v", got, err, want)
+	}
+	for i := range 25 {
+		challenges().absent(t, s, challenge(i))
+	}
+	expectEvents(t, s, "", "", 100, []storage.Event{kept})
+}
+
+// testEventsKept checks that GarbageCollect leaves events alone, however old, without an
+// EventsBefore.
 func testEventsKept(t *testing.T, s storage.Store) {
 	var stored []storage.Event
 	for i := range 4 {
 		stored = append(stored, mustAppend(t, s, event(i)))
 	}
-	if got, err := s.GarbageCollect(ctx, at(100*365*24*60)); err != nil || got != (storage.GCResult{}) {
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: at(100 * 365 * 24 * 60)}); err != nil || got != (storage.GCResult{}) {
 		t.Errorf("GarbageCollect: got %+v and %v, want nothing deleted", got, err)
 	}
 	expectEvents(t, s, "", "", 100, newestFirst(stored))
@@ -1781,10 +1819,10 @@ func testHitGarbageCollect(t *testing.T, s storage.Store) {
 		{"kept", 30 * time.Second, m, 1},                       // [0, 30s): ends at the cutoff
 		{"kept", minute, m.Add(minute), 1},                     // [1m, 2m)
 	})
-	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{RateLimits: 2}) {
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil || got != (storage.GCResult{RateLimits: 2}) {
 		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, storage.GCResult{RateLimits: 2})
 	}
-	if got, err := s.GarbageCollect(ctx, cutoff); err != nil || got != (storage.GCResult{}) {
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil || got != (storage.GCResult{}) {
 		t.Errorf("GarbageCollect again: got %+v and %v, want nothing deleted", got, err)
 	}
 	expectHits(t, s, []hit{
