@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -82,8 +80,8 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	msg := f.Get("binding_message")
-	if utf8.RuneCountInString(msg) > 64 || !utf8.ValidString(msg) || strings.IndexFunc(msg, unicode.IsControl) >= 0 {
-		oauthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must be at most 64 printable characters")
+	if !mcert.PlainText(msg, 64) {
+		oauthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must be at most 64 characters, with no control, format or bidi characters (Unicode Cc, Cf)")
 		return
 	}
 	if f.Get("user_code") != "" {
@@ -114,6 +112,9 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 		return
 	case mcert.ErrorKind(err) == mcert.NotFound:
 		oauthError(w, http.StatusBadRequest, "unknown_user_id", errMessage(err))
+		return
+	case mcert.ErrorKind(err) == mcert.Forbidden: // the citizen has as many requests waiting as allowed
+		oauthError(w, http.StatusForbidden, "access_denied", errMessage(err))
 		return
 	default:
 		p.logger.Error("backchannel authentication", "err", err)

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/storage"
@@ -36,8 +35,8 @@ type NewClient struct {
 // its secret's hash.
 func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, now time.Time) (NewClient, error) {
 	var problems []string
-	if n := utf8.RuneCountInString(strings.TrimSpace(spec.Name)); n == 0 || n > 64 {
-		problems = append(problems, "name must be 1 to 64 characters: citizens see it on the login page and the phone")
+	if name := strings.TrimSpace(spec.Name); name == "" || !mcert.PlainText(name, 64) {
+		problems = append(problems, "name must be 1 to 64 characters with no control, format or bidi characters: citizens see it on the login page and the phone")
 	}
 	if len(spec.RedirectURIs) == 0 && !spec.CIBA {
 		problems = append(problems, "give at least one redirect URI (or register a CIBA-only client)")

@@ -29,19 +29,20 @@ import (
 
 // Config is the server's configuration, from flags or MCERT_* variables.
 type Config struct {
-	Addr         string
-	DataDir      string
-	PublicURL    string // empty: http(s)://localhost:<port the server listens on>
-	CardCA       string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
-	CardCRL      string // optional CRL file (PEM or DER)
-	CardAgentURL string
-	AdminToken   string // bearer token of the admin API; empty: one kept in DataDir/admin-token
-	TLSCert      string // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
-	TLSKey       string // PEM private key of TLSCert
-	DeviceLimit  int    // usable phones per account
-	DebugAddr    string // where to serve Go's profiler (net/http/pprof); empty: nowhere
-	Now          func() time.Time
-	Logger       *slog.Logger
+	Addr           string
+	DataDir        string
+	PublicURL      string // empty: http(s)://localhost:<port the server listens on>
+	CardCA         string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
+	CardCRL        string // optional CRL file (PEM or DER)
+	CardAgentURL   string
+	AdminToken     string        // bearer token of the admin API; empty: one kept in DataDir/admin-token
+	TLSCert        string        // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
+	TLSKey         string        // PEM private key of TLSCert
+	DeviceLimit    int           // usable phones per account
+	DebugAddr      string        // where to serve Go's profiler (net/http/pprof); empty: nowhere
+	AuditRetention time.Duration // how long audit events are kept; 0: binding.DefaultAuditRetention
+	Now            func() time.Time
+	Logger         *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -65,6 +66,9 @@ func (c *Config) Validate() error {
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("--public-url %q must not have a query or fragment", c.PublicURL))
 		}
+	}
+	if c.AuditRetention < 0 {
+		errs = append(errs, errors.New("--audit-retention must be positive, such as 9600h (400 days)"))
 	}
 	if c.DeviceLimit < 0 {
 		errs = append(errs, errors.New("--device-limit must be at least 1 (0 means the default, 5)"))
@@ -151,7 +155,7 @@ func (m *Main) Open() error {
 	}
 	m.service = &binding.Service{
 		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
-		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits,
+		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
 	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
 	if err != nil {
@@ -338,6 +342,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	fs.DurationVar(&cfg.AuditRetention, "audit-retention", binding.DefaultAuditRetention, "how long the audit log keeps an event; older ones are deleted by the server's garbage collection")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of refused card logins from one address, as N/duration; a trusted card's login is never refused by it")
