@@ -50,9 +50,11 @@ type BindResult struct {
 
 // LoginResult is an approved login.
 type LoginResult struct {
-	ClientName string // the relying party the user logged in to
-	Code       string // the four digits the desktop page shows too
-	Status     string // "approved"
+	ClientName  string    // the relying party the user logged in to
+	Code        string    // the four digits the desktop page shows too
+	Browser     string    // the browser that asked, for a QR login, such as "Chrome on Windows"
+	RequestedAt time.Time // when the relying party asked
+	Status      string    // "approved"
 }
 
 // InboxRequest is a relying party's pending decoupled login, waiting for the phone's answer.
@@ -161,8 +163,10 @@ func (c *Client) Deny(ctx context.Context, base, token string) error {
 func (c *Client) approve(ctx context.Context, base, origin, token string, o GetOptions) (LoginResult, error) {
 	var begin struct {
 		protocol.CredentialAssertion
-		ClientName string `json:"client_name"`
-		Code       string `json:"code"`
+		ClientName  string    `json:"client_name"`
+		Code        string    `json:"code"`
+		Browser     string    `json:"browser"`
+		RequestedAt time.Time `json:"requested_at"`
 	}
 	if err := c.call(ctx, base, "/api/v1/phone/login/begin", "", map[string]string{"token": token}, &begin); err != nil {
 		return LoginResult{}, err
@@ -181,7 +185,7 @@ func (c *Client) approve(ctx context.Context, base, origin, token string, o GetO
 	if err := c.call(ctx, base, "/api/v1/phone/login/finish", "", credentialBody(token, response), &finish); err != nil {
 		return LoginResult{}, err
 	}
-	return LoginResult{ClientName: begin.ClientName, Code: begin.Code, Status: finish.Status}, nil
+	return LoginResult{ClientName: begin.ClientName, Code: begin.Code, Browser: begin.Browser, RequestedAt: begin.RequestedAt, Status: finish.Status}, nil
 }
 
 // parseLink reads a QR code text and checks that it is for the step the user asked for.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/provider"
 )
 
 // Config is what the web layer needs besides the service.
@@ -187,6 +188,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	c.Set(errorCodeKey, body.Error) // the metrics' ceremony outcome
 	if c.Request().Method == http.MethodHead {
 		_ = c.NoContent(status)
+		return
+	}
+	if he != nil && status == he.Code && strings.HasPrefix(c.Request().URL.Path, provider.PathPrefix) {
+		// Echo's own refusals (a body too large) on the OpenID endpoints, whose clients read
+		// OAuth error bodies (RFC 6749 section 5.2).
+		_ = c.JSON(status, map[string]string{"error": "invalid_request", "error_description": body.Message})
 		return
 	}
 	_ = c.JSON(status, body)

@@ -131,7 +131,11 @@ func runPhoneLogin(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 }
 
 func writeLogin(w io.Writer, res phone.LoginResult) {
-	fmt.Fprintf(w, "%s: login to %q with code %s\n", res.Status, res.ClientName, res.Code)
+	from := ""
+	if res.Browser != "" {
+		from = fmt.Sprintf(", asked by %s", res.Browser)
+	}
+	fmt.Fprintf(w, "%s: login to %q with code %s%s at %s\n", res.Status, res.ClientName, res.Code, from, res.RequestedAt.Local().Format(time.DateTime))
 }
 
 // inboxFlags are the flags of the commands that read the phone's inbox at one server.

@@ -14,6 +14,10 @@ async function start() {
     options = r.publicKey;
     $("client-name").textContent = r.client_name;
     $("code").textContent = r.code;
+    // Which browser asked, and when: the citizen approves only a login they started just now.
+    const when = new Date(r.requested_at).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit" });
+    $("origin").textContent = r.browser ? t("mlogin.origin_browser", { browser: r.browser, time: when }) : t("mlogin.origin_time", { time: when });
+    $("own-screen").hidden = !r.browser; // a push request was not scanned from a screen
     if (r.binding_message) {
       $("binding-message").textContent = r.binding_message;
       $("binding-message-box").hidden = false;
