@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,35 +9,42 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mcert/mcert"
 )
 
-// Citizen is the person a verified card speaks for.
+// Citizen is the person a verified card speaks for. A card names its citizen by the whole
+// national ID (ID) or, as MOICA's do, by the last four digits of it (LastFour); which one, and
+// what the citizen typed, the caller decides (PROTOCOL.md section 1b).
 type Citizen struct {
-	ID, Name    string
-	Certificate *x509.Certificate
+	ID, LastFour, Name string
+	Certificate        *x509.Certificate
+	Issuer             *x509.Certificate // the CA that issued the card, from the verified chain
+}
+
+// Revocation establishes whether a trusted card has been revoked (package revocation).
+type Revocation interface {
+	Check(ctx context.Context, card, issuer *x509.Certificate) error
 }
 
 // CardVerifier decides whether a card login is genuine: the card is trusted (PROTOCOL.md section
 // 1) and it signed the challenge.
 type CardVerifier struct {
-	roots *x509.CertPool
-	cas   []*x509.Certificate
-	// crlIssuer is nil when no CRL is configured. A serial number is unique only per issuer, so
-	// a listed serial revokes a card only when crlIssuer issued it.
-	crlIssuer *x509.Certificate
-	revoked   map[string]bool
+	roots      *x509.CertPool
+	cas        []*x509.Certificate
+	revocation Revocation // nil: no revocation check (the development CA's cards)
 }
 
-// NewCardVerifier trusts the card CAs in caBundlePEM and refuses the cards on crl, which may be
-// nil, PEM ("X509 CRL") or DER, and must be signed by one of those CAs.
-func NewCardVerifier(caBundlePEM []byte, crl []byte) (*CardVerifier, error) {
-	v := &CardVerifier{roots: x509.NewCertPool()}
+// NewCardVerifier trusts the card CAs in caBundlePEM and asks revocation, which may be nil,
+// about each card they issued.
+func NewCardVerifier(caBundlePEM []byte, revocation Revocation) (*CardVerifier, error) {
+	v := &CardVerifier{roots: x509.NewCertPool(), revocation: revocation}
 	for i, block := range pemBlocks(caBundlePEM) {
 		n := i + 1
 		if block.Type != "CERTIFICATE" {
@@ -55,51 +63,51 @@ func NewCardVerifier(caBundlePEM []byte, crl []byte) (*CardVerifier, error) {
 	if len(v.cas) == 0 {
 		return nil, errors.New("card CA bundle holds no PEM CERTIFICATE block; give the PEM file of the CA that issues the cards")
 	}
-	if len(crl) == 0 {
-		return v, nil
-	}
-	if err := v.loadCRL(crl); err != nil {
-		return nil, fmt.Errorf("card CRL: %w", err)
-	}
 	return v, nil
 }
 
-func (v *CardVerifier) loadCRL(crl []byte) error {
-	der := crl
-	if block, _ := pem.Decode(crl); block != nil {
-		if block.Type != "X509 CRL" {
-			return fmt.Errorf("the PEM block is a %q, want an X509 CRL", block.Type)
-		}
-		der = block.Bytes
-	}
-	list, err := x509.ParseRevocationList(der)
-	if err != nil {
-		return fmt.Errorf("not a valid CRL in PEM or DER: %w", err)
-	}
-	for _, ca := range v.cas {
-		if list.CheckSignatureFrom(ca) == nil {
-			v.crlIssuer = ca
-			break
-		}
-	}
-	if v.crlIssuer == nil {
-		return fmt.Errorf("the CRL from %s is not signed by any of the configured card CAs; use the CRL of the CA that issues the cards", list.Issuer)
-	}
-	v.revoked = make(map[string]bool, len(list.RevokedCertificateEntries))
-	for _, entry := range list.RevokedCertificateEntries {
-		v.revoked[entry.SerialNumber.String()] = true
-	}
-	return nil
-}
+// CAs are the trusted card CAs.
+func (v *CardVerifier) CAs() []*x509.Certificate { return v.cas }
 
-// Verify checks that certDER is a trusted card at now and that signature is its signature over
-// challenge, and returns the citizen it names. Every failure is an *mcert.Error; once the card
-// is known to be a trusted one, the citizen is returned with it.
-func (v *CardVerifier) Verify(certDER, challenge, signature []byte, now time.Time) (Citizen, error) {
+// Verify checks that certDER is a trusted card at now and that signature is its raw signature
+// over challenge (PROTOCOL.md section 1), and returns the citizen it names. Every failure is
+// an *mcert.Error; once the card is known to be a trusted one, the citizen is returned with it.
+func (v *CardVerifier) Verify(ctx context.Context, certDER, challenge, signature []byte, now time.Time) (Citizen, error) {
 	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
 		return Citizen{}, mcert.Errorf(mcert.Invalid, "bad_certificate", "the card certificate is not valid DER X.509; send the certificate the card agent returned")
 	}
+	citizen, err := v.checkCard(ctx, cert, nil, now)
+	if err != nil {
+		return citizen, err
+	}
+	return citizen, verifyChallenge(cert.PublicKey, challenge, signature)
+}
+
+// Extended key usages a card may be restricted to: logging in (clientAuth) or signing
+// (emailProtection, documentSigning of RFC 9336). A card restricted to anything else, such as
+// a TLS server's certificate from the same CA, is refused.
+var (
+	oidDocumentSigning = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 36}
+	cardEKUs           = []x509.ExtKeyUsage{x509.ExtKeyUsageAny, x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageEmailProtection}
+)
+
+func cardEKUAllowed(cert *x509.Certificate) bool {
+	if len(cert.ExtKeyUsage) == 0 && len(cert.UnknownExtKeyUsage) == 0 {
+		return true
+	}
+	for _, u := range cert.ExtKeyUsage {
+		if slices.Contains(cardEKUs, u) {
+			return true
+		}
+	}
+	return slices.ContainsFunc(cert.UnknownExtKeyUsage, oidDocumentSigning.Equal)
+}
+
+// checkCard runs every check of a card certificate but its signature: validity period, key
+// usage, key strength, extended key usage, the chain to a configured CA, the identity it
+// carries, and revocation. intermediates may be nil.
+func (v *CardVerifier) checkCard(ctx context.Context, cert *x509.Certificate, intermediates *x509.CertPool, now time.Time) (Citizen, error) {
 	// The period and key usage are checked before the chain, which would also refuse an
 	// expired card but only as "untrusted", telling the citizen less.
 	if now.Before(cert.NotBefore) {
@@ -108,53 +116,66 @@ func (v *CardVerifier) Verify(certDER, challenge, signature []byte, now time.Tim
 	if now.After(cert.NotAfter) {
 		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_expired", "the card expired on %s; renew it at a household registration office", cert.NotAfter.UTC().Format(time.RFC3339))
 	}
-	if cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_key_usage", "the card's key is not meant for signing; use the citizen card's signing certificate")
+	if cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 || !cardEKUAllowed(cert) {
+		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_key_usage", "the certificate is not meant for signing in; use the citizen card's signing certificate")
 	}
 	if err := checkCardKey(cert.PublicKey); err != nil {
 		return Citizen{}, err
 	}
-	chains, err := cert.Verify(x509.VerifyOptions{Roots: v.roots, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
-	if err != nil {
+	chains, err := cert.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: intermediates, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
+	if err != nil || len(chains[0]) < 2 {
 		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_untrusted", "the card was not issued by a trusted certificate authority")
 	}
-	if ValidateCitizenID(cert.Subject.SerialNumber) != nil {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card carries no valid national ID; log in with a citizen card")
+	citizen, err := identity(cert)
+	if err != nil {
+		return Citizen{}, err
 	}
 	// From here the card is a trusted one that names its citizen, and refusals say whose it was.
-	citizen := Citizen{ID: cert.Subject.SerialNumber, Name: cert.Subject.CommonName, Certificate: cert}
-	if v.isRevoked(cert, chains) {
-		return citizen, mcert.Errorf(mcert.Unauthorized, "card_revoked", "the card has been revoked; use a valid citizen card")
-	}
-	if err := verifyChallenge(cert.PublicKey, challenge, signature); err != nil {
-		return citizen, err
+	citizen.Issuer = chains[0][1]
+	if v.revocation != nil {
+		if err := v.revocation.Check(ctx, cert, citizen.Issuer); err != nil {
+			return citizen, err
+		}
 	}
 	return citizen, nil
 }
 
-func (v *CardVerifier) isRevoked(cert *x509.Certificate, chains [][]*x509.Certificate) bool {
-	if v.crlIssuer == nil || !v.revoked[cert.SerialNumber.String()] {
-		return false
+// identity reads who a card names: a whole national ID in the subject's serialNumber, or the
+// last four digits in MOICA's attribute.
+func identity(cert *x509.Certificate) (Citizen, error) {
+	c := Citizen{Name: cert.Subject.CommonName, Certificate: cert}
+	switch serials := serialNumbers(cert); {
+	case len(serials) > 1:
+		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card's subject carries more than one serial number, so it does not name one citizen")
+	case len(serials) == 1 && ValidateCitizenID(serials[0]) == nil:
+		c.ID = serials[0]
+		return c, nil
 	}
-	for _, chain := range chains {
-		if len(chain) > 1 && chain[1].Equal(v.crlIssuer) {
-			return true
-		}
+	last, err := moicaLastFour(cert)
+	if errors.Is(err, errNoLastFour) {
+		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card carries no valid national ID; log in with a citizen card")
 	}
-	return false
+	if err != nil {
+		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card does not name its citizen clearly: %v", err)
+	}
+	c.LastFour = last
+	return c, nil
 }
 
-// checkCardKey accepts the key types of PROTOCOL.md section 1, the ones verifyChallenge knows.
+// checkCardKey accepts the keys a citizen card may have: RSA of 2048 bits or more, ECDSA on
+// P-256 or a larger NIST curve.
 func checkCardKey(pub crypto.PublicKey) error {
 	switch pub := pub.(type) {
 	case *rsa.PublicKey:
-		return nil
+		if pub.N.BitLen() >= 2048 {
+			return nil
+		}
 	case *ecdsa.PublicKey:
-		if pub.Curve == elliptic.P256() {
+		if pub.Curve == elliptic.P256() || pub.Curve == elliptic.P384() || pub.Curve == elliptic.P521() {
 			return nil
 		}
 	}
-	return mcert.Errorf(mcert.Unauthorized, "card_key_type", "the card's key is neither RSA nor ECDSA P-256; use a citizen card")
+	return mcert.Errorf(mcert.Unauthorized, "card_key_type", "the card's key is too weak or of an unknown kind (RSA of at least 2048 bits or ECDSA P-256 are accepted); use a current citizen card")
 }
 
 func verifyChallenge(pub crypto.PublicKey, challenge, signature []byte) error {

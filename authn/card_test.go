@@ -3,11 +3,13 @@ package authn
 import (
 	"bytes"
 	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -53,30 +55,17 @@ func sign(t testing.TB, card *Card, challenge []byte) []byte {
 	return sig
 }
 
-func newVerifier(t testing.TB, crl []byte, cas ...*DevCA) *CardVerifier {
+func newVerifier(t testing.TB, cas ...*DevCA) *CardVerifier {
 	t.Helper()
 	var bundle []byte
 	for _, ca := range cas {
 		bundle = append(bundle, ca.CertPEM()...)
 	}
-	v, err := NewCardVerifier(bundle, crl)
+	v, err := NewCardVerifier(bundle, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return v
-}
-
-func revocationList(t testing.TB, ca *DevCA, cards ...*Card) []byte {
-	t.Helper()
-	var serials []*big.Int
-	for _, c := range cards {
-		serials = append(serials, c.Certificate.SerialNumber)
-	}
-	crl, err := ca.RevocationList(serials, testNow)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return crl
 }
 
 func TestCardVerifierVerify(t *testing.T) {
@@ -84,14 +73,30 @@ func TestCardVerifierVerify(t *testing.T) {
 	challenge := []byte("32 bytes of challenge from mcert")
 	ecCard := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
 	rsaCard := issueCard(t, ca, "F131104093", IssueOptions{Now: testNow, RSA: true})
-	revokedCard := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
+	otherCard := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
 	noIDPEM, err := ca.issue(pkix.Name{CommonName: "王小明", SerialNumber: "A123456788"}, IssueOptions{Now: testNow})
 	noIDCard := parseIssued(t, noIDPEM, err)
+	twoIDs := pkix.Name{CommonName: "王小明", ExtraNames: []pkix.AttributeTypeAndValue{
+		{Type: oidSerialNumber, Value: "A123456789"}, {Type: oidSerialNumber, Value: "F131104093"}}}
+	twoIDsPEM, err := ca.issue(twoIDs, IssueOptions{Now: testNow})
+	twoIDsCard := parseIssued(t, twoIDsPEM, err)
+	weak, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakPEM, err := ca.Issue("王小明", "A123456789", IssueOptions{Now: testNow, Key: weak})
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakBlock, _ := pem.Decode(weakPEM)
+	weakCard := &Card{Key: weak}
+	if weakCard.Certificate, err = x509.ParseCertificate(weakBlock.Bytes); err != nil {
+		t.Fatal(err)
+	}
+	tlsServer := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	clientAuth := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 
-	plain := newVerifier(t, nil, ca)
-	withCRL := newVerifier(t, revocationList(t, ca, revokedCard), ca)
-	// The foreign CA's CRL lists ecCard's serial, which from that CA is another card.
-	foreignCRL := newVerifier(t, revocationList(t, foreign, ecCard), ca, foreign)
+	plain := newVerifier(t, ca)
 
 	tests := []struct {
 		name      string
@@ -107,8 +112,7 @@ func TestCardVerifierVerify(t *testing.T) {
 		{name: "ECDSA card", card: ecCard},
 		{name: "RSA card", card: rsaCard},
 		{name: "last second of validity", card: ecCard, at: ecCard.Certificate.NotAfter},
-		{name: "serial revoked by another CA", verifier: foreignCRL, card: ecCard},
-		{name: "CRL lists other cards", verifier: withCRL, card: ecCard},
+		{name: "restricted to client authentication", card: clientAuth},
 		{name: "foreign CA", card: issueCard(t, foreign, "A123456789", IssueOptions{Now: testNow}),
 			wantKind: mcert.Unauthorized, wantCode: "card_untrusted"},
 		{name: "expired", card: ecCard, at: testNow.AddDate(5, 0, 1),
@@ -119,9 +123,13 @@ func TestCardVerifierVerify(t *testing.T) {
 			wantKind: mcert.Unauthorized, wantCode: "card_key_usage"},
 		{name: "the CA certificate as a card", card: ecCard, certDER: ca.cert.Raw,
 			wantKind: mcert.Unauthorized, wantCode: "card_key_usage"},
-		{name: "revoked", verifier: withCRL, card: revokedCard,
-			wantKind: mcert.Unauthorized, wantCode: "card_revoked"},
-		{name: "another card's signature", card: ecCard, signature: sign(t, revokedCard, challenge),
+		{name: "a TLS server's certificate from the card CA", card: tlsServer,
+			wantKind: mcert.Unauthorized, wantCode: "card_key_usage"},
+		{name: "RSA-1024", card: weakCard,
+			wantKind: mcert.Unauthorized, wantCode: "card_key_type"},
+		{name: "two serial numbers", card: twoIDsCard,
+			wantKind: mcert.Unauthorized, wantCode: "card_no_citizen_id"},
+		{name: "another card's signature", card: ecCard, signature: sign(t, otherCard, challenge),
 			wantKind: mcert.Unauthorized, wantCode: "bad_signature"},
 		{name: "garbage signature", card: rsaCard, signature: bytes.Repeat([]byte{0x30}, 256),
 			wantKind: mcert.Unauthorized, wantCode: "bad_signature"},
@@ -153,7 +161,7 @@ func TestCardVerifierVerify(t *testing.T) {
 			if signature == nil {
 				signature = sign(t, tc.card, signed)
 			}
-			citizen, err := v.Verify(certDER, challenge, signature, cmp.Or(tc.at, testNow))
+			citizen, err := v.Verify(context.Background(), certDER, challenge, signature, cmp.Or(tc.at, testNow))
 			if tc.wantCode == "" {
 				if err != nil {
 					t.Fatalf("Verify: %v", err)
@@ -175,35 +183,26 @@ func TestCardVerifierVerify(t *testing.T) {
 func TestNewCardVerifier(t *testing.T) {
 	ca, foreign := newTestCA(t), newTestCA(t)
 	card := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
-	crlPEM := revocationList(t, ca, card)
-	crlBlock, _ := pem.Decode(crlPEM)
 	badBlock := []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
 	cardPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: card.Certificate.Raw})
 
 	tests := []struct {
 		name    string
 		bundle  []byte
-		crl     []byte
 		wantErr string // a part of the message; "" for success
 	}{
 		{name: "one CA", bundle: ca.CertPEM()},
 		{name: "two CAs", bundle: append(ca.CertPEM(), foreign.CertPEM()...)},
-		{name: "PEM CRL", bundle: ca.CertPEM(), crl: crlPEM},
-		{name: "DER CRL", bundle: ca.CertPEM(), crl: crlBlock.Bytes},
-		{name: "CRL of the second CA", bundle: append(foreign.CertPEM(), ca.CertPEM()...), crl: crlPEM},
 		{name: "empty bundle", bundle: nil, wantErr: "no PEM CERTIFICATE"},
 		{name: "not PEM", bundle: []byte("hello"), wantErr: "no PEM CERTIFICATE"},
 		{name: "bad first block", bundle: badBlock, wantErr: "block 1 is not a valid certificate"},
 		{name: "bad second block", bundle: append(ca.CertPEM(), badBlock...), wantErr: "block 2 is not a valid certificate"},
 		{name: "key in bundle", bundle: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte{1}}), wantErr: `block 1 is a "PRIVATE KEY"`},
 		{name: "card in bundle", bundle: cardPEM, wantErr: "not a CA certificate"},
-		{name: "CRL of a foreign CA", bundle: foreign.CertPEM(), crl: crlPEM, wantErr: "not signed by any of the configured card CAs"},
-		{name: "garbage CRL", bundle: ca.CertPEM(), crl: []byte("garbage"), wantErr: "not a valid CRL"},
-		{name: "certificate as CRL", bundle: ca.CertPEM(), crl: ca.CertPEM(), wantErr: "want an X509 CRL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := NewCardVerifier(tc.bundle, tc.crl)
+			_, err := NewCardVerifier(tc.bundle, nil)
 			succeeded(t, err, tc.wantErr)
 		})
 	}
@@ -280,7 +279,7 @@ func splitPEM(t *testing.T, card []byte) (certPEM, keyPEM []byte) {
 
 func FuzzCardVerify(f *testing.F) {
 	ca := newTestCA(f)
-	v := newVerifier(f, nil, ca)
+	v := newVerifier(f, ca)
 	challenge := []byte("fuzz challenge")
 	for _, opts := range []IssueOptions{{Now: testNow}, {Now: testNow, RSA: true}} {
 		card := issueCard(f, ca, "A123456789", opts)
@@ -293,7 +292,7 @@ func FuzzCardVerify(f *testing.F) {
 	f.Add([]byte{}, []byte{})
 	f.Add([]byte{0x30, 0x82, 0xff, 0xff}, []byte{0x30, 0x00})
 	f.Fuzz(func(t *testing.T, certDER, signature []byte) {
-		citizen, err := v.Verify(certDER, challenge, signature, testNow)
+		citizen, err := v.Verify(context.Background(), certDER, challenge, signature, testNow)
 		if err != nil {
 			if kind := mcert.ErrorKind(err); kind != mcert.Invalid && kind != mcert.Unauthorized {
 				t.Fatalf("Verify error %v is %s, want invalid or unauthorized", err, kind)

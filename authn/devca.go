@@ -164,10 +164,12 @@ func (ca *DevCA) CertPEM() []byte {
 // IssueOptions tunes a development card; the zero value but for Now gives a card like a real
 // one.
 type IssueOptions struct {
-	Now      time.Time
-	Validity time.Duration // default 5 years, the lifetime of a real citizen card
-	RSA      bool          // RSA-2048 instead of ECDSA P-256, as older cards have
-	KeyUsage x509.KeyUsage // default DigitalSignature
+	Now         time.Time
+	Validity    time.Duration      // default 5 years, the lifetime of a real citizen card
+	RSA         bool               // RSA-2048 instead of ECDSA P-256, as older cards have
+	KeyUsage    x509.KeyUsage      // default DigitalSignature
+	ExtKeyUsage []x509.ExtKeyUsage // default none, as on a citizen card
+	Key         crypto.Signer      // the card's key; default a new one as RSA says
 }
 
 // Issue makes a card for the citizen and returns its PEM (CERTIFICATE, then PKCS#8 PRIVATE KEY),
@@ -201,11 +203,12 @@ func (ca *DevCA) issue(subject pkix.Name, opts IssueOptions) ([]byte, error) {
 	if keyUsage == 0 {
 		keyUsage = x509.KeyUsageDigitalSignature
 	}
-	var key crypto.Signer
-	var err error
-	if opts.RSA {
+	key, err := opts.Key, error(nil)
+	switch {
+	case key != nil:
+	case opts.RSA:
 		key, err = rsa.GenerateKey(rand.Reader, 2048)
-	} else {
+	default:
 		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	}
 	if err != nil {
@@ -216,6 +219,7 @@ func (ca *DevCA) issue(subject pkix.Name, opts IssueOptions) ([]byte, error) {
 		NotBefore:             opts.Now,
 		NotAfter:              notAfter,
 		KeyUsage:              keyUsage,
+		ExtKeyUsage:           opts.ExtKeyUsage,
 		BasicConstraintsValid: true,
 	}
 	certPEM, err := createCertificate(template, ca.cert, key.Public(), ca.key)

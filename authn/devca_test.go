@@ -1,6 +1,7 @@
 package authn
 
 import (
+	"context"
 	"bytes"
 	"crypto/ecdsa"
 	"os"
@@ -119,7 +120,7 @@ func TestLoadOrCreateDevCAHalfCreated(t *testing.T) {
 
 func TestDevCAIssue(t *testing.T) {
 	ca := newTestCA(t)
-	v := newVerifier(t, nil, ca)
+	v := newVerifier(t, ca)
 	challenge := []byte("challenge")
 	tests := []struct {
 		name     string
@@ -146,7 +147,7 @@ func TestDevCAIssue(t *testing.T) {
 				return
 			}
 			card := parseIssued(t, pemBytes, err)
-			citizen, err := v.Verify(card.Certificate.Raw, challenge, sign(t, card, challenge), testNow)
+			citizen, err := v.Verify(context.Background(), card.Certificate.Raw, challenge, sign(t, card, challenge), testNow)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}

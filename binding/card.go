@@ -4,8 +4,13 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mcert/mcert"
@@ -31,18 +36,52 @@ func challengeTag(key, body []byte) []byte {
 	return m.Sum(nil)[:challengeMAC]
 }
 
+// CardChallenge is a one-time challenge for the card to sign: its bytes, which the raw form
+// signs, and the text the PKCS#7 form signs (PROTOCOL.md section 1).
+type CardChallenge struct {
+	Challenge []byte
+	TBS       string
+	ExpiresAt time.Time
+}
+
 // CardChallenge issues a one-time challenge for the card to sign.
-func (s *Service) CardChallenge(ctx context.Context) ([]byte, time.Time, error) {
+func (s *Service) CardChallenge(ctx context.Context) (CardChallenge, error) {
 	key, err := s.key(ctx, keyChallenge)
 	if err != nil {
-		return nil, time.Time{}, err
+		return CardChallenge{}, err
 	}
 	// Whole seconds: the expiry is carried in the challenge as a Unix time.
 	expires := s.now().Add(ChallengeTTL).Truncate(time.Second)
 	random, _ := newSecret(challengeRandom)
 	c := binary.BigEndian.AppendUint32(make([]byte, 0, challengeSize), uint32(expires.Unix()))
 	c = append(c, random...)
-	return append(c, challengeTag(key, c)...), expires, nil
+	c = append(c, challengeTag(key, c)...)
+	return CardChallenge{Challenge: c, TBS: s.cardLoginTBS(c), ExpiresAt: expires}, nil
+}
+
+// cardLoginTBS is the text a card signs in the PKCS#7 form: it names this server's origin.
+func (s *Service) cardLoginTBS(challenge []byte) string {
+	origin := s.PublicURL
+	if u, err := url.Parse(s.PublicURL); err == nil {
+		origin = u.Scheme + "://" + u.Host
+	}
+	return authn.CardLoginTBS(origin, base64.RawURLEncoding.EncodeToString(challenge))
+}
+
+// CardProof is what a card login sends: the challenge, the card's signature in the raw form
+// (Certificate and Signature) or the PKCS#7 form, and the national ID the citizen typed, if any.
+type CardProof struct {
+	Challenge              []byte
+	Certificate, Signature []byte
+	PKCS7                  []byte
+	CitizenID              string
+}
+
+// CitizenResolver maps a card that carries only part of its holder's national ID (MOICA's
+// last four digits) to the whole ID: a deployment with access to MOICA's lookup service plugs
+// one in. Without one, the ID the citizen types is checked against what the card shows.
+type CitizenResolver interface {
+	ResolveCitizen(ctx context.Context, card *x509.Certificate) (citizenID string, err error)
 }
 
 var errChallengeNotFound = mcert.Errorf(mcert.NotFound, "challenge_not_found", "unknown challenge; ask for one at /api/v1/card/challenge")
@@ -81,13 +120,13 @@ type CardLogin struct {
 // it, recorded in the audit log when the card named its citizen; past the allowance it is
 // answered 429 and writes nothing. A good card is never refused for its address's refusals,
 // only by its own citizen's limit.
-func (s *Service) LoginWithCard(ctx context.Context, challenge, certDER, signature []byte) (CardLogin, error) {
+func (s *Service) LoginWithCard(ctx context.Context, p CardProof) (CardLogin, error) {
 	now := s.now()
-	expires, err := s.checkChallenge(ctx, challenge, now)
+	expires, err := s.checkChallenge(ctx, p.Challenge, now)
 	if err != nil {
 		return CardLogin{}, err
 	}
-	out, err := s.loginWithCard(ctx, challenge, expires, certDER, signature, now)
+	out, err := s.loginWithCard(ctx, p, expires, now)
 	if err == nil {
 		s.record(ctx, s.cardEvent(out), nil)
 		return out, nil
@@ -110,11 +149,12 @@ func (s *Service) cardEvent(out CardLogin) storage.Event {
 	return e
 }
 
-func (s *Service) loginWithCard(ctx context.Context, challenge []byte, expires time.Time, certDER, signature []byte, now time.Time) (CardLogin, error) {
-	citizen, err := s.Cards.Verify(certDER, challenge, signature, now)
+func (s *Service) loginWithCard(ctx context.Context, p CardProof, expires time.Time, now time.Time) (CardLogin, error) {
+	citizen, err := s.verifyCard(ctx, p, now)
 	if err != nil {
 		return CardLogin{Citizen: citizen}, err
 	}
+	challenge := p.Challenge
 	if err := s.limit(ctx, s.limits().CardLoginPerCitizen, "card login citizen "+citizen.ID); err != nil {
 		return CardLogin{Citizen: citizen}, err
 	}
@@ -138,6 +178,70 @@ func (s *Service) loginWithCard(ctx context.Context, challenge []byte, expires t
 		return CardLogin{Citizen: citizen}, err
 	}
 	return out, nil
+}
+
+// verifyCard checks the card's signature in whichever form it came, and decides whose card it
+// is (PROTOCOL.md section 1b).
+func (s *Service) verifyCard(ctx context.Context, p CardProof, now time.Time) (authn.Citizen, error) {
+	var citizen authn.Citizen
+	var err error
+	if p.PKCS7 != nil {
+		citizen, err = s.Cards.VerifyPKCS7(ctx, p.PKCS7, []byte(s.cardLoginTBS(p.Challenge)), now)
+	} else {
+		citizen, err = s.Cards.Verify(ctx, p.Certificate, p.Challenge, p.Signature, now)
+	}
+	if err != nil {
+		return citizen, err
+	}
+	return s.citizenOf(ctx, citizen, p.CitizenID)
+}
+
+var errCitizenMismatch = mcert.Errorf(mcert.Unauthorized, "citizen_id_mismatch",
+	"the national ID you typed does not belong to this card's holder; check the number, or use your own card")
+
+// citizenOf is the citizen a verified card logs in: the whole ID the card carries, or, for a
+// card with only the last four digits, the ID the citizen typed, once the resolver or the
+// card's last four digits and holder name confirm it.
+func (s *Service) citizenOf(ctx context.Context, c authn.Citizen, typed string) (authn.Citizen, error) {
+	if typed != "" {
+		if err := authn.ValidateCitizenID(typed); err != nil {
+			return c, err
+		}
+	}
+	if c.ID != "" {
+		if typed != "" && typed != c.ID {
+			return c, errCitizenMismatch
+		}
+		return c, nil
+	}
+	if typed == "" {
+		return c, mcert.Errorf(mcert.Invalid, "citizen_id_required",
+			"this card shows only the last four digits of its holder's national ID; type your whole national ID with the PIN")
+	}
+	if s.Resolver != nil {
+		id, err := s.Resolver.ResolveCitizen(ctx, c.Certificate)
+		if err != nil {
+			return c, fmt.Errorf("resolve the card's citizen: %w", err)
+		}
+		if id != typed {
+			return c, errCitizenMismatch
+		}
+	} else {
+		if !strings.HasSuffix(typed, c.LastFour) {
+			return c, errCitizenMismatch
+		}
+		// A card may not claim an ID that another person's card has already proved: the
+		// account keeps the holder name its cards have shown.
+		switch a, err := s.Store.GetAccountByCitizen(ctx, typed); {
+		case err == nil && a.Name != c.Name:
+			return c, mcert.Errorf(mcert.Unauthorized, "citizen_id_mismatch",
+				"the account of the national ID you typed belongs to a card holder of another name; check the number, or use your own card")
+		case err != nil && !errors.Is(err, storage.ErrNotFound):
+			return c, err
+		}
+	}
+	c.ID = typed
+	return c, nil
 }
 
 // Session returns the live desktop session for a cookie value.

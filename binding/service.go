@@ -48,6 +48,9 @@ type Service struct {
 	Limits Limits
 	// AuditRetention is how long audit events are kept (0: DefaultAuditRetention).
 	AuditRetention time.Duration
+	// Resolver maps a MOICA card to its holder's whole national ID; nil: the typed ID is
+	// checked against the card instead (PROTOCOL.md section 1b).
+	Resolver CitizenResolver
 
 	keys sync.Map // keyName → []byte: server secrets from the store, which never change
 }

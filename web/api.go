@@ -8,6 +8,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/storage"
@@ -16,11 +17,11 @@ import (
 const sessionCookie = "mcert_session"
 
 func (s *Server) cardChallenge(c echo.Context) error {
-	ch, exp, err := s.svc.CardChallenge(c.Request().Context())
+	ch, err := s.svc.CardChallenge(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"challenge": b64(ch), "expires_at": rfc3339(exp)})
+	return c.JSON(http.StatusOK, map[string]string{"challenge": b64(ch.Challenge), "tbs": ch.TBS, "expires_at": rfc3339(ch.ExpiresAt)})
 }
 
 func (s *Server) cardLogin(c echo.Context) error {
@@ -34,23 +35,31 @@ func (s *Server) cardLogin(c echo.Context) error {
 		Challenge   string `json:"challenge"`
 		Certificate string `json:"certificate"`
 		Signature   string `json:"signature"`
+		PKCS7       string `json:"pkcs7"`
+		CitizenID   string `json:"citizen_id"`
 	}
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	ch, err := fromB64("challenge", req.Challenge)
-	if err != nil {
+	p := binding.CardProof{CitizenID: req.CitizenID}
+	var err error
+	if p.Challenge, err = fromB64("challenge", req.Challenge); err != nil {
 		return err
 	}
-	cert, err := fromB64("certificate", req.Certificate)
-	if err != nil {
-		return err
+	if req.PKCS7 != "" {
+		var ok bool
+		if p.PKCS7, ok = authn.DecodeSignature(req.PKCS7); !ok {
+			return mcert.Errorf(mcert.Invalid, "malformed_body", "field \"pkcs7\" must be base64 (with padding) or base64url (without)")
+		}
+	} else {
+		if p.Certificate, err = fromB64("certificate", req.Certificate); err != nil {
+			return err
+		}
+		if p.Signature, err = fromB64("signature", req.Signature); err != nil {
+			return err
+		}
 	}
-	sig, err := fromB64("signature", req.Signature)
-	if err != nil {
-		return err
-	}
-	login, err := s.svc.LoginWithCard(c.Request().Context(), ch, cert, sig)
+	login, err := s.svc.LoginWithCard(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}

@@ -225,13 +225,10 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read --card-ca: %w", err)
 	}
-	var crl []byte
 	if cfg.CardCRL != "" {
-		if crl, err = os.ReadFile(cfg.CardCRL); err != nil {
-			return nil, fmt.Errorf("read --card-crl: %w", err)
-		}
+		return nil, errors.New("--card-crl is not available in this build; the live revocation check replaces it")
 	}
-	return authn.NewCardVerifier(caPEM, crl)
+	return authn.NewCardVerifier(caPEM, nil)
 }
 
 // canonicalURL writes the public URL as browsers write its origin (no default port, no
