@@ -30,7 +30,7 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 }
 
 func (s *Server) adminRotateKeys(c echo.Context) error {
-	kid, err := provider.RotateKeys(c.Request().Context(), s.svc.Store, s.svc.Now())
+	kid, err := s.cfg.RotateKeys(c.Request().Context())
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,9 @@ type Config struct {
 	// Backup writes a consistent copy of the data file while the server serves, for the admin
 	// API's backup; nil: the store has none, and the route answers 404.
 	Backup func(w io.Writer) (int64, error)
+	// RotateKeys makes a new ID-token signing key and returns its ID, for the admin API; it
+	// comes with Provider.
+	RotateKeys func(ctx context.Context) (string, error)
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with

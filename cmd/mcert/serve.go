@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +24,7 @@ import (
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage/bolt"
 	"github.com/mcert/mcert/web"
 )
@@ -40,6 +42,7 @@ type Config struct {
 	TLSKey       string // PEM private key of TLSCert
 	DeviceLimit  int    // usable phones per account
 	DebugAddr    string // where to serve Go's profiler (net/http/pprof); empty: nowhere
+	KeyFile      string // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
 	Now          func() time.Time
 	Logger       *slog.Logger
 
@@ -96,6 +99,7 @@ type Main struct {
 	server    *http.Server
 	debug     net.Listener // the profiler's, with --debug-addr
 	service   *binding.Service
+	sealer    *seal.Sealer
 }
 
 // Open does everything that can fail before serving: the store, the card CAs, the listener.
@@ -113,6 +117,15 @@ func (m *Main) Open() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	keyFile := cmp.Or(cfg.KeyFile, filepath.Join(cfg.DataDir, "mcert.key"))
+	var createdKey bool
+	var err error
+	if m.sealer, createdKey, err = seal.LoadOrCreate(keyFile); err != nil {
+		return err
+	}
+	if createdKey {
+		cfg.Logger.Warn("created the key file that seals the signing keys and secrets in the store; back it up apart from the data backups, and give every instance the same one", "file", keyFile)
+	}
 	cards, err := m.cardVerifier()
 	if err != nil {
 		return err
@@ -121,8 +134,13 @@ func (m *Main) Open() error {
 	if err != nil {
 		return err
 	}
-	m.store, err = bolt.Open(filepath.Join(cfg.DataDir, "mcert.db"), bolt.Options{})
+	dbPath := filepath.Join(cfg.DataDir, "mcert.db")
+	m.store, err = bolt.Open(dbPath, bolt.Options{})
 	if err != nil {
+		return err
+	}
+	if err := m.sealPlain(dbPath); err != nil {
+		m.Close()
 		return err
 	}
 	m.listener, err = net.Listen("tcp", cfg.Addr)
@@ -153,9 +171,12 @@ func (m *Main) Open() error {
 		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
 		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits,
 	}
-	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
+	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger, Sealer: m.sealer})
 	if err != nil {
 		m.Close()
+		if errors.Is(err, seal.ErrWrongKey) {
+			return wrongKeyFile(keyFile, dbPath, createdKey, err)
+		}
 		return err
 	}
 	adminHash, err := m.adminTokenHash()
@@ -165,7 +186,7 @@ func (m *Main) Open() error {
 	}
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
-		Provider: prov, ContinueURL: prov.ContinueURL, AdminTokenHash: adminHash,
+		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
 		Backup: m.store.WriteTo,
 	}
 	if cfg.CardCA == "" { // development: show the demo relying party too
@@ -181,6 +202,40 @@ func (m *Main) Open() error {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 	}
 	return nil
+}
+
+// sealPlain seals the signing keys and secrets that an mcert before sealing stored in the
+// clear, then compacts the data file: bbolt keeps what a write replaced in free pages, which
+// backups copy, so only a rewritten file is sure to hold no plain copy.
+func (m *Main) sealPlain(dbPath string) error {
+	n, err := provider.SealPlain(context.Background(), m.store, m.sealer)
+	if err != nil || n == 0 {
+		return err
+	}
+	err = m.store.Close()
+	m.store = nil
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dbPath); err != nil {
+		return fmt.Errorf("the signing keys and secrets are sealed now, but compacting the data file failed, so plain copies of them may stay in its free space until bbolt reuses it: %w", err)
+	}
+	if m.store, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
+		return err
+	}
+	m.Config.Logger.Info("sealed the signing keys and secrets that an earlier mcert stored in the clear, and compacted the data file so that no plain copy is left in it; backups taken before hold them in the clear", "sealed", n, "file", dbPath)
+	return nil
+}
+
+// wrongKeyFile explains a key file that does not open what the store holds sealed.
+func wrongKeyFile(keyFile, dbPath string, created bool, err error) error {
+	if created {
+		// The new key can never open the data: remove it, so that the next start says the same
+		// rather than that a key file which nothing needs is the wrong one.
+		os.Remove(keyFile)
+		return fmt.Errorf("the key file %s was missing, and %s holds signing keys and secrets sealed with one: put that key file back (from its backup) and start again (%w)", keyFile, dbPath, err)
+	}
+	return fmt.Errorf("the key file %s does not open the signing keys and secrets sealed in %s: start with the key file they were sealed with, the same on every instance and for every restored backup (%w)", keyFile, dbPath, err)
 }
 
 // tlsConfig is the configuration to serve HTTPS with, or nil for plain HTTP.
@@ -329,7 +384,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	var m Main
 	cfg := &m.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database and, in development, the card CA")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database, the key file and, in development, the card CA")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>, https with --tls-cert)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
 	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
@@ -339,6 +394,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
+	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
