@@ -21,8 +21,11 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	h := echo.WrapHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.DiscoveryPath, h)
+	s.adminRoutes(api.Group("/admin", s.requireAdmin))
+}
 
-	admin := api.Group("/admin", s.requireAdmin)
+// adminRoutes are the admin API's, on either listener.
+func (s *Server) adminRoutes(admin *echo.Group) {
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
 	admin.POST("/keys/rotate", s.adminRotateKeys)

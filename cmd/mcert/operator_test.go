@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"os"
@@ -65,6 +67,58 @@ func ofType(events []map[string]any, typ string) []map[string]any {
 	return out
 }
 
+// TestAdminListener checks that /metrics needs the admin token on the public listener, and
+// that --admin-addr serves the admin API, /metrics without the token and /healthz, and nothing
+// a citizen or a relying party uses.
+func TestAdminListener(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.AdminAddr = "127.0.0.1:0" })
+	token := s.adminToken(t)
+	adminURL := "http://" + s.adminListener.Addr().String()
+
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+	}{
+		{"no token", nil},
+		{"wrong token", bearer("not-the-admin-token")},
+		{"token in another scheme", http.Header{"Authorization": {"Basic " + token}}},
+	} {
+		t.Run("public /metrics, "+tc.name, func(t *testing.T) {
+			r := send(t, "GET", s.PublicURL+"/metrics", tc.header).want(t, 401)
+			if code := r.errorCode(t); code != "admin_token_required" {
+				t.Errorf("error %q, want admin_token_required", code)
+			}
+			if bytes.Contains(r.Body, []byte("go_goroutines")) {
+				t.Error("the refusal shows metrics")
+			}
+		})
+	}
+	if r := send(t, "GET", s.PublicURL+"/metrics", bearer(token)).want(t, 200); !bytes.Contains(r.Body, []byte("mcert_http_requests_total")) {
+		t.Errorf("public /metrics with the admin token: %s", r.Body)
+	}
+
+	if r := send(t, "GET", adminURL+"/metrics", nil).want(t, 200); !bytes.Contains(r.Body, []byte("mcert_http_requests_total")) {
+		t.Errorf("admin /metrics: %s", r.Body)
+	}
+	send(t, "GET", adminURL+"/healthz", nil).want(t, 200)
+	if code := send(t, "GET", adminURL+"/api/v1/admin/clients", nil).want(t, 401).errorCode(t); code != "admin_token_required" {
+		t.Errorf("admin API without the token on the admin listener: %q", code)
+	}
+	send(t, "GET", adminURL+"/api/v1/admin/clients", bearer(token)).want(t, 200)
+	send(t, "GET", adminURL+"/api/v1/admin/events", bearer(token)).want(t, 200)
+	send(t, "GET", s.PublicURL+"/api/v1/admin/clients", bearer(token)).want(t, 200) // also served there
+
+	// Each of these is served on the public listener.
+	for _, path := range []string{"/", "/login/x", "/m/bind", "/static/app.js", "/demo", "/api/v1/card/challenge", "/api/v1/account", "/oidc/keys", "/.well-known/openid-configuration"} {
+		if r := send(t, "GET", s.PublicURL+path, nil); r.Status == 404 {
+			t.Errorf("GET %s on the public listener: 404, so the admin listener's proves nothing", path)
+		}
+		if code := send(t, "GET", adminURL+path, nil).want(t, 404).errorCode(t); code != "not_found" {
+			t.Errorf("GET %s on the admin listener: %q", path, code)
+		}
+	}
+}
+
 // TestAdminAudit checks that the operator's actions and refused admin requests are in the audit
 // log, and that a flood of refused requests writes no more than the allowance.
 func TestAdminAudit(t *testing.T) {
@@ -113,4 +167,25 @@ func TestAdminAudit(t *testing.T) {
 		t.Errorf("%d admin_refused events after a flood, want the allowance, %d", n, allowance)
 	}
 	admin("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200)
+}
+
+func TestServeFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		args       []string
+		wantStatus int
+		wantErr    string
+	}{
+		{"admin address without a port", []string{"--admin-addr", "10.0.0.5"}, 1, "--admin-addr \"10.0.0.5\" must be host:port"},
+		{"admin address on every interface", []string{"--admin-addr", ":9090"}, 1, "--admin-addr \":9090\" must be host:port"},
+		{"help", []string{"--help"}, 0, "private or loopback address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", t.TempDir()}, tc.args...)
+			if got := run(context.Background(), args, &stdout, &stderr); got != tc.wantStatus || !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Fatalf("mcert %v: status %d, want %d\nstderr: %s", args, got, tc.wantStatus, stderr.String())
+			}
+		})
+	}
 }

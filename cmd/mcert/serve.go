@@ -42,6 +42,7 @@ type Config struct {
 	TLSKey       string // PEM private key of TLSCert
 	DeviceLimit  int    // usable phones per account
 	DebugAddr    string // where to serve Go's profiler (net/http/pprof); empty: nowhere
+	AdminAddr    string // a second listener for the operator: the admin API and /metrics; empty: none
 	KeyFile      string // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
 	Now          func() time.Time
 	Logger       *slog.Logger
@@ -83,6 +84,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--debug-addr %q must be a loopback address such as 127.0.0.1:6060: the profiler is not for the network", c.DebugAddr))
 		}
 	}
+	if c.AdminAddr != "" {
+		// An empty host would be every interface, the public ones too: the operator must choose.
+		if host, port, err := net.SplitHostPort(c.AdminAddr); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("--admin-addr %q must be host:port with the host of a private network or loopback, such as 10.0.0.5:9090 or 127.0.0.1:9090", c.AdminAddr))
+		}
+	}
 	if c.CardCRL != "" && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
 	}
@@ -93,13 +100,15 @@ func (c *Config) Validate() error {
 type Main struct {
 	Config Config
 
-	PublicURL string // resolved once listening
-	store     *bolt.Store
-	listener  net.Listener
-	server    *http.Server
-	debug     net.Listener // the profiler's, with --debug-addr
-	service   *binding.Service
-	sealer    *seal.Sealer
+	PublicURL     string // resolved once listening
+	store         *bolt.Store
+	listener      net.Listener
+	server        *http.Server
+	adminListener net.Listener // the operator's, with --admin-addr
+	adminServer   *http.Server
+	debug         net.Listener // the profiler's, with --debug-addr
+	service       *binding.Service
+	sealer        *seal.Sealer
 }
 
 // Open does everything that can fail before serving: the store, the card CAs, the listener.
@@ -154,6 +163,12 @@ func (m *Main) Open() error {
 			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, err)
 		}
 	}
+	if cfg.AdminAddr != "" {
+		if m.adminListener, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			m.Close()
+			return fmt.Errorf("listen on --admin-addr %s: %w", cfg.AdminAddr, err)
+		}
+	}
 	m.PublicURL = canonicalURL(cfg.PublicURL)
 	if m.PublicURL == "" {
 		scheme := "http"
@@ -197,9 +212,18 @@ func (m *Main) Open() error {
 		webCfg.DemoClientID = provider.DemoClientID
 	}
 	handler := web.New(webCfg)
-	m.server = &http.Server{
-		Handler: handler, TLSConfig: tlsConfig, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	// The admin listener speaks what the public one does: HTTPS with --tls-cert, for the admin
+	// token crosses the operator's network too. Each server has its own TLS configuration, as
+	// serving adds its protocols to it.
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler: h, TLSConfig: tlsConfig.Clone(), ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		}
+	}
+	m.server = newServer(handler)
+	if m.adminListener != nil {
+		m.adminServer = newServer(handler.Admin())
 	}
 	return nil
 }
@@ -330,23 +354,33 @@ func (m *Main) Run(ctx context.Context) error {
 		go http.Serve(m.debug, http.DefaultServeMux)
 		m.Config.Logger.Info("serving the profiler", "addr", "http://"+m.debug.Addr().String()+"/debug/pprof/")
 	}
-	errc := make(chan error, 1)
-	go func() {
-		if m.server.TLSConfig != nil {
-			errc <- m.server.ServeTLS(m.listener, "", "") // the certificate is in TLSConfig
+	servers := []*http.Server{m.server}
+	errc := make(chan error, 2)
+	serve := func(srv *http.Server, l net.Listener) {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(l, "", "") // the certificate is in TLSConfig
 			return
 		}
-		errc <- m.server.Serve(m.listener)
-	}()
+		errc <- srv.Serve(l)
+	}
+	go serve(m.server, m.listener)
 	m.Config.Logger.Info("serving", "addr", m.listener.Addr().String(), "public_url", m.PublicURL)
+	if m.adminServer != nil {
+		servers = append(servers, m.adminServer)
+		go serve(m.adminServer, m.adminListener)
+		m.Config.Logger.Info("serving the admin API and /metrics", "addr", m.adminListener.Addr().String())
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return m.server.Shutdown(shutdown)
+	for _, srv := range servers {
+		err = cmp.Or(err, srv.Shutdown(shutdown))
+	}
+	return err
 }
 
 func (m *Main) collectGarbage(ctx context.Context) {
@@ -371,6 +405,9 @@ func (m *Main) Close() error {
 	if m.listener != nil {
 		m.listener.Close()
 	}
+	if m.adminListener != nil {
+		m.adminListener.Close()
+	}
 	if m.debug != nil {
 		m.debug.Close()
 	}
@@ -394,6 +431,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "a second address, for the operator alone, to serve the admin API, /metrics (there without the admin token) and /healthz at: a private or loopback address such as 10.0.0.5:9090, never a public one; default: none")
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
