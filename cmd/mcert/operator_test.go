@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 )
 
@@ -169,6 +171,73 @@ func TestAdminAudit(t *testing.T) {
 	admin("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200)
 }
 
+// TestDevelopmentMode checks that development mode (the development card CA, the demo relying
+// party) happens only on http://localhost or with --dev, and says so on every start.
+func TestDevelopmentMode(t *testing.T) {
+	caDir := t.TempDir()
+	ca, _, err := authn.LoadOrCreateDevCA(caDir, newClock().Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(caDir, "cards.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name      string
+		publicURL string
+		dev       bool
+		cardCA    string
+		want      string // in Open's error; "" when it starts
+		devMode   bool
+	}{
+		{"localhost", "", false, "", "", true},
+		{"https without a card CA", "https://mcert.example.tw", false, "", "configure --card-ca", false},
+		{"https with --dev", "https://mcert.example.tw", true, "", "", true},
+		{"https with a card CA", "https://mcert.example.tw", false, caFile, "", false},
+		{"localhost with a card CA", "", false, caFile, "", false},
+		{"--dev and a card CA", "", true, caFile, "--dev and --card-ca exclude each other", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for start := range 2 { // the warning is due on every start, not only the first
+				var logs syncBuffer
+				m := &Main{Config: Config{
+					Addr: "127.0.0.1:0", DataDir: dir, PublicURL: tc.publicURL, Dev: tc.dev, CardCA: tc.cardCA,
+					CardAgentURL: "http://127.0.0.1:61161", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+				}}
+				err := m.Open()
+				if tc.want != "" {
+					if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--dev") {
+						t.Fatalf("Open: %v, want an error saying %q and offering --dev", err, tc.want)
+					}
+					if _, err := os.Stat(filepath.Join(dir, "card-ca.pem")); err == nil {
+						t.Error("a refused start created a development CA")
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("start %d: %v", start+1, err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error, 1)
+				go func() { done <- m.Run(ctx) }()
+				demo := send(t, "GET", "http://"+m.listener.Addr().String()+"/demo", nil)
+				cancel()
+				<-done
+				m.Close()
+				if warned := strings.Contains(logs.String(), "development mode"); warned != tc.devMode {
+					t.Errorf("start %d: warned of development mode %v, want %v:\n%s", start+1, warned, tc.devMode, logs.String())
+				}
+				if served := demo.Status == 200; served != tc.devMode {
+					t.Errorf("start %d: /demo answered %d in development mode %v", start+1, demo.Status, tc.devMode)
+				}
+			}
+		})
+	}
+}
+
 func TestServeFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -178,6 +247,7 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"admin address without a port", []string{"--admin-addr", "10.0.0.5"}, 1, "--admin-addr \"10.0.0.5\" must be host:port"},
 		{"admin address on every interface", []string{"--admin-addr", ":9090"}, 1, "--admin-addr \":9090\" must be host:port"},
+		{"production without a card CA", []string{"--public-url", "https://mcert.example.tw"}, 1, "configure --card-ca"},
 		{"help", []string{"--help"}, 0, "private or loopback address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

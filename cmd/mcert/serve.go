@@ -44,8 +44,11 @@ type Config struct {
 	DebugAddr    string // where to serve Go's profiler (net/http/pprof); empty: nowhere
 	AdminAddr    string // a second listener for the operator: the admin API and /metrics; empty: none
 	KeyFile      string // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Dev allows development mode (the development card CA, the demo relying party) at a public
+	// URL other than http://localhost.
+	Dev    bool
+	Now    func() time.Time
+	Logger *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -80,7 +83,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--public-url %q must be https when the server serves TLS itself", c.PublicURL))
 	}
 	if c.DebugAddr != "" {
-		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !isLoopback(host) {
 			errs = append(errs, fmt.Errorf("--debug-addr %q must be a loopback address such as 127.0.0.1:6060: the profiler is not for the network", c.DebugAddr))
 		}
 	}
@@ -93,8 +96,25 @@ func (c *Config) Validate() error {
 	if c.CardCRL != "" && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
 	}
+	switch {
+	case c.Dev && c.CardCA != "":
+		errs = append(errs, errors.New("--dev and --card-ca exclude each other: development mode trusts the development card CA instead of --card-ca"))
+	case c.CardCA == "" && !c.Dev && !c.localHTTP():
+		errs = append(errs, fmt.Errorf("--public-url %s is not http://localhost, so this looks like production: configure --card-ca with the citizen-card CAs to trust, or pass --dev to run in development mode (development card CA, demo relying party) there anyway", cmp.Or(c.PublicURL, "https://localhost (the default with --tls-cert)")))
+	}
 	return errors.Join(errs...)
 }
+
+// localHTTP reports whether the public URL is plain HTTP on this machine: development.
+func (c *Config) localHTTP() bool {
+	if c.PublicURL == "" {
+		return c.TLSCert == "" // http://localhost:<port>
+	}
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && u.Scheme == "http" && isLoopback(u.Hostname())
+}
+
+func isLoopback(host string) bool { return host == "localhost" || net.ParseIP(host).IsLoopback() }
 
 // Main is the running program, in a form tests can start on port 0 with an injected clock.
 type Main struct {
@@ -204,7 +224,7 @@ func (m *Main) Open() error {
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
 		Backup: m.store.WriteTo,
 	}
-	if cfg.CardCA == "" { // development: show the demo relying party too
+	if cfg.CardCA == "" { // development mode, which Validate allowed: show the demo relying party too
 		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
 			m.Close()
 			return err
@@ -292,8 +312,10 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 			return nil, fmt.Errorf("development card CA: %w", err)
 		}
 		if created {
-			cfg.Logger.Warn("created a development card CA; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
+			cfg.Logger.Info("created a development card CA", "dir", cfg.DataDir)
 		}
+		// On every start, so that a development server is never taken for a production one.
+		cfg.Logger.Warn("development mode: cards of the development card CA are trusted and the demo relying party is served at /demo; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
 		return authn.NewCardVerifier(ca.CertPEM(), nil)
 	}
 	caPEM, err := os.ReadFile(cfg.CardCA)
@@ -433,6 +455,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "a second address, for the operator alone, to serve the admin API, /metrics (there without the admin token) and /healthz at: a private or loopback address such as 10.0.0.5:9090, never a public one; default: none")
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
+	fs.BoolVar(&cfg.Dev, "dev", false, "development mode at a public URL other than http://localhost: trust the development card CA and serve the demo relying party (without --dev, only on http://localhost, and only without --card-ca)")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")

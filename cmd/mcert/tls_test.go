@@ -62,7 +62,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, cert *x509.
 
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, cert := selfSigned(t, t.TempDir())
-	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey, c.AdminAddr = certFile, keyFile, "127.0.0.1:0" })
+	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey, c.Dev, c.AdminAddr = certFile, keyFile, true, "127.0.0.1:0" })
 	if !strings.HasPrefix(s.PublicURL, "https://localhost:") {
 		t.Fatalf("public URL %q, want https://localhost:<port>", s.PublicURL)
 	}
@@ -116,7 +116,7 @@ func TestTLSConfigValidation(t *testing.T) {
 		{"both", "cert.pem", "key.pem", "https://mcert.example.tw", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Addr: "127.0.0.1:0", DataDir: "data", TLSCert: tc.cert, TLSKey: tc.key, PublicURL: tc.publicURL}
+			cfg := Config{Addr: "127.0.0.1:0", DataDir: "data", TLSCert: tc.cert, TLSKey: tc.key, PublicURL: tc.publicURL, CardCA: "ca.pem"}
 			err := cfg.Validate()
 			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Validate() = %v, want %q", err, tc.want)
