@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type Config struct {
 	// RotateKeys makes a new ID-token signing key and returns its ID, for the admin API; it
 	// comes with Provider.
 	RotateKeys func(ctx context.Context) (string, error)
+	// TrustedProxies are the networks of the reverse proxies in front of the server: only for
+	// a peer in one of them is the client's address taken from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
@@ -102,9 +106,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	// The peer's address, not X-Forwarded-For, which any client can write: rate limits and
-	// the audit log must not be steered by the client.
-	e.IPExtractor = echo.ExtractIPDirect()
+	e.IPExtractor = clientIPFrom(s.cfg.TrustedProxies)
 	e.Use(requestID(), s.observe, middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders, withClientIP, s.sameOrigin)
 	return e
 }

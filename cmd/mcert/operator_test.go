@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,6 +172,55 @@ func TestAdminAudit(t *testing.T) {
 	admin("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200)
 }
 
+// TestTrustedProxy checks whose address the rate limits and the audit log see: the peer's,
+// whatever X-Forwarded-For it sends, unless the peer is a trusted proxy.
+func TestTrustedProxy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		trusted []netip.Prefix
+		xff     []string
+		want    string // the refused request's address in the audit log
+	}{
+		{"no proxy trusted: a forged header", nil, []string{"203.0.113.7"}, "127.0.0.0/24"},
+		{"another proxy trusted, not the peer", []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}, []string{"203.0.113.7"}, "127.0.0.0/24"},
+		{"the peer is the trusted proxy", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, []string{"203.0.113.7"}, "203.0.113.0/24"},
+		{"a client's forgery left of what the proxy appended", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, []string{"198.51.100.1, 203.0.113.7"}, "203.0.113.0/24"},
+		{"a chain of trusted proxies", []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}, []string{"198.51.100.1, 203.0.113.7", "10.1.2.3"}, "203.0.113.0/24"},
+		{"the trusted proxy sends none", []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, nil, "127.0.0.0/24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := startServer(t, func(c *Config) { c.TrustedProxies = tc.trusted })
+			h := bearer("guess")
+			if tc.xff != nil {
+				h["X-Forwarded-For"] = tc.xff
+			}
+			send(t, "GET", s.PublicURL+"/api/v1/admin/clients", h).want(t, 401)
+			refused := ofType(s.auditEvents(t), binding.EventAdminRefused)
+			if len(refused) != 1 || refused[0]["ip"] != tc.want {
+				t.Fatalf("refused admin requests in the log: %v, want one from %s", refused, tc.want)
+			}
+		})
+	}
+
+	// The allowance of refusals is the forwarded client's, not the proxy's: one client's flood
+	// through the proxy leaves the others their own.
+	s := startServer(t, func(c *Config) { c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")} })
+	from := func(client string) int {
+		h := bearer("guess")
+		h["X-Forwarded-For"] = []string{client}
+		return send(t, "GET", s.PublicURL+"/metrics", h).Status
+	}
+	for range binding.AdminRefusedPerIP.N {
+		from("203.0.113.7")
+	}
+	if got := from("203.0.113.7"); got != 429 {
+		t.Errorf("the flooding client past its allowance: %d, want 429", got)
+	}
+	if got := from("198.51.100.1"); got != 401 {
+		t.Errorf("another client behind the same proxy: %d, want 401", got)
+	}
+}
+
 // TestDevelopmentMode checks that development mode (the development card CA, the demo relying
 // party) happens only on http://localhost or with --dev, and says so on every start.
 func TestDevelopmentMode(t *testing.T) {
@@ -247,6 +297,7 @@ func TestServeFlags(t *testing.T) {
 	}{
 		{"admin address without a port", []string{"--admin-addr", "10.0.0.5"}, 1, "--admin-addr \"10.0.0.5\" must be host:port"},
 		{"admin address on every interface", []string{"--admin-addr", ":9090"}, 1, "--admin-addr \":9090\" must be host:port"},
+		{"not a network", []string{"--trusted-proxy", "10.0.0.0/8,proxy.example"}, 2, `"proxy.example" is neither a network`},
 		{"production without a card CA", []string{"--public-url", "https://mcert.example.tw"}, 1, "configure --card-ca"},
 		{"help", []string{"--help"}, 0, "private or loopback address"},
 	} {
@@ -257,5 +308,15 @@ func TestServeFlags(t *testing.T) {
 				t.Fatalf("mcert %v: status %d, want %d\nstderr: %s", args, got, tc.wantStatus, stderr.String())
 			}
 		})
+	}
+
+	var proxies prefixesFlag
+	for _, v := range []string{"10.0.0.0/8, 192.0.2.7", "2001:db8::/32", "::ffff:198.51.100.9", "10.1.2.3/8"} {
+		if err := proxies.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	if got, want := proxies.String(), "10.0.0.0/8,192.0.2.7/32,2001:db8::/32,198.51.100.9/32,10.0.0.0/8"; got != want {
+		t.Errorf("--trusted-proxy parsed as %s, want %s", got, want)
 	}
 }

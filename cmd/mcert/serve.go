@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on --debug-addr
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,9 +47,11 @@ type Config struct {
 	KeyFile      string // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
 	// Dev allows development mode (the development card CA, the demo relying party) at a public
 	// URL other than http://localhost.
-	Dev    bool
-	Now    func() time.Time
-	Logger *slog.Logger
+	Dev bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives the client's address.
+	TrustedProxies []netip.Prefix
+	Now            func() time.Time
+	Logger         *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -222,7 +225,7 @@ func (m *Main) Open() error {
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
-		Backup: m.store.WriteTo,
+		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies,
 	}
 	if cfg.CardCA == "" { // development mode, which Validate allowed: show the demo relying party too
 		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
@@ -450,12 +453,13 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (TLS 1.2+). Without it the server speaks plain HTTP, for behind a TLS proxy: then listen on a private address (--addr 10.0.0.5:8080), give the proxy's URL as --public-url https://..., and the proxy's address as --trusted-proxy")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "a second address, for the operator alone, to serve the admin API, /metrics (there without the admin token) and /healthz at: a private or loopback address such as 10.0.0.5:9090, never a public one; default: none")
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
 	fs.BoolVar(&cfg.Dev, "dev", false, "development mode at a public URL other than http://localhost: trust the development card CA and serve the demo relying party (without --dev, only on http://localhost, and only without --card-ca)")
+	fs.Var((*prefixesFlag)(&cfg.TrustedProxies), "trusted-proxy", "CIDR[,CIDR...] of the reverse proxies in front (repeatable; an address alone is one host): only for requests from them is the client's address taken from X-Forwarded-For; default: none, the peer's own address counts")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of card logins from one address, as N/duration")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
@@ -472,6 +476,38 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	defer m.Close()
 	fmt.Fprintf(stdout, "mcert is serving at %s\n", m.PublicURL)
 	return m.Run(ctx)
+}
+
+// prefixesFlag is a list of networks on the command line, repeatable and comma separated:
+// 10.0.0.0/8,192.0.2.7 (an address alone is a network of one).
+type prefixesFlag []netip.Prefix
+
+func (p *prefixesFlag) String() string {
+	if p == nil {
+		return ""
+	}
+	parts := make([]string, len(*p))
+	for i, pre := range *p {
+		parts[i] = pre.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixesFlag) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		pre, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("%q is neither a network such as 10.0.0.0/8 nor an address such as 10.0.0.5", part)
+			}
+			a = a.Unmap()
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		*p = append(*p, pre.Masked())
+	}
+	return nil
 }
 
 // limitFlag is a rate limit on the command line: N/duration, such as 300/1m.
