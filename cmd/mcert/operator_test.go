@@ -221,6 +221,24 @@ func TestTrustedProxy(t *testing.T) {
 	}
 }
 
+// TestHeaderLimit checks that a request with 64 KiB of headers is refused before any handler
+// runs, and that ordinary large headers still pass.
+func TestHeaderLimit(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.AdminAddr = "127.0.0.1:0" })
+	for _, base := range []string{s.PublicURL, "http://" + s.adminListener.Addr().String()} {
+		huge := http.Header{"X-Padding": {strings.Repeat("a", 64<<10)}}
+		if r := send(t, "GET", base+"/healthz", huge); r.Status != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("%s: 64 KiB of headers: status %d, want 431", base, r.Status)
+		}
+		large := http.Header{"Cookie": {"other=" + strings.Repeat("b", 8<<10)}}
+		send(t, "GET", base+"/healthz", large).want(t, 200)
+	}
+	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
+	b := s.browser(t)
+	b.cardLogin(card)
+	b.do("POST", "/api/v1/account", map[string]string{"email": "wang@example.tw", "phone": "0912345678"}).want(t, 201)
+}
+
 // TestDevelopmentMode checks that development mode (the development card CA, the demo relying
 // party) happens only on http://localhost or with --dev, and says so on every start.
 func TestDevelopmentMode(t *testing.T) {

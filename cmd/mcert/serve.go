@@ -134,6 +134,11 @@ type Main struct {
 	sealer        *seal.Sealer
 }
 
+// maxHeaderBytes bounds a request's header: the largest legitimate one, a browser's with the
+// session cookie and a long Referer, is a few kilobytes, and Go's default (1 MiB) lets every
+// connection make the server read and hold that much before any handler runs.
+const maxHeaderBytes = 16 << 10
+
 // Open does everything that can fail before serving: the store, the card CAs, the listener.
 func (m *Main) Open() error {
 	cfg := &m.Config
@@ -240,7 +245,7 @@ func (m *Main) Open() error {
 	// serving adds its protocols to it.
 	newServer := func(h http.Handler) *http.Server {
 		return &http.Server{
-			Handler: h, TLSConfig: tlsConfig.Clone(), ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+			Handler: h, TLSConfig: tlsConfig.Clone(), ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn), MaxHeaderBytes: maxHeaderBytes,
 			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
 		}
 	}
