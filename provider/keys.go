@@ -154,7 +154,8 @@ const keyOverlap = 24 * time.Hour
 
 // RotateKeys makes a new signing key, which signs from now on, and retires the others after
 // keyOverlap. It returns the new key's ID.
-func RotateKeys(ctx context.Context, store storage.Store, now time.Time) (string, error) {
+func (p *Provider) RotateKeys(ctx context.Context) (string, error) {
+	store, now := p.store, p.svc.Now()
 	k, err := NewSigningKey(func() time.Time { return now })
 	if err != nil {
 		return "", err

@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -45,6 +47,8 @@ type Config struct {
 	Service *binding.Service
 	Issuer  string // the public URL
 	Logger  *slog.Logger
+	// Sealer seals the signing keys and the provider's secrets in the store (required).
+	Sealer *seal.Sealer
 }
 
 // Provider serves the OpenID Provider endpoints.
@@ -58,17 +62,22 @@ type Provider struct {
 }
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
-// first use, so that every instance on one store issues tokens the others accept.
+// first use, so that every instance on one store issues tokens the others accept. They are
+// sealed with cfg.Sealer in the store; one stored in the clear (see SealPlain), or sealed with
+// another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
+	if cfg.Sealer == nil {
+		return nil, errors.New("provider: Config.Sealer is required: it seals the signing keys and secrets in the store")
+	}
+	p := &Provider{svc: cfg.Service, store: sealedStore{Store: cfg.Service.Store, seal: cfg.Sealer}, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	cryptoKey, err := p.store.Secret(ctx, "oidc-crypto-key", random32)
+	cryptoKey, err := p.store.Secret(ctx, cryptoKeyName, random32)
 	if err != nil {
 		return nil, fmt.Errorf("provider crypto key: %w", err)
 	}
-	subjectKey, err := p.store.Secret(ctx, "pairwise-subject-key", random32)
+	subjectKey, err := p.store.Secret(ctx, subjectKeyName, random32)
 	if err != nil {
 		return nil, fmt.Errorf("pairwise subject key: %w", err)
 	}

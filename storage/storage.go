@@ -281,6 +281,9 @@ type Store interface {
 	// Secret returns the named server secret, creating it with create() the first time; every
 	// instance sharing the store gets the same value.
 	Secret(ctx context.Context, name string, create func() []byte) ([]byte, error)
+	// UpdateSecret stores what update makes of the named secret's value (ErrNotFound when there
+	// is none): a new encoding of the same secret, such as its value sealed.
+	UpdateSecret(ctx context.Context, name string, update func([]byte) ([]byte, error)) ([]byte, error)
 
 	CreateSigningKey(ctx context.Context, k SigningKey) error
 	// ListSigningKeys returns every signing key, oldest first.

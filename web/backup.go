@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
 )
 
 // backupRoutes lets the operator take a backup while the server keeps serving (mcert backup).
@@ -38,5 +39,6 @@ func (s *Server) adminBackup(c echo.Context) error {
 		return err
 	}
 	s.cfg.Logger.Info("backup sent", "bytes", n)
+	s.svc.RecordAdmin(c.Request().Context(), binding.EventAdminBackup, "")
 	return nil
 }

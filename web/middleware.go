@@ -3,7 +3,9 @@ package web
 import (
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -48,6 +50,24 @@ func isShortToken(s string) bool {
 		}
 	}
 	return true
+}
+
+// clientIPFrom finds the client's address: the peer's own, which the client cannot forge, so
+// that rate limits and the audit log are not the client's to steer. Only when the peer is one
+// of the trusted proxies is it the right-most address of X-Forwarded-For that is not a trusted
+// proxy too: each proxy appends the address it was reached from, and everything to the left
+// of what the first one appended is the client's to write.
+func clientIPFrom(trusted []netip.Prefix) echo.IPExtractor {
+	if len(trusted) == 0 {
+		return echo.ExtractIPDirect()
+	}
+	// Echo would also trust every loopback, link-local and private peer: only these here.
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, p := range trusted {
+		p = p.Masked()
+		opts = append(opts, echo.TrustIPRange(&net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
 }
 
 // observe writes one log line per request and counts it in the metrics. Both name the route

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
 )
 
@@ -21,8 +22,11 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
 	s.echo.GET(provider.DiscoveryPath, h)
+	s.adminRoutes(api.Group("/admin", s.requireAdmin))
+}
 
-	admin := api.Group("/admin", s.requireAdmin)
+// adminRoutes are the admin API's, on either listener.
+func (s *Server) adminRoutes(admin *echo.Group) {
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
 	admin.POST("/keys/rotate", s.adminRotateKeys)
@@ -31,20 +35,25 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 }
 
 func (s *Server) adminRotateKeys(c echo.Context) error {
-	kid, err := provider.RotateKeys(c.Request().Context(), s.svc.Store, s.svc.Now())
+	ctx := c.Request().Context()
+	kid, err := s.cfg.RotateKeys(ctx)
 	if err != nil {
 		return err
 	}
+	s.svc.RecordAdmin(ctx, binding.EventAdminKeysRotate, "")
 	return c.JSON(http.StatusOK, map[string]string{"kid": kid})
 }
 
-// requireAdmin lets through requests bearing the operator's admin token.
+var errAdminToken = mcert.Errorf(mcert.Unauthorized, "admin_token_required", "send the operator's admin token as Authorization: Bearer <token> (see mcert serve --admin-token)")
+
+// requireAdmin lets through requests bearing the operator's admin token. The others are
+// refused and written to the audit log, as far as the service's limit lets them.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
 		h := sha256.Sum256([]byte(token))
 		if !ok || s.cfg.AdminTokenHash == nil || subtle.ConstantTimeCompare(h[:], s.cfg.AdminTokenHash) != 1 {
-			return mcert.Errorf(mcert.Unauthorized, "admin_token_required", "send the operator's admin token as Authorization: Bearer <token> (see mcert serve --admin-token)")
+			return s.svc.RefuseAdmin(c.Request().Context(), errAdminToken)
 		}
 		return next(c)
 	}
@@ -71,6 +80,7 @@ func (s *Server) adminCreateClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.svc.RecordAdmin(c.Request().Context(), binding.EventAdminClientCreate, out.ID)
 	return c.JSON(http.StatusCreated, out)
 }
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -40,36 +41,47 @@ type Config struct {
 	// Backup writes a consistent copy of the data file while the server serves, for the admin
 	// API's backup; nil: the store has none, and the route answers 404.
 	Backup func(w io.Writer) (int64, error)
+	// RotateKeys makes a new ID-token signing key and returns its ID, for the admin API; it
+	// comes with Provider.
+	RotateKeys func(ctx context.Context) (string, error)
+	// TrustedProxies are the networks of the reverse proxies in front of the server: only for
+	// a peer in one of them is the client's address taken from X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
 // packed attestation, is a few kilobytes.
 const maxBody = "64K"
 
-// Server serves the API and the pages.
+// Server serves the API and the pages, and, to the operator's network, the admin API.
 type Server struct {
 	cfg     Config
 	svc     *binding.Service
 	echo    *echo.Echo
+	admin   *echo.Echo
 	metrics *metrics
 }
 
-// New builds the server's routes.
+// New builds the server's routes: the public ones (ServeHTTP) and the operator's (Admin).
 func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, svc: cfg.Service, echo: echo.New(), metrics: newMetrics()}
-	e := s.echo
-	e.HideBanner, e.HidePort = true, true
-	e.HTTPErrorHandler = s.handleError
-	// The peer's address, not X-Forwarded-For, which any client can write: rate limits and
-	// the audit log must not be steered by the client.
-	e.IPExtractor = echo.ExtractIPDirect()
-	e.Use(requestID(), s.observe, middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders, withClientIP, s.sameOrigin)
+	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics()}
+	s.echo, s.admin = s.newEcho(), s.newEcho()
+	metrics := echo.WrapHandler(s.metrics.handler())
 
+	// Only the operator's listener serves the metrics to anyone who reaches it: its network is
+	// the operator's. It serves none of the pages nor the public API.
+	s.admin.GET("/healthz", s.healthz)
+	s.admin.GET("/metrics", metrics)
+	if cfg.Provider != nil {
+		s.adminRoutes(s.admin.Group("/api/v1/admin", s.requireAdmin))
+	}
+
+	e := s.echo
 	e.GET("/healthz", s.healthz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	e.GET("/metrics", metrics, s.requireAdmin)
 	api := e.Group("/api/v1")
 	api.GET("/card/challenge", s.cardChallenge)
 	api.POST("/card/login", s.cardLogin)
@@ -90,8 +102,22 @@ func New(cfg Config) *Server {
 	return s
 }
 
-// ServeHTTP makes the server an http.Handler.
+// newEcho is an Echo with the middleware every route of either listener goes through.
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = clientIPFrom(s.cfg.TrustedProxies)
+	e.Use(requestID(), s.observe, middleware.Recover(), middleware.BodyLimit(maxBody), s.securityHeaders, withClientIP, s.sameOrigin)
+	return e
+}
+
+// ServeHTTP makes the server an http.Handler: the public listener's.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Admin is the handler of the operator's listener: the admin API, /metrics without the admin
+// token, and /healthz.
+func (s *Server) Admin() http.Handler { return s.admin }
 
 func (s *Server) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)

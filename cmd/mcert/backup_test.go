@@ -192,13 +192,21 @@ func TestRestore(t *testing.T) {
 	if msg := runMcert(t, 1, "restore", "--data", s.Config.DataDir, "--from", backup, "--force"); !strings.Contains(msg, "a server is running") || !strings.Contains(msg, "stop it first") {
 		t.Errorf("restore onto a running server says: %s", msg)
 	}
-	if left, _ := filepath.Glob(filepath.Join(s.Config.DataDir, "*mcert*")); len(left) != 1 {
+	if left, _ := filepath.Glob(filepath.Join(s.Config.DataDir, "*mcert.db*")); len(left) != 1 {
 		t.Errorf("a refused restore left files behind: %v", left)
 	}
 
-	// A restored data directory serves the citizen and the phone bound before the backup.
+	// A restored data directory, given the key file its keys are sealed with, serves the citizen
+	// and the phone bound before the backup.
 	fresh := t.TempDir()
 	runMcert(t, 0, "restore", "--data", fresh, "--from", backup)
+	key, err := os.ReadFile(filepath.Join(s.Config.DataDir, "mcert.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(fresh, "mcert.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	url := serveDir(t, fresh)
 	ca, _, err := authn.LoadOrCreateDevCA(fresh, time.Now())
 	if err != nil {

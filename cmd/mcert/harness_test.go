@@ -44,6 +44,9 @@ type server struct {
 	*Main
 	clock *clock
 	ca    *authn.DevCA
+	// stop shuts the server down and closes its store, before the test ends if the test
+	// restarts it on the same data directory.
+	stop func()
 }
 
 // startServer starts the server; configure, if given, changes its configuration first.
@@ -63,7 +66,7 @@ func startServer(t testing.TB, configure ...func(*Config)) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
 			t.Errorf("run: %v", err)
@@ -72,11 +75,12 @@ func startServer(t testing.TB, configure ...func(*Config)) *server {
 			t.Errorf("close: %v", err)
 		}
 	})
+	t.Cleanup(stop)
 	ca, _, err := authn.LoadOrCreateDevCA(m.Config.DataDir, clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{Main: m, clock: clk, ca: ca}
+	return &server{Main: m, clock: clk, ca: ca, stop: stop}
 }
 
 // issueCard makes a development card from the server's own development CA.

@@ -16,11 +16,12 @@ import (
 	"github.com/mcert/mcert/provider"
 )
 
-// scrape reads /metrics into its series, such as `mcert_ceremonies_total{ceremony="card_login",outcome="ok"}`,
-// and their values, and returns the body too.
+// scrape reads /metrics on the public listener, with the admin token, into its series, such as
+// `mcert_ceremonies_total{ceremony="card_login",outcome="ok"}`, and their values, and returns
+// the body too.
 func (s *server) scrape(t *testing.T) (map[string]float64, string) {
 	t.Helper()
-	r := s.browser(t).do("GET", "/metrics", nil).want(t, 200)
+	r := s.admin(t)("GET", "/metrics", nil).want(t, 200)
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Fatalf("/metrics content type %q", ct)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on --debug-addr
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -23,6 +25,7 @@ import (
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage/bolt"
 	"github.com/mcert/mcert/web"
 )
@@ -41,6 +44,13 @@ type Config struct {
 	DeviceLimit    int           // usable phones per account
 	DebugAddr      string        // where to serve Go's profiler (net/http/pprof); empty: nowhere
 	AuditRetention time.Duration // how long audit events are kept; 0: binding.DefaultAuditRetention
+	AdminAddr      string        // a second listener for the operator: the admin API and /metrics; empty: none
+	KeyFile        string        // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
+	// Dev allows development mode (the development card CA, the demo relying party) at a public
+	// URL other than http://localhost.
+	Dev bool
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives the client's address.
+	TrustedProxies []netip.Prefix
 	Now            func() time.Time
 	Logger         *slog.Logger
 
@@ -80,27 +90,58 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--public-url %q must be https when the server serves TLS itself", c.PublicURL))
 	}
 	if c.DebugAddr != "" {
-		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || (host != "localhost" && !net.ParseIP(host).IsLoopback()) {
+		if host, _, err := net.SplitHostPort(c.DebugAddr); err != nil || !isLoopback(host) {
 			errs = append(errs, fmt.Errorf("--debug-addr %q must be a loopback address such as 127.0.0.1:6060: the profiler is not for the network", c.DebugAddr))
+		}
+	}
+	if c.AdminAddr != "" {
+		// An empty host would be every interface, the public ones too: the operator must choose.
+		if host, port, err := net.SplitHostPort(c.AdminAddr); err != nil || host == "" || port == "" {
+			errs = append(errs, fmt.Errorf("--admin-addr %q must be host:port with the host of a private network or loopback, such as 10.0.0.5:9090 or 127.0.0.1:9090", c.AdminAddr))
 		}
 	}
 	if c.CardCRL != "" && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
 	}
+	switch {
+	case c.Dev && c.CardCA != "":
+		errs = append(errs, errors.New("--dev and --card-ca exclude each other: development mode trusts the development card CA instead of --card-ca"))
+	case c.CardCA == "" && !c.Dev && !c.localHTTP():
+		errs = append(errs, fmt.Errorf("--public-url %s is not http://localhost, so this looks like production: configure --card-ca with the citizen-card CAs to trust, or pass --dev to run in development mode (development card CA, demo relying party) there anyway", cmp.Or(c.PublicURL, "https://localhost (the default with --tls-cert)")))
+	}
 	return errors.Join(errs...)
 }
+
+// localHTTP reports whether the public URL is plain HTTP on this machine: development.
+func (c *Config) localHTTP() bool {
+	if c.PublicURL == "" {
+		return c.TLSCert == "" // http://localhost:<port>
+	}
+	u, err := url.Parse(c.PublicURL)
+	return err == nil && u.Scheme == "http" && isLoopback(u.Hostname())
+}
+
+func isLoopback(host string) bool { return host == "localhost" || net.ParseIP(host).IsLoopback() }
 
 // Main is the running program, in a form tests can start on port 0 with an injected clock.
 type Main struct {
 	Config Config
 
-	PublicURL string // resolved once listening
-	store     *bolt.Store
-	listener  net.Listener
-	server    *http.Server
-	debug     net.Listener // the profiler's, with --debug-addr
-	service   *binding.Service
+	PublicURL     string // resolved once listening
+	store         *bolt.Store
+	listener      net.Listener
+	server        *http.Server
+	adminListener net.Listener // the operator's, with --admin-addr
+	adminServer   *http.Server
+	debug         net.Listener // the profiler's, with --debug-addr
+	service       *binding.Service
+	sealer        *seal.Sealer
 }
+
+// maxHeaderBytes bounds a request's header: the largest legitimate one, a browser's with the
+// session cookie and a long Referer, is a few kilobytes, and Go's default (1 MiB) lets every
+// connection make the server read and hold that much before any handler runs.
+const maxHeaderBytes = 16 << 10
 
 // Open does everything that can fail before serving: the store, the card CAs, the listener.
 func (m *Main) Open() error {
@@ -117,6 +158,15 @@ func (m *Main) Open() error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
+	keyFile := cmp.Or(cfg.KeyFile, filepath.Join(cfg.DataDir, "mcert.key"))
+	var createdKey bool
+	var err error
+	if m.sealer, createdKey, err = seal.LoadOrCreate(keyFile); err != nil {
+		return err
+	}
+	if createdKey {
+		cfg.Logger.Warn("created the key file that seals the signing keys and secrets in the store; back it up apart from the data backups, and give every instance the same one", "file", keyFile)
+	}
 	cards, err := m.cardVerifier()
 	if err != nil {
 		return err
@@ -125,8 +175,13 @@ func (m *Main) Open() error {
 	if err != nil {
 		return err
 	}
-	m.store, err = bolt.Open(filepath.Join(cfg.DataDir, "mcert.db"), bolt.Options{})
+	dbPath := filepath.Join(cfg.DataDir, "mcert.db")
+	m.store, err = bolt.Open(dbPath, bolt.Options{})
 	if err != nil {
+		return err
+	}
+	if err := m.sealPlain(dbPath); err != nil {
+		m.Close()
 		return err
 	}
 	m.listener, err = net.Listen("tcp", cfg.Addr)
@@ -138,6 +193,12 @@ func (m *Main) Open() error {
 		if m.debug, err = net.Listen("tcp", cfg.DebugAddr); err != nil {
 			m.Close()
 			return fmt.Errorf("listen on --debug-addr %s: %w", cfg.DebugAddr, err)
+		}
+	}
+	if cfg.AdminAddr != "" {
+		if m.adminListener, err = net.Listen("tcp", cfg.AdminAddr); err != nil {
+			m.Close()
+			return fmt.Errorf("listen on --admin-addr %s: %w", cfg.AdminAddr, err)
 		}
 	}
 	m.PublicURL = canonicalURL(cfg.PublicURL)
@@ -157,9 +218,12 @@ func (m *Main) Open() error {
 		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
 		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
-	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
+	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger, Sealer: m.sealer})
 	if err != nil {
 		m.Close()
+		if errors.Is(err, seal.ErrWrongKey) {
+			return wrongKeyFile(keyFile, dbPath, createdKey, err)
+		}
 		return err
 	}
 	adminHash, err := m.adminTokenHash()
@@ -169,10 +233,10 @@ func (m *Main) Open() error {
 	}
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
-		Provider: prov, ContinueURL: prov.ContinueURL, AdminTokenHash: adminHash,
-		Backup: m.store.WriteTo,
+		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
+		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies,
 	}
-	if cfg.CardCA == "" { // development: show the demo relying party too
+	if cfg.CardCA == "" { // development mode, which Validate allowed: show the demo relying party too
 		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
 			m.Close()
 			return err
@@ -180,11 +244,54 @@ func (m *Main) Open() error {
 		webCfg.DemoClientID = provider.DemoClientID
 	}
 	handler := web.New(webCfg)
-	m.server = &http.Server{
-		Handler: handler, TLSConfig: tlsConfig, ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
-		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+	// The admin listener speaks what the public one does: HTTPS with --tls-cert, for the admin
+	// token crosses the operator's network too. Each server has its own TLS configuration, as
+	// serving adds its protocols to it.
+	newServer := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler: h, TLSConfig: tlsConfig.Clone(), ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn), MaxHeaderBytes: maxHeaderBytes,
+			ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute,
+		}
+	}
+	m.server = newServer(handler)
+	if m.adminListener != nil {
+		m.adminServer = newServer(handler.Admin())
 	}
 	return nil
+}
+
+// sealPlain seals the signing keys and secrets that an mcert before sealing stored in the
+// clear, then compacts the data file: bbolt keeps what a write replaced in free pages, which
+// backups copy, so only a rewritten file is sure to hold no plain copy.
+func (m *Main) sealPlain(dbPath string) error {
+	n, err := provider.SealPlain(context.Background(), m.store, m.sealer)
+	if err != nil || n == 0 {
+		return err
+	}
+	err = m.store.Close()
+	m.store = nil
+	if err != nil {
+		return err
+	}
+	if err := bolt.Compact(dbPath); err != nil {
+		return fmt.Errorf("the signing keys and secrets are sealed now, but compacting the data file failed, so plain copies of them may stay in its free space until bbolt reuses it: %w", err)
+	}
+	if m.store, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
+		return err
+	}
+	m.Config.Logger.Info("sealed the signing keys and secrets that an earlier mcert stored in the clear, and compacted the data file so that no plain copy is left in it; backups taken before hold them in the clear", "sealed", n, "file", dbPath)
+	return nil
+}
+
+// wrongKeyFile explains a key file that does not open what the store holds sealed.
+func wrongKeyFile(keyFile, dbPath string, created bool, err error) error {
+	if created {
+		// The new key can never open the data: remove it, so that the next start says the same
+		// rather than that a key file which nothing needs is the wrong one.
+		os.Remove(keyFile)
+		return fmt.Errorf("the key file %s was missing, and %s holds signing keys and secrets sealed with one: put that key file back (from its backup) and start again (%w)", keyFile, dbPath, err)
+	}
+	return fmt.Errorf("the key file %s does not open the signing keys and secrets sealed in %s: start with the key file they were sealed with, the same on every instance and for every restored backup (%w)", keyFile, dbPath, err)
 }
 
 // tlsConfig is the configuration to serve HTTPS with, or nil for plain HTTP.
@@ -217,8 +324,10 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 			return nil, fmt.Errorf("development card CA: %w", err)
 		}
 		if created {
-			cfg.Logger.Warn("created a development card CA; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
+			cfg.Logger.Info("created a development card CA", "dir", cfg.DataDir)
 		}
+		// On every start, so that a development server is never taken for a production one.
+		cfg.Logger.Warn("development mode: cards of the development card CA are trusted and the demo relying party is served at /demo; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
 		return authn.NewCardVerifier(ca.CertPEM(), nil)
 	}
 	caPEM, err := os.ReadFile(cfg.CardCA)
@@ -276,23 +385,33 @@ func (m *Main) Run(ctx context.Context) error {
 		go http.Serve(m.debug, http.DefaultServeMux)
 		m.Config.Logger.Info("serving the profiler", "addr", "http://"+m.debug.Addr().String()+"/debug/pprof/")
 	}
-	errc := make(chan error, 1)
-	go func() {
-		if m.server.TLSConfig != nil {
-			errc <- m.server.ServeTLS(m.listener, "", "") // the certificate is in TLSConfig
+	servers := []*http.Server{m.server}
+	errc := make(chan error, 2)
+	serve := func(srv *http.Server, l net.Listener) {
+		if srv.TLSConfig != nil {
+			errc <- srv.ServeTLS(l, "", "") // the certificate is in TLSConfig
 			return
 		}
-		errc <- m.server.Serve(m.listener)
-	}()
+		errc <- srv.Serve(l)
+	}
+	go serve(m.server, m.listener)
 	m.Config.Logger.Info("serving", "addr", m.listener.Addr().String(), "public_url", m.PublicURL)
+	if m.adminServer != nil {
+		servers = append(servers, m.adminServer)
+		go serve(m.adminServer, m.adminListener)
+		m.Config.Logger.Info("serving the admin API and /metrics", "addr", m.adminListener.Addr().String())
+	}
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return m.server.Shutdown(shutdown)
+	for _, srv := range servers {
+		err = cmp.Or(err, srv.Shutdown(shutdown))
+	}
+	return err
 }
 
 func (m *Main) collectGarbage(ctx context.Context) {
@@ -317,6 +436,9 @@ func (m *Main) Close() error {
 	if m.listener != nil {
 		m.listener.Close()
 	}
+	if m.adminListener != nil {
+		m.adminListener.Close()
+	}
 	if m.debug != nil {
 		m.debug.Close()
 	}
@@ -330,17 +452,21 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	var m Main
 	cfg := &m.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
-	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database and, in development, the card CA")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database, the key file and, in development, the card CA")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>, https with --tls-cert)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
 	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (default: plain HTTP, for behind a TLS proxy)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (TLS 1.2+). Without it the server speaks plain HTTP, for behind a TLS proxy: then listen on a private address (--addr 10.0.0.5:8080), give the proxy's URL as --public-url https://..., and the proxy's address as --trusted-proxy")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", binding.DefaultAuditRetention, "how long the audit log keeps an event; older ones are deleted by the server's garbage collection")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", "", "loopback address to serve Go's profiler at (/debug/pprof/), e.g. 127.0.0.1:6060; default: off")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "a second address, for the operator alone, to serve the admin API, /metrics (there without the admin token) and /healthz at: a private or loopback address such as 10.0.0.5:9090, never a public one; default: none")
+	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
+	fs.BoolVar(&cfg.Dev, "dev", false, "development mode at a public URL other than http://localhost: trust the development card CA and serve the demo relying party (without --dev, only on http://localhost, and only without --card-ca)")
+	fs.Var((*prefixesFlag)(&cfg.TrustedProxies), "trusted-proxy", "CIDR[,CIDR...] of the reverse proxies in front (repeatable; an address alone is one host): only for requests from them is the client's address taken from X-Forwarded-For; default: none, the peer's own address counts")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of refused card logins from one address, as N/duration; a trusted card's login is never refused by it")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")
@@ -358,6 +484,38 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	defer m.Close()
 	fmt.Fprintf(stdout, "mcert is serving at %s\n", m.PublicURL)
 	return m.Run(ctx)
+}
+
+// prefixesFlag is a list of networks on the command line, repeatable and comma separated:
+// 10.0.0.0/8,192.0.2.7 (an address alone is a network of one).
+type prefixesFlag []netip.Prefix
+
+func (p *prefixesFlag) String() string {
+	if p == nil {
+		return ""
+	}
+	parts := make([]string, len(*p))
+	for i, pre := range *p {
+		parts[i] = pre.String()
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p *prefixesFlag) Set(v string) error {
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		pre, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil {
+				return fmt.Errorf("%q is neither a network such as 10.0.0.0/8 nor an address such as 10.0.0.5", part)
+			}
+			a = a.Unmap()
+			pre = netip.PrefixFrom(a, a.BitLen())
+		}
+		*p = append(*p, pre.Masked())
+	}
+	return nil
 }
 
 // limitFlag is a rate limit on the command line: N/duration, such as 300/1m.

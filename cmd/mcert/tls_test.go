@@ -62,7 +62,7 @@ func selfSigned(t *testing.T, dir string) (certFile, keyFile string, cert *x509.
 
 func TestServeTLS(t *testing.T) {
 	certFile, keyFile, cert := selfSigned(t, t.TempDir())
-	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	s := startServer(t, func(c *Config) { c.TLSCert, c.TLSKey, c.Dev, c.AdminAddr = certFile, keyFile, true, "127.0.0.1:0" })
 	if !strings.HasPrefix(s.PublicURL, "https://localhost:") {
 		t.Fatalf("public URL %q, want https://localhost:<port>", s.PublicURL)
 	}
@@ -85,6 +85,18 @@ func TestServeTLS(t *testing.T) {
 	}
 	b.do("POST", "/api/v1/account", map[string]string{"email": "wang@example.tw", "phone": "0912345678"}).want(t, 201)
 
+	// The admin listener speaks HTTPS too: the admin token must not cross the network in the clear.
+	admin := "https://" + s.adminListener.Addr().String()
+	if res, err := client(0, 0).Get(admin + "/healthz"); err != nil || res.StatusCode != 200 {
+		t.Errorf("GET %s/healthz: %v", admin, err)
+	} else {
+		res.Body.Close()
+	}
+	if res, err := http.Get("http://" + s.adminListener.Addr().String() + "/healthz"); err == nil && res.StatusCode == 200 {
+		res.Body.Close()
+		t.Error("the admin listener answers plain HTTP beside a TLS public listener")
+	}
+
 	res, err := client(tls.VersionTLS10, tls.VersionTLS11).Get(s.PublicURL + "/healthz")
 	if err == nil {
 		res.Body.Close()
@@ -104,7 +116,7 @@ func TestTLSConfigValidation(t *testing.T) {
 		{"both", "cert.pem", "key.pem", "https://mcert.example.tw", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := Config{Addr: "127.0.0.1:0", DataDir: "data", TLSCert: tc.cert, TLSKey: tc.key, PublicURL: tc.publicURL}
+			cfg := Config{Addr: "127.0.0.1:0", DataDir: "data", TLSCert: tc.cert, TLSKey: tc.key, PublicURL: tc.publicURL, CardCA: "ca.pem"}
 			err := cfg.Validate()
 			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("Validate() = %v, want %q", err, tc.want)

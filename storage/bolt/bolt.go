@@ -367,6 +367,17 @@ func (s *Store) Secret(ctx context.Context, name string, create func() []byte) (
 	return v.Value, err
 }
 
+func (s *Store) UpdateSecret(ctx context.Context, name string, update func([]byte) ([]byte, error)) ([]byte, error) {
+	v, err := result(ctx, s.write, func(tx *bbolt.Tx) (secret, error) {
+		return secrets.update(tx, []byte(name), func(v secret) (secret, error) {
+			value, err := update(v.Value)
+			v.Value = value
+			return v, err
+		})
+	})
+	return v.Value, err
+}
+
 func (s *Store) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
 	return s.write(ctx, func(tx *bbolt.Tx) error { return signingKeys.create(tx, k) })
 }

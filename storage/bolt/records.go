@@ -405,8 +405,8 @@ func fromSecret(r secretRecord) secret {
 	return secret{Name: r.Name, Value: r.Value}
 }
 
-// signingKeyRecord holds the private key as given, unencrypted, as secretRecord holds a secret:
-// the data file (mode 0600) and its backups must be kept like a key store.
+// signingKeyRecord holds the private key as given, as secretRecord holds a secret: the provider
+// seals both (package seal) before it stores them.
 type signingKeyRecord struct {
 	format
 	ID         string     `json:"id"`

@@ -62,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"UpdateLogin/EachTokenHash", testLoginTokenHashes},
 		{"Secret/CreatesOnce", testSecret},
 		{"Secret/Concurrent", testConcurrentSecret},
+		{"Secret/Update", testUpdateSecret},
 		{"GarbageCollect", testGarbageCollect},
 		{"GarbageCollect/AfterUpdate/Challenge", testCollectAfterUpdate(challenges())},
 		{"GarbageCollect/AfterUpdate/Binding", testCollectAfterUpdate(bindings())},
@@ -1301,6 +1302,29 @@ func testSecret(t *testing.T, s storage.Store) {
 			t.Errorf("call %d, Secret(%q): got %q and %v, want %q", i, tc.name, got, err, tc.want)
 		}
 		scramble(&struct{ Created, Got []byte }{created, got})
+	}
+}
+
+// testUpdateSecret checks that UpdateSecret replaces a secret's value for later calls of Secret,
+// leaves it as it was when update fails, and finds no secret that was never created.
+func testUpdateSecret(t *testing.T, s storage.Store) {
+	if _, err := s.Secret(ctx, "a", func() []byte { return []byte("plain") }); err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("conformance: update refused")
+	if _, err := s.UpdateSecret(ctx, "a", func([]byte) ([]byte, error) { return []byte("lost"), stop }); !errors.Is(err, stop) {
+		t.Errorf("failing UpdateSecret: %v, want the update's error", err)
+	}
+	got, err := s.UpdateSecret(ctx, "a", func(v []byte) ([]byte, error) { return append([]byte("sealed "), v...), nil })
+	if err != nil || string(got) != "sealed plain" {
+		t.Fatalf("UpdateSecret: got %q and %v, want %q", got, err, "sealed plain")
+	}
+	scramble(&struct{ Got []byte }{got})
+	if later, err := s.Secret(ctx, "a", func() []byte { return []byte("new") }); err != nil || string(later) != "sealed plain" {
+		t.Errorf("Secret after UpdateSecret: got %q and %v, want %q", later, err, "sealed plain")
+	}
+	if _, err := s.UpdateSecret(ctx, "none", func(v []byte) ([]byte, error) { return v, nil }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("UpdateSecret of a secret never created: %v, want ErrNotFound", err)
 	}
 }
 
