@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -20,7 +19,6 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/mcert/mcert/binding"
-	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -47,8 +45,6 @@ type Config struct {
 	Service *binding.Service
 	Issuer  string // the public URL
 	Logger  *slog.Logger
-	// Sealer seals the signing keys and the provider's secrets in the store (required).
-	Sealer *seal.Sealer
 }
 
 // Provider serves the OpenID Provider endpoints.
@@ -62,14 +58,11 @@ type Provider struct {
 }
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
-// first use, so that every instance on one store issues tokens the others accept. They are
-// sealed with cfg.Sealer in the store; one stored in the clear (see SealPlain), or sealed with
-// another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
+// first use, so that every instance on one store issues tokens the others accept. The
+// service's store seals them (seal.Store); one stored in the clear (see SealPlain), or sealed
+// with another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	if cfg.Sealer == nil {
-		return nil, errors.New("provider: Config.Sealer is required: it seals the signing keys and secrets in the store")
-	}
-	p := &Provider{svc: cfg.Service, store: sealedStore{Store: cfg.Service.Store, seal: cfg.Sealer}, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
+	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}

@@ -8,75 +8,6 @@ import (
 	"github.com/mcert/mcert/storage"
 )
 
-// sealedStore is the store as the provider sees it: the signing keys' private keys and the
-// provider's secrets are sealed on their way in and opened on their way out, whatever their
-// kind, so that the data file and its backups hold none of them in the clear.
-type sealedStore struct {
-	storage.Store
-	seal *seal.Sealer
-}
-
-// The purposes name the record a value is sealed for, so that it opens only there.
-func keyPurpose(id string) string      { return "signing key " + id }
-func secretPurpose(name string) string { return "secret " + name }
-
-func (s sealedStore) Secret(ctx context.Context, name string, create func() []byte) ([]byte, error) {
-	purpose := secretPurpose(name)
-	v, err := s.Store.Secret(ctx, name, func() []byte { return s.seal.Seal(purpose, create()) })
-	if err != nil {
-		return nil, err
-	}
-	if v, err = s.seal.Open(purpose, v); err != nil {
-		return nil, fmt.Errorf("secret %s: %w", name, err)
-	}
-	return v, nil
-}
-
-func (s sealedStore) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
-	k.PrivateKey = s.seal.Seal(keyPurpose(k.ID), k.PrivateKey)
-	return s.Store.CreateSigningKey(ctx, k)
-}
-
-func (s sealedStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	keys, err := s.Store.ListSigningKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i, k := range keys {
-		if keys[i], err = s.openKey(k); err != nil {
-			return nil, err
-		}
-	}
-	return keys, nil
-}
-
-func (s sealedStore) UpdateSigningKey(ctx context.Context, id string, update func(storage.SigningKey) (storage.SigningKey, error)) (storage.SigningKey, error) {
-	k, err := s.Store.UpdateSigningKey(ctx, id, func(k storage.SigningKey) (storage.SigningKey, error) {
-		k, err := s.openKey(k)
-		if err != nil {
-			return k, err
-		}
-		if k, err = update(k); err != nil {
-			return k, err
-		}
-		k.PrivateKey = s.seal.Seal(keyPurpose(k.ID), k.PrivateKey)
-		return k, nil
-	})
-	if err != nil {
-		return k, err
-	}
-	return s.openKey(k)
-}
-
-func (s sealedStore) openKey(k storage.SigningKey) (storage.SigningKey, error) {
-	plain, err := s.seal.Open(keyPurpose(k.ID), k.PrivateKey)
-	if err != nil {
-		return k, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	k.PrivateKey = plain
-	return k, nil
-}
-
 // The provider's secrets in the store.
 const (
 	cryptoKeyName  = "oidc-crypto-key"
@@ -99,7 +30,7 @@ func SealPlain(ctx context.Context, store storage.Store, sealer *seal.Sealer) (i
 		}
 		if _, err := store.UpdateSigningKey(ctx, k.ID, func(k storage.SigningKey) (storage.SigningKey, error) {
 			if !seal.IsSealed(k.PrivateKey) { // another instance may have been first
-				k.PrivateKey = sealer.Seal(keyPurpose(k.ID), k.PrivateKey)
+				k.PrivateKey = sealer.Seal(seal.KeyPurpose(k.ID), k.PrivateKey)
 			}
 			return k, nil
 		}); err != nil {
@@ -108,7 +39,7 @@ func SealPlain(ctx context.Context, store storage.Store, sealer *seal.Sealer) (i
 		sealed++
 	}
 	for _, name := range []string{cryptoKeyName, subjectKeyName} {
-		purpose := secretPurpose(name)
+		purpose := seal.SecretPurpose(name)
 		v, err := store.Secret(ctx, name, func() []byte { return sealer.Seal(purpose, random32()) })
 		if err == nil && !seal.IsSealed(v) {
 			_, err = store.UpdateSecret(ctx, name, func(v []byte) ([]byte, error) {

@@ -215,10 +215,10 @@ func (m *Main) Open() error {
 		return err
 	}
 	m.service = &binding.Service{
-		Store: m.store, Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
+		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
 		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
-	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger, Sealer: m.sealer})
+	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
 	if err != nil {
 		m.Close()
 		if errors.Is(err, seal.ErrWrongKey) {
@@ -458,7 +458,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
-	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://127.0.0.1:61161", "where the pages reach the card agent")
+	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://localhost:61161", "where the pages reach MOICA's cross-platform web component on the citizen's computer (or mcert card agent)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (TLS 1.2+). Without it the server speaks plain HTTP, for behind a TLS proxy: then listen on a private address (--addr 10.0.0.5:8080), give the proxy's URL as --public-url https://..., and the proxy's address as --trusted-proxy")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", binding.DefaultAuditRetention, "how long the audit log keeps an event; older ones are deleted by the server's garbage collection")
