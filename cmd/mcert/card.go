@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -60,17 +61,27 @@ func runCardIssue(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 }
 
 func runCardAgent(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	cardFile := fs.String("card", "card.pem", "the card: a PEM file with CERTIFICATE and PRIVATE KEY")
-	origin := fs.String("origin", "http://localhost:8080", "the server origin whose pages may ask for signatures")
-	addr := fs.String("addr", "127.0.0.1:61161", "loopback address to listen on")
+	cardFile := fs.String("card", "card.pem", "the card: a PEM file with its CERTIFICATE and its PRIVATE KEY or ENCRYPTED PRIVATE KEY, from mcert card issue")
+	origin := fs.String("origin", "http://localhost:8080", "the mcert server's origin (its --public-url): the agent signs for its pages only")
+	addr := fs.String("addr", "127.0.0.1:61161", "loopback address to listen on (MOICA's card component listens on port 61161)")
+	pin := fs.String("pin", "", "the card's PIN: it unlocks a card with a PIN for POST /sign (the popup checks the PIN each page sends); for a card without a PIN, the PIN the popup must be sent, without which it takes any")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	// The agent logs to stderr, where the flag set writes.
+	log := slog.New(slog.NewTextHandler(fs.Output(), nil))
 	pemBytes, err := os.ReadFile(*cardFile)
 	if err != nil {
 		return fmt.Errorf("read the card: %w (issue one with: mcert card issue --name 王小明 --id A123456789)", err)
 	}
-	card, err := authn.ParseCard(pemBytes)
+	file, err := authn.ReadCardFile(pemBytes)
+	if err != nil {
+		return fmt.Errorf("%s: %w", *cardFile, err)
+	}
+	agent, err := web.NewCardAgent(web.CardAgentConfig{Origin: *origin, Card: file, PIN: *pin, Log: log})
+	if errors.Is(err, authn.ErrWrongPIN) {
+		return fmt.Errorf("--pin does not open the card in %s; give the PIN it was issued with", *cardFile)
+	}
 	if err != nil {
 		return err
 	}
@@ -82,13 +93,19 @@ func runCardAgent(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another card agent running?)", *addr, err)
 	}
-	srv := &http.Server{Handler: web.CardAgent(card, *origin), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: agent, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	fmt.Fprintf(stdout, "card agent for %s (%s) listening on http://%s, signing for %s\n",
-		card.Certificate.Subject.CommonName, authn.MaskCitizenID(card.Certificate.Subject.SerialNumber), ln.Addr(), *origin)
+	name, maskedID := authn.CardHolder(file.Certificate)
+	log.Info(fmt.Sprintf("card agent listening on http://%s, signing for %s only, with the card of %s (%s)", ln.Addr(), *origin, name, maskedID))
+	switch {
+	case file.HasPIN() && *pin == "":
+		log.Info("the card has a PIN: the popup checks the PIN each page sends; POST /sign refuses until the agent is started with --pin")
+	case !file.HasPIN() && *pin == "":
+		log.Warn("the card has no PIN and --pin is not set: the popup takes any PIN it is sent; set --pin to check it")
+	}
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
