@@ -19,9 +19,11 @@ import (
 func runCardIssue(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	dataDir := fs.String("data", "./data", "data directory holding the development card CA (created if missing)")
 	name := fs.String("name", "", "the citizen's name, e.g. 王小明 (required)")
-	id := fs.String("id", "", "the citizen's national ID, e.g. A123456789 (required)")
+	id := fs.String("id", "", "the citizen's national ID, e.g. A123456789 (required; a --moica card carries only its last four digits)")
 	out := fs.String("out", "card.pem", "file to write the card (certificate and private key, PEM) to")
 	rsa := fs.Bool("rsa", false, "issue an RSA-2048 card instead of ECDSA P-256")
+	moica := fs.Bool("moica", false, "shape the card like a MOICA citizen card: RSA-2048, subject CN = --name and C = TW only, the last four digits of --id in the Subject Directory Attributes, key usage digitalSignature and nonRepudiation")
+	pin := fs.String("pin", "", "the card's PIN, 4 to 12 letters or digits: the key is written encrypted under it (ENCRYPTED PRIVATE KEY, which openssl pkey -passin pass:PIN reads), and the card agent checks it")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -38,7 +40,7 @@ func runCardIssue(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if created {
 		fmt.Fprintf(stdout, "created a development card CA in %s\n", *dataDir)
 	}
-	card, err := ca.Issue(*name, *id, authn.IssueOptions{Now: now, RSA: *rsa})
+	card, err := ca.Issue(*name, *id, authn.IssueOptions{Now: now, RSA: *rsa, MOICA: *moica, PIN: *pin})
 	if err != nil {
 		return err
 	}
@@ -56,7 +58,14 @@ func runCardIssue(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if err := f.Close(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "issued a development card for %s (%s) to %s, valid 5 years\n", *name, authn.MaskCitizenID(*id), *out)
+	shape, protection := "development card", "without a PIN"
+	if *moica {
+		shape = fmt.Sprintf("MOICA-shaped development card (it carries only %s)", (*id)[len(*id)-4:])
+	}
+	if *pin != "" {
+		protection = "protected by its PIN"
+	}
+	fmt.Fprintf(stdout, "issued a %s for %s (%s) to %s, valid 5 years, %s\n", shape, *name, authn.MaskCitizenID(*id), *out, protection)
 	return nil
 }
 
