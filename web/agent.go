@@ -113,7 +113,7 @@ func NewCardAgent(cfg CardAgentConfig) (*CardAgent, error) {
 	}
 	if cfg.Card != nil && (!cfg.Card.HasPIN() || cfg.PIN != "") {
 		if a.signer, err = cfg.Card.Unlock(cfg.PIN); err != nil {
-			return nil, fmt.Errorf("the agent's PIN does not unlock the card: %w", err)
+			return nil, fmt.Errorf("unlock the card with the agent's PIN: %w", err)
 		}
 	}
 	var page bytes.Buffer

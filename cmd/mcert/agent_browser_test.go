@@ -21,31 +21,28 @@ import (
 	"github.com/mcert/mcert/authn"
 )
 
-// componentPage is a page that logs in as government sites do with MOICA's card component: a
-// click opens the component's popup; the page answers its getTbs with MakeSignature, posted
-// to "*" as those sites post it, and keeps the answer. It keeps every message it hears too.
+// componentPage is a page that uses MOICA's card component as government sites do: a click
+// opens the component's popup; the page answers its getTbs with window.request, posted to "*"
+// as those sites post it, and keeps the answer. It keeps every message it hears too.
 const componentPage = `<!doctype html>
 <meta charset="utf-8"><title>component page</title>
 <button id="open">自然人憑證登入</button>
 <script>
 const component = %q;
 window.heard = [];
+window.request = null;
 window.answer = null;
 let popup = null;
 document.getElementById("open").addEventListener("click", () => {
   window.answer = null;
   popup = window.open(component + "/popupForm", "card", "width=320,height=240");
 });
-function makeSignature() {
-  return JSON.stringify({func: "MakeSignature", signatureType: "PKCS7", tbs: window.tbs, tbsEncoding: "NONE",
-    hashAlgorithm: "SHA256", withCardSN: "false", pin: window.pin, nonce: ""});
-}
 window.addEventListener("message", (e) => {
   heard.push(e.origin + " " + e.data);
   if (e.origin !== component) return;
   const msg = JSON.parse(e.data);
-  if (msg.func === "getTbs") popup.postMessage(makeSignature(), "*");
-  if (msg.func === "sign") window.answer = msg;
+  if (msg.func === "getTbs") popup.postMessage(window.request, "*");
+  else window.answer = msg;
 });
 </script>`
 
@@ -121,16 +118,21 @@ func TestBrowserCardAgentPopup(t *testing.T) {
 
 	tab := browser.tab(t, 1024, 768, false)
 	browse(t, tab, chromedp.Navigate(origin+"/"))
-	tbs := authn.CardLoginTBS(origin, "q83vEjRWeJA")
-	login := func(pin string) answerOfComponent {
+	// ask has the page answer the popup's getTbs with request, and returns what it is told.
+	ask := func(tab context.Context, request any) string {
 		t.Helper()
-		js, _ := json.Marshal(map[string]string{"tbs": tbs, "pin": pin})
-		eval[bool](t, tab, fmt.Sprintf(`(Object.assign(window, %s), true)`, js))
+		js, _ := json.Marshal(request)
+		eval[bool](t, tab, fmt.Sprintf(`(window.request = %q, true)`, js))
 		browse(t, tab, chromedp.Click(chromedp.ID("open")))
 		waitFor(t, tab, "the component's answer", `window.answer !== null`)
 		waitFor(t, tab, "the popup closing itself", `popup.closed`)
+		return eval[string](t, tab, `JSON.stringify(window.answer)`)
+	}
+	tbs := authn.CardLoginTBS(origin, "q83vEjRWeJA")
+	login := func(pin string) answerOfComponent {
+		t.Helper()
 		var a answerOfComponent
-		if err := json.Unmarshal([]byte(eval[string](t, tab, `JSON.stringify(window.answer)`)), &a); err != nil {
+		if err := json.Unmarshal([]byte(ask(tab, makeSignature(tbs, pin))), &a); err != nil {
 			t.Fatal(err)
 		}
 		return a
@@ -148,16 +150,27 @@ func TestBrowserCardAgentPopup(t *testing.T) {
 	if a := login("000000"); a.Func != "sign" || a.RetCode != 0x76100006 || a.LastError != 0xA0 || a.Signature != "" {
 		t.Fatalf("the answer to a wrong PIN: %+v, want ret_code 0x76100006 with last_error 0xA0", a)
 	}
-	if heard := eval[[]string](t, tab, `heard`); len(heard) != 4 || !strings.HasPrefix(heard[0], component+` {"func":"getTbs"}`) {
-		t.Fatalf("the page heard %q, want getTbs and sign from %s, twice", heard, component)
+	var info struct {
+		Slots []struct {
+			Token struct {
+				Certs []struct{ CertB64 string }
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(ask(tab, map[string]string{"func": "GetUserCert"})), &info); err != nil || len(info.Slots) != 1 ||
+		len(info.Slots[0].Token.Certs) != 1 || info.Slots[0].Token.Certs[0].CertB64 != base64.StdEncoding.EncodeToString(citizen.Certificate.Raw) {
+		t.Fatalf("GetUserCert: %+v, %v", info, err)
+	}
+	if heard := eval[[]string](t, tab, `heard`); len(heard) != 6 || !strings.HasPrefix(heard[0], component+` {"func":"getTbs"}`) {
+		t.Fatalf("the page heard %q, want getTbs and an answer from %s, three times", heard, component)
 	}
 
 	// A page of another origin, as when the agent runs with the wrong --origin.
 	other := startComponentPage(t, component)
 	otherTab := browser.tab(t, 1024, 768, false)
 	browse(t, otherTab, chromedp.Navigate(other+"/"))
-	js, _ := json.Marshal(map[string]string{"tbs": authn.CardLoginTBS(other, "q83vEjRWeJA"), "pin": "123456"})
-	eval[bool](t, otherTab, fmt.Sprintf(`(Object.assign(window, %s), true)`, js))
+	js, _ := json.Marshal(makeSignature(authn.CardLoginTBS(other, "q83vEjRWeJA"), "123456"))
+	eval[bool](t, otherTab, fmt.Sprintf(`(window.request = %q, true)`, js))
 	browse(t, otherTab, chromedp.Click(chromedp.ID("open")))
 	waitForLog(t, log, "a page of "+other+" opened the card popup, but the agent signs only for "+origin)
 	// The page sends MakeSignature unasked, until the popup has run and ignored one.
@@ -165,7 +178,7 @@ func TestBrowserCardAgentPopup(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the popup never reported ignoring the page of %s:\n%s", other, log)
 		}
-		eval[bool](t, otherTab, `(popup.postMessage(makeSignature(), "*"), true)`)
+		eval[bool](t, otherTab, `(popup.postMessage(window.request, "*"), true)`)
 	}
 	time.Sleep(500 * time.Millisecond) // what a late answer would need to arrive
 	if heard := eval[[]string](t, otherTab, `heard`); len(heard) != 0 {
@@ -174,6 +187,12 @@ func TestBrowserCardAgentPopup(t *testing.T) {
 	if strings.Count(log.String(), "refused to sign: wrong PIN") != 1 || strings.Contains(log.String(), "refused to sign for "+other) {
 		t.Fatalf("the page of another origin reached the card:\n%s", log)
 	}
+}
+
+// makeSignature is the component's MakeSignature message, as government sites send it.
+func makeSignature(tbs, pin string) map[string]string {
+	return map[string]string{"func": "MakeSignature", "signatureType": "PKCS7", "tbs": tbs, "tbsEncoding": "NONE",
+		"hashAlgorithm": "SHA256", "withCardSN": "false", "pin": pin, "nonce": ""}
 }
 
 // answerOfComponent is the component's sign answer as the page reads it.
