@@ -200,39 +200,17 @@ type Card struct {
 }
 
 // ParseCard reads a card from PEM holding a CERTIFICATE and its PKCS#8 PRIVATE KEY, in either
-// order.
+// order. A card whose key is encrypted under a PIN is ErrPINRequired: read it with
+// ParseCardWithPIN.
 func ParseCard(pemBytes []byte) (*Card, error) {
-	var c Card
-	for _, block := range pemBlocks(pemBytes) {
-		switch {
-		case block.Type == "CERTIFICATE" && c.Certificate == nil:
-			cert, err := x509.ParseCertificate(block.Bytes)
-			if err != nil {
-				return nil, fmt.Errorf("the CERTIFICATE block is not a valid certificate: %w", err)
-			}
-			c.Certificate = cert
-		case block.Type == "PRIVATE KEY" && c.Key == nil:
-			key, err := parsePrivateKey(block.Bytes)
-			if err != nil {
-				return nil, err
-			}
-			c.Key = key
-		case block.Type == "CERTIFICATE" || block.Type == "PRIVATE KEY":
-			return nil, fmt.Errorf("more than one %s block; a card file holds one certificate and its key", block.Type)
-		default:
-			return nil, fmt.Errorf("unexpected PEM block %q; a card file holds a CERTIFICATE and a PKCS#8 PRIVATE KEY (convert other keys with openssl pkcs8 -topk8 -nocrypt)", block.Type)
-		}
+	f, err := ReadCardFile(pemBytes)
+	if err != nil {
+		return nil, err
 	}
-	if c.Certificate == nil {
-		return nil, errors.New("no CERTIFICATE block; a card file holds a CERTIFICATE and its PKCS#8 PRIVATE KEY")
+	if f.HasPIN() {
+		return nil, ErrPINRequired
 	}
-	if c.Key == nil {
-		return nil, errors.New("no PRIVATE KEY block; a card file holds a CERTIFICATE and its PKCS#8 PRIVATE KEY")
-	}
-	if pub, ok := c.Key.Public().(interface{ Equal(crypto.PublicKey) bool }); !ok || !pub.Equal(c.Certificate.PublicKey) {
-		return nil, errors.New("the private key does not belong to the certificate; put the certificate's own key in the card file")
-	}
-	return &c, nil
+	return f.Unlock("")
 }
 
 // pemBlocks are the PEM blocks in data; text between them, as in many PEM files, is ignored.
@@ -249,6 +227,10 @@ func parsePrivateKey(der []byte) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the PRIVATE KEY block is not a valid PKCS#8 key: %w", err)
 	}
+	return cardSigner(key)
+}
+
+func cardSigner(key any) (crypto.Signer, error) {
 	signer, ok := key.(crypto.Signer)
 	if !ok || checkCardKey(signer.Public()) != nil {
 		return nil, fmt.Errorf("the private key is a %T; a card key is RSA or ECDSA P-256", key)

@@ -74,11 +74,11 @@ func TestCardVerifierVerify(t *testing.T) {
 	ecCard := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
 	rsaCard := issueCard(t, ca, "F131104093", IssueOptions{Now: testNow, RSA: true})
 	otherCard := issueCard(t, ca, "A123456789", IssueOptions{Now: testNow})
-	noIDPEM, err := ca.issue(pkix.Name{CommonName: "王小明", SerialNumber: "A123456788"}, IssueOptions{Now: testNow})
+	noIDPEM, err := ca.issue(pkix.Name{CommonName: "王小明", SerialNumber: "A123456788"}, nil, IssueOptions{Now: testNow})
 	noIDCard := parseIssued(t, noIDPEM, err)
 	twoIDs := pkix.Name{CommonName: "王小明", ExtraNames: []pkix.AttributeTypeAndValue{
 		{Type: oidSerialNumber, Value: "A123456789"}, {Type: oidSerialNumber, Value: "F131104093"}}}
-	twoIDsPEM, err := ca.issue(twoIDs, IssueOptions{Now: testNow})
+	twoIDsPEM, err := ca.issue(twoIDs, nil, IssueOptions{Now: testNow})
 	twoIDsCard := parseIssued(t, twoIDsPEM, err)
 	weak, err := rsa.GenerateKey(rand.Reader, 1024)
 	if err != nil {

@@ -167,13 +167,20 @@ type IssueOptions struct {
 	Now         time.Time
 	Validity    time.Duration      // default 5 years, the lifetime of a real citizen card
 	RSA         bool               // RSA-2048 instead of ECDSA P-256, as older cards have
-	KeyUsage    x509.KeyUsage      // default DigitalSignature
+	KeyUsage    x509.KeyUsage      // default DigitalSignature (MOICA: and ContentCommitment)
 	ExtKeyUsage []x509.ExtKeyUsage // default none, as on a citizen card
 	Key         crypto.Signer      // the card's key; default a new one as RSA says
+	// MOICA shapes the card like MOICA's (PROTOCOL.md section 1b): RSA-2048, a subject of CN and
+	// C only, the last four digits of the ID in the Subject Directory Attributes, key usage
+	// digitalSignature and nonRepudiation.
+	MOICA bool
+	// PIN, when set, encrypts the card's key under it (ENCRYPTED PRIVATE KEY); see ValidatePIN.
+	PIN string
 }
 
-// Issue makes a card for the citizen and returns its PEM (CERTIFICATE, then PKCS#8 PRIVATE KEY),
-// the form ParseCard reads.
+// Issue makes a card for the citizen and returns its PEM (CERTIFICATE, then the PKCS#8 key), the
+// form ReadCardFile reads. A MOICA-shaped card is issued for the whole ID, whose check digit
+// the CA checks, but carries only its last four digits.
 func (ca *DevCA) Issue(name, citizenID string, opts IssueOptions) ([]byte, error) {
 	if err := ValidateCitizenID(citizenID); err != nil {
 		return nil, err
@@ -181,10 +188,26 @@ func (ca *DevCA) Issue(name, citizenID string, opts IssueOptions) ([]byte, error
 	if strings.TrimSpace(name) == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
 		return nil, mcert.Errorf(mcert.Invalid, "invalid_name", "the card holder's name must be 1 to 64 characters of UTF-8 text")
 	}
-	return ca.issue(pkix.Name{CommonName: name, SerialNumber: citizenID, Country: []string{"TW"}}, opts)
+	if opts.PIN != "" {
+		if err := ValidatePIN(opts.PIN); err != nil {
+			return nil, err
+		}
+	}
+	if !opts.MOICA {
+		return ca.issue(pkix.Name{CommonName: name, SerialNumber: citizenID, Country: []string{"TW"}}, nil, opts)
+	}
+	lastFour, err := MOICALastFourExtension(citizenID[len(citizenID)-4:])
+	if err != nil {
+		return nil, fmt.Errorf("encode the last four digits of the ID: %w", err)
+	}
+	opts.RSA = true
+	if opts.KeyUsage == 0 {
+		opts.KeyUsage = x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment
+	}
+	return ca.issue(pkix.Name{CommonName: name, Country: []string{"TW"}}, []pkix.Extension{lastFour}, opts)
 }
 
-func (ca *DevCA) issue(subject pkix.Name, opts IssueOptions) ([]byte, error) {
+func (ca *DevCA) issue(subject pkix.Name, extensions []pkix.Extension, opts IssueOptions) ([]byte, error) {
 	if opts.Now.IsZero() {
 		return nil, errors.New("IssueOptions.Now is required")
 	}
@@ -220,13 +243,19 @@ func (ca *DevCA) issue(subject pkix.Name, opts IssueOptions) ([]byte, error) {
 		NotAfter:              notAfter,
 		KeyUsage:              keyUsage,
 		ExtKeyUsage:           opts.ExtKeyUsage,
+		ExtraExtensions:       extensions,
 		BasicConstraintsValid: true,
 	}
 	certPEM, err := createCertificate(template, ca.cert, key.Public(), ca.key)
 	if err != nil {
 		return nil, err
 	}
-	keyPEM, err := encodeKey(key)
+	var keyPEM []byte
+	if opts.PIN != "" {
+		keyPEM, err = encodeKeyWithPIN(key, opts.PIN)
+	} else {
+		keyPEM, err = encodeKey(key)
+	}
 	if err != nil {
 		return nil, err
 	}

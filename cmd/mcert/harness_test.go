@@ -193,7 +193,11 @@ func (r reply) want(t testing.TB, status int) reply {
 // cardLogin logs the browser in through a real card agent, as the page does.
 func (b *browser) cardLogin(card *authn.Card) map[string]any {
 	b.t.Helper()
-	agent := httptest.NewServer(web.CardAgent(card, b.base))
+	handler, err := web.NewCardAgent(web.CardAgentConfig{Origin: b.base, Card: &authn.CardFile{Certificate: card.Certificate, Key: card.Key}})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	agent := httptest.NewServer(handler)
 	defer agent.Close()
 	ch := b.do("GET", "/api/v1/card/challenge", nil).want(b.t, 200).json(b.t)
 	signed := b.do("POST", agent.URL+"/sign", map[string]any{"challenge": ch["challenge"]}).want(b.t, 200).json(b.t)
