@@ -1,8 +1,8 @@
 package authn
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"os"
 	"path/filepath"

@@ -37,7 +37,7 @@ type page struct {
 
 var (
 	homePage = page{"home.html", "home.title", "app.js",
-		[]string{"common.", "home.", "account.", "device.", "bind.", "event.", "outcome."}}
+		[]string{"common.", "home.", "card.", "account.", "device.", "bind.", "event.", "outcome."}}
 	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "login."}}
 	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "phone.", "mbind."}}
 	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "phone.", "mlogin."}}
@@ -60,10 +60,17 @@ type pageData struct {
 func (s *Server) pageRoutes() {
 	static, _ := fs.Sub(staticFS, "static") // the directory is embedded above, so Sub cannot fail
 	s.echo.GET("/static/*", echo.WrapHandler(http.StripPrefix("/static/", http.FileServer(http.FS(static)))))
-	s.echo.GET("/", s.page(homePage))
+	s.echo.GET("/", s.homePage)
 	s.echo.GET("/m/bind", s.page(phoneBindPage))   // the token is in the fragment, for the script
 	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
 	s.echo.GET("/login/:id", s.loginPageFor)       // the script reads the id from the path
+}
+
+// homePage is the enrollment page. It opens the card component's popup, which must keep its
+// window.opener to post the signature back: COOP same-origin would cut the popup off.
+func (s *Server) homePage(c echo.Context) error {
+	c.Response().Header().Set("Cross-Origin-Opener-Policy", "same-origin-allow-popups")
+	return s.render(c, homePage, pageData{})
 }
 
 // page serves a page whose script does the rest through the JSON API.

@@ -140,8 +140,7 @@ func withClientIP(next echo.HandlerFunc) echo.HandlerFunc {
 
 // securityHeaders keeps the pages out of frames and their scripts to our own files.
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	csp := "default-src 'self'; img-src 'self' data:; connect-src 'self' " + s.cfg.CardAgentURL +
-		"; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+	csp := "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 	https := strings.HasPrefix(s.cfg.PublicURL, "https://")
 	return func(c echo.Context) error {
 		h := c.Response().Header()

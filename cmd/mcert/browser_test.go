@@ -6,7 +6,6 @@ import (
 	"encoding/pem"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,11 +141,13 @@ func waitFor(t *testing.T, ctx context.Context, what, expr string) {
 	}
 }
 
-// click clicks the element the CSS selector finds, as a person would, once it is there.
+// click clicks the element the CSS selector finds, as a person would, once it is there: with
+// the mouse, through the DevTools protocol, so that the click counts as the user's gesture
+// (the card login's popup is allowed only from one).
 func click(t *testing.T, ctx context.Context, sel string) {
 	t.Helper()
-	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q)`, sel))
-	eval[bool](t, ctx, fmt.Sprintf(`(document.querySelector(%q).click(), true)`, sel))
+	waitFor(t, ctx, sel, fmt.Sprintf(`!!document.querySelector(%q) && !document.querySelector(%q).closest("[hidden]")`, sel, sel))
+	browse(t, ctx, chromedp.Click(chromedp.CSS(sel), chromedp.NodeVisible))
 }
 
 // fill types value into the form field the CSS selector finds.
@@ -186,40 +187,11 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	}
 }
 
-// startAgentAt runs a real `mcert card agent` process for the card on addr, signing for origin.
-func startAgentAt(t *testing.T, bin string, card []byte, origin, addr string) string {
-	t.Helper()
-	cardFile := filepath.Join(t.TempDir(), "card.pem")
-	if err := os.WriteFile(cardFile, card, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "card", "agent", "--card", cardFile, "--origin", origin, "--addr", addr)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := "http://" + addr
-	for i := 0; ; i++ {
-		req, _ := http.NewRequest("OPTIONS", url+"/sign", nil)
-		req.Header.Set("Origin", origin)
-		if res, err := http.DefaultClient.Do(req); err == nil {
-			res.Body.Close()
-			return url
-		}
-		if i > 200 {
-			t.Fatalf("the card agent did not start on %s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // cardPEM issues a development card from the server's CA, as `mcert card issue` does.
-func (s *server) cardPEM(t *testing.T, name, id string) []byte {
+func (s *server) cardPEM(t *testing.T, name, id string, opts authn.IssueOptions) []byte {
 	t.Helper()
-	data, err := s.ca.Issue(name, id, authn.IssueOptions{Now: s.clock.Now()})
+	opts.Now = s.clock.Now()
+	data, err := s.ca.Issue(name, id, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,20 +232,29 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestBrowserJourney is the whole journey in real browsers: a desktop tab logs in with the card
-// through a real card agent process, registers and shows the binding QR; a phone-sized tab with
-// a platform authenticator opens the QR's link and binds; the desktop sees "bound" without a
-// reload; then a login at the demo relying party, approved on the phone, returns logged in.
-// A phone without user verification is refused with a visible message.
+// TestBrowserJourney is the whole journey in real browsers: a desktop tab logs in with a
+// MOICA-shaped card through the card component's popup (a real card agent process), with the
+// national ID and the PIN typed on the page, a wrong PIN first; it registers and shows the
+// binding QR; a phone-sized tab with a platform authenticator opens the QR's link and binds; the
+// desktop sees "bound" without a reload; then a login at the demo relying party, approved on
+// the phone, returns logged in. A phone without user verification is refused with a visible
+// message.
 func TestBrowserJourney(t *testing.T) {
 	browser := newChrome(t)
 	bin := buildMcert(t)
 	agentAddr := freeAddr(t)
-	s := startServer(t, func(c *Config) { c.CardAgentURL = "http://" + agentAddr })
-	startAgentAt(t, bin, s.cardPEM(t, "王小明", "A123456789"), s.PublicURL, agentAddr)
+	_, agentPort, _ := net.SplitHostPort(agentAddr)
+	s := startServer(t, func(c *Config) { c.CardAgentURL = "http://localhost:" + agentPort })
+	startCardAgent(t, bin, s.cardPEM(t, "王小明", "A123456789", authn.IssueOptions{MOICA: true, PIN: "123456"}), agentAddr, "--origin", s.PublicURL)
 	desk := browser.tab(t, 1280, 900, false)
 
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/"))
+	fill(t, desk, "#login-id", "A123456789")
+	fill(t, desk, "#login-pin", "654321")
+	click(t, desk, "#login-button")
+	waitFor(t, desk, "the wrong PIN explained", `(document.querySelector("#message")?.textContent || "").includes("PIN碼錯誤")`)
+	screenshot(t, desk, "card-wrong-pin-zh")
+	fill(t, desk, "#login-pin", "123456")
 	click(t, desk, "#login-button")
 	waitFor(t, desk, "the registration form", `!!document.querySelector("#register-form") && !document.querySelector("#register").hidden`)
 	screenshot(t, desk, "register-zh")
@@ -344,17 +325,20 @@ func TestBrowserJourney(t *testing.T) {
 }
 
 // TestBrowserPagesInEnglish shows the pages in the other language, and the card-login page's
-// message when no card agent runs.
+// message, with the download link, when no card component runs.
 func TestBrowserPagesInEnglish(t *testing.T) {
 	browser := newChrome(t)
-	s := startServer(t, func(c *Config) { c.CardAgentURL = "http://" + freeAddr(t) }) // nothing listens there
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	s := startServer(t, func(c *Config) { c.CardAgentURL = "http://localhost:" + port }) // nothing listens there
 	desk := browser.tab(t, 1280, 900, false)
 
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/?lang=en"))
 	waitFor(t, desk, "the English page", `document.documentElement.lang === "en"`)
 	screenshot(t, desk, "home-en")
+	fill(t, desk, "#login-id", "A123456789")
+	fill(t, desk, "#login-pin", "123456")
 	click(t, desk, "#login-button")
-	waitFor(t, desk, "the missing card agent explained", `(document.querySelector("#message")?.textContent || "").includes("mcert card agent")`)
+	waitFor(t, desk, "the missing card component explained", `(document.querySelector("#message")?.textContent || "").includes("cross-platform web component") && !document.querySelector("#component-help").hidden`)
 	screenshot(t, desk, "card-agent-missing-en")
 
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/demo"))

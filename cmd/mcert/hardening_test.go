@@ -22,8 +22,12 @@ func checkSecurityHeaders(t *testing.T, what string, h http.Header, hsts bool) {
 	if strings.Contains(csp, "unsafe-") || strings.Contains(csp, "script-src") {
 		t.Errorf("%s: Content-Security-Policy %q lets scripts come from more than our own files", what, csp)
 	}
+	coop := "same-origin"
+	if what == "GET /" { // the enrollment page opens the card component's popup, which must reach it back
+		coop = "same-origin-allow-popups"
+	}
 	for name, want := range map[string]string{
-		"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cross-Origin-Opener-Policy": "same-origin",
+		"X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Cross-Origin-Opener-Policy": coop,
 	} {
 		if got := h.Get(name); got != want {
 			t.Errorf("%s: %s %q, want %q", what, name, got, want)

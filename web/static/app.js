@@ -1,6 +1,7 @@
 // The enrollment and account page: card login through the card agent, registration, the
 // account with its devices, suspension, binding a phone, and the audit log.
 import { $, api, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
+import { CardError, openComponent, signPKCS7 } from "/static/card.js";
 
 const agent = $("login").dataset.agent;
 let account = null;
@@ -44,42 +45,44 @@ async function start() {
 
 // ---- card login
 
-async function login() {
+// login signs in with the card through the card component's popup: the national ID and the PIN
+// are typed here; the PIN goes only to the component on this computer, never to the server.
+async function login(ev) {
+  ev.preventDefault();
+  const form = ev.target;
+  const citizenID = form.elements.citizen_id.value.trim().toUpperCase();
+  const pin = form.elements.pin.value;
+  let popup;
+  try {
+    popup = openComponent(agent); // first, while the click still allows a popup
+  } catch (e) {
+    return cardFailed(e);
+  }
   say(t("home.signing"));
   $("login-button").disabled = true;
   try {
-    const { challenge } = await api("GET", "/api/v1/card/challenge");
-    const signed = await sign(challenge);
-    if (!signed) return;
-    const r = await api("POST", "/api/v1/card/login", { challenge, ...signed });
+    const { challenge, tbs } = await api("GET", "/api/v1/card/challenge");
+    const pkcs7 = await signPKCS7(popup, agent, tbs, pin);
+    form.elements.pin.value = "";
+    const r = await api("POST", "/api/v1/card/login", { challenge, pkcs7, citizen_id: citizenID });
     say("");
     $("session-name").textContent = t("home.signed_in", { name: r.citizen.name, id: r.citizen.id_masked });
     if (r.account) showAccount(r.account);
     else showRegister();
   } catch (e) {
-    failed(e, "home.login_failed");
+    if (!popup.closed) popup.close();
+    if (e instanceof CardError) cardFailed(e);
+    else failed(e, "home.login_failed");
   } finally {
     $("login-button").disabled = false;
   }
 }
 
-// sign has the card agent sign the challenge with the card; null, said why, when it cannot.
-async function sign(challenge) {
-  let res;
-  try {
-    res = await fetch(agent + "/sign", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ challenge }),
-    });
-  } catch {
-    say(t("home.agent_down"), true);
-    return null;
-  }
-  const body = await res.json().catch(() => ({}));
-  if (res.ok) return body;
-  say(t("home.agent_refused") + (body.message || res.statusText), true);
-  return null;
+// cardFailed says what the card component reported, and what to do about it.
+function cardFailed(e) {
+  say(t("card." + e.code) + (e.detail ? " (" + e.detail + ")" : ""), true);
+  $("component-help").hidden = !["no_component", "popup_blocked", "failed"].includes(e.code);
+  if (e.code.startsWith("wrong_pin") || e.code === "pin_length") $("login-pin").focus();
 }
 
 async function logout() {
@@ -309,7 +312,7 @@ function known(key, fallback) {
   return text === key ? fallback : text;
 }
 
-$("login-button").addEventListener("click", login);
+$("login-form").addEventListener("submit", login);
 $("logout-button").addEventListener("click", logout);
 $("register-form").addEventListener("submit", register);
 $("suspend-button").addEventListener("click", () => setSuspended(true));
