@@ -1,7 +1,9 @@
 // Package provider makes mcert an OpenID Provider for relying parties. zitadel/oidc's op package
-// does the protocol (discovery, authorization code flow with PKCE, tokens, userinfo, JWKS,
-// logout); this package adapts it to mcert's store and login transactions, and adds what op
-// does not have: the decoupled (CIBA, poll mode) login.
+// does the protocol (discovery, the authorization code flow with PKCE, ID tokens, JWKS, the
+// checks of logout); this package adapts it to mcert's store and login transactions, answers
+// where op's answers are not those of the RFCs (errors, and userinfo, revocation and
+// introspection, see backchannel.go), and adds what op does not have: the decoupled (CIBA,
+// poll mode) login.
 package provider
 
 import (
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +33,11 @@ const (
 	// ContinuePath is where the login page sends the browser once the phone has answered.
 	ContinuePath      = authorizePath + "/callback"
 	tokenPath         = "/oidc/token"
+	userinfoPath      = "/oidc/userinfo"
+	revokePath        = "/oidc/revoke"
+	introspectPath    = "/oidc/introspect"
+	endSessionPath    = "/oidc/end_session"
+	keysPath          = "/oidc/keys"
 	backchannelPath   = "/oidc/bc-authorize"
 	cibaGrantType     = "urn:openid:params:grant-type:ciba"
 	accessTokenTTL    = time.Hour
@@ -55,6 +63,7 @@ type Provider struct {
 	logger *slog.Logger
 	op     *op.Provider
 	subs   subjects
+	routes map[string]http.Handler
 }
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
@@ -88,10 +97,10 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	copy(config.CryptoKey[:], cryptoKey)
 	opts := []op.Option{
 		op.WithCustomEndpoints(
-			op.NewEndpoint(authorizePath), op.NewEndpoint(tokenPath), op.NewEndpoint("/oidc/userinfo"),
-			op.NewEndpoint("/oidc/revoke"), op.NewEndpoint("/oidc/end_session"), op.NewEndpoint("/oidc/keys"),
+			op.NewEndpoint(authorizePath), op.NewEndpoint(tokenPath), op.NewEndpoint(userinfoPath),
+			op.NewEndpoint(revokePath), op.NewEndpoint(endSessionPath), op.NewEndpoint(keysPath),
 		),
-		op.WithCustomIntrospectionEndpoint(op.NewEndpoint("/oidc/introspect")),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(introspectPath)),
 	}
 	if u, err := url.Parse(p.issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure()) // development on http://localhost only: serve's config refuses other http URLs
@@ -100,6 +109,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OpenID provider: %w", err)
 	}
+	p.routes = p.newRoutes()
 	return p, nil
 }
 
@@ -109,23 +119,42 @@ func random32() []byte {
 	return b
 }
 
-// ServeHTTP serves every path under /oidc/ and the discovery document. The token endpoint is
-// taken first, for the grant op does not know (CIBA) and for a PKCE check op leaves out.
-func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == DiscoveryPath:
-		p.discovery(w, r)
-	case r.URL.Path == authorizePath:
-		p.authorize(w, r)
-	case r.URL.Path == backchannelPath:
-		p.backchannelAuthorize(w, r)
-	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
-		p.token(w, r)
-	case r.URL.Path == ContinuePath:
-		p.callback(w, r)
-	default:
-		p.op.ServeHTTP(w, r)
+// newRoutes maps every endpoint to its handler: op's behind mcert's wrappers, which answer
+// what op would answer wrongly for mcert (text/plain errors, missing challenges) and add what
+// op does not have (CIBA, the browser binding).
+func (p *Provider) newRoutes() map[string]http.Handler {
+	return map[string]http.Handler{
+		DiscoveryPath:   http.HandlerFunc(p.discovery),
+		keysPath:        p.op,
+		tokenPath:       http.HandlerFunc(p.token),
+		userinfoPath:    http.HandlerFunc(p.userinfo),
+		revokePath:      http.HandlerFunc(p.revoke),
+		introspectPath:  http.HandlerFunc(p.introspect),
+		authorizePath:   http.HandlerFunc(p.authorize),
+		ContinuePath:    http.HandlerFunc(p.callback),
+		endSessionPath:  p.op,
+		backchannelPath: http.HandlerFunc(p.backchannelAuthorize),
 	}
+}
+
+// ServeHTTP serves every path under /oidc/ and the discovery document.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := p.routes[r.URL.Path]
+	if !ok {
+		oauthError(w, http.StatusNotFound, "invalid_request", "no such endpoint; the discovery document at "+DiscoveryPath+" lists them")
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// allow answers 405 unless the request's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "use "+strings.Join(methods, " or "))
+	return false
 }
 
 // Bounds on what an anonymous authorization request may make the store keep: generous for
@@ -202,8 +231,12 @@ func (p *Provider) ContinueURL(ctx context.Context, loginID string) string {
 
 // callback returns the browser to the relying party: op's callback, except that a login the
 // citizen denied on the phone answers access_denied (op would say interaction_required). The
-// web layer lets only the browser that started the login this far (ContinuePath).
+// web layer lets only the browser that started the login this far (ContinuePath), and only a
+// navigation, GET, which it checks.
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
 	id := r.URL.Query().Get("id")
 	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))
 	if err == nil && l.Kind == storage.LoginRedirect && l.Status == storage.LoginDenied {
@@ -240,14 +273,21 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2).
+// oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2), which no cache keeps.
 func oauthError(w http.ResponseWriter, status int, code, description string) {
+	noStore(w)
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// noStore keeps an answer out of every cache, as RFC 6749 section 5.1 asks of token responses
+// (Pragma for HTTP/1.0 caches).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

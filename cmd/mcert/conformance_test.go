@@ -1,0 +1,440 @@
+package main
+
+// Conformance of the OpenID endpoints to their RFCs, as a certified relying-party library and
+// a conformance suite expect them: through go-oidc and x/oauth2 where those reach the
+// behaviour, and by plain HTTP against the RFC's text otherwise.
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/storage"
+)
+
+// clientAuth is how a back-channel request authenticates its client: client_secret_basic,
+// with the ID and secret form-encoded first as x/oauth2 does (RFC 6749 section 2.3.1), or
+// client_secret_post.
+type clientAuth struct {
+	id, secret string
+	post       bool
+}
+
+// call sends req and reads the answer, following no redirect.
+func call(t testing.TB, req *http.Request) reply {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := readAll(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{Status: res.StatusCode, Header: res.Header, Body: body}
+}
+
+func (s *server) get(t testing.TB, path string, header http.Header) reply {
+	t.Helper()
+	req, err := http.NewRequest("GET", s.PublicURL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	return call(t, req)
+}
+
+// post sends form to path, authenticated as auth says (nil: not at all).
+func (s *server) post(t testing.TB, path string, form url.Values, auth *clientAuth) reply {
+	t.Helper()
+	form = cloneForm(form)
+	if auth != nil && auth.post {
+		form.Set("client_id", auth.id)
+		form.Set("client_secret", auth.secret)
+	}
+	req, err := http.NewRequest("POST", s.PublicURL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if auth != nil && !auth.post {
+		req.SetBasicAuth(url.QueryEscape(auth.id), url.QueryEscape(auth.secret))
+	}
+	return call(t, req)
+}
+
+func cloneForm(v url.Values) url.Values {
+	out := url.Values{}
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// oauthError checks an OAuth error answer (RFC 6749 section 5.2): the status, a JSON body with
+// an error code, and returns the code.
+func (r reply) oauthError(t testing.TB, status int) string {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error answered as %q, want application/json: %s", ct, r.Body)
+	}
+	code, _ := r.json(t)["error"].(string)
+	if code == "" {
+		t.Fatalf("error body without an error code: %s", r.Body)
+	}
+	return code
+}
+
+// login runs a whole redirect login for rp with the phone and returns the tokens.
+func (rp *relyingParty) login(ph *phone.Client) (*oauth2.Token, *oidc.IDToken) {
+	t := rp.t
+	t.Helper()
+	a := rp.startLogin()
+	if _, err := ph.Login(context.Background(), a.scan(t), phone.GetOptions{}); err != nil {
+		t.Fatalf("phone login: %v", err)
+	}
+	return rp.finish(a)
+}
+
+// approvedCode is a login the phone approved, as far as the code the browser brings back.
+func (rp *relyingParty) approvedCode(ph *phone.Client) (loginAttempt, string) {
+	t := rp.t
+	t.Helper()
+	a := rp.startLogin()
+	if _, err := ph.Login(context.Background(), a.scan(t), phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t)
+	r := a.browser.do("GET", st["continue"].(string), nil)
+	back, err := url.Parse(r.Header.Get("Location"))
+	if err != nil || back.Query().Get("code") == "" {
+		t.Fatalf("continue answered %d to %q", r.Status, r.Header.Get("Location"))
+	}
+	return a, back.Query().Get("code")
+}
+
+// TestUserinfoBearerErrors: RFC 6750 section 3's answers at the userinfo endpoint.
+func TestUserinfoBearerErrors(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	ctx := context.Background()
+	userinfo := func(t *testing.T, token string) reply {
+		t.Helper()
+		h := http.Header{}
+		if token != "" {
+			h.Set("Authorization", "Bearer "+token)
+		}
+		return s.get(t, "/oidc/userinfo", h)
+	}
+	invalidToken := func(t *testing.T, r reply) {
+		t.Helper()
+		if code := r.oauthError(t, 401); code != "invalid_token" {
+			t.Fatalf("error %q, want invalid_token", code)
+		}
+		ch := r.Header.Get("WWW-Authenticate")
+		if !strings.HasPrefix(ch, "Bearer ") || !strings.Contains(ch, `error="invalid_token"`) || !strings.Contains(ch, `error_description="`) {
+			t.Fatalf("WWW-Authenticate %q, want a Bearer challenge with error=\"invalid_token\" and its description", ch)
+		}
+	}
+
+	t.Run("no token", func(t *testing.T) {
+		r := userinfo(t, "")
+		r.oauthError(t, 401)
+		if ch := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") || strings.Contains(ch, "error") {
+			t.Fatalf("WWW-Authenticate %q, want a Bearer challenge with no error (RFC 6750 section 3.1)", ch)
+		}
+	})
+	t.Run("unknown token", func(t *testing.T) { invalidToken(t, userinfo(t, "not-a-token")) })
+	t.Run("revoked token", func(t *testing.T) {
+		tok, _ := rp.login(ph)
+		if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err != nil {
+			t.Fatalf("userinfo before revocation: %v", err)
+		}
+		s.post(t, "/oidc/revoke", url.Values{"token": {tok.AccessToken}}, &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}).want(t, 200)
+		if _, err := rp.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Fatal("go-oidc got userinfo with a revoked token")
+		}
+		invalidToken(t, userinfo(t, tok.AccessToken))
+	})
+	t.Run("expired token", func(t *testing.T) {
+		tok, _ := rp.login(ph)
+		s.clock.Advance(time.Hour + time.Second)
+		invalidToken(t, userinfo(t, tok.AccessToken))
+	})
+}
+
+// TestRevocationAndIntrospection: RFC 7009 and RFC 7662 for a client's own tokens and
+// another's.
+func TestRevocationAndIntrospection(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	other := s.relyingParty(t, "健保署", provider.ClientSpec{})
+	public := s.relyingParty(t, "App", provider.ClientSpec{Public: true})
+	own := &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}
+	ownPost := &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret, post: true}
+	others := &clientAuth{id: other.oauth.ClientID, secret: other.oauth.ClientSecret}
+	tok, idt := rp.login(ph)
+	introspect := func(auth *clientAuth) map[string]any {
+		t.Helper()
+		return s.post(t, "/oidc/introspect", url.Values{"token": {tok.AccessToken}}, auth).want(t, 200).json(t)
+	}
+
+	for _, auth := range []*clientAuth{own, ownPost} {
+		if got := introspect(auth); got["active"] != true || got["client_id"] != rp.oauth.ClientID || got["sub"] != idt.Subject {
+			t.Fatalf("introspection of the client's own token: %v", got)
+		}
+	}
+	if got := introspect(others); got["active"] != false || got["sub"] != nil {
+		t.Fatalf("another client's introspection of the token: %v, want it inactive", got)
+	}
+	publicAuth := &clientAuth{id: public.oauth.ClientID, post: true}
+	if code := s.post(t, "/oidc/introspect", url.Values{"token": {tok.AccessToken}}, publicAuth).oauthError(t, 401); code != "invalid_client" {
+		t.Fatalf("a public client's introspection: %s", code)
+	}
+	if code := s.post(t, "/oidc/revoke", url.Values{"token": {tok.AccessToken}}, others).oauthError(t, 400); code != "invalid_grant" {
+		t.Fatalf("another client revoking the token: %s", code)
+	}
+	if got := introspect(own); got["active"] != true {
+		t.Fatalf("the token after another client's refused revocation: %v", got)
+	}
+	s.post(t, "/oidc/revoke", url.Values{"token": {tok.AccessToken}, "token_type_hint": {"refresh_token"}}, own).want(t, 200)
+	if got := introspect(own); got["active"] != false {
+		t.Fatalf("introspection after revocation: %v", got)
+	}
+	s.post(t, "/oidc/revoke", url.Values{"token": {tok.AccessToken}}, own).want(t, 200) // revoking an unknown token is no error
+}
+
+// TestClientAuthenticationErrors: a wrong secret or an unknown client is 401 invalid_client
+// with a Basic challenge (RFC 6749 section 5.2) at every endpoint that authenticates clients.
+func TestClientAuthenticationErrors(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "健保署", provider.ClientSpec{CIBA: true})
+	ctx := context.Background()
+
+	t.Run("x/oauth2 code exchange", func(t *testing.T) {
+		for _, style := range []oauth2.AuthStyle{oauth2.AuthStyleInHeader, oauth2.AuthStyleInParams} {
+			cfg := rp.oauth
+			cfg.ClientSecret, cfg.Endpoint.AuthStyle = "wrong", style
+			_, err := cfg.Exchange(ctx, "some-code", oauth2.VerifierOption(oauth2.GenerateVerifier()))
+			var re *oauth2.RetrieveError
+			if !errors.As(err, &re) || re.ErrorCode != "invalid_client" || re.Response.StatusCode != 401 {
+				t.Fatalf("auth style %d: %v, want 401 invalid_client", style, err)
+			}
+			if ch := re.Response.Header.Get("WWW-Authenticate"); ch != `Basic realm="mcert"` {
+				t.Fatalf("auth style %d: WWW-Authenticate %q", style, ch)
+			}
+		}
+	})
+
+	wrong := &clientAuth{id: rp.oauth.ClientID, secret: "wrong"}
+	code := url.Values{"grant_type": {"authorization_code"}, "code": {"x"}, "redirect_uri": {rpRedirect}, "code_verifier": {oauth2.GenerateVerifier()}}
+	tests := []struct {
+		name string
+		path string
+		form url.Values
+		auth *clientAuth
+	}{
+		{"token, wrong secret by Basic", "/oidc/token", code, wrong},
+		{"token, wrong secret in the body", "/oidc/token", code, &clientAuth{id: rp.oauth.ClientID, secret: "wrong", post: true}},
+		{"token, unknown client", "/oidc/token", code, &clientAuth{id: "no such client", secret: "x"}},
+		{"token, no client authentication", "/oidc/token", code, nil},
+		{"CIBA token grant", "/oidc/token", url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {"x"}}, wrong},
+		{"backchannel authentication", "/oidc/bc-authorize", url.Values{"scope": {"openid"}, "login_hint": {"A123456789"}}, wrong},
+		{"revocation", "/oidc/revoke", url.Values{"token": {"x"}}, wrong},
+		{"introspection", "/oidc/introspect", url.Values{"token": {"x"}}, wrong},
+		{"introspection, unknown client", "/oidc/introspect", url.Values{"token": {"x"}}, &clientAuth{id: "nobody", secret: "x", post: true}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.post(t, tc.path, tc.form, tc.auth)
+			if code := r.oauthError(t, 401); code != "invalid_client" {
+				t.Fatalf("error %q, want invalid_client: %s", code, r.Body)
+			}
+			if d, _ := r.json(t)["error_description"].(string); d == "" || strings.Contains(d, "ErrorType=") {
+				t.Fatalf("error_description %q", d)
+			}
+			if ch := r.Header.Get("WWW-Authenticate"); ch != `Basic realm="mcert"` {
+				t.Fatalf("WWW-Authenticate %q, want Basic realm=\"mcert\"", ch)
+			}
+		})
+	}
+	t.Run("Basic credentials that are not form-encoded", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", s.PublicURL+"/oidc/token", strings.NewReader(code.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(rp.oauth.ClientID, "100%zz")
+		if code := call(t, req).oauthError(t, 401); code != "invalid_client" {
+			t.Fatalf("error %q", code)
+		}
+	})
+}
+
+// TestOIDCErrorsAreJSON: bad input to any /oidc/ endpoint is a 4xx with an OAuth JSON error
+// body, never text/plain or a 500.
+func TestOIDCErrorsAreJSON(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	auth := &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}
+	raw := func(method, path, contentType, body string) *http.Request {
+		req, _ := http.NewRequest(method, s.PublicURL+path, strings.NewReader(body))
+		if contentType != "" {
+			req.Header.Set("Content-Type", contentType)
+		}
+		return req
+	}
+	const form = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name   string
+		req    func() reply
+		status int
+	}{
+		{"unknown endpoint", func() reply { return call(t, raw("GET", "/oidc/nothing", "", "")) }, 404},
+		{"token by GET", func() reply { return call(t, raw("GET", "/oidc/token?grant_type=authorization_code", "", "")) }, 405},
+		{"token body not a form", func() reply { return call(t, raw("POST", "/oidc/token", form, "a=%zz")) }, 400},
+		{"token without grant_type", func() reply { return s.post(t, "/oidc/token", url.Values{}, auth) }, 400},
+		{"unsupported grant", func() reply { return s.post(t, "/oidc/token", url.Values{"grant_type": {"password"}}, auth) }, 400},
+		{"refresh grant", func() reply {
+			return s.post(t, "/oidc/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, auth)
+		}, 400},
+		{"Basic and client_secret both", func() reply {
+			return s.post(t, "/oidc/token", url.Values{"grant_type": {"authorization_code"}, "client_secret": {"x"}}, auth)
+		}, 400},
+		{"introspection by GET", func() reply { return call(t, raw("GET", "/oidc/introspect", "", "")) }, 405},
+		{"introspection without a token", func() reply { return s.post(t, "/oidc/introspect", url.Values{}, auth) }, 400},
+		{"revocation without a token", func() reply { return s.post(t, "/oidc/revoke", url.Values{}, auth) }, 400},
+		{"userinfo body not a form", func() reply { return call(t, raw("POST", "/oidc/userinfo", form, "access_token=%zz")) }, 400},
+		{"callback by POST", func() reply { return call(t, raw("POST", "/oidc/authorize/callback?id=x", form, "")) }, 405},
+		{"authorization query not a form", func() reply { return call(t, raw("GET", "/oidc/authorize?a=%zz", "", "")) }, 400},
+		{"backchannel authentication by GET", func() reply { return call(t, raw("GET", "/oidc/bc-authorize", "", "")) }, 405},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.req().oauthError(t, tc.status) })
+	}
+}
+
+// TestCIBAFormEncodedCredentials: client_secret_basic credentials are form-encoded before
+// they are joined (RFC 6749 section 2.3.1), at the backchannel endpoint and the CIBA grant as
+// at the code exchange.
+func TestCIBAFormEncodedCredentials(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	ctx := context.Background()
+	const id, secret = "rp:1 é+x", "s3cr%t+:with space"
+	h := sha256.Sum256([]byte(secret))
+	if err := s.store.CreateClient(ctx, storage.Client{ID: id, SecretHash: h[:], Name: "健保署", RedirectURIs: []string{rpRedirect}, CIBA: true, CreatedAt: s.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	auth := &clientAuth{id: id, secret: secret}
+
+	r := s.post(t, "/oidc/bc-authorize", url.Values{"scope": {"openid profile"}, "login_hint": {"A123456789"}, "binding_message": {"登入"}}, auth).want(t, 200)
+	reqID, _ := r.json(t)["auth_req_id"].(string)
+	poll := func() reply {
+		t.Helper()
+		return s.post(t, "/oidc/token", url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {reqID}}, auth)
+	}
+	if code := poll().oauthError(t, 400); code != "authorization_pending" {
+		t.Fatalf("first poll: %s", code)
+	}
+	inbox, err := ph.Inbox(ctx, s.PublicURL)
+	if err != nil || len(inbox) != 1 {
+		t.Fatalf("inbox: %v %v", inbox, err)
+	}
+	if _, err := ph.Approve(ctx, s.PublicURL, inbox[0].Token, phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(5 * time.Second)
+	p, err := oidc.NewProvider(ctx, s.PublicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier := p.Verifier(&oidc.Config{ClientID: id})
+	if _, err := verifier.Verify(ctx, poll().want(t, 200).json(t)["id_token"].(string)); err != nil {
+		t.Fatalf("CIBA ID token: %v", err)
+	}
+
+	endpoint := p.Endpoint()
+	endpoint.AuthStyle = oauth2.AuthStyleInHeader
+	rp := &relyingParty{t: t, s: s, provider: p, verifier: verifier, oauth: oauth2.Config{
+		ClientID: id, ClientSecret: secret, Endpoint: endpoint, RedirectURL: rpRedirect, Scopes: []string{oidc.ScopeOpenID},
+	}}
+	rp.login(ph) // x/oauth2 escapes the credentials itself
+}
+
+// TestCIBAExactlyOneHint: a backchannel request names the citizen by one hint only (CIBA Core
+// section 7.1).
+func TestCIBAExactlyOneHint(t *testing.T) {
+	s := startServer(t)
+	boundCitizen(t, s)
+	rp := s.relyingParty(t, "健保署", provider.ClientSpec{CIBA: true})
+	auth := &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}
+	before := s.snapshot(t)
+	for _, extra := range []string{"login_hint_token", "id_token_hint"} {
+		form := url.Values{"scope": {"openid"}, "login_hint": {"A123456789"}, extra: {"x.y.z"}}
+		if code := s.post(t, "/oidc/bc-authorize", form, auth).oauthError(t, 400); code != "invalid_request" {
+			t.Errorf("login_hint with %s: %s, want invalid_request", extra, code)
+		}
+	}
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("a refused request changed the store")
+	}
+}
+
+// TestTokenResponsesNotCached: token responses and their errors carry Cache-Control: no-store
+// and Pragma: no-cache (RFC 6749 section 5.1), in the code flow and in CIBA.
+func TestTokenResponsesNotCached(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	rp := s.relyingParty(t, "健保署", provider.ClientSpec{CIBA: true})
+	auth := &clientAuth{id: rp.oauth.ClientID, secret: rp.oauth.ClientSecret}
+	noStore := func(t *testing.T, what string, r reply) {
+		t.Helper()
+		if r.Header.Get("Cache-Control") != "no-store" || r.Header.Get("Pragma") != "no-cache" {
+			t.Errorf("%s: Cache-Control %q, Pragma %q, want no-store and no-cache", what, r.Header.Get("Cache-Control"), r.Header.Get("Pragma"))
+		}
+	}
+	a, code := rp.approvedCode(ph)
+	exchange := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {rpRedirect}, "code_verifier": {a.verifier}}
+	r := s.post(t, "/oidc/token", exchange, auth).want(t, 200)
+	if r.json(t)["access_token"] == nil {
+		t.Fatalf("token response: %s", r.Body)
+	}
+	noStore(t, "code exchange", r)
+	r = s.post(t, "/oidc/token", exchange, auth)
+	r.oauthError(t, 400)
+	noStore(t, "replayed code", r)
+
+	ciba := cibaClient{t: t, rp: rp}
+	id := ciba.start("A123456789", "登入")
+	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {id}}
+	r = s.post(t, "/oidc/token", poll, auth)
+	r.oauthError(t, 400)
+	noStore(t, "CIBA pending", r)
+	inbox, _ := ph.Inbox(context.Background(), s.PublicURL)
+	if len(inbox) != 1 {
+		t.Fatalf("inbox: %v", inbox)
+	}
+	if _, err := ph.Approve(context.Background(), s.PublicURL, inbox[0].Token, phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(5 * time.Second)
+	noStore(t, "CIBA tokens", s.post(t, "/oidc/token", poll, auth).want(t, 200))
+}
