@@ -111,7 +111,8 @@ func (p *Provider) writeError(w http.ResponseWriter, err error) {
 }
 
 // token is the token endpoint: CIBA's grant here, the code exchange to op, after mcert has
-// authenticated the client (for RFC 6749's errors) and made one check op leaves out: a code issued with a PKCE challenge is redeemed only with its
+// authenticated the client (for RFC 6749's errors and the client's ID token algorithm) and
+// made one check op leaves out: a code issued with a PKCE challenge is redeemed only with its
 // verifier, whatever the client's authentication.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if !backChannel(w, r) {
@@ -126,7 +127,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.cibaToken(w, r, cr)
 		return
 	}
-	if _, err := p.authenticate(r.Context(), cr, true); err != nil {
+	c, err := p.authenticate(r.Context(), cr, true)
+	if err != nil {
 		p.writeError(w, err)
 		return
 	}
@@ -138,7 +140,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p.op.ServeHTTP(w, r)
+	p.op.ServeHTTP(w, r.WithContext(withIDTokenAlg(r.Context(), c.IDTokenAlg)))
 }
 
 // accessToken is the stored token's ID and the subject in an access token op issued, which

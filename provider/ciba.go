@@ -183,7 +183,7 @@ func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c
 	req, err := p.authRequest(id, l)
 	if err == nil {
 		var resp *oidc.AccessTokenResponse
-		ctx = op.ContextWithIssuer(ctx, p.issuer)
+		ctx = withIDTokenAlg(op.ContextWithIssuer(ctx, p.issuer), c.IDTokenAlg)
 		resp, err = op.CreateTokenResponse(ctx, req, client{Client: c}, p.op, true, "", "")
 		if err == nil {
 			writeJSON(w, http.StatusOK, resp)

@@ -84,7 +84,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if p.subs, err = newSubjects(subjectKey); err != nil {
 		return nil, err
 	}
-	if err := p.ensureSigningKey(ctx); err != nil {
+	if err := p.ensureSigningKeys(ctx); err != nil {
 		return nil, err
 	}
 	config := &op.Config{

@@ -31,11 +31,12 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 }
 
 func (s *Server) adminRotateKeys(c echo.Context) error {
-	kid, err := provider.RotateKeys(c.Request().Context(), s.svc.Store, s.svc.Now())
+	kids, err := provider.RotateKeys(c.Request().Context(), s.svc.Store, s.svc.Now())
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]string{"kid": kid})
+	// kid stays what it meant when there was one algorithm: the key that signs by default.
+	return c.JSON(http.StatusOK, map[string]any{"kid": kids["RS256"], "kids": kids})
 }
 
 // requireAdmin lets through requests bearing the operator's admin token.
@@ -57,6 +58,7 @@ type clientBody struct {
 	Public                 bool     `json:"public"`
 	CitizenID              bool     `json:"citizen_id"`
 	CIBA                   bool     `json:"ciba"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
 func (s *Server) adminCreateClient(c echo.Context) error {
@@ -66,7 +68,7 @@ func (s *Server) adminCreateClient(c echo.Context) error {
 	}
 	out, err := provider.RegisterClient(c.Request().Context(), s.svc.Store, provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
-		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA,
+		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, IDTokenAlg: req.IDTokenAlg,
 	}, s.svc.Now())
 	if err != nil {
 		return err
@@ -81,9 +83,14 @@ func (s *Server) adminListClients(c echo.Context) error {
 	}
 	views := make([]map[string]any, 0, len(clients))
 	for _, cl := range clients {
+		alg := cl.IDTokenAlg
+		if alg == "" {
+			alg = "RS256"
+		}
 		views = append(views, map[string]any{
 			"client_id": cl.ID, "name": cl.Name, "redirect_uris": orEmpty(cl.RedirectURIs), "post_logout_redirect_uris": orEmpty(cl.PostLogoutRedirectURIs),
-			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "created_at": rfc3339(cl.CreatedAt),
+			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "id_token_signed_response_alg": alg,
+			"created_at": rfc3339(cl.CreatedAt),
 		})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"clients": views})

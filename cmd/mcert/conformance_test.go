@@ -7,10 +7,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +29,7 @@ import (
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
+	"github.com/mcert/mcert/storage/bolt"
 )
 
 // clientAuth is how a back-channel request authenticates its client: client_secret_basic,
@@ -103,6 +112,46 @@ func (r reply) oauthError(t testing.TB, status int) string {
 	return code
 }
 
+// jwtHeader is the decoded header of a JWT.
+func jwtHeader(t testing.TB, jwt string) map[string]any {
+	t.Helper()
+	header, _, _ := strings.Cut(jwt, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	var h map[string]any
+	if err != nil || json.Unmarshal(raw, &h) != nil {
+		t.Fatalf("not a JWT: %q", jwt)
+	}
+	return h
+}
+
+// adminRelyingParty registers a client through the admin API with body and returns the
+// website using it.
+func (s *server) adminRelyingParty(t *testing.T, body map[string]any) *relyingParty {
+	t.Helper()
+	created := s.admin(t)("POST", "/api/v1/admin/clients", body).want(t, 201).json(t)
+	p, err := oidc.NewProvider(context.Background(), s.PublicURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := created["client_id"].(string)
+	return &relyingParty{
+		t: t, s: s, provider: p,
+		oauth: oauth2.Config{
+			ClientID: id, ClientSecret: created["client_secret"].(string), Endpoint: p.Endpoint(), RedirectURL: rpRedirect,
+			Scopes: []string{oidc.ScopeOpenID, "profile"},
+		},
+		verifier: p.Verifier(&oidc.Config{ClientID: id}),
+	}
+}
+
+// defaultVerifier is go-oidc's verifier as a relying party configures it knowing only the key
+// set: no SupportedSigningAlgs, so RS256, the algorithm every OpenID Provider must offer.
+func defaultVerifier(t testing.TB, s *server, clientID string) *oidc.IDTokenVerifier {
+	t.Helper()
+	keys := oidc.NewRemoteKeySet(context.Background(), s.PublicURL+"/oidc/keys")
+	return oidc.NewVerifier(s.PublicURL, keys, &oidc.Config{ClientID: clientID})
+}
+
 // login runs a whole redirect login for rp with the phone and returns the tokens.
 func (rp *relyingParty) login(ph *phone.Client) (*oauth2.Token, *oidc.IDToken) {
 	t := rp.t
@@ -129,6 +178,156 @@ func (rp *relyingParty) approvedCode(ph *phone.Client) (loginAttempt, string) {
 		t.Fatalf("continue answered %d to %q", r.Status, r.Header.Get("Location"))
 	}
 	return a, back.Query().Get("code")
+}
+
+type jwks struct {
+	Keys []struct {
+		Kid string `json:"kid"`
+		Alg string `json:"alg"`
+		Kty string `json:"kty"`
+		Use string `json:"use"`
+	} `json:"keys"`
+}
+
+func (s *server) keySet(t testing.TB) jwks {
+	t.Helper()
+	var set jwks
+	if err := json.Unmarshal(s.get(t, "/oidc/keys", nil).want(t, 200).Body, &set); err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestIDTokenAlgorithms: ID tokens are RS256 by default, which go-oidc verifies with no
+// configuration, and ES256 for a client registered with id_token_signed_response_alg ES256, in
+// the code flow and in CIBA.
+func TestIDTokenAlgorithms(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	algs := map[string]int{}
+	for _, k := range s.keySet(t).Keys {
+		algs[k.Alg+"/"+k.Kty]++
+		if k.Use != "sig" || k.Kid == "" {
+			t.Errorf("key %+v: want use sig and a kid", k)
+		}
+	}
+	if algs["RS256/RSA"] != 1 || algs["ES256/EC"] != 1 || len(algs) != 2 {
+		t.Fatalf("key set %v, want one RS256 and one ES256 key", algs)
+	}
+
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	rp.verifier = defaultVerifier(t, s, rp.oauth.ClientID)
+	tok, _ := rp.login(ph) // finish verifies the ID token
+	if alg := jwtHeader(t, tok.Extra("id_token").(string))["alg"]; alg != "RS256" {
+		t.Fatalf("a client registered with no algorithm got an ID token signed %v, want RS256", alg)
+	}
+
+	es := s.adminRelyingParty(t, map[string]any{"name": "健保署", "redirect_uris": []string{rpRedirect}, "ciba": true, "id_token_signed_response_alg": "ES256"})
+	es.verifier = es.provider.Verifier(&oidc.Config{ClientID: es.oauth.ClientID, SupportedSigningAlgs: []string{oidc.ES256}})
+	tok, _ = es.login(ph)
+	if alg := jwtHeader(t, tok.Extra("id_token").(string))["alg"]; alg != "ES256" {
+		t.Fatalf("a client registered for ES256 got an ID token signed %v", alg)
+	}
+	ciba := cibaClient{t: t, rp: es}
+	id := ciba.start("A123456789", "登入")
+	inbox, err := ph.Inbox(context.Background(), s.PublicURL)
+	if err != nil || len(inbox) != 1 {
+		t.Fatalf("inbox: %v %v", inbox, err)
+	}
+	if _, err := ph.Approve(context.Background(), s.PublicURL, inbox[0].Token, phone.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s.clock.Advance(5 * time.Second)
+	code, tokens := ciba.poll(id)
+	if code != "" {
+		t.Fatalf("CIBA poll after approval: %s", code)
+	}
+	if _, err := es.verifier.Verify(context.Background(), tokens["id_token"].(string)); err != nil {
+		t.Fatalf("CIBA ID token of the ES256 client: %v", err)
+	}
+
+	admin := s.admin(t)
+	bad := admin("POST", "/api/v1/admin/clients", map[string]any{"name": "x", "redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "HS256"})
+	if bad.Status != 400 || bad.errorCode(t) != "invalid_client_metadata" || !strings.Contains(string(bad.Body), "id_token_signed_response_alg") {
+		t.Fatalf("a client asking for HS256: %d %s", bad.Status, bad.Body)
+	}
+	listed := map[string]any{}
+	for _, c := range admin("GET", "/api/v1/admin/clients", nil).want(t, 200).json(t)["clients"].([]any) {
+		c := c.(map[string]any)
+		listed[c["client_id"].(string)] = c["id_token_signed_response_alg"]
+	}
+	if listed[rp.oauth.ClientID] != "RS256" || listed[es.oauth.ClientID] != "ES256" {
+		t.Fatalf("the client list shows the algorithms %v", listed)
+	}
+}
+
+// TestSigningKeysOfOlderData: a data directory of a version that signed ES256 only gets an
+// RS256 key on start, and keeps signing ES256 with its old key.
+func TestSigningKeysOfOlderData(t *testing.T) {
+	dir := t.TempDir()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := bolt.Open(filepath.Join(dir, "mcert.db"), bolt.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := storage.SigningKey{ID: "old-es256", Algorithm: "ES256", PrivateKey: der, CreatedAt: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
+	if err := store.CreateSigningKey(context.Background(), old); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := startServer(t, func(c *Config) { c.DataDir = dir })
+	var kids []string
+	for _, k := range s.keySet(t).Keys {
+		kids = append(kids, k.Alg+":"+k.Kid)
+	}
+	slices.Sort(kids)
+	if len(kids) != 2 || kids[0] != "ES256:old-es256" || !strings.HasPrefix(kids[1], "RS256:") {
+		t.Fatalf("key set %v, want the old ES256 key and a new RS256 key", kids)
+	}
+	ph, _ := boundCitizen(t, s)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	rp.verifier = defaultVerifier(t, s, rp.oauth.ClientID)
+	rp.login(ph)
+	es := s.adminRelyingParty(t, map[string]any{"name": "健保署", "redirect_uris": []string{rpRedirect}, "id_token_signed_response_alg": "ES256"})
+	tok, _ := es.login(ph)
+	if kid := jwtHeader(t, tok.Extra("id_token").(string))["kid"]; kid != "old-es256" {
+		t.Fatalf("the ES256 client's ID token is signed by %v, want the old key", kid)
+	}
+}
+
+// TestRPAddIDTokenAlg: mcert rp add --id-token-alg registers the algorithm.
+func TestRPAddIDTokenAlg(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"rp", "add", "--data", dir, "--name", "ES RP", "--redirect-uri", rpRedirect, "--id-token-alg", "ES256"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("rp add --id-token-alg ES256: status %d: %s", got, stderr.String())
+	}
+	var out struct {
+		ID string `json:"client_id"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil || out.ID == "" {
+		t.Fatalf("printed %s (%v)", stdout.String(), err)
+	}
+	stderr.Reset()
+	if got := run(context.Background(), []string{"rp", "add", "--data", dir, "--name", "HS RP", "--redirect-uri", rpRedirect, "--id-token-alg", "HS256"}, &stdout, &stderr); got != 1 || !strings.Contains(stderr.String(), "id_token_signed_response_alg") {
+		t.Fatalf("rp add --id-token-alg HS256: status %d: %s", got, stderr.String())
+	}
+	s := startServer(t, func(c *Config) { c.DataDir = dir })
+	for _, c := range s.admin(t)("GET", "/api/v1/admin/clients", nil).want(t, 200).json(t)["clients"].([]any) {
+		if c := c.(map[string]any); c["client_id"] == out.ID && c["id_token_signed_response_alg"] != "ES256" {
+			t.Fatalf("the client added with ES256 is listed as %v", c)
+		}
+	}
 }
 
 // TestUserinfoBearerErrors: RFC 6750 section 3's answers at the userinfo endpoint.
