@@ -120,8 +120,8 @@ func random32() []byte {
 }
 
 // newRoutes maps every endpoint to its handler: op's behind mcert's wrappers, which answer
-// what op would answer wrongly for mcert (text/plain errors, missing challenges) and add what
-// op does not have (CIBA, the browser binding).
+// what op would answer wrongly for mcert (text/plain errors, missing challenges, prompts and
+// response modes mcert cannot serve) and add what op does not have (CIBA, the browser binding).
 func (p *Provider) newRoutes() map[string]http.Handler {
 	return map[string]http.Handler{
 		DiscoveryPath:   http.HandlerFunc(p.discovery),
@@ -167,16 +167,23 @@ const (
 	maxScopesLen = 512
 )
 
-// authorize is op's authorization endpoint, after two things op does not do: it refuses
-// oversized parameters, and it gives the browser its browser secret (see binding.Browser),
-// so that the login the request starts belongs to that browser alone.
+// authorize is op's authorization endpoint, after what op does not do: it refuses oversized
+// parameters and the requests of refuseAuthorization, and it gives the browser its browser
+// secret (see binding.Browser), so that the login the request starts belongs to that browser
+// alone.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
 		return
 	}
 	if problem := oversized(r.Form); problem != "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+		navigationError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	if p.refuseAuthorization(w, r) {
 		return
 	}
 	name := binding.BrowserCookie(p.issuer)
@@ -194,6 +201,51 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), browserKey{}, binding.Browser{Secret: secret, UserAgent: r.UserAgent()})
 	p.op.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// refuseAuthorization answers, and reports true for, the authorization requests that op
+// would answer in plain text, or serve in a way mcert cannot:
+//   - no client_id or an unknown one, no redirect_uri or one the client did not register:
+//     there is nowhere safe to send the error (RFC 6749 section 4.1.2.1);
+//   - prompt=none: mcert keeps no login session, since every login is approved on the phone,
+//     so it never can log the citizen in without showing a page (OIDC Core section 3.1.2.6);
+//   - response_mode=form_post: the pages' Content-Security-Policy (form-action 'self', no
+//     inline script) stops op's self-posting form.
+//
+// It validates the request as op's authorization endpoint does, which then validates it
+// again; the second time is cheap.
+func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) bool {
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		return true
+	}
+	if req.ClientID == "" {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "client_id is missing")
+		return true
+	}
+	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
+		return true
+	}
+	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))
+	switch {
+	case err != nil:
+	case req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery && req.ResponseMode != oidc.ResponseModeFragment:
+		err = oidc.ErrInvalidRequest().WithDescription("response_mode must be query or fragment")
+	case slices.Contains(req.Prompt, oidc.PromptNone):
+		err = oidc.ErrLoginRequired().WithDescription("every login is approved on the phone: there is no session to log in without it")
+	default:
+		return false
+	}
+	if e := oidc.DefaultToServerError(err, err.Error()); e.IsRedirectDisabled() {
+		navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+		return true
+	}
+	op.AuthRequestError(w, r, req, err, p.op)
+	return true
 }
 
 type browserKey struct{}
@@ -248,12 +300,20 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	p.op.ServeHTTP(w, r)
 }
 
-// discovery is op's discovery document with what mcert adds: pairwise subjects and CIBA.
+// discovery is op's discovery document, cut to what mcert does (op lists what it could do with
+// other storage and clients), with what mcert adds: pairwise subjects and CIBA.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	doc := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
 	doc.SubjectTypesSupported = []string{"pairwise"}
-	doc.GrantTypesSupported = append(doc.GrantTypesSupported, cibaGrantType)
+	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	doc.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment)}
+	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, cibaGrantType}
+	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// Algorithms of private_key_jwt, which no endpoint accepts.
+	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	doc.DeviceAuthorizationEndpoint = ""
 	doc.ACRValuesSupported = []string{acrPhoneBiometric}
 	doc.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	raw, err := json.Marshal(doc)
@@ -268,9 +328,15 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	out["backchannel_authentication_endpoint"] = p.issuer + backchannelPath
 	out["backchannel_token_delivery_modes_supported"] = []string{"poll"}
 	out["backchannel_user_code_parameter_supported"] = false
-	delete(out, "device_authorization_endpoint")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, out)
+}
+
+// navigationError answers a request a browser navigated to when there is no relying party to
+// send the error back to. It is the one place for an error page, which browsers would show
+// better than JSON.
+func navigationError(w http.ResponseWriter, status int, code, description string) {
+	oauthError(w, status, code, description)
 }
 
 // oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2), which no cache keeps.

@@ -198,6 +198,54 @@ func (s *server) keySet(t testing.TB) jwks {
 	return set
 }
 
+// TestDiscoveryConformance checks that the discovery document (OpenID Connect Discovery 1.0
+// section 3) advertises RS256 (Core section 15.1) and nothing mcert does not do.
+func TestDiscoveryConformance(t *testing.T) {
+	s := startServer(t)
+	var doc map[string]any
+	if err := json.Unmarshal(s.get(t, provider.DiscoveryPath, nil).want(t, 200).Body, &doc); err != nil {
+		t.Fatal(err)
+	}
+	list := func(name string) []string {
+		t.Helper()
+		raw, ok := doc[name].([]any)
+		if !ok {
+			t.Fatalf("%s is %v, want a list", name, doc[name])
+		}
+		var out []string
+		for _, v := range raw {
+			out = append(out, v.(string))
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"id_token_signing_alg_values_supported", []string{"ES256", "RS256"}},
+		{"response_types_supported", []string{"code"}},
+		{"response_modes_supported", []string{"fragment", "query"}},
+		{"grant_types_supported", []string{"authorization_code", "urn:openid:params:grant-type:ciba"}},
+		{"token_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post", "none"}},
+		{"revocation_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post", "none"}},
+		{"introspection_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post"}},
+		{"backchannel_token_delivery_modes_supported", []string{"poll"}},
+		{"subject_types_supported", []string{"pairwise"}},
+		{"code_challenge_methods_supported", []string{"S256"}},
+	} {
+		if got := list(tc.name); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	// Signing algorithms of private_key_jwt, which no endpoint accepts.
+	for _, name := range []string{"token_endpoint_auth_signing_alg_values_supported", "revocation_endpoint_auth_signing_alg_values_supported", "introspection_endpoint_auth_signing_alg_values_supported"} {
+		if v, ok := doc[name]; ok {
+			t.Errorf("%s advertised as %v: no endpoint accepts private_key_jwt", name, v)
+		}
+	}
+}
+
 // TestIDTokenAlgorithms: ID tokens are RS256 by default, which go-oidc verifies with no
 // configuration, and ES256 for a client registered with id_token_signed_response_alg ES256, in
 // the code flow and in CIBA.
@@ -527,6 +575,88 @@ func TestOIDCErrorsAreJSON(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.req().oauthError(t, tc.status) })
+	}
+}
+
+// TestPromptNone: mcert keeps no login session, so prompt=none returns to the relying party
+// with login_required (OIDC Core section 3.1.2.6); other prompts show the login page.
+func TestPromptNone(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	b := s.browser(t)
+	b.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	authorize := func(prompt string) reply {
+		return b.do("GET", rp.oauth.AuthCodeURL("st-"+prompt, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", prompt)), nil)
+	}
+
+	before := s.snapshot(t)
+	r := authorize("none")
+	back, err := url.Parse(r.Header.Get("Location"))
+	if r.Status != http.StatusFound || err != nil || !strings.HasPrefix(back.String(), rpRedirect) || back.Query().Get("error") != "login_required" || back.Query().Get("state") != "st-none" {
+		t.Fatalf("prompt=none answered %d to %q, want the redirect URI with login_required and the state", r.Status, r.Header.Get("Location"))
+	}
+	if !bytes.Equal(before, s.snapshot(t)) {
+		t.Fatal("prompt=none started a login")
+	}
+	for _, prompt := range []string{"login", "consent", "select_account"} {
+		if r := authorize(prompt); r.Status != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/login/") {
+			t.Errorf("prompt=%s answered %d to %q, want the login page", prompt, r.Status, r.Header.Get("Location"))
+		}
+	}
+}
+
+// TestAuthorizeErrorsWithoutRedirect: an authorization request whose error cannot go back to
+// the relying party (RFC 6749 section 4.1.2.1) is answered with a JSON OAuth error.
+func TestAuthorizeErrorsWithoutRedirect(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	params := func(change func(url.Values)) string {
+		v := url.Values{"client_id": {rp.oauth.ClientID}, "redirect_uri": {rpRedirect}, "response_type": {"code"}, "scope": {"openid"}, "state": {"st"}}
+		change(v)
+		return "/oidc/authorize?" + v.Encode()
+	}
+	tests := []struct {
+		name string
+		path string
+		code string
+	}{
+		{"unknown client_id", params(func(v url.Values) { v.Set("client_id", "no-such-client") }), "invalid_client"},
+		{"no client_id", params(func(v url.Values) { v.Del("client_id") }), "invalid_request"},
+		{"redirect_uri not registered", params(func(v url.Values) { v.Set("redirect_uri", "http://127.0.0.1:9/elsewhere") }), "invalid_request"},
+		{"no redirect_uri", params(func(v url.Values) { v.Del("redirect_uri") }), "invalid_request"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.get(t, tc.path, nil)
+			if code := r.oauthError(t, 400); code != tc.code {
+				t.Fatalf("error %q, want %q: %s", code, tc.code, r.Body)
+			}
+			if loc := r.Header.Get("Location"); loc != "" {
+				t.Fatalf("redirected to %q", loc)
+			}
+		})
+	}
+}
+
+// TestAuthorizeResponseModes: query and fragment work; form_post, which the pages' security
+// policy cannot serve, is refused back to the relying party.
+func TestAuthorizeResponseModes(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	b := s.browser(t)
+	b.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	authorize := func(mode string) reply {
+		return b.do("GET", rp.oauth.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("response_mode", mode)), nil)
+	}
+	for _, mode := range []string{"query", "fragment"} {
+		if r := authorize(mode); r.Status != http.StatusFound || !strings.HasPrefix(r.Header.Get("Location"), "/login/") {
+			t.Errorf("response_mode=%s answered %d to %q", mode, r.Status, r.Header.Get("Location"))
+		}
+	}
+	r := authorize("form_post")
+	back, err := url.Parse(r.Header.Get("Location"))
+	if r.Status != http.StatusFound || err != nil || !strings.HasPrefix(back.String(), rpRedirect) || back.Query().Get("error") != "invalid_request" || back.Query().Get("state") != "st" {
+		t.Fatalf("response_mode=form_post answered %d to %q", r.Status, r.Header.Get("Location"))
 	}
 }
 
