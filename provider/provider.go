@@ -132,7 +132,7 @@ func (p *Provider) newRoutes() map[string]http.Handler {
 		introspectPath:  http.HandlerFunc(p.introspect),
 		authorizePath:   http.HandlerFunc(p.authorize),
 		ContinuePath:    http.HandlerFunc(p.callback),
-		endSessionPath:  p.op,
+		endSessionPath:  http.HandlerFunc(p.endSession),
 		backchannelPath: http.HandlerFunc(p.backchannelAuthorize),
 	}
 }
@@ -330,6 +330,39 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	out["backchannel_user_code_parameter_supported"] = false
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, out)
+}
+
+// endSession is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) on op's
+// validation, with its errors as OAuth error bodies: op answers a query it cannot parse with
+// a 500, and ignores a post_logout_redirect_uri it has no client to check against.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		return
+	}
+	if req.PostLogoutRedirectURI != "" && req.IdTokenHint == "" && req.ClientID == "" {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
+		return
+	}
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	session, err := op.ValidateEndSessionRequest(ctx, req, p.op)
+	if err == nil {
+		err = p.op.Storage().TerminateSession(ctx, session.UserID, session.ClientID)
+	}
+	if err != nil {
+		if e := oidc.DefaultToServerError(err, err.Error()); e.ErrorType != oidc.ServerError {
+			navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+			return
+		}
+		p.logger.Error("end session", "err", err)
+		navigationError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		return
+	}
+	http.Redirect(w, r, session.RedirectURI, http.StatusFound)
 }
 
 // navigationError answers a request a browser navigated to when there is no relying party to

@@ -660,6 +660,52 @@ func TestAuthorizeResponseModes(t *testing.T) {
 	}
 }
 
+// TestEndSessionErrors: bad logout requests are 400 with a JSON error and end nothing; a good
+// one returns to the relying party.
+func TestEndSessionErrors(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{PostLogoutRedirectURIs: []string{"http://127.0.0.1:9/bye"}})
+	tok, _ := rp.login(ph)
+	hint := tok.Extra("id_token").(string)
+	forged := hint[:len(hint)-4] + strings.Map(func(r rune) rune {
+		if r == 'A' {
+			return 'B'
+		}
+		return 'A'
+	}, hint[len(hint)-4:])
+	tests := []struct {
+		name  string
+		query string
+	}{
+		{"query that is not a form", "x=%zz"},
+		{"id_token_hint that is not a JWT", "id_token_hint=abc"},
+		{"id_token_hint with a wrong signature", "id_token_hint=" + forged},
+		{"post_logout_redirect_uri not registered", "id_token_hint=" + hint + "&post_logout_redirect_uri=" + url.QueryEscape("http://127.0.0.1:9/elsewhere")},
+		{"post_logout_redirect_uri with no client to check it", "post_logout_redirect_uri=" + url.QueryEscape("http://127.0.0.1:9/bye")},
+		{"unknown client_id", "client_id=no-such-client"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := s.get(t, "/oidc/end_session?"+tc.query, nil)
+			r.oauthError(t, 400)
+			if loc := r.Header.Get("Location"); loc != "" {
+				t.Fatalf("redirected to %q", loc)
+			}
+		})
+	}
+	if _, err := rp.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok)); err != nil {
+		t.Fatalf("refused logouts ended the access token: %v", err)
+	}
+	r := s.get(t, "/oidc/end_session?id_token_hint="+hint+"&post_logout_redirect_uri="+url.QueryEscape("http://127.0.0.1:9/bye")+"&state=s1", nil)
+	if loc := r.Header.Get("Location"); r.Status != http.StatusFound || loc != "http://127.0.0.1:9/bye?state=s1" {
+		t.Fatalf("logout answered %d to %q", r.Status, loc)
+	}
+	if _, err := rp.provider.UserInfo(context.Background(), oauth2.StaticTokenSource(tok)); err == nil {
+		t.Fatal("the access token works after logout")
+	}
+}
+
 // TestCIBAFormEncodedCredentials: client_secret_basic credentials are form-encoded before
 // they are joined (RFC 6749 section 2.3.1), at the backchannel endpoint and the CIBA grant as
 // at the code exchange.
