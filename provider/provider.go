@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -101,6 +102,9 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 			op.NewEndpoint(revokePath), op.NewEndpoint(endSessionPath), op.NewEndpoint(keysPath),
 		),
 		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(introspectPath)),
+		// op's CORS reflects any origin and allows credentials, on every endpoint; off, for
+		// routes to apply mcert's own to the endpoints scripts may call.
+		op.WithCORSOptions(nil),
 	}
 	if u, err := url.Parse(p.issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure()) // development on http://localhost only: serve's config refuses other http URLs
@@ -122,14 +126,25 @@ func random32() []byte {
 // newRoutes maps every endpoint to its handler: op's behind mcert's wrappers, which answer
 // what op would answer wrongly for mcert (text/plain errors, missing challenges, prompts and
 // response modes mcert cannot serve) and add what op does not have (CIBA, the browser binding).
+//
+// Scripts of any origin may read discovery, the keys and the back-channel endpoints (a public
+// client's page redeems its code itself), without credentials: those endpoints authenticate
+// by what the request carries, never by a cookie. The endpoints a browser navigates to get no
+// CORS headers, and neither does the backchannel endpoint, which serves servers.
 func (p *Provider) newRoutes() map[string]http.Handler {
+	crossOrigin := cors.New(cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		ExposedHeaders: []string{"WWW-Authenticate"},
+	}).Handler
 	return map[string]http.Handler{
-		DiscoveryPath:   http.HandlerFunc(p.discovery),
-		keysPath:        p.op,
-		tokenPath:       http.HandlerFunc(p.token),
-		userinfoPath:    http.HandlerFunc(p.userinfo),
-		revokePath:      http.HandlerFunc(p.revoke),
-		introspectPath:  http.HandlerFunc(p.introspect),
+		DiscoveryPath:   crossOrigin(http.HandlerFunc(p.discovery)),
+		keysPath:        crossOrigin(p.op),
+		tokenPath:       crossOrigin(http.HandlerFunc(p.token)),
+		userinfoPath:    crossOrigin(http.HandlerFunc(p.userinfo)),
+		revokePath:      crossOrigin(http.HandlerFunc(p.revoke)),
+		introspectPath:  crossOrigin(http.HandlerFunc(p.introspect)),
 		authorizePath:   http.HandlerFunc(p.authorize),
 		ContinuePath:    http.HandlerFunc(p.callback),
 		endSessionPath:  http.HandlerFunc(p.endSession),
@@ -303,6 +318,9 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 // discovery is op's discovery document, cut to what mcert does (op lists what it could do with
 // other storage and clients), with what mcert adds: pairwise subjects and CIBA.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	doc := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
 	doc.SubjectTypesSupported = []string{"pairwise"}

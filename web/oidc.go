@@ -20,7 +20,7 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	h := echo.WrapHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
-	s.echo.GET(provider.DiscoveryPath, h)
+	s.echo.Any(provider.DiscoveryPath, h) // the provider answers CORS preflights and wrong methods
 
 	admin := api.Group("/admin", s.requireAdmin)
 	admin.POST("/clients", s.adminCreateClient)

@@ -813,3 +813,47 @@ func TestTokenResponsesNotCached(t *testing.T) {
 	s.clock.Advance(5 * time.Second)
 	noStore(t, "CIBA tokens", s.post(t, "/oidc/token", poll, auth).want(t, 200))
 }
+
+// TestCORS: scripts of any origin may call discovery, the keys and the back-channel
+// endpoints, without credentials; the navigations get no CORS headers.
+func TestCORS(t *testing.T) {
+	s := startServer(t)
+	const origin = "https://rp.example"
+	send := func(t *testing.T, method, path, preflight string) reply {
+		t.Helper()
+		req, _ := http.NewRequest(method, s.PublicURL+path, nil)
+		req.Header.Set("Origin", origin)
+		if preflight != "" {
+			req.Header.Set("Access-Control-Request-Method", preflight)
+			req.Header.Set("Access-Control-Request-Headers", "authorization")
+		}
+		return call(t, req)
+	}
+	for _, tc := range []struct{ method, path string }{
+		{"GET", provider.DiscoveryPath}, {"GET", "/oidc/keys"}, {"POST", "/oidc/token"},
+		{"GET", "/oidc/userinfo"}, {"POST", "/oidc/revoke"}, {"POST", "/oidc/introspect"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			for _, r := range []reply{send(t, tc.method, tc.path, ""), send(t, "OPTIONS", tc.path, tc.method)} {
+				if r.Header.Get("Access-Control-Allow-Origin") != "*" || r.Header.Get("Access-Control-Allow-Credentials") != "" {
+					t.Fatalf("%d: Allow-Origin %q, Allow-Credentials %q, want * and none", r.Status, r.Header.Get("Access-Control-Allow-Origin"), r.Header.Get("Access-Control-Allow-Credentials"))
+				}
+			}
+			pre := send(t, "OPTIONS", tc.path, tc.method)
+			if pre.Status/100 != 2 || !strings.Contains(strings.ToLower(pre.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+				t.Fatalf("preflight answered %d, Allow-Headers %q", pre.Status, pre.Header.Get("Access-Control-Allow-Headers"))
+			}
+		})
+	}
+	for _, path := range []string{"/oidc/authorize?client_id=x", "/oidc/authorize/callback?id=x", "/oidc/end_session"} {
+		t.Run(path, func(t *testing.T) {
+			for _, r := range []reply{send(t, "GET", path, ""), send(t, "OPTIONS", path, "GET")} {
+				for name := range r.Header {
+					if strings.HasPrefix(name, "Access-Control-") {
+						t.Fatalf("a navigation answered %d with %s: %q", r.Status, name, r.Header.Get(name))
+					}
+				}
+			}
+		})
+	}
+}
