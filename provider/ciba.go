@@ -22,45 +22,19 @@ import (
 // cibaInterval is the poll interval CIBA clients are given; polling faster is slow_down.
 const cibaInterval = 5 * time.Second
 
-// clientFromRequest authenticates a confidential client by client_secret_basic or
-// client_secret_post.
-func (p *Provider) clientFromRequest(r *http.Request) (storage.Client, error) {
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-	}
-	return p.authenticateClient(r.Context(), id, secret)
-}
-
-// writeOIDCError writes an op error as its RFC's body with its status.
-func writeOIDCError(w http.ResponseWriter, err error) {
-	var oe *oidc.Error
-	if !errors.As(err, &oe) {
-		oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
-		return
-	}
-	status := http.StatusBadRequest
-	if oe.ErrorType == oidc.InvalidClient {
-		status = http.StatusUnauthorized
-		w.Header().Set("WWW-Authenticate", `Basic realm="mcert"`)
-	}
-	oauthError(w, status, string(oe.ErrorType), oe.Description)
-}
-
 // backchannelAuthorize is CIBA's backchannel authentication endpoint (CIBA Core 1.0, section
 // 7): a relying party's back end asks for a login by the citizen's national ID.
 func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "POST the request as application/x-www-form-urlencoded")
+	if !backChannel(w, r) {
 		return
 	}
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-		return
+	cr, err := clientCredentials(r)
+	var c storage.Client
+	if err == nil {
+		c, err = p.authenticate(r.Context(), cr, false)
 	}
-	c, err := p.clientFromRequest(r)
 	if err != nil {
-		writeOIDCError(w, err)
+		p.writeError(w, err)
 		return
 	}
 	f := r.PostForm
@@ -74,8 +48,18 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	scopes, _ = op.ValidateAuthReqScopes(client{Client: c}, scopes)
+	hints := 0
+	for _, name := range []string{"login_hint", "login_hint_token", "id_token_hint"} {
+		if f.Get(name) != "" {
+			hints++
+		}
+	}
 	hint := f.Get("login_hint")
-	if hint == "" {
+	switch {
+	case hints > 1:
+		oauthError(w, http.StatusBadRequest, "invalid_request", "give exactly one of login_hint, login_hint_token and id_token_hint (CIBA Core section 7.1)")
+		return
+	case hint == "":
 		oauthError(w, http.StatusBadRequest, "invalid_request", "login_hint must be the citizen's national ID; login_hint_token and id_token_hint are not supported")
 		return
 	}
@@ -136,36 +120,11 @@ func errMessage(err error) string {
 	return "internal error"
 }
 
-// token is the token endpoint: CIBA's grant here, the rest to op, after one check op leaves
-// out: a code issued with a PKCE challenge is redeemed only with its verifier, whatever the
-// client's authentication.
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
-		return
-	}
-	switch r.PostForm.Get("grant_type") {
-	case cibaGrantType:
-		p.cibaToken(w, r)
-		return
-	case string(oidc.GrantTypeCode):
-		if r.PostForm.Get("code_verifier") == "" {
-			l, err := p.store.GetLoginByCode(r.Context(), codeHash(r.PostForm.Get("code")))
-			var req request
-			if err == nil && json.Unmarshal(l.Request, &req) == nil && req.CodeChallenge != "" {
-				oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier is required: the authorization request used PKCE")
-				return
-			}
-		}
-	}
-	p.op.ServeHTTP(w, r)
-}
-
 // cibaToken answers a CIBA poll (CIBA Core 1.0, section 11).
-func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request) {
-	c, err := p.clientFromRequest(r)
+func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credentials) {
+	c, err := p.authenticate(r.Context(), cr, false)
 	if err != nil {
-		writeOIDCError(w, err)
+		p.writeError(w, err)
 		return
 	}
 	if !c.CIBA {
@@ -201,7 +160,7 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		writeOIDCError(w, err)
+		p.writeError(w, err)
 		return
 	}
 	switch answer {
@@ -224,7 +183,7 @@ func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c
 	req, err := p.authRequest(id, l)
 	if err == nil {
 		var resp *oidc.AccessTokenResponse
-		ctx = op.ContextWithIssuer(ctx, p.issuer)
+		ctx = withIDTokenAlg(op.ContextWithIssuer(ctx, p.issuer), c.IDTokenAlg)
 		resp, err = op.CreateTokenResponse(ctx, req, client{Client: c}, p.op, true, "", "")
 		if err == nil {
 			writeJSON(w, http.StatusOK, resp)

@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/storage"
@@ -23,6 +26,7 @@ type ClientSpec struct {
 	Public                 bool // no secret: a native or browser app, which must use PKCE
 	CitizenID              bool
 	CIBA                   bool
+	IDTokenAlg             string // id_token_signed_response_alg: RS256 or ES256; empty: RS256
 }
 
 // NewClient is a registered relying party and its secret, shown only now.
@@ -46,6 +50,9 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 			problems = append(problems, err.Error())
 		}
 	}
+	if spec.IDTokenAlg != "" && !slices.Contains(signingAlgs, jose.SignatureAlgorithm(spec.IDTokenAlg)) {
+		problems = append(problems, fmt.Sprintf("id_token_signed_response_alg %q: ID tokens are signed RS256 (the default) or ES256", spec.IDTokenAlg))
+	}
 	if spec.Public && spec.CIBA {
 		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
 	}
@@ -54,7 +61,7 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 	}
 	c := storage.Client{
 		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
-		CitizenID: spec.CitizenID, CIBA: spec.CIBA, CreatedAt: now,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg, CreatedAt: now,
 	}
 	if c.ID == "" {
 		c.ID = newID()

@@ -6,6 +6,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/mcert/mcert/storage"
@@ -23,6 +25,12 @@ func newID() string {
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
 }
+
+// signingAlgs are the algorithms ID tokens are signed with, the default first: RS256 is what
+// OpenID Connect requires every provider to offer and every relying party to accept when it
+// registered no id_token_signed_response_alg (Core 1.0, sections 2 and 15.1); ES256 is for
+// relying parties that ask for it.
+var signingAlgs = []jose.SignatureAlgorithm{jose.RS256, jose.ES256}
 
 // signingKey is a stored key in the forms op wants.
 type signingKey struct {
@@ -57,9 +65,18 @@ func parseKey(k storage.SigningKey) (signingKey, error) {
 	return signingKey{id: k.ID, alg: jose.SignatureAlgorithm(k.Algorithm), signer: signer, retiring: k.RetireAt != nil}, nil
 }
 
-// NewSigningKey makes a fresh ES256 signing key record.
-func NewSigningKey(now func() time.Time) (storage.SigningKey, error) {
-	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// NewSigningKey makes a fresh signing key record for alg, RS256 or ES256.
+func NewSigningKey(alg jose.SignatureAlgorithm, now func() time.Time) (storage.SigningKey, error) {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case jose.RS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case jose.ES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return storage.SigningKey{}, fmt.Errorf("no signing keys for %s", alg)
+	}
 	if err != nil {
 		return storage.SigningKey{}, err
 	}
@@ -67,7 +84,7 @@ func NewSigningKey(now func() time.Time) (storage.SigningKey, error) {
 	if err != nil {
 		return storage.SigningKey{}, err
 	}
-	return storage.SigningKey{ID: newID(), Algorithm: string(jose.ES256), PrivateKey: der, CreatedAt: now()}, nil
+	return storage.SigningKey{ID: newID(), Algorithm: string(alg), PrivateKey: der, CreatedAt: now()}, nil
 }
 
 // liveKeys are the keys that are not retired, oldest first.
@@ -91,55 +108,76 @@ func (p *Provider) liveKeys(ctx context.Context) ([]signingKey, error) {
 	return keys, nil
 }
 
-// ensureSigningKey creates the first signing key. Two instances starting together may both
-// create one; that is harmless, as the newest signs and both are published.
-func (p *Provider) ensureSigningKey(ctx context.Context) error {
+// ensureSigningKeys creates a signing key for every algorithm that has none: all of them in a
+// new data directory, the RS256 one in a directory of a version that signed ES256 only. Two
+// instances starting together may both create one; that is harmless, as the newest signs and
+// both are published.
+func (p *Provider) ensureSigningKeys(ctx context.Context) error {
 	keys, err := p.liveKeys(ctx)
-	if err != nil || len(keys) > 0 {
-		return err
-	}
-	k, err := NewSigningKey(p.svc.Now)
 	if err != nil {
 		return err
 	}
-	return p.store.CreateSigningKey(ctx, k)
+	for _, alg := range signingAlgs {
+		if _, ok := newestKey(keys, alg); ok {
+			continue
+		}
+		k, err := NewSigningKey(alg, p.svc.Now)
+		if err != nil {
+			return err
+		}
+		if err := p.store.CreateSigningKey(ctx, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newestKey is the key that signs for alg: the newest not scheduled for retirement, should a
+// rotation have raced; the newest retiring one if there is no other.
+func newestKey(keys []signingKey, alg jose.SignatureAlgorithm) (signingKey, bool) {
+	var found signingKey
+	ok := false
+	for _, k := range keys {
+		if k.alg == alg && (!ok || found.retiring || !k.retiring) {
+			found, ok = k, true
+		}
+	}
+	return found, ok
+}
+
+type idTokenAlgKey struct{}
+
+// withIDTokenAlg tells SigningKey, which op calls with only a context, which algorithm the
+// client registered: "" for the default.
+func withIDTokenAlg(ctx context.Context, alg string) context.Context {
+	return context.WithValue(ctx, idTokenAlgKey{}, alg)
 }
 
 func (s *opStorage) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	alg := signingAlgs[0]
+	if a, _ := ctx.Value(idTokenAlgKey{}).(string); a != "" {
+		alg = jose.SignatureAlgorithm(a)
+	}
 	keys, err := s.p.liveKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// The key not scheduled for retirement signs; the newest, should a rotation have raced.
-	for i := len(keys) - 1; i >= 0; i-- {
-		if !keys[i].retiring {
-			return keys[i], nil
-		}
+	k, ok := newestKey(keys, alg)
+	if !ok {
+		return nil, fmt.Errorf("no %s signing key; restart the server to create one", alg)
 	}
-	if len(keys) == 0 {
-		return nil, fmt.Errorf("no signing key; restart the server to create one")
-	}
-	return keys[len(keys)-1], nil
+	return k, nil
 }
 
-func (s *opStorage) SignatureAlgorithms(ctx context.Context) ([]jose.SignatureAlgorithm, error) {
-	keys, err := s.p.liveKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var algs []jose.SignatureAlgorithm
-	for _, k := range keys {
-		if !slices.Contains(algs, k.alg) {
-			algs = append(algs, k.alg)
-		}
-	}
-	return algs, nil
+func (s *opStorage) SignatureAlgorithms(context.Context) ([]jose.SignatureAlgorithm, error) {
+	return slices.Clone(signingAlgs), nil
 }
 
 func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
 	keys, err := s.p.liveKeys(ctx)
 	if err != nil {
-		return nil, err
+		// op writes this error as the body of its 500 answer: an OAuth error body, then.
+		return nil, oidc.ErrServerError().WithDescription("the key set could not be read").WithParent(err)
 	}
 	set := make([]op.Key, 0, len(keys))
 	for _, k := range keys {
@@ -152,20 +190,24 @@ func (s *opStorage) KeySet(ctx context.Context) ([]op.Key, error) {
 // lives, and than relying parties cache key sets.
 const keyOverlap = 24 * time.Hour
 
-// RotateKeys makes a new signing key, which signs from now on, and retires the others after
-// keyOverlap. It returns the new key's ID.
-func (p *Provider) RotateKeys(ctx context.Context) (string, error) {
+// RotateKeys makes a new signing key for every algorithm, which sign from now on, and retires
+// the others after keyOverlap. It returns the new keys' IDs by algorithm.
+func (p *Provider) RotateKeys(ctx context.Context) (map[string]string, error) {
 	store, now := p.store, p.svc.Now()
-	k, err := NewSigningKey(func() time.Time { return now })
-	if err != nil {
-		return "", err
-	}
 	old, err := store.ListSigningKeys(ctx)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if err := store.CreateSigningKey(ctx, k); err != nil {
-		return "", err
+	kids := make(map[string]string, len(signingAlgs))
+	for _, alg := range signingAlgs {
+		k, err := NewSigningKey(alg, func() time.Time { return now })
+		if err != nil {
+			return nil, err
+		}
+		if err := store.CreateSigningKey(ctx, k); err != nil {
+			return nil, err
+		}
+		kids[k.Algorithm] = k.ID
 	}
 	retire := now.Add(keyOverlap)
 	for _, o := range old {
@@ -178,8 +220,8 @@ func (p *Provider) RotateKeys(ctx context.Context) (string, error) {
 			}
 			return o, nil
 		}); err != nil {
-			return "", err
+			return nil, err
 		}
 	}
-	return k.ID, nil
+	return kids, nil
 }

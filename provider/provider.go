@@ -1,7 +1,9 @@
 // Package provider makes mcert an OpenID Provider for relying parties. zitadel/oidc's op package
-// does the protocol (discovery, authorization code flow with PKCE, tokens, userinfo, JWKS,
-// logout); this package adapts it to mcert's store and login transactions, and adds what op
-// does not have: the decoupled (CIBA, poll mode) login.
+// does the protocol (discovery, the authorization code flow with PKCE, ID tokens, JWKS, the
+// checks of logout); this package adapts it to mcert's store and login transactions, answers
+// where op's answers are not those of the RFCs (errors, and userinfo, revocation and
+// introspection, see backchannel.go), and adds what op does not have: the decoupled (CIBA,
+// poll mode) login.
 package provider
 
 import (
@@ -12,9 +14,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -30,6 +34,11 @@ const (
 	// ContinuePath is where the login page sends the browser once the phone has answered.
 	ContinuePath      = authorizePath + "/callback"
 	tokenPath         = "/oidc/token"
+	userinfoPath      = "/oidc/userinfo"
+	revokePath        = "/oidc/revoke"
+	introspectPath    = "/oidc/introspect"
+	endSessionPath    = "/oidc/end_session"
+	keysPath          = "/oidc/keys"
 	backchannelPath   = "/oidc/bc-authorize"
 	cibaGrantType     = "urn:openid:params:grant-type:ciba"
 	accessTokenTTL    = time.Hour
@@ -55,6 +64,7 @@ type Provider struct {
 	logger *slog.Logger
 	op     *op.Provider
 	subs   subjects
+	routes map[string]http.Handler
 }
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
@@ -77,7 +87,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if p.subs, err = newSubjects(subjectKey); err != nil {
 		return nil, err
 	}
-	if err := p.ensureSigningKey(ctx); err != nil {
+	if err := p.ensureSigningKeys(ctx); err != nil {
 		return nil, err
 	}
 	config := &op.Config{
@@ -90,10 +100,13 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	copy(config.CryptoKey[:], cryptoKey)
 	opts := []op.Option{
 		op.WithCustomEndpoints(
-			op.NewEndpoint(authorizePath), op.NewEndpoint(tokenPath), op.NewEndpoint("/oidc/userinfo"),
-			op.NewEndpoint("/oidc/revoke"), op.NewEndpoint("/oidc/end_session"), op.NewEndpoint("/oidc/keys"),
+			op.NewEndpoint(authorizePath), op.NewEndpoint(tokenPath), op.NewEndpoint(userinfoPath),
+			op.NewEndpoint(revokePath), op.NewEndpoint(endSessionPath), op.NewEndpoint(keysPath),
 		),
-		op.WithCustomIntrospectionEndpoint(op.NewEndpoint("/oidc/introspect")),
+		op.WithCustomIntrospectionEndpoint(op.NewEndpoint(introspectPath)),
+		// op's CORS reflects any origin and allows credentials, on every endpoint; off, for
+		// routes to apply mcert's own to the endpoints scripts may call.
+		op.WithCORSOptions(nil),
 	}
 	if u, err := url.Parse(p.issuer); err == nil && u.Scheme == "http" {
 		opts = append(opts, op.WithAllowInsecure()) // development on http://localhost only: serve's config refuses other http URLs
@@ -102,6 +115,7 @@ func New(ctx context.Context, cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, fmt.Errorf("OpenID provider: %w", err)
 	}
+	p.routes = p.newRoutes()
 	return p, nil
 }
 
@@ -111,23 +125,53 @@ func random32() []byte {
 	return b
 }
 
-// ServeHTTP serves every path under /oidc/ and the discovery document. The token endpoint is
-// taken first, for the grant op does not know (CIBA) and for a PKCE check op leaves out.
-func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch {
-	case r.URL.Path == DiscoveryPath:
-		p.discovery(w, r)
-	case r.URL.Path == authorizePath:
-		p.authorize(w, r)
-	case r.URL.Path == backchannelPath:
-		p.backchannelAuthorize(w, r)
-	case r.URL.Path == tokenPath && r.Method == http.MethodPost:
-		p.token(w, r)
-	case r.URL.Path == ContinuePath:
-		p.callback(w, r)
-	default:
-		p.op.ServeHTTP(w, r)
+// newRoutes maps every endpoint to its handler: op's behind mcert's wrappers, which answer
+// what op would answer wrongly for mcert (text/plain errors, missing challenges, prompts and
+// response modes mcert cannot serve) and add what op does not have (CIBA, the browser binding).
+//
+// Scripts of any origin may read discovery, the keys and the back-channel endpoints (a public
+// client's page redeems its code itself), without credentials: those endpoints authenticate
+// by what the request carries, never by a cookie. The endpoints a browser navigates to get no
+// CORS headers, and neither does the backchannel endpoint, which serves servers.
+func (p *Provider) newRoutes() map[string]http.Handler {
+	crossOrigin := cors.New(cors.Options{
+		AllowedOrigins: []string{"*"},
+		AllowedMethods: []string{http.MethodGet, http.MethodHead, http.MethodPost},
+		AllowedHeaders: []string{"Authorization", "Content-Type"},
+		ExposedHeaders: []string{"WWW-Authenticate"},
+	}).Handler
+	return map[string]http.Handler{
+		DiscoveryPath:   crossOrigin(http.HandlerFunc(p.discovery)),
+		keysPath:        crossOrigin(p.op),
+		tokenPath:       crossOrigin(http.HandlerFunc(p.token)),
+		userinfoPath:    crossOrigin(http.HandlerFunc(p.userinfo)),
+		revokePath:      crossOrigin(http.HandlerFunc(p.revoke)),
+		introspectPath:  crossOrigin(http.HandlerFunc(p.introspect)),
+		authorizePath:   http.HandlerFunc(p.authorize),
+		ContinuePath:    http.HandlerFunc(p.callback),
+		endSessionPath:  http.HandlerFunc(p.endSession),
+		backchannelPath: http.HandlerFunc(p.backchannelAuthorize),
 	}
+}
+
+// ServeHTTP serves every path under /oidc/ and the discovery document.
+func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h, ok := p.routes[r.URL.Path]
+	if !ok {
+		oauthError(w, http.StatusNotFound, "invalid_request", "no such endpoint; the discovery document at "+DiscoveryPath+" lists them")
+		return
+	}
+	h.ServeHTTP(w, r)
+}
+
+// allow answers 405 unless the request's method is one of methods.
+func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "use "+strings.Join(methods, " or "))
+	return false
 }
 
 // Bounds on what an anonymous authorization request may make the store keep: generous for
@@ -140,16 +184,23 @@ const (
 	maxScopesLen = 512
 )
 
-// authorize is op's authorization endpoint, after two things op does not do: it refuses
-// oversized parameters, and it gives the browser its browser secret (see binding.Browser),
-// so that the login the request starts belongs to that browser alone.
+// authorize is op's authorization endpoint, after what op does not do: it refuses oversized
+// parameters and the requests of refuseAuthorization, and it gives the browser its browser
+// secret (see binding.Browser), so that the login the request starts belongs to that browser
+// alone.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
 		return
 	}
 	if problem := oversized(r.Form); problem != "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", problem)
+		navigationError(w, http.StatusBadRequest, "invalid_request", problem)
+		return
+	}
+	if p.refuseAuthorization(w, r) {
 		return
 	}
 	name := binding.BrowserCookie(p.issuer)
@@ -167,6 +218,51 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := context.WithValue(r.Context(), browserKey{}, binding.Browser{Secret: secret, UserAgent: r.UserAgent()})
 	p.op.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// refuseAuthorization answers, and reports true for, the authorization requests that op
+// would answer in plain text, or serve in a way mcert cannot:
+//   - no client_id or an unknown one, no redirect_uri or one the client did not register:
+//     there is nowhere safe to send the error (RFC 6749 section 4.1.2.1);
+//   - prompt=none: mcert keeps no login session, since every login is approved on the phone,
+//     so it never can log the citizen in without showing a page (OIDC Core section 3.1.2.6);
+//   - response_mode=form_post: the pages' Content-Security-Policy (form-action 'self', no
+//     inline script) stops op's self-posting form.
+//
+// It validates the request as op's authorization endpoint does, which then validates it
+// again; the second time is cheap.
+func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) bool {
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		return true
+	}
+	if req.ClientID == "" {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "client_id is missing")
+		return true
+	}
+	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
+		return true
+	}
+	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))
+	switch {
+	case err != nil:
+	case req.ResponseMode != "" && req.ResponseMode != oidc.ResponseModeQuery && req.ResponseMode != oidc.ResponseModeFragment:
+		err = oidc.ErrInvalidRequest().WithDescription("response_mode must be query or fragment")
+	case slices.Contains(req.Prompt, oidc.PromptNone):
+		err = oidc.ErrLoginRequired().WithDescription("every login is approved on the phone: there is no session to log in without it")
+	default:
+		return false
+	}
+	if e := oidc.DefaultToServerError(err, err.Error()); e.IsRedirectDisabled() {
+		navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+		return true
+	}
+	op.AuthRequestError(w, r, req, err, p.op)
+	return true
 }
 
 type browserKey struct{}
@@ -204,8 +300,12 @@ func (p *Provider) ContinueURL(ctx context.Context, loginID string) string {
 
 // callback returns the browser to the relying party: op's callback, except that a login the
 // citizen denied on the phone answers access_denied (op would say interaction_required). The
-// web layer lets only the browser that started the login this far (ContinuePath).
+// web layer lets only the browser that started the login this far (ContinuePath), and only a
+// navigation, GET, which it checks.
 func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet) {
+		return
+	}
 	id := r.URL.Query().Get("id")
 	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))
 	if err == nil && l.Kind == storage.LoginRedirect && l.Status == storage.LoginDenied {
@@ -217,12 +317,23 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	p.op.ServeHTTP(w, r)
 }
 
-// discovery is op's discovery document with what mcert adds: pairwise subjects and CIBA.
+// discovery is op's discovery document, cut to what mcert does (op lists what it could do with
+// other storage and clients), with what mcert adds: pairwise subjects and CIBA.
 func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodHead) {
+		return
+	}
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	doc := op.CreateDiscoveryConfig(ctx, p.op, p.op.Storage())
 	doc.SubjectTypesSupported = []string{"pairwise"}
-	doc.GrantTypesSupported = append(doc.GrantTypesSupported, cibaGrantType)
+	doc.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
+	doc.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment)}
+	doc.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, cibaGrantType}
+	doc.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost}
+	// Algorithms of private_key_jwt, which no endpoint accepts.
+	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
+	doc.DeviceAuthorizationEndpoint = ""
 	doc.ACRValuesSupported = []string{acrPhoneBiometric}
 	doc.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	raw, err := json.Marshal(doc)
@@ -237,19 +348,65 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	out["backchannel_authentication_endpoint"] = p.issuer + backchannelPath
 	out["backchannel_token_delivery_modes_supported"] = []string{"poll"}
 	out["backchannel_user_code_parameter_supported"] = false
-	delete(out, "device_authorization_endpoint")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, out)
 }
 
-// oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2).
+// endSession is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) on op's
+// validation, with its errors as OAuth error bodies: op answers a query it cannot parse with
+// a 500, and ignores a post_logout_redirect_uri it has no client to check against.
+func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
+	if !allow(w, r, http.MethodGet, http.MethodPost) {
+		return
+	}
+	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
+	if err != nil {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		return
+	}
+	if req.PostLogoutRedirectURI != "" && req.IdTokenHint == "" && req.ClientID == "" {
+		navigationError(w, http.StatusBadRequest, "invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
+		return
+	}
+	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
+	session, err := op.ValidateEndSessionRequest(ctx, req, p.op)
+	if err == nil {
+		err = p.op.Storage().TerminateSession(ctx, session.UserID, session.ClientID)
+	}
+	if err != nil {
+		if e := oidc.DefaultToServerError(err, err.Error()); e.ErrorType != oidc.ServerError {
+			navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+			return
+		}
+		p.logger.Error("end session", "err", err)
+		navigationError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		return
+	}
+	http.Redirect(w, r, session.RedirectURI, http.StatusFound)
+}
+
+// navigationError answers a request a browser navigated to when there is no relying party to
+// send the error back to. It is the one place for an error page, which browsers would show
+// better than JSON.
+func navigationError(w http.ResponseWriter, status int, code, description string) {
+	oauthError(w, status, code, description)
+}
+
+// oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2), which no cache keeps.
 func oauthError(w http.ResponseWriter, status int, code, description string) {
+	noStore(w)
 	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+}
+
+// noStore keeps an answer out of every cache, as RFC 6749 section 5.1 asks of token responses
+// (Pragma for HTTP/1.0 caches).
+func noStore(w http.ResponseWriter) {
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Pragma", "no-cache")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }

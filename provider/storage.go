@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -182,7 +181,7 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, _, clientID string
 		return oidc.ErrServerError()
 	}
 	if t.ClientID != clientID {
-		return oidc.ErrInvalidClient().WithDescription("the token was issued to another client")
+		return oidc.ErrInvalidGrant().WithDescription("the token was issued to another client")
 	}
 	if err := s.p.store.DeleteToken(ctx, tokenID); err != nil && !errors.Is(err, storage.ErrNotFound) {
 		return oidc.ErrServerError()
@@ -200,21 +199,8 @@ func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Clie
 }
 
 func (s *opStorage) AuthorizeClientIDSecret(ctx context.Context, id, secret string) error {
-	_, err := s.p.authenticateClient(ctx, id, secret)
+	_, err := s.p.authenticate(ctx, credentials{id, secret}, false)
 	return err
-}
-
-// authenticateClient checks a confidential client's secret in constant time.
-func (p *Provider) authenticateClient(ctx context.Context, id, secret string) (storage.Client, error) {
-	c, err := p.store.GetClient(ctx, id)
-	if err != nil || c.SecretHash == nil {
-		return c, oidc.ErrInvalidClient().WithDescription("unknown client or wrong secret")
-	}
-	h := sha256.Sum256([]byte(secret))
-	if subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 {
-		return c, oidc.ErrInvalidClient().WithDescription("unknown client or wrong secret")
-	}
-	return c, nil
 }
 
 func (s *opStorage) SetUserinfoFromScopes(ctx context.Context, info *oidc.UserInfo, sub, clientID string, scopes []string) error {
@@ -227,16 +213,26 @@ func (s *opStorage) SetUserinfoFromScopes(ctx context.Context, info *oidc.UserIn
 
 func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, _, _ string) error {
 	t, err := s.p.store.GetToken(ctx, tokenID)
-	if err != nil || !s.now().Before(t.ExpiresAt) {
-		return oidc.ErrAccessDenied().WithDescription("the access token is unknown, revoked or expired")
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return errInactiveToken
+	case err != nil:
+		return err
+	case !s.now().Before(t.ExpiresAt):
+		return errInactiveToken
 	}
 	return s.p.fillUserinfo(ctx, info, t.ClientID, t.AccountID, t.Scopes)
 }
 
 func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
 	t, err := s.p.store.GetToken(ctx, tokenID)
-	if err != nil || !s.now().Before(t.ExpiresAt) || t.ClientID != clientID {
-		return errors.New("token is not active")
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return errInactiveToken
+	case err != nil:
+		return err
+	case !s.now().Before(t.ExpiresAt) || t.ClientID != clientID:
+		return errInactiveToken
 	}
 	var info oidc.UserInfo
 	if err := s.p.fillUserinfo(ctx, &info, t.ClientID, t.AccountID, t.Scopes); err != nil {

@@ -115,8 +115,9 @@ type Client struct {
 	Name                   string // shown to the citizen on the login page and the phone
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
-	CitizenID              bool // may receive the citizen_id claim
-	CIBA                   bool // may start decoupled (push) logins
+	CitizenID              bool   // may receive the citizen_id claim
+	CIBA                   bool   // may start decoupled (push) logins
+	IDTokenAlg             string // id_token_signed_response_alg: "RS256", "ES256", or "" for RS256
 	CreatedAt              time.Time
 }
 

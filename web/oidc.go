@@ -21,7 +21,7 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	h := echo.WrapHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
-	s.echo.GET(provider.DiscoveryPath, h)
+	s.echo.Any(provider.DiscoveryPath, h) // the provider answers CORS preflights and wrong methods
 	s.adminRoutes(api.Group("/admin", s.requireAdmin))
 }
 
@@ -36,12 +36,13 @@ func (s *Server) adminRoutes(admin *echo.Group) {
 
 func (s *Server) adminRotateKeys(c echo.Context) error {
 	ctx := c.Request().Context()
-	kid, err := s.cfg.RotateKeys(ctx)
+	kids, err := s.cfg.RotateKeys(ctx)
 	if err != nil {
 		return err
 	}
 	s.svc.RecordAdmin(ctx, binding.EventAdminKeysRotate, "")
-	return c.JSON(http.StatusOK, map[string]string{"kid": kid})
+	// kid stays what it meant when there was one algorithm: the key that signs by default.
+	return c.JSON(http.StatusOK, map[string]any{"kid": kids["RS256"], "kids": kids})
 }
 
 var errAdminToken = mcert.Errorf(mcert.Unauthorized, "admin_token_required", "send the operator's admin token as Authorization: Bearer <token> (see mcert serve --admin-token)")
@@ -66,6 +67,7 @@ type clientBody struct {
 	Public                 bool     `json:"public"`
 	CitizenID              bool     `json:"citizen_id"`
 	CIBA                   bool     `json:"ciba"`
+	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
 func (s *Server) adminCreateClient(c echo.Context) error {
@@ -75,7 +77,7 @@ func (s *Server) adminCreateClient(c echo.Context) error {
 	}
 	out, err := provider.RegisterClient(c.Request().Context(), s.svc.Store, provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
-		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA,
+		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, IDTokenAlg: req.IDTokenAlg,
 	}, s.svc.Now())
 	if err != nil {
 		return err
@@ -91,9 +93,14 @@ func (s *Server) adminListClients(c echo.Context) error {
 	}
 	views := make([]map[string]any, 0, len(clients))
 	for _, cl := range clients {
+		alg := cl.IDTokenAlg
+		if alg == "" {
+			alg = "RS256"
+		}
 		views = append(views, map[string]any{
 			"client_id": cl.ID, "name": cl.Name, "redirect_uris": orEmpty(cl.RedirectURIs), "post_logout_redirect_uris": orEmpty(cl.PostLogoutRedirectURIs),
-			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "created_at": rfc3339(cl.CreatedAt),
+			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "id_token_signed_response_alg": alg,
+			"created_at": rfc3339(cl.CreatedAt),
 		})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"clients": views})

@@ -41,9 +41,10 @@ type Config struct {
 	// Backup writes a consistent copy of the data file while the server serves, for the admin
 	// API's backup; nil: the store has none, and the route answers 404.
 	Backup func(w io.Writer) (int64, error)
-	// RotateKeys makes a new ID-token signing key and returns its ID, for the admin API; it
+	// RotateKeys makes new ID-token signing keys and returns their IDs by algorithm, for the
+	// admin API; it
 	// comes with Provider.
-	RotateKeys func(ctx context.Context) (string, error)
+	RotateKeys func(ctx context.Context) (map[string]string, error)
 	// TrustedProxies are the networks of the reverse proxies in front of the server: only for
 	// a peer in one of them is the client's address taken from X-Forwarded-For.
 	TrustedProxies []netip.Prefix

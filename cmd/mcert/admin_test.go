@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -123,16 +124,21 @@ func TestKeyRotation(t *testing.T) {
 	}
 
 	before := login()
-	kid := admin("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200).json(t)["kid"].(string)
-	if got := jwks(); len(got) != 2 {
-		t.Fatalf("key set during a rotation %v, want the old and the new key", got)
+	rotated := admin("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200).json(t)
+	kid, _ := rotated["kid"].(string)
+	kids, _ := rotated["kids"].(map[string]any)
+	if kid == "" || kids["RS256"] != kid || kids["ES256"] == nil {
+		t.Fatalf("rotation answered %v, want the new RS256 key as kid and both new keys in kids", rotated)
+	}
+	if got := jwks(); len(got) != 4 {
+		t.Fatalf("key set during a rotation %v, want the old and the new key of RS256 and of ES256", got)
 	}
 	if after := login(); after != kid || after == before {
 		t.Fatalf("signed with %q after rotating to %q (before: %q)", after, kid, before)
 	}
 	s.clock.Advance(25 * time.Hour)
-	if got := jwks(); len(got) != 1 || got[0] != kid {
-		t.Fatalf("key set a day after the rotation: %v, want only %q", got, kid)
+	if got := jwks(); len(got) != 2 || !slices.Contains(got, kid) || !slices.Contains(got, kids["ES256"].(string)) {
+		t.Fatalf("key set a day after the rotation: %v, want only %v", got, kids)
 	}
 }
 

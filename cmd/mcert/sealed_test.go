@@ -6,6 +6,7 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -31,13 +32,13 @@ import (
 	"github.com/mcert/mcert/storage/bolt"
 )
 
-// The provider's secrets in the store.
-var providerSecrets = []string{"oidc-crypto-key", "pairwise-subject-key"}
+// The server's secrets in the store: the provider's, and the binding service's.
+var providerSecrets = []string{"oidc-crypto-key", "pairwise-subject-key", "login-qr-key", "card-challenge-key"}
 
 // plainSecrets are what sealing must keep out of the data file, opened with the server's key:
 // every signing key's PKCS#8 form and its private scalar, and the provider's secrets. It fails
 // the test if any of them is stored unsealed.
-func (s *server) plainSecrets(t *testing.T) map[string][]byte {
+func (s *server) plainSecrets(t *testing.T, secrets []string) map[string][]byte {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string][]byte{}
@@ -54,14 +55,22 @@ func (s *server) plainSecrets(t *testing.T) map[string][]byte {
 		if err != nil {
 			t.Fatal(err)
 		}
-		scalar, err := priv.(*ecdsa.PrivateKey).Bytes()
-		if err != nil {
-			t.Fatal(err)
-		}
 		out["signing key "+k.ID] = der
-		out["private scalar of "+k.ID] = scalar
+		switch priv := priv.(type) {
+		case *ecdsa.PrivateKey:
+			scalar, err := priv.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out["private scalar of "+k.ID] = scalar
+		case *rsa.PrivateKey:
+			out["private exponent of "+k.ID] = priv.D.Bytes()
+			out["first prime of "+k.ID] = priv.Primes[0].Bytes()
+		default:
+			t.Fatalf("signing key %s is a %T", k.ID, priv)
+		}
 	}
-	for _, name := range providerSecrets {
+	for _, name := range secrets {
 		v, err := s.store.Secret(ctx, name, func() []byte { t.Errorf("secret %s is missing", name); return nil })
 		if err != nil {
 			t.Fatal(err)
@@ -131,14 +140,9 @@ func (s *server) sameRelyingParty(t *testing.T, rp *relyingParty) *relyingParty 
 	return &relyingParty{t: t, s: s, provider: p, oauth: cfg, verifier: p.Verifier(&oidc.Config{ClientID: cfg.ClientID})}
 }
 
-// login is one relying-party login approved on the phone.
-func (rp *relyingParty) login(t *testing.T, ph *phone.Client) (rawIDToken string, sub string) {
-	t.Helper()
-	a := rp.startLogin()
-	if _, err := ph.Login(context.Background(), a.scan(t), phone.GetOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	tok, idt := rp.finish(a)
+// loginSub is one relying-party login approved on the phone: its ID token and subject.
+func (rp *relyingParty) loginSub(ph *phone.Client) (rawIDToken string, sub string) {
+	tok, idt := rp.login(ph)
 	return tok.Extra("id_token").(string), idt.Subject
 }
 
@@ -183,12 +187,14 @@ func TestKeysSealedAtRest(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.DataDir = dir })
 	ph, _ := boundCitizen(t, s)
 	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
-	_, sub := rp.login(t, ph)
+	_, sub := rp.loginSub(ph)
 	s.admin(t)("POST", "/api/v1/admin/keys/rotate", nil).want(t, 200) // a retiring key, and a new one
-	_, sub = rp.login(t, ph)
+	_, sub = rp.loginSub(ph)
 	published := s.keySet(t)
-	secrets := s.plainSecrets(t)
-	if len(secrets) != 2*2+len(providerSecrets) {
+	secrets := s.plainSecrets(t, providerSecrets)
+	// Two ES256 keys (the PKCS#8 form and the scalar) and two RS256 keys (the PKCS#8 form, the
+	// private exponent and a prime), then the secrets.
+	if len(secrets) != 2*2+2*3+len(providerSecrets) {
 		t.Fatalf("secrets to look for: %d", len(secrets))
 	}
 
@@ -210,7 +216,7 @@ func TestKeysSealedAtRest(t *testing.T) {
 		if got, want := kids(s.keySet(t)), kids(published); !slices.Equal(got, want) {
 			t.Errorf("key set after the restart %v, before %v", got, want)
 		}
-		raw, again := s.sameRelyingParty(t, rp).login(t, ph)
+		raw, again := s.sameRelyingParty(t, rp).loginSub(ph)
 		var keys []crypto.PublicKey
 		var algs []string
 		for _, k := range published.Keys {
@@ -274,7 +280,7 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 	plain := map[string][]byte{}
 	retire := now.Add(time.Hour)
 	for i, retireAt := range []*time.Time{&retire, nil} {
-		k, err := provider.NewSigningKey(func() time.Time { return now.Add(time.Duration(i) * time.Second) })
+		k, err := provider.NewSigningKey(jose.ES256, func() time.Time { return now.Add(time.Duration(i) * time.Second) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -284,7 +290,7 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 		}
 		plain["signing key "+k.ID] = k.PrivateKey
 	}
-	for _, name := range providerSecrets {
+	for _, name := range providerSecrets[:2] { // the secrets an mcert before sealing had
 		v := make([]byte, 32)
 		_, _ = rand.Read(v)
 		if _, err := st.Secret(ctx, name, func() []byte { return bytes.Clone(v) }); err != nil {
@@ -313,7 +319,7 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 	}
 
 	s := startServer(t, func(c *Config) { c.DataDir = dir })
-	stored := s.plainSecrets(t) // fails unless every one is sealed
+	stored := s.plainSecrets(t, providerSecrets[:2]) // fails unless every one is sealed
 	for name, v := range plain {
 		if !bytes.Equal(stored[name], v) {
 			t.Errorf("%s changed in the sealing", name)
@@ -325,12 +331,20 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 			published = append(published, id)
 		}
 	}
-	slices.Sort(published)
-	if got := kids(s.keySet(t)); !slices.Equal(got, published) {
-		t.Errorf("key set %v, want the keys stored before sealing, %v", got, published)
+	// The keys stored before sealing are all published, and an RS256 key is added beside them
+	// (the older data had ES256 keys only).
+	set := s.keySet(t)
+	got := kids(set)
+	for _, id := range published {
+		if !slices.Contains(got, id) {
+			t.Errorf("key set %v lacks %s, a key stored before sealing", got, id)
+		}
+	}
+	if !slices.ContainsFunc(set.Keys, func(k jose.JSONWebKey) bool { return k.Algorithm == "RS256" }) {
+		t.Errorf("key set %v has no RS256 key", got)
 	}
 	ph, _ := boundCitizen(t, s)
-	s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{}).login(t, ph)
+	s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{}).login(ph)
 	checkNoneShown(t, "the backup", s.admin(t)("GET", "/api/v1/admin/backup", nil).want(t, 200).Body, plain)
 	s.stop()
 	if dataFile, err = os.ReadFile(filepath.Join(dir, "mcert.db")); err != nil {

@@ -244,6 +244,7 @@ type clientRecord struct {
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
 	CitizenID              bool      `json:"citizen_id"`
 	CIBA                   bool      `json:"ciba"`
+	IDTokenAlg             string    `json:"id_token_alg,omitempty"` // records written before it read as ""
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -257,6 +258,7 @@ func toClient(c storage.Client) clientRecord {
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		CitizenID:              c.CitizenID,
 		CIBA:                   c.CIBA,
+		IDTokenAlg:             c.IDTokenAlg,
 		CreatedAt:              c.CreatedAt.UTC(),
 	}
 }
@@ -270,6 +272,7 @@ func fromClient(r clientRecord) storage.Client {
 		PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
 		CitizenID:              r.CitizenID,
 		CIBA:                   r.CIBA,
+		IDTokenAlg:             r.IDTokenAlg,
 		CreatedAt:              r.CreatedAt,
 	}
 }

@@ -600,7 +600,7 @@ func client(i int) storage.Client {
 		c.SecretHash = hash("client secret", i)
 		c.RedirectURIs = append(c.RedirectURIs, fmt.Sprintf("https://rp%d.example/other", i))
 		c.PostLogoutRedirectURIs = []string{fmt.Sprintf("https://rp%d.example/", i)}
-		c.CitizenID, c.CIBA = true, true
+		c.CitizenID, c.CIBA, c.IDTokenAlg = true, true, "ES256"
 	}
 	return c
 }
