@@ -24,9 +24,10 @@ type metrics struct {
 	ceremonyDuration *prometheus.HistogramVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(extra ...prometheus.Collector) *metrics {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(extra...)
 	f := promauto.With(reg)
 	return &metrics{
 		registry: reg,

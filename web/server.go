@@ -17,6 +17,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
@@ -48,6 +49,15 @@ type Config struct {
 	// TrustedProxies are the networks of the reverse proxies in front of the server: only for
 	// a peer in one of them is the client's address taken from X-Forwarded-For.
 	TrustedProxies []netip.Prefix
+	// Revocation is the card revocation check, whose health /healthz reports and whose
+	// metrics /metrics serves; nil: none.
+	Revocation Revocation
+}
+
+// Revocation is what the web layer sees of the card revocation check (revocation.Checker).
+type Revocation interface {
+	Health() (ok bool, problems []string)
+	Collectors() []prometheus.Collector
 }
 
 // maxBody bounds every request body: the largest legitimate one, a WebAuthn registration with
@@ -68,7 +78,11 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics()}
+	var collectors []prometheus.Collector
+	if cfg.Revocation != nil {
+		collectors = cfg.Revocation.Collectors()
+	}
+	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics(collectors...)}
 	s.echo, s.admin = s.newEcho(), s.newEcho()
 	metrics := echo.WrapHandler(s.metrics.handler())
 
@@ -126,6 +140,14 @@ func (s *Server) healthz(c echo.Context) error {
 	if err := s.svc.Store.Ping(ctx); err != nil {
 		s.cfg.Logger.Error("health check: store does not answer", "err", err)
 		return mcert.Errorf(mcert.Internal, "store_unavailable", "the store does not answer")
+	}
+	// Stale revocation data refuses card logins (card_status_unknown) but nothing else: the
+	// instance stays in service, and says what is wrong.
+	if s.cfg.Revocation != nil {
+		if ok, problems := s.cfg.Revocation.Health(); !ok {
+			s.cfg.Logger.Warn("health check: card revocation data is stale", "problems", problems)
+			return c.JSON(http.StatusOK, map[string]any{"status": "degraded", "revocation": "stale", "problems": problems})
+		}
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }

@@ -6,6 +6,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,14 +19,18 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/revocation"
 	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage/bolt"
 	"github.com/mcert/mcert/web"
@@ -32,11 +38,14 @@ import (
 
 // Config is the server's configuration, from flags or MCERT_* variables.
 type Config struct {
-	Addr           string
-	DataDir        string
-	PublicURL      string // empty: http(s)://localhost:<port the server listens on>
-	CardCA         string // PEM bundle of trusted card CAs; empty: the development CA in DataDir
-	CardCRL        string // optional CRL file (PEM or DER)
+	Addr      string
+	DataDir   string
+	PublicURL string   // empty: http(s)://localhost:<port the server listens on>
+	CardCA    string   // PEM bundle of trusted card CAs; empty: the development CA in DataDir
+	CardCRL   []string // CRL files of the card CAs (PEM or DER); none: the cards' CRL distribution points
+	// CardRevocation is how card revocation is checked: "ocsp,crl", "crl", "ocsp" or "none";
+	// empty: "ocsp,crl" with --card-ca, "none" for the development CA.
+	CardRevocation string
 	CardAgentURL   string
 	AdminToken     string        // bearer token of the admin API; empty: one kept in DataDir/admin-token
 	TLSCert        string        // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
@@ -100,8 +109,13 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("--admin-addr %q must be host:port with the host of a private network or loopback, such as 10.0.0.5:9090 or 127.0.0.1:9090", c.AdminAddr))
 		}
 	}
-	if c.CardCRL != "" && c.CardCA == "" {
+	if len(c.CardCRL) > 0 && c.CardCA == "" {
 		errs = append(errs, errors.New("--card-crl needs --card-ca: a CRL belongs to a production card CA"))
+	}
+	if c.CardRevocation != "" {
+		if _, err := revocation.ParseMode(c.CardRevocation); err != nil {
+			errs = append(errs, fmt.Errorf("--card-revocation: %w", err))
+		}
 	}
 	switch {
 	case c.Dev && c.CardCA != "":
@@ -136,6 +150,7 @@ type Main struct {
 	debug         net.Listener // the profiler's, with --debug-addr
 	service       *binding.Service
 	sealer        *seal.Sealer
+	revocation    *revocation.Checker
 }
 
 // maxHeaderBytes bounds a request's header: the largest legitimate one, a browser's with the
@@ -236,6 +251,9 @@ func (m *Main) Open() error {
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
 		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies,
 	}
+	if m.revocation != nil { // a nil *Checker in the interface would not be nil
+		webCfg.Revocation = m.revocation
+	}
 	if cfg.CardCA == "" { // development mode, which Validate allowed: show the demo relying party too
 		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
 			m.Close()
@@ -318,6 +336,7 @@ func (m *Main) tlsConfig() (*tls.Config, error) {
 
 func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 	cfg := &m.Config
+	var caPEM []byte
 	if cfg.CardCA == "" {
 		ca, created, err := authn.LoadOrCreateDevCA(cfg.DataDir, cfg.Now())
 		if err != nil {
@@ -328,16 +347,83 @@ func (m *Main) cardVerifier() (*authn.CardVerifier, error) {
 		}
 		// On every start, so that a development server is never taken for a production one.
 		cfg.Logger.Warn("development mode: cards of the development card CA are trusted and the demo relying party is served at /demo; configure --card-ca for real citizen cards", "dir", cfg.DataDir)
-		return authn.NewCardVerifier(ca.CertPEM(), nil)
+		caPEM = ca.CertPEM()
+	} else {
+		var err error
+		if caPEM, err = os.ReadFile(cfg.CardCA); err != nil {
+			return nil, fmt.Errorf("read --card-ca: %w", err)
+		}
 	}
-	caPEM, err := os.ReadFile(cfg.CardCA)
+	// The CAs alone first, to know them; then with the revocation check over them.
+	plain, err := authn.NewCardVerifier(caPEM, nil)
 	if err != nil {
-		return nil, fmt.Errorf("read --card-ca: %w", err)
+		return nil, err
 	}
-	if cfg.CardCRL != "" {
-		return nil, errors.New("--card-crl is not available in this build; the live revocation check replaces it")
+	if m.revocation, err = m.revocationChecker(plain.CAs()); err != nil {
+		return nil, err
 	}
-	return authn.NewCardVerifier(caPEM, nil)
+	if m.revocation == nil {
+		return plain, nil
+	}
+	return authn.NewCardVerifier(caPEM, m.revocation)
+}
+
+// revocationChecker checks the cards of cas for revocation as --card-revocation says: by
+// default OCSP then CRL for real card CAs, nothing for the development CA, whose cards name no
+// revocation source. It is nil for "none".
+func (m *Main) revocationChecker(cas []*x509.Certificate) (*revocation.Checker, error) {
+	cfg := &m.Config
+	mode := revocation.ModeNone
+	if cfg.CardCA != "" {
+		mode = revocation.ModeOCSPThenCRL
+	}
+	if cfg.CardRevocation != "" {
+		mode, _ = revocation.ParseMode(cfg.CardRevocation) // Validate has checked it
+	}
+	if mode == revocation.ModeNone {
+		if cfg.CardCA != "" {
+			cfg.Logger.Warn("--card-revocation none: revoked citizen cards are accepted")
+		}
+		return nil, nil
+	}
+	files, err := crlFilesByCA(cfg.CardCRL, cas)
+	if err != nil {
+		return nil, err
+	}
+	rcfg := revocation.Config{Mode: mode, Logger: cfg.Logger, Now: cfg.Now}
+	for _, ca := range cas {
+		rcfg.CAs = append(rcfg.CAs, revocation.CA{Certificate: ca, CRLFiles: files[ca]})
+	}
+	chk, err := revocation.New(rcfg)
+	if err != nil {
+		return nil, fmt.Errorf("card revocation: %w", err)
+	}
+	return chk, nil
+}
+
+// crlFilesByCA sorts the --card-crl files by the CA that signed each, so that an operator
+// need not say which CRL belongs to which CA.
+func crlFilesByCA(paths []string, cas []*x509.Certificate) (map[*x509.Certificate][]string, error) {
+	out := map[*x509.Certificate][]string{}
+	for _, path := range paths {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read --card-crl: %w", err)
+		}
+		if block, _ := pem.Decode(data); block != nil {
+			data = block.Bytes
+		}
+		list, err := x509.ParseRevocationList(data)
+		if err != nil {
+			return nil, fmt.Errorf("--card-crl %s is not a CRL in PEM or DER: %w", path, err)
+		}
+		i := slices.IndexFunc(cas, func(ca *x509.Certificate) bool { return list.CheckSignatureFrom(ca) == nil })
+		if i < 0 {
+			return nil, fmt.Errorf("--card-crl %s (from %s) is not signed by any of the --card-ca certificates; use the CRL of a CA that issues the cards", path, list.Issuer)
+		}
+		out[cas[i]] = append(out[cas[i]], path)
+	}
+	return out, nil
 }
 
 // canonicalURL writes the public URL as browsers write its origin (no default port, no
@@ -379,6 +465,10 @@ func (m *Main) adminTokenHash() ([]byte, error) {
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
 	go m.collectGarbage(ctx)
+	if m.revocation != nil {
+		go m.revocation.Run(ctx)
+		go m.reloadOnHangup(ctx)
+	}
 	if m.debug != nil {
 		// The profiler's own mux: net/http/pprof registers on http.DefaultServeMux, which
 		// nothing else serves.
@@ -412,6 +502,26 @@ func (m *Main) Run(ctx context.Context) error {
 		err = cmp.Or(err, srv.Shutdown(shutdown))
 	}
 	return err
+}
+
+// reloadOnHangup fetches the card CAs' CRLs again, and re-reads their files, on SIGHUP: an
+// operator who has just replaced a CRL need not wait for the next refresh.
+func (m *Main) reloadOnHangup(ctx context.Context) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := m.revocation.Reload(ctx); err != nil {
+				m.Config.Logger.Error("SIGHUP: reloading the card CRLs", "err", err)
+			} else {
+				m.Config.Logger.Info("SIGHUP: reloaded the card CRLs")
+			}
+		}
+	}
 }
 
 func (m *Main) collectGarbage(ctx context.Context) {
@@ -455,7 +565,8 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database, the key file and, in development, the card CA")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>, https with --tls-cert)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
-	fs.StringVar(&cfg.CardCRL, "card-crl", "", "CRL of the card CA (PEM or DER), checked at every card login")
+	fs.Var((*stringsFlag)(&cfg.CardCRL), "card-crl", "CRL file of a card CA (PEM or DER; repeatable), re-read when it changes and on SIGHUP; without one, the CRLs are fetched from the cards' distribution points and kept current")
+	fs.StringVar(&cfg.CardRevocation, "card-revocation", "", `how card revocation is checked: "ocsp,crl" (the OCSP responder the card names, then the CRL when it cannot answer; the default with --card-ca), "crl", "ocsp", or "none" (the development CA's default)`)
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://localhost:61161", "where the pages reach MOICA's cross-platform web component on the citizen's computer (or mcert card agent)")
@@ -489,6 +600,21 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 // prefixesFlag is a list of networks on the command line, repeatable and comma separated:
 // 10.0.0.0/8,192.0.2.7 (an address alone is a network of one).
 type prefixesFlag []netip.Prefix
+
+// stringsFlag is a flag that may be given more than once.
+type stringsFlag []string
+
+func (f *stringsFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return strings.Join(*f, ",")
+}
+
+func (f *stringsFlag) Set(v string) error {
+	*f = append(*f, v)
+	return nil
+}
 
 func (p *prefixesFlag) String() string {
 	if p == nil {
