@@ -133,8 +133,32 @@ func NewCardAgent(cfg CardAgentConfig) (*CardAgent, error) {
 	a.mux.HandleFunc("POST /popupIgnored", a.popupIgnored)
 	a.mux.HandleFunc("GET /pkcs11info", a.pkcs11Info)
 	a.mux.HandleFunc("POST /pkcs11info", a.pkcs11Info) // as the component's older callers ask
+	a.mux.HandleFunc("GET /selfTest.htm", a.selfTest)
 	return a, nil
 }
+
+// selfTest is the page mcert's login page links to as the component's self-test, which the
+// real component serves at the same path: here it says that the agent runs, for which site, and
+// with which card.
+func (a *CardAgent) selfTest(w http.ResponseWriter, r *http.Request) {
+	card := "no card"
+	if a.file != nil {
+		name, masked := authn.CardHolder(a.file.Certificate)
+		card = name + " (" + masked + ")"
+	}
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	_ = selfTestTemplate.Execute(w, map[string]string{"Origin": a.origin, "Card": card})
+}
+
+var selfTestTemplate = template.Must(template.New("selfTest").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>mcert card agent</title></head>
+<body><h1>mcert card agent: running</h1>
+<p>The development stand-in for MOICA's cross-platform web component (跨平台網頁元件) answers here.</p>
+<p>It signs for <b>{{.Origin}}</b> only, with the card of <b>{{.Card}}</b>.</p>
+</body></html>
+`))
 
 // parseOrigin reads an origin such as http://localhost:8080, with or without a final slash.
 func parseOrigin(s string) (string, error) {

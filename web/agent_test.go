@@ -507,3 +507,18 @@ func TestNewCardAgentErrors(t *testing.T) {
 		t.Errorf("a 2-digit PIN: %v", err)
 	}
 }
+
+// TestCardAgentSelfTest checks the page the login page links to as the component's self-test:
+// it says for which site the agent signs and whose card it holds, and never more of the ID.
+func TestCardAgentSelfTest(t *testing.T) {
+	cards := newTestCards(t)
+	agent, _ := startAgent(t, CardAgentConfig{Card: readCard(t, cards.moicaPIN)})
+	empty, _ := startAgent(t, CardAgentConfig{})
+	status, body := request(t, "GET", agent+"/selfTest.htm", "", nil)
+	if status != 200 || !strings.Contains(string(body), "王小明") || !strings.Contains(string(body), "http://localhost:8080") || strings.Contains(string(body), "A123456789") {
+		t.Errorf("self-test page: %d %s", status, body)
+	}
+	if status, body := request(t, "GET", empty+"/selfTest.htm", "", nil); status != 200 || !strings.Contains(string(body), "no card") {
+		t.Errorf("self-test page without a card: %d %s", status, body)
+	}
+}
