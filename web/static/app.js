@@ -1,7 +1,7 @@
 // The enrollment and account page: card login through the card agent, registration, the
 // account with its devices, suspension, binding a phone, and the audit log.
 import { $, api, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
-import { CardError, openComponent, signPKCS7 } from "/static/card.js";
+import { CardError, openComponent } from "/static/card.js";
 
 const agent = $("login").dataset.agent;
 let account = null;
@@ -52,9 +52,9 @@ async function login(ev) {
   const form = ev.target;
   const citizenID = form.elements.citizen_id.value.trim().toUpperCase();
   const pin = form.elements.pin.value;
-  let popup;
+  let component;
   try {
-    popup = openComponent(agent); // first, while the click still allows a popup
+    component = openComponent(agent); // first, while the click still allows a popup
   } catch (e) {
     return cardFailed(e);
   }
@@ -62,7 +62,7 @@ async function login(ev) {
   $("login-button").disabled = true;
   try {
     const { challenge, tbs } = await api("GET", "/api/v1/card/challenge");
-    const pkcs7 = await signPKCS7(popup, agent, tbs, pin);
+    const pkcs7 = await component.signPKCS7(tbs, pin);
     form.elements.pin.value = "";
     const r = await api("POST", "/api/v1/card/login", { challenge, pkcs7, citizen_id: citizenID });
     say("");
@@ -70,7 +70,7 @@ async function login(ev) {
     if (r.account) showAccount(r.account);
     else showRegister();
   } catch (e) {
-    if (!popup.closed) popup.close();
+    component.close();
     if (e instanceof CardError) cardFailed(e);
     else failed(e, "home.login_failed");
   } finally {

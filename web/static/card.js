@@ -43,53 +43,67 @@ function failure(answer) {
   return new CardError(code, "0x" + Number(major).toString(16) + (minor ? " / 0x" + Number(minor).toString(16) : ""));
 }
 
-// openComponent opens the component's popup. Browsers allow a popup only from the citizen's own
-// click, so this must run in the click's handler before anything is awaited.
-export function openComponent(componentURL) {
+// openComponent opens the component's popup and starts listening to it at once: the popup may
+// say it is ready before the page has its challenge. Browsers allow a popup only from the
+// citizen's own click, so this must run in the click's handler before anything is awaited.
+// ready is how long the component may take to load (none answers when it is not installed or
+// not running); the citizen then has a minute to insert the card and sign.
+export function openComponent(componentURL, { ready = 10000, signing = 60000 } = {}) {
   const popup = window.open(componentURL + "/popupForm", "", "popup,width=420,height=360");
   if (!popup) throw new CardError("popup_blocked");
-  return popup;
-}
-
-// signPKCS7 has the card sign tbs as a PKCS#7 SignedData through the open popup, and returns
-// it in base64. ready is how long the component may take to load (none answers when it is not
-// installed or not running); the citizen then has a minute to insert the card.
-export function signPKCS7(popup, componentURL, tbs, pin, { ready = 10000, signing = 60000 } = {}) {
   const origin = new URL(componentURL).origin;
-  return new Promise((resolve, reject) => {
-    let timer;
-    const wait = (ms, code) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => end(new CardError(code)), ms);
-    };
-    const closed = setInterval(() => popup.closed && end(new CardError("cancelled")), 500);
-    function end(err, signature) {
-      clearTimeout(timer);
-      clearInterval(closed);
-      window.removeEventListener("message", onMessage);
-      if (!popup.closed) popup.close();
-      err ? reject(err) : resolve(signature);
+  let request = null; // the MakeSignature message, once the page has it
+  let isReady = false;
+  let settle;
+  const result = new Promise((resolve, reject) => (settle = { resolve, reject }));
+  result.catch(() => {}); // a popup closed before signPKCS7 was called has no one to tell
+  let timer;
+  const wait = (ms, code) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => end(new CardError(code)), ms);
+  };
+  const closed = setInterval(() => popup.closed && end(new CardError("cancelled")), 500);
+  function end(err, signature) {
+    clearTimeout(timer);
+    clearInterval(closed);
+    window.removeEventListener("message", onMessage);
+    if (!popup.closed) popup.close();
+    err ? settle.reject(err) : settle.resolve(signature);
+  }
+  const send = () => {
+    if (isReady && request) {
+      wait(signing, "timeout");
+      popup.postMessage(request, origin);
     }
-    function onMessage(ev) {
-      if (ev.origin !== origin || ev.source !== popup) return;
-      let msg;
-      try {
-        msg = JSON.parse(ev.data);
-      } catch {
-        return;
-      }
-      if (msg.func === "getTbs") {
-        wait(signing, "timeout");
-        popup.postMessage(JSON.stringify({
-          func: "MakeSignature", signatureType: "PKCS7", tbs, tbsEncoding: "NONE",
-          hashAlgorithm: "SHA256", withCardSN: "false", pin, nonce: "",
-        }), origin);
-      } else if (msg.func === "sign") {
-        if (msg.ret_code === 0 && msg.signature) end(null, msg.signature);
-        else end(failure(msg));
-      }
+  };
+  function onMessage(ev) {
+    if (ev.origin !== origin || ev.source !== popup) return;
+    let msg;
+    try {
+      msg = JSON.parse(ev.data);
+    } catch {
+      return;
     }
-    window.addEventListener("message", onMessage);
-    wait(ready, "no_component");
-  });
+    if (msg.func === "getTbs") {
+      isReady = true;
+      send();
+    } else if (msg.func === "sign") {
+      if (msg.ret_code === 0 && msg.signature) end(null, msg.signature);
+      else end(failure(msg));
+    }
+  }
+  window.addEventListener("message", onMessage);
+  wait(ready, "no_component");
+  return {
+    // signPKCS7 has the card sign tbs as a PKCS#7 SignedData, and returns it in base64.
+    signPKCS7(tbs, pin) {
+      request = JSON.stringify({
+        func: "MakeSignature", signatureType: "PKCS7", tbs, tbsEncoding: "NONE",
+        hashAlgorithm: "SHA256", withCardSN: "false", pin, nonce: "",
+      });
+      send();
+      return result;
+    },
+    close: () => end(new CardError("cancelled")),
+  };
 }
