@@ -8,12 +8,15 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/qr"
 	"github.com/mcert/mcert/storage"
 )
@@ -57,7 +60,8 @@ func (s *Service) CreateBinding(ctx context.Context, sess storage.Session, sessi
 
 // BindingState is a binding as the desktop page sees it.
 type BindingState struct {
-	Status string // pending, scanned, bound or expired
+	Status string // pending, scanned, bound, refused or expired
+	Reason string // for refused: the error code that says why
 	Device *storage.Device
 }
 
@@ -67,7 +71,7 @@ func (s *Service) Binding(ctx context.Context, sess storage.Session, id string) 
 	if err != nil {
 		return BindingState{}, err
 	}
-	st := BindingState{Status: bindingStatus(b, s.now())}
+	st := BindingState{Status: bindingStatus(b, s.now()), Reason: b.Reason}
 	if b.Status == storage.BindingBound {
 		d, err := s.Store.GetDevice(ctx, b.DeviceID)
 		if err != nil {
@@ -106,6 +110,27 @@ func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id strin
 	return b, err
 }
 
+// checkNewDevice checks that the account may take one more device, and returns the name it is
+// listed under: the one asked for, numbered when another of the account's phones has it, so
+// that the citizen can tell two 「Android 手機」 apart.
+func (s *Service) checkNewDevice(ctx context.Context, a storage.Account, name string) (string, error) {
+	if err := s.checkDeviceLimit(ctx, a); err != nil {
+		return "", err
+	}
+	devices, err := s.Store.ListDevices(ctx, a.ID)
+	if err != nil {
+		return "", err
+	}
+	taken := func(n string) bool {
+		return slices.ContainsFunc(devices, func(d storage.Device) bool { return d.Name == n })
+	}
+	unique := name
+	for i := 2; taken(unique); i++ {
+		unique = fmt.Sprintf("%s %d", name, i)
+	}
+	return unique, nil
+}
+
 // checkDeviceLimit refuses a new device when the account has as many usable ones as allowed.
 func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error {
 	devices, err := s.usableDevices(ctx, a)
@@ -132,7 +157,7 @@ func (s *Service) activeAccount(ctx context.Context, sess storage.Session) (stor
 }
 
 func bindingStatus(b storage.Binding, now time.Time) string {
-	if b.Status != storage.BindingBound && !now.Before(b.ExpiresAt) {
+	if b.Status != storage.BindingBound && b.Status != storage.BindingRefused && !now.Before(b.ExpiresAt) {
 		return "expired"
 	}
 	return b.Status
@@ -178,6 +203,41 @@ func cleanDeviceName(name string) (string, error) {
 	return name, nil
 }
 
+// BindingInvite is what the phone shows when it opens a binding QR code, before the citizen
+// fills anything in: whose account the phone would join, and until when the code works.
+type BindingInvite struct {
+	Name, IDMasked string // the account holder's, both masked
+	ExpiresAt      time.Time
+}
+
+// BindingInvite looks at a binding by its QR token without using it: a token that is unknown,
+// used or expired is refused (and counted as a refused phone request) before the citizen types
+// a device name.
+func (s *Service) BindingInvite(ctx context.Context, token string) (BindingInvite, error) {
+	b, err := s.bindingByToken(ctx, token, storage.BindingPending)
+	if err != nil {
+		return BindingInvite{}, err
+	}
+	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	if err != nil {
+		return BindingInvite{}, err
+	}
+	return BindingInvite{Name: maskName(a.Name), IDMasked: authn.MaskCitizenID(a.CitizenID), ExpiresAt: b.ExpiresAt}, nil
+}
+
+// maskName shows a name as Taiwan's services do to someone who may not be its holder: the first
+// and last characters, the others hidden (王小明 as 王*明, 林華 as 林*).
+func maskName(name string) string {
+	r := []rune(name)
+	switch len(r) {
+	case 0, 1:
+		return name
+	case 2:
+		return string(r[0]) + "*"
+	}
+	return string(r[0]) + strings.Repeat("*", len(r)-2) + string(r[len(r)-1])
+}
+
 // BeginBind is the phone's first step: it claims the QR token and gets the WebAuthn options.
 func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*protocol.CredentialCreation, error) {
 	name, err := cleanDeviceName(deviceName)
@@ -194,7 +254,7 @@ func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*pro
 		return nil, err
 	}
 	if a.Status != storage.AccountActive {
-		return nil, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it")
+		return nil, s.failBinding(ctx, b, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it"))
 	}
 	devices, err := s.Store.ListDevices(ctx, a.ID)
 	if err != nil {
@@ -229,16 +289,20 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 	if err != nil {
 		return storage.Device{}, "", err
 	}
+	if a.Status != storage.AccountActive {
+		return storage.Device{}, "", s.failBinding(ctx, b, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it"))
+	}
 	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
+	var name string
 	if err == nil {
 		// Checked again: another phone may have been bound since the QR code was made.
-		err = s.checkDeviceLimit(ctx, a)
+		name, err = s.checkNewDevice(ctx, a, b.DeviceName)
 	}
 	if err != nil {
 		return storage.Device{}, "", s.failBinding(ctx, b, err)
 	}
 	deviceToken, deviceTokenHash := newToken()
-	d.ID, d.AccountID, d.Name, d.TokenHash = newID(), a.ID, b.DeviceName, deviceTokenHash
+	d.ID, d.AccountID, d.Name, d.TokenHash = newID(), a.ID, name, deviceTokenHash
 	d.Status, d.CreatedAt, d.ExpiresAt = storage.DeviceActive, now, now.AddDate(0, 0, DeviceDays)
 	_, err = s.Store.BindDevice(ctx, b.ID, d, func(b storage.Binding) (storage.Binding, error) {
 		if err := usable(b, now, storage.BindingScanned); err != nil {
@@ -248,7 +312,7 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return b, nil
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return storage.Device{}, "", mcert.Errorf(mcert.Conflict, "credential_exists", "this phone credential is already bound; remove the old device first")
+		return storage.Device{}, "", s.failBinding(ctx, b, mcert.Errorf(mcert.Conflict, "credential_exists", "this phone credential is already bound; remove the old device first"))
 	}
 	if err != nil {
 		return storage.Device{}, "", err
@@ -257,8 +321,10 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 	return d, deviceToken, nil
 }
 
-// failBinding counts a refused finish (cause) of the binding, audits the first, and ends the
-// binding at maxFailures: its QR code expires, and the desktop page offers a new one.
+// failBinding deals with a refused begin or finish (cause) of the binding: a refusal that
+// trying again cannot mend ends the binding at once; others are counted, and the binding ends
+// at maxFailures. An ended binding is refused, with the reason, which the desktop page shows.
+// Only the first refusal of a binding is written to the audit log.
 func (s *Service) failBinding(ctx context.Context, b storage.Binding, cause error) error {
 	if mcert.ErrorKind(cause) == mcert.Internal {
 		return cause
@@ -270,21 +336,26 @@ func (s *Service) failBinding(ctx context.Context, b storage.Binding, cause erro
 	if n == 1 {
 		s.record(ctx, storage.Event{Type: EventBind, AccountID: b.AccountID}, cause)
 	}
-	if n < maxFailures {
+	why := cause
+	switch {
+	case terminal(cause):
+	case n >= maxFailures:
+		why, cause = errTooManyFailures, errTooManyFailures
+	default:
 		return cause
 	}
 	now := s.now()
 	_, err = s.Store.UpdateBinding(ctx, b.ID, func(b storage.Binding) (storage.Binding, error) {
-		if b.Status != storage.BindingScanned {
+		if st := bindingStatus(b, now); st != storage.BindingPending && st != storage.BindingScanned {
 			return b, errNoChange
 		}
-		b.ExpiresAt, b.WebAuthnSession, b.SealedQR = now, nil, nil
+		b.Status, b.Reason, b.WebAuthnSession, b.SealedQR = storage.BindingRefused, errorCode(why), nil, nil
 		return b, nil
 	})
 	if err != nil && !errors.Is(err, errNoChange) {
 		return err
 	}
-	return errTooManyFailures
+	return cause
 }
 
 // qrKey derives the key sealing a binding's QR image from the session cookie, which the store

@@ -262,6 +262,38 @@ func (s *Service) Session(ctx context.Context, token string) (storage.Session, e
 	return sess, nil
 }
 
+// SessionMaxAge bounds how long a desktop session may be extended from its card login.
+const SessionMaxAge = 2 * time.Hour
+
+// ExtendSession gives the session another SessionTTL, within SessionMaxAge of its card login:
+// the page offers it before the session ends, so a citizen who reads slowly is not logged out
+// mid-form (WCAG 2.2.1). The session gets a new cookie value, and the old one stops working.
+func (s *Service) ExtendSession(ctx context.Context, token string) (storage.Session, string, error) {
+	sess, err := s.Session(ctx, token)
+	if err != nil {
+		return storage.Session{}, "", err
+	}
+	now := s.now()
+	limit := sess.CreatedAt.Add(SessionMaxAge)
+	if !now.Add(time.Minute).Before(limit) {
+		return storage.Session{}, "", mcert.Errorf(mcert.Forbidden, "session_at_limit",
+			"this session cannot be extended any more; log in with your citizen card again")
+	}
+	next, hash := newToken()
+	renewed := sess
+	renewed.Hash, renewed.ExpiresAt = hash, now.Add(SessionTTL)
+	if renewed.ExpiresAt.After(limit) {
+		renewed.ExpiresAt = limit
+	}
+	if err := s.Store.CreateSession(ctx, renewed); err != nil {
+		return storage.Session{}, "", err
+	}
+	if err := s.Logout(ctx, token); err != nil {
+		return storage.Session{}, "", err
+	}
+	return renewed, next, nil
+}
+
 // Logout ends a session; ending an unknown one is not an error.
 func (s *Service) Logout(ctx context.Context, token string) error {
 	err := s.Store.DeleteSession(ctx, hashToken(token))

@@ -91,7 +91,8 @@ func (s *Service) StartRedirectLogin(ctx context.Context, id string, client stor
 
 // LoginPage is the login page's view of a redirect login (PROTOCOL.md section 6).
 type LoginPage struct {
-	Status     string // pending, scanned, approved, denied or expired
+	Status     string // pending, scanned, approved, denied, refused or expired
+	Reason     string // for refused (and a cancelled denied): the error code that says why
 	QRText     string
 	Code       string
 	ClientName string
@@ -114,7 +115,7 @@ func (s *Service) loginPage(ctx context.Context, l storage.Login) (LoginPage, er
 		return LoginPage{}, err
 	}
 	return LoginPage{
-		Status: loginStatus(l, s.now()), QRText: qr.LoginText(s.PublicURL, token),
+		Status: loginStatus(l, s.now()), Reason: l.Reason, QRText: qr.LoginText(s.PublicURL, token),
 		Code: l.Code, ClientName: l.ClientName, ExpiresAt: l.TokenExpiresAt,
 	}, nil
 }
@@ -176,8 +177,8 @@ func loginStatus(l storage.Login, now time.Time) string {
 	switch l.Status {
 	case storage.LoginApproved, storage.LoginDone:
 		return storage.LoginApproved
-	case storage.LoginDenied:
-		return storage.LoginDenied
+	case storage.LoginDenied, storage.LoginRefused:
+		return l.Status
 	}
 	if !now.Before(l.TokenExpiresAt) || !now.Before(l.ExpiresAt) {
 		return "expired"
@@ -457,6 +458,18 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	if errors.Is(err, errClone) {
 		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, err)
 	}
+	if terminal(err) {
+		// Trying again cannot help (the phone is revoked, the account suspended): the login
+		// ends, and the desktop page says why at once instead of waiting on a dead QR code.
+		refused, ferr := s.refuseLogin(ctx, l.Hash, err)
+		if ferr != nil {
+			return ferr
+		}
+		if refused {
+			s.record(ctx, e, err)
+		}
+		return err
+	}
 	n, ferr := s.countFailure(ctx, l.Hash)
 	if ferr != nil {
 		return ferr
@@ -467,10 +480,26 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	if n < maxFailures {
 		return err
 	}
-	if ferr := s.denyForFailures(ctx, l.Hash); ferr != nil {
+	if _, ferr := s.refuseLogin(ctx, l.Hash, errTooManyFailures); ferr != nil {
 		return ferr
 	}
 	return errTooManyFailures
+}
+
+// terminal reports whether a refusal of the phone's finish ends the login or binding: the
+// phone, its account or its credential cannot succeed by trying again. A failed biometric or a
+// malformed answer may be tried again.
+func terminal(err error) bool {
+	var me *mcert.Error
+	if !errors.As(err, &me) {
+		return false
+	}
+	switch me.Code {
+	case "device_revoked", "device_expired", "account_suspended", "unknown_device", "clone_warning",
+		"no_usable_device", "credential_exists", "device_limit":
+		return true
+	}
+	return false
 }
 
 // maxFailures is how many refused finishes a login or a binding takes before it is refused for
@@ -487,20 +516,30 @@ func (s *Service) countFailure(ctx context.Context, hash []byte) (int, error) {
 
 var errTooManyFailures = mcert.Errorf(mcert.Forbidden, "too_many_failures", "this request was refused after too many failed attempts; start again")
 
-// denyForFailures denies a login for good after maxFailures refused finishes.
-func (s *Service) denyForFailures(ctx context.Context, hash []byte) error {
+// refuseLogin ends a login for good with the reason of why, unless it has been answered or has
+// expired meanwhile; it reports whether it did.
+func (s *Service) refuseLogin(ctx context.Context, hash []byte, why error) (bool, error) {
 	now := s.now()
 	_, err := s.Store.UpdateLogin(ctx, hash, func(l storage.Login) (storage.Login, error) {
-		if usableLogin(l, now, storage.LoginScanned) != nil {
-			return l, errNoChange // answered or expired meanwhile
+		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
+			return l, errNoChange
 		}
-		l.Status, l.Reason, l.WebAuthnSession = storage.LoginDenied, errTooManyFailures.Code, nil
+		l.Status, l.Reason, l.WebAuthnSession = storage.LoginRefused, errorCode(why), nil
 		return l, nil
 	})
 	if errors.Is(err, errNoChange) {
-		return nil
+		return false, nil
 	}
-	return err
+	return err == nil, err
+}
+
+// errorCode is err's code, for a record to keep.
+func errorCode(err error) string {
+	var me *mcert.Error
+	if errors.As(err, &me) {
+		return me.Code
+	}
+	return "internal"
 }
 
 // errNoChange aborts an update that finds nothing to do.
@@ -591,6 +630,30 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 	// that the account owns every one of them.
 	devices, err := s.Store.ListDevices(ctx, a.ID)
 	return a, d, devices, err
+}
+
+// errLoginCancelled is the reason of a login the citizen cancelled on the login page.
+var errLoginCancelled = mcert.Errorf(mcert.Forbidden, "login_cancelled", "the login was cancelled on the login page")
+
+// CancelLogin is the citizen cancelling on the login page, in the browser that started the
+// login: the website then gets access_denied, as if the phone had said no.
+func (s *Service) CancelLogin(ctx context.Context, id, browserSecret string) (LoginPage, error) {
+	l, err := s.RedirectLogin(ctx, id, browserSecret)
+	if err != nil {
+		return LoginPage{}, err
+	}
+	now := s.now()
+	l, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
+			return l, usableLogin(l, now, storage.LoginPending)
+		}
+		l.Status, l.Reason, l.WebAuthnSession = storage.LoginDenied, errLoginCancelled.Code, nil
+		return l, nil
+	})
+	if err != nil {
+		return LoginPage{}, err
+	}
+	return s.loginPage(ctx, l)
 }
 
 // DenyLogin is the phone saying no.

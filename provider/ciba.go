@@ -144,6 +144,8 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 			answer = "used"
 		case l.Status == storage.LoginDenied:
 			answer = "denied"
+		case l.Status == storage.LoginRefused:
+			answer = "refused"
 		case l.Status == storage.LoginApproved:
 			answer, l.Status = "approved", storage.LoginDone
 		case !now.Before(l.ExpiresAt):
@@ -168,6 +170,8 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 		oauthError(w, http.StatusBadRequest, "invalid_grant", "the tokens of this request have already been issued")
 	case "denied":
 		oauthError(w, http.StatusBadRequest, "access_denied", "the citizen denied the login on the phone")
+	case "refused":
+		oauthError(w, http.StatusBadRequest, "access_denied", refusedDescription(l))
 	case "expired":
 		oauthError(w, http.StatusBadRequest, "expired_token", "the request expired before the citizen answered; start a new one")
 	case "slow_down":

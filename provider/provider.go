@@ -308,13 +308,26 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.URL.Query().Get("id")
 	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))
-	if err == nil && l.Kind == storage.LoginRedirect && l.Status == storage.LoginDenied {
+	if err == nil && l.Kind == storage.LoginRedirect && (l.Status == storage.LoginDenied || l.Status == storage.LoginRefused) {
 		if req, err := p.authRequest(id, l); err == nil {
-			op.AuthRequestError(w, r, req, oidc.ErrAccessDenied().WithDescription("the citizen denied the login on the phone"), p.op)
+			op.AuthRequestError(w, r, req, oidc.ErrAccessDenied().WithDescription("%s", refusedDescription(l)), p.op)
 			return
 		}
 	}
 	p.op.ServeHTTP(w, r)
+}
+
+// refusedDescription tells the relying party why a login ended without tokens: the citizen
+// said no on the phone, cancelled on the login page, or the phone was refused (the reason's
+// error code then follows, for the website's logs).
+func refusedDescription(l storage.Login) string {
+	switch {
+	case l.Status == storage.LoginRefused:
+		return "the citizen's phone was refused: " + l.Reason
+	case l.Reason != "":
+		return "the citizen cancelled the login"
+	}
+	return "the citizen denied the login on the phone"
 }
 
 // discovery is op's discovery document, cut to what mcert does (op lists what it could do with

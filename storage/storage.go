@@ -62,6 +62,7 @@ const (
 	BindingPending = "pending" // QR shown, not yet scanned
 	BindingScanned = "scanned" // the phone called begin; WebAuthnSession is set
 	BindingBound   = "bound"   // the phone finished; DeviceID is set
+	BindingRefused = "refused" // the phone was refused for good; Reason says why
 )
 
 // Binding is one "bind a phone" transaction, found by its id (desktop side) or by the hash of
@@ -77,6 +78,7 @@ type Binding struct {
 	DeviceName      string
 	WebAuthnSession []byte // opaque ceremony state saved by begin, read by finish
 	DeviceID        string
+	Reason          string // why a refused binding was refused: an error code
 }
 
 // Device statuses as stored; "expired" is derived from ExpiresAt, never stored.
@@ -132,7 +134,8 @@ const (
 	LoginPending  = "pending"  // waiting for a phone
 	LoginScanned  = "scanned"  // a phone called begin; WebAuthnSession is set
 	LoginApproved = "approved" // a phone approved; AccountID, DeviceID and AuthTime are set
-	LoginDenied   = "denied"   // the phone said no
+	LoginDenied   = "denied"   // the phone said no, or the browser cancelled (Reason login_cancelled)
+	LoginRefused  = "refused"  // the phone was refused for good (a revoked phone, say); Reason says why
 	LoginDone     = "done"     // the relying party has taken its tokens
 )
 
@@ -161,7 +164,7 @@ type Login struct {
 	AuthTime        *time.Time
 	BrowserHash     []byte // a redirect login: hash of the secret cookie of the browser that started it
 	Browser         string // a redirect login: that browser as the phone shows it, e.g. "Chrome on Windows"
-	Reason          string // why a denied login was denied, when the citizen did not deny it: an error code
+	Reason          string // why a refused login was refused, or a denied one cancelled: an error code
 }
 
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's

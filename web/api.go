@@ -72,8 +72,34 @@ func (s *Server) cardLogin(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{
 		"citizen": map[string]string{"name": login.Citizen.Name, "id_masked": authn.MaskCitizenID(login.Citizen.ID)},
-		"account": acct,
+		"account": acct, "session_expires_at": rfc3339(login.SessionExpires),
 	})
+}
+
+// getSession tells the page when its card session ends, so that it can offer to extend it.
+func (s *Server) getSession(c echo.Context) error {
+	sess, _, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.sessionView(sess))
+}
+
+func (s *Server) extendSession(c echo.Context) error {
+	_, token, err := s.session(c)
+	if err != nil {
+		return err
+	}
+	sess, next, err := s.svc.ExtendSession(c.Request().Context(), token)
+	if err != nil {
+		return err
+	}
+	s.setSession(c, next, int(sess.ExpiresAt.Sub(s.svc.Now())/time.Second)+1) // the service's clock, which tests set
+	return c.JSON(http.StatusOK, s.sessionView(sess))
+}
+
+func (s *Server) sessionView(sess storage.Session) map[string]string {
+	return map[string]string{"expires_at": rfc3339(sess.ExpiresAt), "extendable_until": rfc3339(sess.CreatedAt.Add(binding.SessionMaxAge))}
 }
 
 func (s *Server) cardLogout(c echo.Context) error {
@@ -172,6 +198,9 @@ func (s *Server) getBinding(c echo.Context) error {
 		return err
 	}
 	out := map[string]any{"status": st.Status}
+	if st.Reason != "" {
+		out["reason"] = st.Reason
+	}
 	if st.Device != nil {
 		out["device"] = s.deviceView(*st.Device)
 	}
@@ -188,6 +217,21 @@ func (s *Server) bindingQR(c echo.Context) error {
 		return err
 	}
 	return c.Blob(http.StatusOK, "image/png", png)
+}
+
+// bindInvite shows the phone whose account a binding QR code joins, before it is used.
+func (s *Server) bindInvite(c echo.Context) error {
+	token, err := tokenBody(c)
+	if err != nil {
+		return err
+	}
+	inv, err := s.svc.BindingInvite(c.Request().Context(), token)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{
+		"account": map[string]string{"name": inv.Name, "id_masked": inv.IDMasked}, "expires_at": rfc3339(inv.ExpiresAt),
+	})
 }
 
 func (s *Server) bindBegin(c echo.Context) error {

@@ -92,7 +92,7 @@ func (s *Server) accountEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, eventsPage(events, limit))
+	return s.eventsPage(c, events, limit)
 }
 
 // pageParams reads ?before=<event id>&limit=<n> (default 50).
@@ -104,18 +104,27 @@ func pageParams(c echo.Context) (string, int) {
 	return c.QueryParam("before"), limit
 }
 
-// eventsPage is a page of the audit log with the cursor of the next one (null at the end).
-func eventsPage(events []storage.Event, limit int) map[string]any {
+// eventsPage answers a page of the audit log with the cursor of the next one (null at the end),
+// each event with the name of the website it concerns, which the citizen knows it by.
+func (s *Server) eventsPage(c echo.Context, events []storage.Event, limit int) error {
+	clients, err := s.svc.Store.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	names := make(map[string]string, len(clients))
+	for _, cl := range clients {
+		names[cl.ID] = cl.Name
+	}
 	views := make([]map[string]any, 0, len(events))
 	for _, e := range events {
 		views = append(views, map[string]any{
 			"id": e.ID, "time": rfc3339(e.Time), "type": e.Type, "outcome": e.Outcome, "reason": e.Reason,
-			"client_id": e.ClientID, "device_id": e.DeviceID, "actor": e.Actor, "ip": e.IP,
+			"client_id": e.ClientID, "client_name": names[e.ClientID], "device_id": e.DeviceID, "actor": e.Actor, "ip": e.IP,
 		})
 	}
 	var next any
 	if len(events) == limit {
 		next = events[len(events)-1].ID
 	}
-	return map[string]any{"events": views, "next": next}
+	return c.JSON(http.StatusOK, map[string]any{"events": views, "next": next})
 }

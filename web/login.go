@@ -23,6 +23,7 @@ func (s *Server) loginRoutes(api *echo.Group) {
 	api.GET("/phone/inbox", s.inbox)
 	api.GET("/logins/:id", s.getLogin)
 	api.POST("/logins/:id/qr", s.refreshLoginQR)
+	api.POST("/logins/:id/cancel", s.cancelLogin)
 	api.GET("/logins/:id/qr.png", s.loginQR(newQRCache(qrCacheSize)))
 }
 
@@ -129,6 +130,15 @@ func (s *Server) getLogin(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.loginView(c, p))
 }
 
+// cancelLogin is the citizen cancelling on the login page: the website gets access_denied.
+func (s *Server) cancelLogin(c echo.Context) error {
+	p, err := s.svc.CancelLogin(c.Request().Context(), c.Param("id"), s.browserSecret(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, s.loginView(c, p))
+}
+
 func (s *Server) refreshLoginQR(c echo.Context) error {
 	p, err := s.svc.RefreshLoginQR(c.Request().Context(), c.Param("id"), s.browserSecret(c))
 	if err != nil {
@@ -145,7 +155,10 @@ func (s *Server) loginView(c echo.Context, p binding.LoginPage) map[string]strin
 		"status": p.Status, "qr_text": p.QRText, "qr_png": "/api/v1/logins/" + id + "/qr.png",
 		"code": p.Code, "client_name": p.ClientName, "expires_at": rfc3339(p.ExpiresAt),
 	}
-	if (p.Status == "approved" || p.Status == "denied") && s.cfg.ContinueURL != nil {
+	if p.Reason != "" {
+		out["reason"] = p.Reason
+	}
+	if (p.Status == "approved" || p.Status == "denied" || p.Status == "refused") && s.cfg.ContinueURL != nil {
 		out["continue"] = s.cfg.ContinueURL(c.Request().Context(), id)
 	}
 	return out

@@ -121,5 +121,5 @@ func (s *Server) adminEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, eventsPage(events, limit))
+	return s.eventsPage(c, events, limit)
 }

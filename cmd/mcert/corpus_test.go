@@ -142,7 +142,7 @@ func TestBadInputCorpus(t *testing.T) {
 		})
 	}
 
-	// A binding takes a few refused finishes, then refuses every further one, the intact too.
+	// A binding takes a few refused finishes, then is refused for good, the intact response too.
 	t.Run("bind finish/too many failures", func(t *testing.T) {
 		token, cred := fresh(t)
 		broken := mutateClientData(t, cred, "origin", "https://evil.example")
@@ -154,7 +154,7 @@ func TestBadInputCorpus(t *testing.T) {
 		if code := finish(t, token, broken).want(t, 403).errorCode(t); code != "too_many_failures" {
 			t.Fatalf("third refusal: %s", code)
 		}
-		if code := finish(t, token, cred).errorCode(t); code != "binding_expired" {
+		if code := finish(t, token, cred).errorCode(t); code != "binding_used" {
 			t.Fatalf("the intact response after three refusals: %s", code)
 		}
 	})

@@ -243,8 +243,8 @@ func TestAnonymousGrowth(t *testing.T) {
 		if got := events() - before; got > 1 {
 			t.Errorf("5,000 refused finishes wrote %d audit events, want at most one for the one real token", got)
 		}
-		if st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t)["status"]; st != "denied" {
-			t.Errorf("the hammered login is %v, want denied for good", st)
+		if st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t); st["status"] != "refused" || st["reason"] != "too_many_failures" {
+			t.Errorf("the hammered login is %v, want refused for good, too_many_failures", st)
 		}
 	})
 }

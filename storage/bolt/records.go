@@ -130,6 +130,7 @@ type bindingRecord struct {
 	DeviceName      string    `json:"device_name"`
 	WebAuthnSession []byte    `json:"webauthn_session"`
 	DeviceID        string    `json:"device_id"`
+	Reason          string    `json:"reason,omitempty"`
 }
 
 func toBinding(b storage.Binding) bindingRecord {
@@ -145,6 +146,7 @@ func toBinding(b storage.Binding) bindingRecord {
 		DeviceName:      b.DeviceName,
 		WebAuthnSession: b.WebAuthnSession,
 		DeviceID:        b.DeviceID,
+		Reason:          b.Reason,
 	}
 }
 
@@ -160,6 +162,7 @@ func fromBinding(r bindingRecord) storage.Binding {
 		DeviceName:      r.DeviceName,
 		WebAuthnSession: r.WebAuthnSession,
 		DeviceID:        r.DeviceID,
+		Reason:          r.Reason,
 	}
 }
 
