@@ -72,7 +72,7 @@ func (s *Server) cardLogin(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, map[string]any{
 		"citizen": map[string]string{"name": login.Citizen.Name, "id_masked": authn.MaskCitizenID(login.Citizen.ID)},
-		"account": acct, "session_expires_at": rfc3339(login.SessionExpires),
+		"account": acct, "session": map[string]any{"expires_at": rfc3339(login.SessionExpires), "expires_in": int(binding.SessionTTL.Seconds())},
 	})
 }
 
@@ -98,8 +98,13 @@ func (s *Server) extendSession(c echo.Context) error {
 	return c.JSON(http.StatusOK, s.sessionView(sess))
 }
 
-func (s *Server) sessionView(sess storage.Session) map[string]string {
-	return map[string]string{"expires_at": rfc3339(sess.ExpiresAt), "extendable_until": rfc3339(sess.CreatedAt.Add(binding.SessionMaxAge))}
+// sessionView tells when the session ends, also as seconds from now: the page counts down from
+// those, for the computer's clock may be wrong.
+func (s *Server) sessionView(sess storage.Session) map[string]any {
+	return map[string]any{
+		"expires_at": rfc3339(sess.ExpiresAt), "expires_in": int(sess.ExpiresAt.Sub(s.svc.Now()).Seconds()),
+		"extendable_until": rfc3339(sess.CreatedAt.Add(binding.SessionMaxAge)),
+	}
 }
 
 func (s *Server) cardLogout(c echo.Context) error {

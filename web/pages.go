@@ -41,6 +41,7 @@ var (
 	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "login."}}
 	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "phone.", "mbind."}}
 	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "phone.", "mlogin."}}
+	phoneInboxPage = page{"phone-inbox.html", "minbox.title", "phone-inbox.js", []string{"common.", "phone.", "minbox."}}
 	demoPage       = page{"demo.html", "demo.title", "", nil}
 )
 
@@ -53,6 +54,7 @@ type pageData struct {
 	Messages    map[string]string // the script's texts, as the page's JSON data block
 
 	CardAgentURL string
+	Operator     Operator
 
 	Claims, Problem, Detail string // the demo's result: claims, or a catalog key and detail
 }
@@ -63,6 +65,7 @@ func (s *Server) pageRoutes() {
 	s.echo.GET("/", s.homePage)
 	s.echo.GET("/m/bind", s.page(phoneBindPage))   // the token is in the fragment, for the script
 	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
+	s.echo.GET("/m/inbox", s.page(phoneInboxPage)) // the device token is in the browser's storage
 	s.echo.GET("/login/:id", s.loginPageFor)       // the script reads the id from the path
 }
 
@@ -82,7 +85,7 @@ func (s *Server) page(p page) echo.HandlerFunc {
 func (s *Server) render(c echo.Context, p page, data pageData) error {
 	lang := s.language(c)
 	data.Lang, data.Other, data.Title, data.Script = lang, otherLang(lang), p.title, p.script
-	data.CardAgentURL = s.cfg.CardAgentURL
+	data.CardAgentURL, data.Operator = s.cfg.CardAgentURL, s.cfg.Operator
 	if p.script != "" {
 		data.Messages = messagesFor(lang, p.messages)
 	}

@@ -52,6 +52,17 @@ type Config struct {
 	// Revocation is the card revocation check, whose health /healthz reports and whose
 	// metrics /metrics serves; nil: none.
 	Revocation Revocation
+	// Operator is who runs the service, for the pages' footer and the personal-data notice.
+	Operator Operator
+}
+
+// Operator is who runs the service, as every page tells the citizen: by law a service that
+// collects an email address and a mobile number says who collects them and why.
+type Operator struct {
+	Name            string // e.g. 內政部; empty: the footer names no operator
+	SupportPhone    string // 客服專線, e.g. 0800-080-117
+	PrivacyURL      string // 隱私權政策
+	PersonalDataURL string // 個人資料蒐集告知
 }
 
 // Revocation is what the web layer sees of the card revocation check (revocation.Checker).

@@ -130,7 +130,7 @@ func TestSessionExtend(t *testing.T) {
 	s := startServer(t)
 	b := s.browser(t)
 	login := b.cardLogin(s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
-	if login["session_expires_at"] != rfc3339(s.clock.Now().Add(15*time.Minute)) {
+	if sess := login["session"].(map[string]any); sess["expires_at"] != rfc3339(s.clock.Now().Add(15*time.Minute)) || sess["expires_in"] != 900.0 {
 		t.Fatalf("card login: %v", login)
 	}
 	stale := s.browser(t)

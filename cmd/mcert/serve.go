@@ -60,8 +60,10 @@ type Config struct {
 	Dev bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives the client's address.
 	TrustedProxies []netip.Prefix
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Operator is who runs the service, for the pages' footer and personal-data notice.
+	Operator web.Operator
+	Now      func() time.Time
+	Logger   *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -249,7 +251,7 @@ func (m *Main) Open() error {
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
-		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies,
+		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies, Operator: cfg.Operator,
 	}
 	if m.revocation != nil { // a nil *Checker in the interface would not be nil
 		webCfg.Revocation = m.revocation
@@ -578,6 +580,10 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.KeyFile, "key-file", "", "the key that seals the signing keys and secrets in the store (default <data>/mcert.key, created on first start); back it up apart from the data backups, and give every instance the same one")
 	fs.BoolVar(&cfg.Dev, "dev", false, "development mode at a public URL other than http://localhost: trust the development card CA and serve the demo relying party (without --dev, only on http://localhost, and only without --card-ca)")
 	fs.Var((*prefixesFlag)(&cfg.TrustedProxies), "trusted-proxy", "CIDR[,CIDR...] of the reverse proxies in front (repeatable; an address alone is one host): only for requests from them is the client's address taken from X-Forwarded-For; default: none, the peer's own address counts")
+	fs.StringVar(&cfg.Operator.Name, "operator-name", "", "who runs the service, as the pages' footer names it, e.g. 內政部")
+	fs.StringVar(&cfg.Operator.SupportPhone, "support-phone", "", "the helpline the pages give citizens, e.g. 0800-080-117")
+	fs.StringVar(&cfg.Operator.PrivacyURL, "privacy-url", "", "the privacy policy the pages link to")
+	fs.StringVar(&cfg.Operator.PersonalDataURL, "personal-data-url", "", "the personal data notice (個人資料蒐集告知) the pages link to, beside the registration form too")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of refused card logins from one address, as N/duration; a trusted card's login is never refused by it")
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerCitizen), "limit-card-login-citizen", "rate limit of card logins of one citizen, from anywhere, as N/duration")

@@ -22,6 +22,9 @@ export function say(text, error = false) {
   m.textContent = text && error ? t("common.error") + text : text || "";
 }
 
+// errorText is what the page says of a refusal with the given code, in the page's language.
+export const errorText = (code) => messages["error." + code] ?? t("common.error_code", { code });
+
 export const date = (s) => new Date(s).toLocaleDateString(lang, { dateStyle: "long" });
 export const dateTime = (s) => new Date(s).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
 export const time = (s) => new Date(s).toLocaleTimeString(lang);
@@ -37,12 +40,15 @@ export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // The language switch keeps the fragment: on the phone pages it holds the QR code's token.
 if (location.hash) $("lang-switch").hash = location.hash;
 
-export async function api(method, path, body) {
+// api calls the JSON API; bearer, when given, is a device token (the phone's inbox).
+export async function api(method, path, body, { bearer } = {}) {
+  const headers = body ? { "Content-Type": "application/json" } : {};
+  if (bearer) headers.Authorization = "Bearer " + bearer;
   let res;
   try {
     res = await fetch(path, {
       method,
-      headers: body ? { "Content-Type": "application/json" } : {},
+      headers,
       body: body ? JSON.stringify(body) : undefined,
       credentials: "same-origin",
     });

@@ -1,6 +1,6 @@
 // The enrollment and account page: card login through the card agent, registration, the
 // account with its devices, suspension, binding a phone, and the audit log.
-import { $, api, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
+import { $, api, errorText, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
 import { CardError, openComponent } from "/static/card.js";
 
 const agent = $("login").dataset.agent;
@@ -33,7 +33,41 @@ function failed(e, prefixKey) {
   say((prefixKey ? t(prefixKey) : "") + e.message, true);
 }
 
+// ---- the session's end: said two minutes ahead, with a button to extend it (WCAG 2.2.1)
+
+let sessionTimer = 0;
+
+// watchSession follows a session that ends in the given seconds (the server's count: the
+// computer's clock may be wrong); null stops following.
+function watchSession(session) {
+  clearTimeout(sessionTimer);
+  $("session-warning").hidden = true;
+  if (!session) return;
+  const end = Date.now() + session.expires_in * 1000;
+  sessionTimer = setTimeout(() => {
+    $("session-warning-text").textContent = t("home.session_warning", { time: time(new Date(end)) });
+    $("session-warning").hidden = false;
+    sessionTimer = setTimeout(() => {
+      $("session-warning").hidden = true;
+      account = null;
+      view("login");
+      say(t("home.session_ended"), true);
+    }, Math.max(0, end - Date.now()));
+  }, Math.max(0, end - Date.now() - 120000));
+}
+
+async function extendSession() {
+  try {
+    const r = await api("POST", "/api/v1/card/session");
+    watchSession(r);
+    say(t("home.session_extended", { time: time(new Date(Date.now() + r.expires_in * 1000)) }));
+  } catch (e) {
+    failed(e);
+  }
+}
+
 async function start() {
+  api("GET", "/api/v1/card/session").then(watchSession, () => {});
   try {
     showAccount(await api("GET", "/api/v1/account"));
   } catch (e) {
@@ -65,6 +99,7 @@ async function login(ev) {
     const pkcs7 = await component.signPKCS7(tbs, pin);
     form.elements.pin.value = "";
     const r = await api("POST", "/api/v1/card/login", { challenge, pkcs7, citizen_id: citizenID });
+    watchSession(r.session);
     say("");
     $("session-name").textContent = t("home.signed_in", { name: r.citizen.name, id: r.citizen.id_masked });
     if (r.account) showAccount(r.account);
@@ -92,6 +127,7 @@ async function logout() {
     if (!sessionEnded(e)) return failed(e);
   }
   account = null;
+  watchSession(null);
   view("login");
   say(t("home.logged_out"));
   $("login-button").focus();
@@ -171,8 +207,10 @@ function deviceItem(d) {
   li.dataset.status = d.status;
   const nameID = "device-name-" + d.id;
   Object.assign(q(".device-name"), { id: nameID, textContent: d.name });
-  q(".device-status").textContent = t("device." + d.status);
-  q(".device-status").dataset.status = d.status;
+  // A suspended account's phones cannot log in, whatever each one's own status.
+  const shown = account?.status === "suspended" && d.status === "active" ? "suspended" : d.status;
+  q(".device-status").textContent = t("device." + shown);
+  q(".device-status").dataset.status = shown;
   setTime(q(".device-created"), d.created_at, date);
   setTime(q(".device-expires"), d.expires_at, date);
   q(".device-last-used").textContent = d.last_used_at ? dateTime(d.last_used_at) : t("device.never_used");
@@ -235,18 +273,20 @@ async function bind() {
     $("bind-again").hidden = true;
     $("bind").hidden = false;
     setBindStatus("pending");
-    $("bind-heading").focus();
+    $("bind").scrollIntoView({ block: "start" });
+    $("bind-heading").focus({ preventScroll: true });
     follow(b.id, ++binding);
   } catch (e) {
     failed(e, "home.bind_failed");
   }
 }
 
-function setBindStatus(status, device) {
+function setBindStatus(status, device, reason) {
   const s = $("bind-status");
   if (s.dataset.status === status) return; // said once, not again at every poll
   s.dataset.status = status;
-  s.textContent = t("bind." + status, device && { name: device.name, date: date(device.expires_at) });
+  s.textContent = status === "refused" ? t("bind.refused", { reason: errorText(reason) })
+    : t("bind." + status, device && { name: device.name, date: date(device.expires_at) });
 }
 
 // follow polls the binding until it is bound or expired, showing each step without a reload.
@@ -262,10 +302,10 @@ async function follow(id, mine) {
       continue; // the network faltered: the next poll shows where it stands
     }
     if (mine !== binding) return;
-    setBindStatus(st.status, st.device);
-    if (st.status === "bound" || st.status === "expired") {
+    setBindStatus(st.status, st.device, st.reason);
+    if (st.status === "bound" || st.status === "expired" || st.status === "refused") {
       $("qr-box").hidden = true;
-      $("bind-again").hidden = st.status !== "expired";
+      $("bind-again").hidden = st.status === "bound";
       if (st.status === "bound") reload();
       return;
     }
@@ -299,10 +339,10 @@ function eventItem(e) {
   q(".event-outcome").dataset.status = e.outcome;
   const device = account?.devices.find((d) => d.id === e.device_id);
   const detail = [];
-  if (e.device_id) detail.push(t("event.device") + " " + (device ? device.name : e.device_id));
-  if (e.reason) detail.push(t("event.reason") + " " + e.reason);
-  if (e.ip) detail.push(t("event.ip") + " " + e.ip);
-  q(".event-detail").textContent = detail.join(" · ");
+  if (e.client_name) detail.push(t("event.client", { name: e.client_name }));
+  if (e.device_id) detail.push(t("event.device", { name: device ? device.name : t("event.other_device") }));
+  if (e.reason) detail.push(errorText(e.reason));
+  q(".event-detail").textContent = detail.join(t("event.separator"));
   return li;
 }
 
@@ -320,4 +360,5 @@ $("reinstate-button").addEventListener("click", () => setSuspended(false));
 $("bind-button").addEventListener("click", bind);
 $("bind-again").addEventListener("click", bind);
 $("events-more").addEventListener("click", () => loadEvents(false));
+$("session-extend").addEventListener("click", extendSession);
 start();

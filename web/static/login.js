@@ -1,6 +1,6 @@
 // The relying-party login page: shows the QR code and the code to compare, and follows the
 // login until the phone answers, then continues to the website.
-import { $, api, say, t, time, setTime, sleep } from "/static/api.js";
+import { $, api, errorText, say, t, time, setTime, sleep } from "/static/api.js";
 
 const id = decodeURIComponent(location.pathname.split("/").pop());
 const state = "/api/v1/logins/" + encodeURIComponent(id);
@@ -8,20 +8,24 @@ const state = "/api/v1/logins/" + encodeURIComponent(id);
 // notice says the QR code was refreshed, until the new one is scanned.
 let notice = "";
 
+// ended are the states in which the page hands the browser back to the website.
+const ended = (st) => st.status === "approved" || st.status === "denied" || st.status === "refused";
+
 function render(st) {
-  $("client-name").textContent = st.client_name;
+  $("login-heading").textContent = t("login.intro", { client: st.client_name });
   $("code").textContent = st.code;
+  $("qr-text").textContent = st.qr_text;
   setTime($("qr-expires"), st.expires_at, time);
   const s = $("login-status");
   if (s.dataset.status !== st.status) {
     s.dataset.status = st.status;
-    s.textContent = t("login." + st.status);
+    s.textContent = st.status === "refused" ? t("login.refused", { reason: errorText(st.reason) }) : t(st.reason === "login_cancelled" ? "login.cancelled" : "login." + st.status);
   }
   // The image's address stays the same across refreshes; the query makes the browser fetch
   // the new one without putting the token in a URL.
   const src = st.qr_png + "?expires=" + encodeURIComponent(st.expires_at);
   if ($("qr").getAttribute("src") !== src) $("qr").src = src;
-  $("qr").hidden = st.status === "approved" || st.status === "denied";
+  $("qr").hidden = $("qr-text-box").hidden = $("cancel-button").hidden = ended(st);
   if (st.status !== "pending") notice = "";
   say(notice);
 }
@@ -49,15 +53,29 @@ async function poll() {
       continue;
     }
     render(st);
-    if (st.status === "approved" || st.status === "denied") {
-      if (!st.continue) return;
-      // A refusal is left on screen a moment to be read before the website gets its answer.
-      await sleep(st.status === "denied" ? 3000 : 0);
-      window.location = st.continue;
-      return;
-    }
+    if (ended(st)) return leave(st);
     await sleep(1500);
   }
 }
+
+// leave hands the browser back to the website. A refusal is left on screen a moment to be read
+// first; a cancel needs no reading.
+async function leave(st) {
+  if (!st.continue) return;
+  await sleep(st.status === "approved" || st.reason === "login_cancelled" ? 0 : 3000);
+  window.location = st.continue;
+}
+
+$("cancel-button").addEventListener("click", async () => {
+  $("cancel-button").disabled = true;
+  try {
+    const st = await api("POST", state + "/cancel");
+    render(st);
+    leave(st);
+  } catch (e) {
+    $("cancel-button").disabled = false;
+    say(errorText(e.code), true);
+  }
+});
 
 poll();
