@@ -164,9 +164,11 @@ func textOf(t *testing.T, ctx context.Context, sel string) string {
 }
 
 // screenshot saves the page as docs/screenshots/<name>.png when MCERT_SCREENSHOTS names that
-// directory, and always checks the picture is not blank.
+// directory, and always checks the picture is not blank and the page, in the state it shows,
+// accessible (axe-core): every state worth a picture is checked.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
+	checkAccessible(t, ctx, name)
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
