@@ -1,5 +1,5 @@
 // Package mcert holds what every other package shares: the domain error type that the web layer
-// turns into PROTOCOL.md's JSON error body.
+// turns into PROTOCOL.md's JSON error body, and the catalog of its codes (codes.go).
 package mcert
 
 import (
@@ -20,6 +20,12 @@ const (
 	Expired      Kind = "expired"      // a one-time token past its lifetime: 410
 	TooMany      Kind = "too_many"     // rate limited: 429 with Retry-After
 	Internal     Kind = "internal"     // anything else; details are logged, never shown
+
+	// The kinds of the transport's own refusals, which the domain never makes.
+	BadMethod    Kind = "bad_method"     // a method the route does not serve: 405
+	TooLarge     Kind = "too_large"      // a body over the limit: 413
+	BadMediaType Kind = "bad_media_type" // a body that is not JSON: 415
+	Unavailable  Kind = "unavailable"    // a service that cannot answer now: 503
 )
 
 // Error is an error meant for the client: Code is the stable snake_case machine code of
