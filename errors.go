@@ -4,7 +4,6 @@ package mcert
 
 import (
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -29,7 +28,9 @@ const (
 )
 
 // Error is an error meant for the client: Code is the stable snake_case machine code of
-// PROTOCOL.md's error body and Message the sentence for people, which says what to do.
+// PROTOCOL.md's error body and Message the sentence for people, which says what to do. Errors
+// are made from the catalog's entries (Code.New, Code.Newf), never by hand, so that every code
+// has its texts for the pages (TestNoCodeOutsideCatalog).
 type Error struct {
 	Kind       Kind
 	Code       string
@@ -38,11 +39,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// Errorf builds an *Error of the given kind and code.
-func Errorf(kind Kind, code, format string, args ...any) *Error {
-	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // ErrorKind is the kind of err, or Internal when err is not an *Error.
 func ErrorKind(err error) Kind {

@@ -139,7 +139,7 @@ func (s *Server) healthz(c echo.Context) error {
 	defer cancel()
 	if err := s.svc.Store.Ping(ctx); err != nil {
 		s.cfg.Logger.Error("health check: store does not answer", "err", err)
-		return mcert.Errorf(mcert.Internal, "store_unavailable", "the store does not answer")
+		return mcert.StoreUnavailable.New()
 	}
 	// Stale revocation data refuses card logins (card_status_unknown) but nothing else: the
 	// instance stays in service, and says what is wrong.
