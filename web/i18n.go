@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/mcert/mcert"
 )
 
 // The pages' languages: Traditional Chinese as used in Taiwan, the default, and English.
@@ -19,16 +21,20 @@ const (
 
 // catalog holds every text of the pages, by language and key. Templates read it through their
 // t function; scripts through the page's JSON data block (see page.messages). Every key is in
-// both languages (TestCatalogComplete); {name} is a placeholder the scripts fill in.
-var catalog = map[string]map[string]string{
+// both languages (TestCatalogComplete); {name} is a placeholder the scripts fill in. The texts
+// of refusals are mcert's error catalog's, added as "error.<code>" and, for the card
+// component's, "card.<code>" (withErrorTexts).
+var catalog = withErrorTexts(map[string]map[string]string{
 	langZH: {
-		"app.name":        "mcert 行動自然人憑證",
-		"lang.switch":     "English",
-		"common.skip":     "跳到主要內容",
-		"common.error":    "錯誤：",
-		"common.network":  "無法連線伺服器，請檢查網路後再試一次。",
-		"common.validity": "行動自然人憑證的效期為1年，且與自然人憑證各自獨立，所以以自然人憑證完成註冊後，如自然人憑證逾期、更換或遺失，在行動自然人憑證有效期間內並不會影響使用。",
-		"common.free":     "行動自然人憑證註冊綁定無須任何費用。",
+		"app.name":             "mcert 行動自然人憑證",
+		"lang.switch":          "English",
+		"common.skip":          "跳到主要內容",
+		"common.error":         "錯誤：",
+		"common.network":       "無法連線伺服器，請檢查網路後再試一次。",
+		"common.unknown_error": "發生錯誤（代碼 {code}）。請稍後再試，或聯絡客服。",
+		"common.code":          "（代碼 {code}）",
+		"common.validity":      "行動自然人憑證的效期為1年，且與自然人憑證各自獨立，所以以自然人憑證完成註冊後，如自然人憑證逾期、更換或遺失，在行動自然人憑證有效期間內並不會影響使用。",
+		"common.free":          "行動自然人憑證註冊綁定無須任何費用。",
 
 		"home.title":              "註冊與綁定",
 		"home.prepare":            "準備項目：自然人憑證IC卡與讀卡機、已設定生物特徵（指紋或臉部辨識）的智慧型手機、電子信箱。",
@@ -40,26 +46,8 @@ var catalog = map[string]map[string]string{
 		"home.component_help":     "請先安裝「內政部憑證管理中心-跨平台網頁元件」並確認已啟動；可用元件的自我檢測頁確認讀卡機與IC卡。",
 		"home.component_download": "下載跨平台網頁元件（內政部憑證管理中心）",
 		"home.component_selftest": "元件自我檢測",
-		"card.popup_blocked":      "瀏覽器阻擋了跨平台網頁元件的視窗：請允許本網站開啟彈出式視窗後再試一次。",
-		"card.no_component":       "無法連線跨平台網頁元件：請確認已安裝並啟動「內政部憑證管理中心-跨平台網頁元件」。",
-		"card.cancelled":          "已取消以自然人憑證簽章。",
-		"card.timeout":            "跨平台網頁元件未在時間內完成簽章，請再試一次。",
-		"card.no_reader":          "找不到讀卡機：請連接讀卡機後再試一次。",
-		"card.no_card":            "讀卡機中沒有自然人憑證IC卡：請插入IC卡後再試一次。",
-		"card.no_pin":             "請輸入自然人憑證PIN碼。",
-		"card.wrong_pin":          "PIN碼錯誤，請重新輸入。連續輸入錯誤將鎖卡。",
-		"card.wrong_pin_1":        "PIN碼錯誤，只剩一次機會；再錯一次將鎖卡。",
-		"card.wrong_pin_2":        "PIN碼錯誤，剩餘兩次機會。",
-		"card.pin_length":         "PIN碼長度不正確，請重新輸入。",
-		"card.locked":             "自然人憑證IC卡已鎖卡：請至戶政事務所或以內政部憑證管理中心網站的解鎖服務解鎖。",
-		"card.forbidden_site":     "跨平台網頁元件不允許本網站使用IC卡：請確認網址正確。",
-		"card.failed":             "跨平台網頁元件無法完成簽章。",
 		"home.login_button":       "以自然人憑證登入",
 		"home.signing":            "正在以自然人憑證簽章，請稍候…",
-		"home.agent_down":         "無法連線讀卡機元件：請確認已插入自然人憑證IC卡並啟動讀卡機元件 (mcert card agent)",
-		"home.agent_refused":      "讀卡機元件無法簽章：",
-		"home.login_failed":       "自然人憑證登入失敗：",
-		"home.session_ended":      "登入已逾時，請重新以自然人憑證登入。",
 		"home.signed_in":          "已登入：{name}（{id}）",
 		"home.logout":             "登出",
 		"home.logged_out":         "已登出。",
@@ -70,7 +58,6 @@ var catalog = map[string]map[string]string{
 		"home.phone_hint":         "09開頭共10碼，例如 0912345678",
 		"home.register_button":    "註冊",
 		"home.registered":         "註冊成功，已顯示帳戶資訊。",
-		"home.register_failed":    "註冊失敗：",
 		"home.account_heading":    "帳戶資訊",
 		"home.name":               "姓名",
 		"home.citizen_id":         "身分證統一編號",
@@ -83,7 +70,6 @@ var catalog = map[string]map[string]string{
 		"home.devices_heading":    "已綁定的行動裝置",
 		"home.no_devices":         "尚未綁定行動裝置。",
 		"home.bind_button":        "綁定行動裝置",
-		"home.bind_failed":        "無法產生QRcode：",
 		"home.bind_heading":       "綁定行動裝置",
 		"home.bind_step1":         "開啟行動自然人憑證APP後點選「註冊裝置」（或以手機相機），掃描畫面產生的QRcode。",
 		"home.bind_step2":         "掃描後，確認您將啟用生物特徵識別進行驗證。",
@@ -150,14 +136,11 @@ var catalog = map[string]map[string]string{
 		"login.denied":    "已拒絕：此登入已在手機上被拒絕，正在返回網站…",
 		"login.expired":   "QRcode已逾時。",
 		"login.refreshed": "QRcode已逾時，已重新產生。",
-		"login.not_found": "找不到此登入請求，請回到網站重新登入。",
-		"login.gone":      "登入請求已逾時，請回到網站重新登入。",
-		"login.retry":     "無法取得登入狀態，稍後重試：",
 
 		"phone.app_note":      "已安裝行動自然人憑證APP的手機，掃描QRcode時會直接以APP開啟此網址；沒有APP，也可以在此頁以手機瀏覽器完成。",
 		"phone.no_token":      "找不到QRcode的資料，請重新掃描電腦畫面上的QRcode。",
 		"phone.no_webauthn":   "此瀏覽器不支援生物特徵驗證（WebAuthn），請更新瀏覽器或改用行動自然人憑證APP。",
-		"phone.not_allowed":   "手機未完成生物特徵驗證，請確認已設定指紋或臉部辨識後再試一次",
+		"phone.not_allowed":   "手機未完成生物特徵驗證，請確認已設定指紋或臉部辨識後再試一次。",
 		"phone.invalid_state": "此手機已綁定您的帳戶，不需再次綁定。",
 		"phone.security":      "此網址無法使用生物特徵驗證（網域不符），請聯絡服務管理者。",
 		"phone.verifying":     "請依手機畫面完成生物特徵驗證…",
@@ -202,13 +185,15 @@ var catalog = map[string]map[string]string{
 		"demo.error_failed":    "登入失敗",
 	},
 	langEN: {
-		"app.name":        "mcert mobile citizen certificate",
-		"lang.switch":     "中文",
-		"common.skip":     "Skip to the main content",
-		"common.error":    "Error: ",
-		"common.network":  "Cannot reach the server; check the network and try again.",
-		"common.validity": "The mobile citizen certificate is valid for one year, independently of the citizen certificate IC card: once you have registered with the card, the card expiring, being replaced or lost does not affect the mobile certificate while it is valid.",
-		"common.free":     "Registering and binding a mobile citizen certificate is free of charge.",
+		"app.name":             "mcert mobile citizen certificate",
+		"lang.switch":          "中文",
+		"common.skip":          "Skip to the main content",
+		"common.error":         "Error: ",
+		"common.network":       "Cannot reach the server; check the network and try again.",
+		"common.unknown_error": "Something went wrong (code {code}). Try again later, or contact support.",
+		"common.code":          " (code {code})",
+		"common.validity":      "The mobile citizen certificate is valid for one year, independently of the citizen certificate IC card: once you have registered with the card, the card expiring, being replaced or lost does not affect the mobile certificate while it is valid.",
+		"common.free":          "Registering and binding a mobile citizen certificate is free of charge.",
 
 		"home.title":              "Registration and binding",
 		"home.prepare":            "You need: your citizen certificate IC card and a card reader, a smartphone with a fingerprint or face unlock set up, and an email address.",
@@ -220,26 +205,8 @@ var catalog = map[string]map[string]string{
 		"home.component_help":     "Install MOICA's cross-platform web component and make sure it is running; its self-test page checks the card reader and the card.",
 		"home.component_download": "Download the cross-platform web component (MOICA)",
 		"home.component_selftest": "Component self-test",
-		"card.popup_blocked":      "The browser blocked the web component's window: allow pop-ups for this site and try again.",
-		"card.no_component":       "Cannot reach the cross-platform web component: make sure MOICA's cross-platform web component is installed and running.",
-		"card.cancelled":          "Signing with the citizen certificate was cancelled.",
-		"card.timeout":            "The web component did not finish signing in time; try again.",
-		"card.no_reader":          "No card reader was found: connect the card reader and try again.",
-		"card.no_card":            "There is no citizen certificate IC card in the reader: insert the card and try again.",
-		"card.no_pin":             "Type the card's PIN.",
-		"card.wrong_pin":          "Wrong PIN; type it again. Too many wrong PINs lock the card.",
-		"card.wrong_pin_1":        "Wrong PIN; one try left before the card locks.",
-		"card.wrong_pin_2":        "Wrong PIN; two tries left.",
-		"card.pin_length":         "The PIN has the wrong length; type it again.",
-		"card.locked":             "The citizen certificate IC card is locked: have it unlocked at a household registration office or with MOICA's online unlocking service.",
-		"card.forbidden_site":     "The web component does not allow this site to use the card: check the address.",
-		"card.failed":             "The web component could not finish signing.",
 		"home.login_button":       "Log in with your citizen certificate",
 		"home.signing":            "Signing with your citizen certificate, please wait…",
-		"home.agent_down":         "Cannot reach the card reader component: make sure your citizen certificate IC card is inserted and the card reader component (mcert card agent) is running",
-		"home.agent_refused":      "The card reader component could not sign: ",
-		"home.login_failed":       "Card login failed: ",
-		"home.session_ended":      "Your session has ended; log in with your citizen certificate again.",
 		"home.signed_in":          "Logged in as {name} ({id})",
 		"home.logout":             "Log out",
 		"home.logged_out":         "You have logged out.",
@@ -250,7 +217,6 @@ var catalog = map[string]map[string]string{
 		"home.phone_hint":         "10 digits starting with 09, for example 0912345678",
 		"home.register_button":    "Register",
 		"home.registered":         "You are registered; your account is shown below.",
-		"home.register_failed":    "Registration failed: ",
 		"home.account_heading":    "Account",
 		"home.name":               "Name",
 		"home.citizen_id":         "National ID number",
@@ -263,7 +229,6 @@ var catalog = map[string]map[string]string{
 		"home.devices_heading":    "Bound phones",
 		"home.no_devices":         "No phone is bound yet.",
 		"home.bind_button":        "Bind a phone",
-		"home.bind_failed":        "Cannot make a QR code: ",
 		"home.bind_heading":       "Bind a phone",
 		"home.bind_step1":         "Open the mcert app and choose “Register device” (or use the phone's camera), then scan the QR code on this screen.",
 		"home.bind_step2":         "After scanning, confirm on the phone that you will use biometrics to verify.",
@@ -330,14 +295,11 @@ var catalog = map[string]map[string]string{
 		"login.denied":    "Denied: this login was refused on the phone; returning to the website…",
 		"login.expired":   "The QR code has expired.",
 		"login.refreshed": "The QR code had expired; here is a new one.",
-		"login.not_found": "This login request does not exist; go back to the website and log in again.",
-		"login.gone":      "This login request has expired; go back to the website and log in again.",
-		"login.retry":     "Cannot get the login's state; trying again: ",
 
 		"phone.app_note":      "On a phone with the mcert app, scanning the QR code opens this address in the app; without the app you can finish here in the phone's browser.",
 		"phone.no_token":      "The QR code's data is missing; scan the QR code on the computer's screen again.",
 		"phone.no_webauthn":   "This browser cannot verify biometrics (WebAuthn); update it or use the mcert app.",
-		"phone.not_allowed":   "The phone did not complete biometric verification; make sure a fingerprint or face unlock is set up and try again",
+		"phone.not_allowed":   "The phone did not complete biometric verification; make sure a fingerprint or face unlock is set up and try again.",
 		"phone.invalid_state": "This phone is already bound to your account; there is no need to bind it again.",
 		"phone.security":      "Biometric verification cannot be used at this address (domain mismatch); contact the service's operator.",
 		"phone.verifying":     "Follow the phone's prompt to verify with biometrics…",
@@ -381,6 +343,30 @@ var catalog = map[string]map[string]string{
 		"demo.error_state":     "The state does not match; log in again",
 		"demo.error_failed":    "The login failed",
 	},
+})
+
+// withErrorTexts adds the texts of mcert's error catalog to the pages' texts.
+func withErrorTexts(texts map[string]map[string]string) map[string]map[string]string {
+	add := func(key string, t mcert.Text) {
+		texts[langZH][key], texts[langEN][key] = t.ZH, t.EN
+	}
+	for _, c := range mcert.Codes() {
+		add("error."+c.Name, c.Text)
+	}
+	for code, t := range mcert.ComponentTexts() {
+		add("card."+code, t)
+	}
+	return texts
+}
+
+// refusal is the text of an error code in lang: the catalog's, or for a code it lacks a
+// general sentence that names the code, for a support call. api.js does the same for the
+// scripts.
+func refusal(lang, code string) string {
+	if text, ok := catalog[lang]["error."+code]; ok {
+		return text
+	}
+	return strings.ReplaceAll(catalog[lang]["common.unknown_error"], "{code}", code)
 }
 
 // otherLang is the language the switch link offers.

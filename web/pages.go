@@ -37,10 +37,10 @@ type page struct {
 
 var (
 	homePage = page{"home.html", "home.title", "app.js",
-		[]string{"common.", "home.", "card.", "account.", "device.", "bind.", "event.", "outcome."}}
-	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "login."}}
-	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "phone.", "mbind."}}
-	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "phone.", "mlogin."}}
+		[]string{"common.", "error.", "home.", "card.", "account.", "device.", "bind.", "event.", "outcome."}}
+	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "error.", "login."}}
+	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "error.", "phone.", "mbind."}}
+	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "error.", "phone.", "mlogin."}}
 	demoPage       = page{"demo.html", "demo.title", "", nil}
 )
 

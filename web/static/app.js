@@ -1,6 +1,6 @@
 // The enrollment and account page: card login through the card agent, registration, the
 // account with its devices, suspension, binding a phone, and the audit log.
-import { $, api, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
+import { $, api, explain, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
 import { CardError, openComponent } from "/static/card.js";
 
 const agent = $("login").dataset.agent;
@@ -23,14 +23,12 @@ function view(name) {
 const sessionEnded = (e) => e.code === "no_session" || e.code === "session_expired";
 
 // failed says what went wrong; an ended session sends the citizen back to the card login.
-function failed(e, prefixKey) {
+function failed(e) {
   if (sessionEnded(e)) {
     account = null;
     view("login");
-    say(t("home.session_ended"), true);
-    return;
   }
-  say((prefixKey ? t(prefixKey) : "") + e.message, true);
+  say(explain(e), true);
 }
 
 async function start() {
@@ -72,7 +70,7 @@ async function login(ev) {
   } catch (e) {
     component.close();
     if (e instanceof CardError) cardFailed(e);
-    else failed(e, "home.login_failed");
+    else failed(e);
   } finally {
     $("login-button").disabled = false;
   }
@@ -80,7 +78,7 @@ async function login(ev) {
 
 // cardFailed says what the card component reported, and what to do about it.
 function cardFailed(e) {
-  say(t("card." + e.code) + (e.detail ? " (" + e.detail + ")" : ""), true);
+  say(t("card." + e.code) + (e.detail ? t("common.code", { code: e.detail }) : ""), true);
   $("component-help").hidden = !["no_component", "popup_blocked", "failed"].includes(e.code);
   if (e.code.startsWith("wrong_pin") || e.code === "pin_length") $("login-pin").focus();
 }
@@ -112,7 +110,7 @@ async function register(ev) {
     say(t("home.registered"));
     $("account-heading").focus();
   } catch (e) {
-    failed(e, "home.register_failed");
+    failed(e);
   }
 }
 
@@ -238,7 +236,7 @@ async function bind() {
     $("bind-heading").focus();
     follow(b.id, ++binding);
   } catch (e) {
-    failed(e, "home.bind_failed");
+    failed(e);
   }
 }
 

@@ -1,6 +1,6 @@
 // The relying-party login page: shows the QR code and the code to compare, and follows the
 // login until the phone answers, then continues to the website.
-import { $, api, say, t, time, setTime, sleep } from "/static/api.js";
+import { $, api, explain, say, t, time, setTime, sleep } from "/static/api.js";
 
 const id = decodeURIComponent(location.pathname.split("/").pop());
 const state = "/api/v1/logins/" + encodeURIComponent(id);
@@ -29,7 +29,7 @@ function render(st) {
 // stop ends the page: the login is gone and only the website can start a new one.
 function stop(e) {
   $("login").hidden = true;
-  say(t(e.status === 404 ? "login.not_found" : "login.gone"), true);
+  say(explain(e), true);
 }
 
 async function poll() {
@@ -44,7 +44,7 @@ async function poll() {
     } catch (e) {
       if (e.status === 404 || e.status === 410) return stop(e);
       // Answered meanwhile (409) or the network faltered: the next poll shows where it stands.
-      if (e.status !== 409) say(t("login.retry") + e.message, true);
+      if (e.status !== 409) say(explain(e), true);
       await sleep(1500);
       continue;
     }
