@@ -77,7 +77,7 @@ var (
 // TestPagesRender renders every page in every language (an unknown key fails it) and holds
 // them to the CSP: no inline script, no style attributes, no event handler attributes.
 func TestPagesRender(t *testing.T) {
-	demoStates := []pageData{{}, {Claims: `{"name": "王小明"}`}, {Problem: "demo.error_failed", Detail: "oops"}}
+	demoStates := []pageData{{}, {Claims: `{"name": "王小明"}`}, {Refusal: "access_denied"}, {Refusal: "made_up"}, {Problem: "demo.error_failed", Detail: "oops"}}
 	for lang := range catalog {
 		for _, p := range []page{homePage, loginPage, phoneBindPage, phoneLoginPage, demoPage} {
 			states := []pageData{{}}

@@ -22,14 +22,15 @@ var templates = parseTemplates()
 func parseTemplates() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(catalog))
 	for lang := range catalog {
-		funcs := template.FuncMap{"t": translator(lang)}
+		funcs := template.FuncMap{"t": translator(lang), "refusal": func(code string) string { return refusal(lang, code) }}
 		out[lang] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	}
 	return out
 }
 
 // page is one server-rendered page: its template, the catalog key of its title, its script
-// (a module in static/) and the catalog prefixes of the texts that script shows.
+// (a module in static/) and the catalog prefixes of the texts that script shows. Every script
+// gets the texts of the error codes ("error."), to say what any refusal of the API means.
 type page struct {
 	template, title, script string
 	messages                []string
@@ -54,7 +55,9 @@ type pageData struct {
 
 	CardAgentURL string
 
-	Claims, Problem, Detail string // the demo's result: claims, or a catalog key and detail
+	// The demo's result: claims; or the error code the provider answered with; or a problem
+	// of the demo's own, as a catalog key with its detail.
+	Claims, Refusal, Problem, Detail string
 }
 
 func (s *Server) pageRoutes() {
