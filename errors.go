@@ -1,10 +1,9 @@
 // Package mcert holds what every other package shares: the domain error type that the web layer
-// turns into PROTOCOL.md's JSON error body.
+// turns into PROTOCOL.md's JSON error body, and the catalog of its codes (codes.go).
 package mcert
 
 import (
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -20,10 +19,18 @@ const (
 	Expired      Kind = "expired"      // a one-time token past its lifetime: 410
 	TooMany      Kind = "too_many"     // rate limited: 429 with Retry-After
 	Internal     Kind = "internal"     // anything else; details are logged, never shown
+
+	// The kinds of the transport's own refusals, which the domain never makes.
+	BadMethod    Kind = "bad_method"     // a method the route does not serve: 405
+	TooLarge     Kind = "too_large"      // a body over the limit: 413
+	BadMediaType Kind = "bad_media_type" // a body that is not JSON: 415
+	Unavailable  Kind = "unavailable"    // a service that cannot answer now: 503
 )
 
 // Error is an error meant for the client: Code is the stable snake_case machine code of
-// PROTOCOL.md's error body and Message the sentence for people, which says what to do.
+// PROTOCOL.md's error body and Message the sentence for people, which says what to do. Errors
+// are made from the catalog's entries (Code.New, Code.Newf), never by hand, so that every code
+// has its texts for the pages (TestNoCodeOutsideCatalog).
 type Error struct {
 	Kind       Kind
 	Code       string
@@ -32,11 +39,6 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
-
-// Errorf builds an *Error of the given kind and code.
-func Errorf(kind Kind, code, format string, args ...any) *Error {
-	return &Error{Kind: kind, Code: code, Message: fmt.Sprintf(format, args...)}
-}
 
 // ErrorKind is the kind of err, or Internal when err is not an *Error.
 func ErrorKind(err error) Kind {

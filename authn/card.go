@@ -75,7 +75,7 @@ func (v *CardVerifier) CAs() []*x509.Certificate { return v.cas }
 func (v *CardVerifier) Verify(ctx context.Context, certDER, challenge, signature []byte, now time.Time) (Citizen, error) {
 	cert, err := x509.ParseCertificate(certDER)
 	if err != nil {
-		return Citizen{}, mcert.Errorf(mcert.Invalid, "bad_certificate", "the card certificate is not valid DER X.509; send the certificate the card agent returned")
+		return Citizen{}, mcert.BadCertificate.New()
 	}
 	citizen, err := v.checkCard(ctx, cert, nil, now)
 	if err != nil {
@@ -111,20 +111,20 @@ func (v *CardVerifier) checkCard(ctx context.Context, cert *x509.Certificate, in
 	// The period and key usage are checked before the chain, which would also refuse an
 	// expired card but only as "untrusted", telling the citizen less.
 	if now.Before(cert.NotBefore) {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_not_yet_valid", "the card is valid only from %s; check the computer's clock", cert.NotBefore.UTC().Format(time.RFC3339))
+		return Citizen{}, mcert.CardNotYetValid.Newf(cert.NotBefore.UTC().Format(time.RFC3339))
 	}
 	if now.After(cert.NotAfter) {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_expired", "the card expired on %s; renew it at a household registration office", cert.NotAfter.UTC().Format(time.RFC3339))
+		return Citizen{}, mcert.CardExpired.Newf(cert.NotAfter.UTC().Format(time.RFC3339))
 	}
 	if cert.KeyUsage&x509.KeyUsageDigitalSignature == 0 || !cardEKUAllowed(cert) {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_key_usage", "the certificate is not meant for signing in; use the citizen card's signing certificate")
+		return Citizen{}, mcert.CardKeyUsage.New()
 	}
 	if err := checkCardKey(cert.PublicKey); err != nil {
 		return Citizen{}, err
 	}
 	chains, err := cert.Verify(x509.VerifyOptions{Roots: v.roots, Intermediates: intermediates, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}})
 	if err != nil || len(chains[0]) < 2 {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_untrusted", "the card was not issued by a trusted certificate authority")
+		return Citizen{}, mcert.CardUntrusted.New()
 	}
 	citizen, err := identity(cert)
 	if err != nil {
@@ -146,17 +146,17 @@ func identity(cert *x509.Certificate) (Citizen, error) {
 	c := Citizen{Name: cert.Subject.CommonName, Certificate: cert}
 	switch serials := serialNumbers(cert); {
 	case len(serials) > 1:
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card's subject carries more than one serial number, so it does not name one citizen")
+		return Citizen{}, mcert.CardManySerials.New()
 	case len(serials) == 1 && ValidateCitizenID(serials[0]) == nil:
 		c.ID = serials[0]
 		return c, nil
 	}
 	last, err := moicaLastFour(cert)
 	if errors.Is(err, errNoLastFour) {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card carries no valid national ID; log in with a citizen card")
+		return Citizen{}, mcert.CardNoCitizenID.New()
 	}
 	if err != nil {
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "card_no_citizen_id", "the card does not name its citizen clearly: %v", err)
+		return Citizen{}, mcert.CardUnclearCitizen.Newf(err)
 	}
 	c.LastFour = last
 	return c, nil
@@ -175,7 +175,7 @@ func checkCardKey(pub crypto.PublicKey) error {
 			return nil
 		}
 	}
-	return mcert.Errorf(mcert.Unauthorized, "card_key_type", "the card's key is too weak or of an unknown kind (RSA of at least 2048 bits or ECDSA P-256 are accepted); use a current citizen card")
+	return mcert.CardKeyType.New()
 }
 
 func verifyChallenge(pub crypto.PublicKey, challenge, signature []byte) error {
@@ -188,7 +188,7 @@ func verifyChallenge(pub crypto.PublicKey, challenge, signature []byte) error {
 		ok = ecdsa.VerifyASN1(pub, digest[:], signature)
 	}
 	if !ok {
-		return mcert.Errorf(mcert.Unauthorized, "bad_signature", "the card's signature does not match the challenge; fetch a new challenge and sign it again")
+		return mcert.BadSignature.New()
 	}
 	return nil
 }

@@ -43,7 +43,7 @@ func ValidatePIN(pin string) error {
 		ok = '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
 	}
 	if !ok {
-		return mcert.Errorf(mcert.Invalid, "invalid_pin", "a card PIN is %d to %d letters or digits (A-Z, a-z, 0-9)", minPIN, maxPIN)
+		return mcert.InvalidPIN.Newf(minPIN, maxPIN)
 	}
 	return nil
 }

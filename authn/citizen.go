@@ -15,23 +15,20 @@ const citizenLetters = "ABCDEFGHJKLMNPQRSTUVXYWZIO"
 // the number, as it may end up in logs.
 func ValidateCitizenID(id string) error {
 	if len(id) != 10 || id[0] < 'A' || id[0] > 'Z' || (id[1] != '1' && id[1] != '2') {
-		return mcert.Errorf(mcert.Invalid, "invalid_citizen_id",
-			"a national ID is one uppercase letter, then 1 or 2, then eight digits, such as A123456789")
+		return mcert.InvalidCitizenID.New()
 	}
 	letter := strings.IndexByte(citizenLetters, id[0]) + 10
 	sum := letter/10 + letter%10*9
 	for i := 1; i < 10; i++ {
 		d := id[i]
 		if d < '0' || d > '9' {
-			return mcert.Errorf(mcert.Invalid, "invalid_citizen_id",
-				"a national ID has nine digits after its letter, such as A123456789")
+			return mcert.CitizenIDDigits.New()
 		}
 		weight := max(9-i, 1) // 8, 7, …, 1 for the first eight digits, 1 for the check digit
 		sum += int(d-'0') * weight
 	}
 	if sum%10 != 0 {
-		return mcert.Errorf(mcert.Invalid, "invalid_citizen_id",
-			"the national ID's check digit does not match; check the number for a typing error")
+		return mcert.CitizenIDCheckDigit.New()
 	}
 	return nil
 }

@@ -186,7 +186,7 @@ func (ca *DevCA) Issue(name, citizenID string, opts IssueOptions) ([]byte, error
 		return nil, err
 	}
 	if strings.TrimSpace(name) == "" || !utf8.ValidString(name) || utf8.RuneCountInString(name) > 64 {
-		return nil, mcert.Errorf(mcert.Invalid, "invalid_name", "the card holder's name must be 1 to 64 characters of UTF-8 text")
+		return nil, mcert.InvalidName.New()
 	}
 	if opts.PIN != "" {
 		if err := ValidatePIN(opts.PIN); err != nil {

@@ -54,7 +54,7 @@ func (c *Card) SignPKCS7(content []byte) ([]byte, error) {
 const maxPKCS7 = 32 << 10
 
 func errBadPKCS7(why string) error {
-	return mcert.Errorf(mcert.Invalid, "bad_pkcs7", "the card's PKCS#7 signature is not usable: %s; sign the login text again with the card component", why)
+	return mcert.BadPKCS7.Newf(why)
 }
 
 // VerifyPKCS7 checks that der is a CMS SignedData of a trusted card over exactly tbs (the
@@ -73,8 +73,7 @@ func (v *CardVerifier) VerifyPKCS7(ctx context.Context, der, tbs []byte, now tim
 	case len(p7.Content) == 0:
 		p7.Content = tbs // detached: the content is the text the server asked for
 	case !bytes.Equal(p7.Content, tbs):
-		return Citizen{}, mcert.Errorf(mcert.Unauthorized, "bad_signature",
-			"the card signed another text than this site's login text; sign the challenge's tbs exactly as given")
+		return Citizen{}, mcert.SignedOtherText.New()
 	}
 	switch p7.Signers[0].DigestAlgorithm.Algorithm.String() {
 	case pkcs7.OIDDigestAlgorithmSHA256.String(), pkcs7.OIDDigestAlgorithmSHA384.String(), pkcs7.OIDDigestAlgorithmSHA512.String():
@@ -96,7 +95,7 @@ func (v *CardVerifier) VerifyPKCS7(ctx context.Context, der, tbs []byte, now tim
 		return citizen, err
 	}
 	if err := p7.VerifyWithChainAtTime(nil, now); err != nil {
-		return citizen, mcert.Errorf(mcert.Unauthorized, "bad_signature", "the card's signature does not match the login text; fetch a new challenge and sign it again")
+		return citizen, mcert.BadTBSSignature.New()
 	}
 	return citizen, nil
 }

@@ -136,15 +136,14 @@ func (w *WebAuthn) FinishRegistration(account storage.Account, state, response [
 	}
 	parsed, err := protocol.ParseCredentialCreationResponseBytes(response)
 	if err != nil {
-		return storage.Device{}, ceremonyError("bad_credential", "the phone's registration response could not be read", err)
+		return storage.Device{}, ceremonyError(mcert.BadCredential, err)
 	}
 	if !parsed.Response.AttestationObject.AuthData.Flags.HasUserVerified() {
-		return storage.Device{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
-			"the phone did not verify the user; turn on a fingerprint, face or screen lock on the phone and scan the QR code again")
+		return storage.Device{}, mcert.UserNotVerified.New()
 	}
 	cred, err := w.wa.CreateCredential(user{account: account}, session, parsed)
 	if err != nil {
-		return storage.Device{}, ceremonyError("registration_refused", "the phone's registration could not be verified", err)
+		return storage.Device{}, ceremonyError(mcert.RegistrationRefused, err)
 	}
 	transports := make([]string, 0, len(cred.Transport))
 	for _, t := range cred.Transport {
@@ -163,14 +162,14 @@ func (w *WebAuthn) FinishRegistration(account storage.Account, state, response [
 	}, nil
 }
 
-// ceremonyError turns go-webauthn's error into a client error that says what failed; its
-// details name the check (challenge, origin, signature...) and hold no secret.
-func ceremonyError(code, what string, err error) error {
+// ceremonyError turns go-webauthn's error into a client error of code that says what failed;
+// its details name the check (challenge, origin, signature...) and hold no secret.
+func ceremonyError(code *mcert.Code, err error) error {
 	var pe *protocol.Error
 	if errors.As(err, &pe) && pe.Details != "" {
-		return mcert.Errorf(mcert.Invalid, code, "%s: %s", what, pe.Details)
+		return code.Newf(pe.Details)
 	}
-	return mcert.Errorf(mcert.Invalid, code, "%s: %v", what, err)
+	return code.Newf(err)
 }
 
 // BeginLogin starts an assertion with user verification required. Without an account (a QR
@@ -218,15 +217,14 @@ func (w *WebAuthn) FinishLogin(state, response []byte, lookup DeviceLookup) (Ass
 	}
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
-		return Assertion{}, ceremonyError("bad_credential", "the phone's login response could not be read", err)
+		return Assertion{}, ceremonyError(mcert.BadLoginResponse, err)
 	}
 	account, device, devices, err := lookup(parsed.RawID)
 	if err != nil {
 		return Assertion{}, err
 	}
 	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
-		return Assertion{}, mcert.Errorf(mcert.Invalid, "user_not_verified",
-			"the phone did not verify the user; approve with a fingerprint, face or screen lock")
+		return Assertion{}, mcert.LoginNotVerified.New()
 	}
 	u := user{account: account, devices: devices}
 	var cred *webauthn.Credential
@@ -236,7 +234,7 @@ func (w *WebAuthn) FinishLogin(state, response []byte, lookup DeviceLookup) (Ass
 		cred, err = w.wa.ValidateDiscoverableLogin(func(_, _ []byte) (webauthn.User, error) { return u, nil }, session, parsed)
 	}
 	if err != nil {
-		return Assertion{}, ceremonyError("login_refused", "the phone's login could not be verified", err)
+		return Assertion{}, ceremonyError(mcert.LoginRefused, err)
 	}
 	return Assertion{
 		DeviceID: device.ID, SignCount: cred.Authenticator.SignCount, BackupState: cred.Flags.BackupState,

@@ -37,7 +37,7 @@ func (c Contact) normalize() (Contact, error) {
 		c.Phone = &p
 	}
 	if problems != nil {
-		return c, mcert.Errorf(mcert.Invalid, "invalid_contact", "%s", strings.Join(problems, "; "))
+		return c, mcert.ContactProblems.Newf(strings.Join(problems, "; "))
 	}
 	return c, nil
 }
@@ -57,7 +57,7 @@ func isTaiwanMobile(p string) bool {
 // Register creates the account of the session's citizen.
 func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
 	if c.Email == nil || c.Phone == nil {
-		return storage.Account{}, mcert.Errorf(mcert.Invalid, "invalid_contact", "both email and phone are required")
+		return storage.Account{}, mcert.InvalidContact.New()
 	}
 	c, err := c.normalize()
 	if err != nil {
@@ -71,7 +71,7 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 	}
 	err = s.Store.CreateAccount(ctx, a)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return storage.Account{}, mcert.Errorf(mcert.Conflict, "account_exists", "you already have an account; change it with PATCH /api/v1/account")
+		return storage.Account{}, mcert.AccountExists.New()
 	}
 	if err == nil {
 		s.record(ctx, storage.Event{Type: EventAccountCreate, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
@@ -82,7 +82,7 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 // UpdateContact changes the email or phone of the session's account.
 func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
 	if c.Email == nil && c.Phone == nil {
-		return storage.Account{}, mcert.Errorf(mcert.Invalid, "invalid_contact", "give email, phone or both to change")
+		return storage.Account{}, mcert.ContactToChange.New()
 	}
 	c, err := c.normalize()
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 func (s *Service) Account(ctx context.Context, sess storage.Session) (storage.Account, error) {
 	a, err := s.Store.GetAccountByCitizen(ctx, sess.CitizenID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Account{}, mcert.Errorf(mcert.NotFound, "no_account", "you have no account yet; register your email and phone first")
+		return storage.Account{}, mcert.NoAccount.New()
 	}
 	return a, err
 }

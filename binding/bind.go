@@ -93,7 +93,7 @@ func (s *Service) BindingQR(ctx context.Context, sess storage.Session, sessionTo
 	}
 	png, ok := open(qrKey(sessionToken, b.ID), b.SealedQR)
 	if !ok {
-		return nil, mcert.Errorf(mcert.Forbidden, "qr_other_session", "this QR code was made in another session; make a new one")
+		return nil, mcert.QROtherSession.New()
 	}
 	return png, nil
 }
@@ -105,7 +105,7 @@ func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id strin
 	}
 	b, err := s.Store.GetBinding(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && b.AccountID != a.ID) {
-		return storage.Binding{}, mcert.Errorf(mcert.NotFound, "binding_not_found", "no such binding; make a new QR code")
+		return storage.Binding{}, mcert.BindingNotFound.New()
 	}
 	return b, err
 }
@@ -142,8 +142,7 @@ func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error
 		limit = 5
 	}
 	if len(devices) >= limit {
-		return mcert.Errorf(mcert.Conflict, "device_limit",
-			"the account already has %d phones, the most allowed; remove one on the account page before binding another", limit)
+		return mcert.DeviceLimit.Newf(limit)
 	}
 	return nil
 }
@@ -151,7 +150,7 @@ func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error
 func (s *Service) activeAccount(ctx context.Context, sess storage.Session) (storage.Account, error) {
 	a, err := s.Account(ctx, sess)
 	if err == nil && a.Status != storage.AccountActive {
-		err = mcert.Errorf(mcert.Forbidden, "account_suspended", "your account is suspended; reinstate it with a card login before binding a phone")
+		err = mcert.SuspendedBeforeBinding.New()
 	}
 	return a, err
 }
@@ -169,11 +168,11 @@ func usable(b storage.Binding, now time.Time, want string) error {
 	case st == want:
 		return nil
 	case st == "expired":
-		return mcert.Errorf(mcert.Expired, "binding_expired", "the QR code has expired; show a new one")
+		return mcert.BindingExpired.New()
 	case st == storage.BindingPending:
-		return mcert.Errorf(mcert.Conflict, "binding_not_started", "call /api/v1/phone/bind/begin with this token first")
+		return mcert.BindingNotStarted.New()
 	default:
-		return mcert.Errorf(mcert.Conflict, "binding_used", "this QR code has already been used; show a new one")
+		return mcert.BindingUsed.New()
 	}
 }
 
@@ -182,7 +181,7 @@ func usable(b storage.Binding, now time.Time, want string) error {
 func (s *Service) bindingByToken(ctx context.Context, token, want string) (storage.Binding, error) {
 	b, err := s.Store.GetBindingByToken(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		err = mcert.Errorf(mcert.NotFound, "binding_not_found", "unknown QR code; scan the code on the screen again")
+		err = mcert.UnknownBindingQR.New()
 	}
 	if err == nil {
 		err = usable(b, s.now(), want)
@@ -198,7 +197,7 @@ func cleanDeviceName(name string) (string, error) {
 		return defaultDeviceName, nil
 	}
 	if !mcert.PlainText(name, 64) {
-		return "", mcert.Errorf(mcert.Invalid, "invalid_device_name", "device_name must be at most 64 characters, with no control or invisible formatting characters")
+		return "", mcert.InvalidDeviceName.New()
 	}
 	return name, nil
 }
@@ -254,7 +253,7 @@ func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*pro
 		return nil, err
 	}
 	if a.Status != storage.AccountActive {
-		return nil, s.failBinding(ctx, b, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it"))
+		return nil, s.failBinding(ctx, b, mcert.SuspendedNoBinding.New())
 	}
 	devices, err := s.Store.ListDevices(ctx, a.ID)
 	if err != nil {
@@ -290,7 +289,7 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return storage.Device{}, "", err
 	}
 	if a.Status != storage.AccountActive {
-		return storage.Device{}, "", s.failBinding(ctx, b, mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; no phone can be bound to it"))
+		return storage.Device{}, "", s.failBinding(ctx, b, mcert.SuspendedNoBinding.New())
 	}
 	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
 	var name string
@@ -312,7 +311,7 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return b, nil
 	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return storage.Device{}, "", s.failBinding(ctx, b, mcert.Errorf(mcert.Conflict, "credential_exists", "this phone credential is already bound; remove the old device first"))
+		return storage.Device{}, "", s.failBinding(ctx, b, mcert.CredentialExists.New())
 	}
 	if err != nil {
 		return storage.Device{}, "", err

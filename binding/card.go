@@ -84,7 +84,7 @@ type CitizenResolver interface {
 	ResolveCitizen(ctx context.Context, card *x509.Certificate) (citizenID string, err error)
 }
 
-var errChallengeNotFound = mcert.Errorf(mcert.NotFound, "challenge_not_found", "unknown challenge; ask for one at /api/v1/card/challenge")
+var errChallengeNotFound = mcert.ChallengeNotFound.New()
 
 // checkChallenge says whether c is a challenge CardChallenge made that has not expired; it
 // reads nothing but the key, so a flood of made-up challenges costs no I/O.
@@ -98,7 +98,7 @@ func (s *Service) checkChallenge(ctx context.Context, c []byte, now time.Time) (
 	}
 	expires := time.Unix(int64(binary.BigEndian.Uint32(c)), 0).UTC()
 	if !now.Before(expires) {
-		return expires, mcert.Errorf(mcert.Expired, "challenge_expired", "the challenge has expired; ask for a new one and sign within %v", ChallengeTTL)
+		return expires, mcert.ChallengeExpired.Newf(ChallengeTTL)
 	}
 	return expires, nil
 }
@@ -160,7 +160,7 @@ func (s *Service) loginWithCard(ctx context.Context, p CardProof, expires time.T
 	}
 	err = s.Store.CreateChallenge(ctx, storage.Challenge{Hash: hashBytes(challenge), CreatedAt: now, ExpiresAt: expires, UsedAt: &now})
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return CardLogin{Citizen: citizen}, mcert.Errorf(mcert.Conflict, "challenge_used", "this challenge has already been used; ask for a new one")
+		return CardLogin{Citizen: citizen}, mcert.ChallengeUsed.New()
 	}
 	if err != nil {
 		return CardLogin{Citizen: citizen}, err
@@ -196,8 +196,7 @@ func (s *Service) verifyCard(ctx context.Context, p CardProof, now time.Time) (a
 	return s.citizenOf(ctx, citizen, p.CitizenID)
 }
 
-var errCitizenMismatch = mcert.Errorf(mcert.Unauthorized, "citizen_id_mismatch",
-	"the national ID you typed does not belong to this card's holder; check the number, or use your own card")
+var errCitizenMismatch = mcert.CitizenIDMismatch.New()
 
 // citizenOf is the citizen a verified card logs in: the whole ID the card carries, or, for a
 // card with only the last four digits, the ID the citizen typed, once the resolver or the
@@ -215,8 +214,7 @@ func (s *Service) citizenOf(ctx context.Context, c authn.Citizen, typed string) 
 		return c, nil
 	}
 	if typed == "" {
-		return c, mcert.Errorf(mcert.Invalid, "citizen_id_required",
-			"this card shows only the last four digits of its holder's national ID; type your whole national ID with the PIN")
+		return c, mcert.CitizenIDRequired.New()
 	}
 	if s.Resolver != nil {
 		id, err := s.Resolver.ResolveCitizen(ctx, c.Certificate)
@@ -234,8 +232,7 @@ func (s *Service) citizenOf(ctx context.Context, c authn.Citizen, typed string) 
 		// account keeps the holder name its cards have shown.
 		switch a, err := s.Store.GetAccountByCitizen(ctx, typed); {
 		case err == nil && a.Name != c.Name:
-			return c, mcert.Errorf(mcert.Unauthorized, "citizen_id_mismatch",
-				"the account of the national ID you typed belongs to a card holder of another name; check the number, or use your own card")
+			return c, mcert.CitizenIDOfAnotherHolder.New()
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
 			return c, err
 		}
@@ -247,17 +244,17 @@ func (s *Service) citizenOf(ctx context.Context, c authn.Citizen, typed string) 
 // Session returns the live desktop session for a cookie value.
 func (s *Service) Session(ctx context.Context, token string) (storage.Session, error) {
 	if token == "" {
-		return storage.Session{}, mcert.Errorf(mcert.Unauthorized, "no_session", "log in with your citizen card first")
+		return storage.Session{}, mcert.NoSession.New()
 	}
 	sess, err := s.Store.GetSession(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		return storage.Session{}, mcert.Errorf(mcert.Unauthorized, "no_session", "your session is unknown or has ended; log in with your citizen card again")
+		return storage.Session{}, mcert.SessionUnknown.New()
 	}
 	if err != nil {
 		return storage.Session{}, err
 	}
 	if !s.now().Before(sess.ExpiresAt) {
-		return storage.Session{}, mcert.Errorf(mcert.Unauthorized, "session_expired", "your session has expired after %v; log in with your citizen card again", SessionTTL)
+		return storage.Session{}, mcert.SessionExpired.Newf(SessionTTL)
 	}
 	return sess, nil
 }
@@ -276,8 +273,7 @@ func (s *Service) ExtendSession(ctx context.Context, token string) (storage.Sess
 	now := s.now()
 	limit := sess.CreatedAt.Add(SessionMaxAge)
 	if !now.Add(time.Minute).Before(limit) {
-		return storage.Session{}, "", mcert.Errorf(mcert.Forbidden, "session_at_limit",
-			"this session cannot be extended any more; log in with your citizen card again")
+		return storage.Session{}, "", mcert.SessionAtLimit.New()
 	}
 	next, hash := newToken()
 	renewed := sess

@@ -25,7 +25,7 @@ func (s *Service) ownDevice(ctx context.Context, sess storage.Session, id string
 	}
 	d, err := s.Store.GetDevice(ctx, id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.AccountID != a.ID) {
-		return a, d, mcert.Errorf(mcert.NotFound, "device_not_found", "no such device on your account")
+		return a, d, mcert.DeviceNotFound.New()
 	}
 	return a, d, err
 }
@@ -108,7 +108,7 @@ func (s *Service) Events(ctx context.Context, sess storage.Session, before strin
 func (s *Service) ListEvents(ctx context.Context, accountID, before string, limit int) ([]storage.Event, error) {
 	events, err := s.Store.ListEvents(ctx, accountID, before, limit)
 	if errors.Is(err, storage.ErrBadCursor) {
-		return nil, mcert.Errorf(mcert.Invalid, "bad_cursor", "before must be the id of an event from an earlier page")
+		return nil, mcert.BadCursor.New()
 	}
 	return events, err
 }

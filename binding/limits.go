@@ -67,10 +67,9 @@ func (s *Service) limit(ctx context.Context, l Limit, key string) error {
 
 func rateLimited(now time.Time, window time.Duration) error {
 	windowEnd := time.Unix(0, 0).Add((now.Sub(time.Unix(0, 0))/window + 1) * window)
-	return &mcert.Error{
-		Kind: mcert.TooMany, Code: "rate_limited", RetryAfter: windowEnd.Sub(now),
-		Message: "too many requests; wait a little and try again",
-	}
+	err := mcert.RateLimited.New()
+	err.RetryAfter = windowEnd.Sub(now)
+	return err
 }
 
 // limitIP limits by the client's address; without one (a test calling the service directly)

@@ -153,7 +153,7 @@ func (s *Service) RefreshLoginQR(ctx context.Context, id, browserSecret string) 
 	return s.loginPage(ctx, l)
 }
 
-var errLoginNotFound = mcert.Errorf(mcert.NotFound, "login_not_found", "no such login; start again from the website you were logging in to")
+var errLoginNotFound = mcert.LoginNotFound.New()
 
 // RedirectLogin returns the redirect login with the given id, if browserSecret is the secret
 // of the browser that started it; to any other browser it does not exist.
@@ -166,10 +166,10 @@ func (s *Service) RedirectLogin(ctx context.Context, id, browserSecret string) (
 }
 
 var (
-	errLoginExpired = mcert.Errorf(mcert.Expired, "login_expired", "this login request has expired; start again")
-	errLoginUsed    = mcert.Errorf(mcert.Conflict, "login_used", "this login request has already been answered")
+	errLoginExpired = mcert.LoginExpired.New()
+	errLoginUsed    = mcert.LoginUsed.New()
 	// errLoginRefreshed: two refreshes raced; the other one's QR code is the current one.
-	errLoginRefreshed = mcert.Errorf(mcert.Conflict, "login_refreshed", "the QR code was just replaced; read the login's state again")
+	errLoginRefreshed = mcert.LoginRefreshed.New()
 )
 
 // loginStatus is the protocol's status of a login at the given time.
@@ -194,7 +194,7 @@ func usableLogin(l storage.Login, now time.Time, want string) error {
 	case st == "expired":
 		return errLoginExpired
 	case st == storage.LoginPending:
-		return mcert.Errorf(mcert.Conflict, "login_not_started", "call /api/v1/phone/login/begin with this token first")
+		return mcert.LoginNotStarted.New()
 	default:
 		return errLoginUsed
 	}
@@ -210,7 +210,7 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	if err := authn.ValidateCitizenID(citizenID); err != nil {
 		return "", time.Time{}, err
 	}
-	noUser := mcert.Errorf(mcert.NotFound, "unknown_user_id", "no citizen with that ID can approve a login with a phone")
+	noUser := mcert.UnknownUserID.New()
 	a, err := s.Store.GetAccountByCitizen(ctx, citizenID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", time.Time{}, noUser
@@ -260,8 +260,7 @@ func (s *Service) checkPending(ctx context.Context, a storage.Account, now time.
 		}
 	}
 	if n >= MaxPending {
-		return mcert.Errorf(mcert.Forbidden, "too_many_pending",
-			"the citizen already has %d requests waiting on their phone, the most allowed; wait until they are answered or expire", MaxPending)
+		return mcert.TooManyPending.Newf(MaxPending)
 	}
 	return nil
 }
@@ -283,9 +282,9 @@ func (s *Service) usableDevices(ctx context.Context, a storage.Account) ([]stora
 func deviceUnusable(d storage.Device, now time.Time) error {
 	switch DeviceStatus(d, now) {
 	case "revoked":
-		return mcert.Errorf(mcert.Forbidden, "device_revoked", "this phone has been removed from the account; bind it again with your citizen card")
+		return mcert.DeviceRevoked.New()
 	case "expired":
-		return mcert.Errorf(mcert.Forbidden, "device_expired", "this phone's one-year binding has expired; bind it again with your citizen card")
+		return mcert.DeviceExpired.New()
 	}
 	return nil
 }
@@ -353,7 +352,7 @@ func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Accou
 func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storage.Device, storage.Account, error) {
 	d, err := s.Store.GetDeviceByToken(ctx, hashToken(deviceToken))
 	if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
-		return d, storage.Account{}, mcert.Errorf(mcert.Unauthorized, "bad_device_token", "send the device_token from binding as Authorization: Bearer <token>")
+		return d, storage.Account{}, mcert.BadDeviceToken.New()
 	}
 	if err != nil {
 		return d, storage.Account{}, err
@@ -368,7 +367,7 @@ func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storag
 	return d, a, err
 }
 
-var errSuspended = mcert.Errorf(mcert.Forbidden, "account_suspended", "the account is suspended; reinstate it with a card login")
+var errSuspended = mcert.AccountSuspended.New()
 
 // LoginPrompt is what the phone shows before the user approves: the website, the code, and
 // when and (for a QR login) from which browser the request was made, so that the citizen
@@ -387,7 +386,7 @@ type LoginPrompt struct {
 func (s *Service) loginByToken(ctx context.Context, token, want string) (storage.Login, error) {
 	l, err := s.Store.GetLoginByToken(ctx, hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		err = mcert.Errorf(mcert.NotFound, "login_not_found", "unknown login request; scan the code on the screen again")
+		err = mcert.UnknownLoginQR.New()
 	}
 	if err == nil && want != "" {
 		err = usableLogin(l, s.now(), want)
@@ -414,7 +413,7 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 			return LoginPrompt{}, err
 		}
 		if len(devices) == 0 {
-			return LoginPrompt{}, mcert.Errorf(mcert.Forbidden, "no_usable_device", "the account has no phone that may approve logins")
+			return LoginPrompt{}, mcert.NoUsableDevice.New()
 		}
 		account = &a
 	}
@@ -494,10 +493,11 @@ func terminal(err error) bool {
 	if !errors.As(err, &me) {
 		return false
 	}
-	switch me.Code {
-	case "device_revoked", "device_expired", "account_suspended", "unknown_device", "clone_warning",
-		"no_usable_device", "credential_exists", "device_limit":
-		return true
+	for _, c := range []*mcert.Code{mcert.DeviceRevoked, mcert.DeviceExpired, mcert.AccountSuspended, mcert.UnknownDevice,
+		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit} {
+		if me.Code == c.Name {
+			return true
+		}
 	}
 	return false
 }
@@ -514,7 +514,7 @@ func (s *Service) countFailure(ctx context.Context, hash []byte) (int, error) {
 	return s.Store.Hit(ctx, fmt.Sprintf("finish failures %x", hash), time.Hour, s.now())
 }
 
-var errTooManyFailures = mcert.Errorf(mcert.Forbidden, "too_many_failures", "this request was refused after too many failed attempts; start again")
+var errTooManyFailures = mcert.TooManyFailures.New()
 
 // refuseLogin ends a login for good with the reason of why, unless it has been answered or has
 // expired meanwhile; it reports whether it did.
@@ -587,8 +587,7 @@ func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential [
 	return approver, err
 }
 
-var errClone = mcert.Errorf(mcert.Forbidden, "clone_warning",
-	"this phone's signature counter went backwards, so a copy of its key may exist; the login is refused and recorded. Bind the phone again with your citizen card")
+var errClone = mcert.CloneWarning.New()
 
 // refuseClone records a clone warning on the device and refuses the login.
 func (s *Service) refuseClone(ctx context.Context, deviceID string) error {
@@ -606,7 +605,7 @@ func (s *Service) refuseClone(ctx context.Context, deviceID string) error {
 func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
 	d, err := s.Store.GetDeviceByCredential(ctx, credID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind == storage.LoginCIBA && d.AccountID != l.AccountID) {
-		return storage.Account{}, d, nil, mcert.Errorf(mcert.Forbidden, "unknown_device", "this phone is not bound to the account; bind it with your citizen card first")
+		return storage.Account{}, d, nil, mcert.UnknownDevice.New()
 	}
 	if err != nil {
 		return storage.Account{}, d, nil, err
@@ -633,7 +632,7 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 }
 
 // errLoginCancelled is the reason of a login the citizen cancelled on the login page.
-var errLoginCancelled = mcert.Errorf(mcert.Forbidden, "login_cancelled", "the login was cancelled on the login page")
+var errLoginCancelled = mcert.LoginCancelled.New()
 
 // CancelLogin is the citizen cancelling on the login page, in the browser that started the
 // login: the website then gets access_denied, as if the phone had said no.

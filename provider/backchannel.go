@@ -13,6 +13,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -84,7 +85,7 @@ func backChannel(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	if err := r.ParseForm(); err != nil {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "the body must be application/x-www-form-urlencoded")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "the body must be application/x-www-form-urlencoded")
 		return false
 	}
 	r.Form = r.PostForm
@@ -97,7 +98,7 @@ func (p *Provider) writeError(w http.ResponseWriter, err error) {
 	var oe *oidc.Error
 	if !errors.As(err, &oe) || oe.ErrorType == oidc.ServerError {
 		p.logger.Error("OpenID provider", "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		oauthError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
 		return
 	}
 	status := http.StatusBadRequest
@@ -107,7 +108,7 @@ func (p *Provider) writeError(w http.ResponseWriter, err error) {
 		status = http.StatusUnauthorized
 		w.Header().Set("WWW-Authenticate", `Basic realm="mcert"`)
 	}
-	oauthError(w, status, string(oe.ErrorType), oe.Description)
+	oauthError(w, status, codeOf(oe), oe.Description)
 }
 
 // token is the token endpoint: CIBA's grant here, the code exchange to op, after mcert has
@@ -136,7 +137,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		l, err := p.store.GetLoginByCode(r.Context(), codeHash(r.PostForm.Get("code")))
 		var req request
 		if err == nil && json.Unmarshal(l.Request, &req) == nil && req.CodeChallenge != "" {
-			oauthError(w, http.StatusBadRequest, "invalid_grant", "code_verifier is required: the authorization request used PKCE")
+			oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "code_verifier is required: the authorization request used PKCE")
 			return
 		}
 	}
@@ -165,12 +166,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	token, err := op.ParseUserinfoRequest(r, p.op.Decoder())
 	switch {
 	case err != nil:
-		bearerError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		bearerError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return
 	case token == "":
 		// A request with no token gets the bare challenge (RFC 6750 section 3.1).
 		w.Header().Set("WWW-Authenticate", `Bearer realm="mcert"`)
-		oauthError(w, http.StatusUnauthorized, "invalid_request", "send the access token as Authorization: Bearer <token>")
+		oauthError(w, http.StatusUnauthorized, mcert.InvalidRequest, "send the access token as Authorization: Bearer <token>")
 		return
 	}
 	info := new(oidc.UserInfo)
@@ -180,7 +181,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case !ok || errors.Is(err, errInactiveToken):
-		bearerError(w, http.StatusUnauthorized, "invalid_token", "the access token is unknown, revoked or expired")
+		bearerError(w, http.StatusUnauthorized, mcert.InvalidToken, "the access token is unknown, revoked or expired")
 	case err != nil:
 		p.writeError(w, err)
 	default:
@@ -191,8 +192,8 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 // bearerError is an error of a request with a bearer token: the challenge says it (RFC 6750
 // section 3), and the body too, as every mcert error has one. The description is ASCII with
 // no quotes, as the challenge's quoted string needs.
-func bearerError(w http.ResponseWriter, status int, code, description string) {
-	w.Header().Set("WWW-Authenticate", `Bearer realm="mcert", error="`+code+`", error_description="`+description+`"`)
+func bearerError(w http.ResponseWriter, status int, code *mcert.Code, description string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="mcert", error="`+code.Name+`", error_description="`+description+`"`)
 	oauthError(w, status, code, description)
 }
 
@@ -214,7 +215,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "token is missing")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "token is missing")
 		return
 	}
 	if id, _, ok := p.accessToken(token); ok {
@@ -243,7 +244,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	}
 	token := r.PostForm.Get("token")
 	if token == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "token is missing")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "token is missing")
 		return
 	}
 	resp := new(oidc.IntrospectionResponse)

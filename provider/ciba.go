@@ -39,12 +39,12 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	}
 	f := r.PostForm
 	if !c.CIBA {
-		oauthError(w, http.StatusBadRequest, "unauthorized_client", "this client is not registered for decoupled (CIBA) logins")
+		oauthError(w, http.StatusBadRequest, mcert.UnauthorizedClient, "this client is not registered for decoupled (CIBA) logins")
 		return
 	}
 	scopes := strings.Fields(f.Get("scope"))
 	if !slices.Contains(scopes, oidc.ScopeOpenID) {
-		oauthError(w, http.StatusBadRequest, "invalid_scope", "scope must include openid")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidScope, "scope must include openid")
 		return
 	}
 	scopes, _ = op.ValidateAuthReqScopes(client{Client: c}, scopes)
@@ -57,26 +57,26 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	hint := f.Get("login_hint")
 	switch {
 	case hints > 1:
-		oauthError(w, http.StatusBadRequest, "invalid_request", "give exactly one of login_hint, login_hint_token and id_token_hint (CIBA Core section 7.1)")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "give exactly one of login_hint, login_hint_token and id_token_hint (CIBA Core section 7.1)")
 		return
 	case hint == "":
-		oauthError(w, http.StatusBadRequest, "invalid_request", "login_hint must be the citizen's national ID; login_hint_token and id_token_hint are not supported")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "login_hint must be the citizen's national ID; login_hint_token and id_token_hint are not supported")
 		return
 	}
 	msg := f.Get("binding_message")
 	if !mcert.PlainText(msg, 64) {
-		oauthError(w, http.StatusBadRequest, "invalid_binding_message", "binding_message must be at most 64 characters, with no control, format or bidi characters (Unicode Cc, Cf)")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidBindingMessage, "binding_message must be at most 64 characters, with no control, format or bidi characters (Unicode Cc, Cf)")
 		return
 	}
 	if f.Get("user_code") != "" {
-		oauthError(w, http.StatusBadRequest, "invalid_request", "user_code is not supported")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "user_code is not supported")
 		return
 	}
 	var expiry time.Duration
 	if v := f.Get("requested_expiry"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 {
-			oauthError(w, http.StatusBadRequest, "invalid_request", "requested_expiry must be a positive number of seconds")
+			oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "requested_expiry must be a positive number of seconds")
 			return
 		}
 		expiry = time.Duration(n) * time.Second
@@ -86,23 +86,23 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	switch {
 	case err == nil:
 	case mcert.ErrorKind(err) == mcert.Invalid:
-		oauthError(w, http.StatusBadRequest, "invalid_request", errMessage(err))
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, errMessage(err))
 		return
 	case mcert.ErrorKind(err) == mcert.TooMany:
 		var me *mcert.Error
 		errors.As(err, &me)
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
-		oauthError(w, http.StatusTooManyRequests, "slow_down", "too many decoupled login requests from this client; retry later")
+		oauthError(w, http.StatusTooManyRequests, mcert.SlowDown, "too many decoupled login requests from this client; retry later")
 		return
 	case mcert.ErrorKind(err) == mcert.NotFound:
-		oauthError(w, http.StatusBadRequest, "unknown_user_id", errMessage(err))
+		oauthError(w, http.StatusBadRequest, mcert.UnknownUserID, errMessage(err))
 		return
 	case mcert.ErrorKind(err) == mcert.Forbidden: // the citizen has as many requests waiting as allowed
-		oauthError(w, http.StatusForbidden, "access_denied", errMessage(err))
+		oauthError(w, http.StatusForbidden, mcert.AccessDenied, errMessage(err))
 		return
 	default:
 		p.logger.Error("backchannel authentication", "err", err)
-		oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		oauthError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
@@ -128,7 +128,7 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 		return
 	}
 	if !c.CIBA {
-		oauthError(w, http.StatusBadRequest, "unauthorized_client", "this client is not registered for decoupled (CIBA) logins")
+		oauthError(w, http.StatusBadRequest, mcert.UnauthorizedClient, "this client is not registered for decoupled (CIBA) logins")
 		return
 	}
 	id := r.PostForm.Get("auth_req_id")
@@ -158,7 +158,7 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 		return l, nil
 	})
 	if errors.Is(err, storage.ErrNotFound) || id == "" {
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "unknown auth_req_id")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "unknown auth_req_id")
 		return
 	}
 	if err != nil {
@@ -167,17 +167,17 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 	}
 	switch answer {
 	case "used":
-		oauthError(w, http.StatusBadRequest, "invalid_grant", "the tokens of this request have already been issued")
+		oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "the tokens of this request have already been issued")
 	case "denied":
-		oauthError(w, http.StatusBadRequest, "access_denied", "the citizen denied the login on the phone")
+		oauthError(w, http.StatusBadRequest, mcert.AccessDenied, "the citizen denied the login on the phone")
 	case "refused":
-		oauthError(w, http.StatusBadRequest, "access_denied", refusedDescription(l))
+		oauthError(w, http.StatusBadRequest, mcert.AccessDenied, refusedDescription(l))
 	case "expired":
-		oauthError(w, http.StatusBadRequest, "expired_token", "the request expired before the citizen answered; start a new one")
+		oauthError(w, http.StatusBadRequest, mcert.ExpiredToken, "the request expired before the citizen answered; start a new one")
 	case "slow_down":
-		oauthError(w, http.StatusBadRequest, "slow_down", "poll at most every 5 seconds, and 5 seconds slower from now on")
+		oauthError(w, http.StatusBadRequest, mcert.SlowDown, "poll at most every 5 seconds, and 5 seconds slower from now on")
 	case "pending":
-		oauthError(w, http.StatusBadRequest, "authorization_pending", "the citizen has not answered yet")
+		oauthError(w, http.StatusBadRequest, mcert.AuthorizationPending, "the citizen has not answered yet")
 	default:
 		p.issueCIBATokens(w, r.Context(), c, id, l)
 	}
@@ -195,5 +195,5 @@ func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c
 		}
 	}
 	p.logger.Error("issue CIBA tokens", "err", err)
-	oauthError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+	oauthError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
 }

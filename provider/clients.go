@@ -57,7 +57,7 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
 	}
 	if problems != nil {
-		return NewClient{}, mcert.Errorf(mcert.Invalid, "invalid_client_metadata", "%s", strings.Join(problems, "; "))
+		return NewClient{}, mcert.InvalidClientMetadata.Newf(strings.Join(problems, "; "))
 	}
 	c := storage.Client{
 		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
@@ -74,7 +74,7 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 	}
 	err := store.CreateClient(ctx, c)
 	if errors.Is(err, storage.ErrAlreadyExists) {
-		return NewClient{}, mcert.Errorf(mcert.Conflict, "client_exists", "a client with id %q exists already", c.ID)
+		return NewClient{}, mcert.ClientExists.Newf(c.ID)
 	}
 	return out, err
 }

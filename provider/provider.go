@@ -22,6 +22,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/storage"
 )
@@ -158,7 +159,7 @@ func (p *Provider) newRoutes() map[string]http.Handler {
 func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h, ok := p.routes[r.URL.Path]
 	if !ok {
-		oauthError(w, http.StatusNotFound, "invalid_request", "no such endpoint; the discovery document at "+DiscoveryPath+" lists them")
+		oauthError(w, http.StatusNotFound, mcert.InvalidRequest, "no such endpoint; the discovery document at "+DiscoveryPath+" lists them")
 		return
 	}
 	h.ServeHTTP(w, r)
@@ -170,7 +171,7 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 		return true
 	}
 	w.Header().Set("Allow", strings.Join(methods, ", "))
-	oauthError(w, http.StatusMethodNotAllowed, "invalid_request", "use "+strings.Join(methods, " or "))
+	oauthError(w, http.StatusMethodNotAllowed, mcert.InvalidRequest, "use "+strings.Join(methods, " or "))
 	return false
 }
 
@@ -193,11 +194,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return
 	}
 	if problem := oversized(r.Form); problem != "" {
-		navigationError(w, http.StatusBadRequest, "invalid_request", problem)
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, problem)
 		return
 	}
 	if p.refuseAuthorization(w, r) {
@@ -235,16 +236,16 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return true
 	}
 	if req.ClientID == "" {
-		navigationError(w, http.StatusBadRequest, "invalid_request", "client_id is missing")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "client_id is missing")
 		return true
 	}
 	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidClient, "unknown client_id")
 		return true
 	}
 	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))
@@ -258,7 +259,7 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 		return false
 	}
 	if e := oidc.DefaultToServerError(err, err.Error()); e.IsRedirectDisabled() {
-		navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+		navigationError(w, http.StatusBadRequest, codeOf(e), e.Description)
 		return true
 	}
 	op.AuthRequestError(w, r, req, err, p.op)
@@ -355,7 +356,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		err = json.Unmarshal(raw, &out)
 	}
 	if err != nil {
-		oauthError(w, http.StatusInternalServerError, "server_error", "the discovery document could not be built")
+		oauthError(w, http.StatusInternalServerError, mcert.ServerError, "the discovery document could not be built")
 		return
 	}
 	out["backchannel_authentication_endpoint"] = p.issuer + backchannelPath
@@ -374,11 +375,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, "invalid_request", "the request's parameters could not be read")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return
 	}
 	if req.PostLogoutRedirectURI != "" && req.IdTokenHint == "" && req.ClientID == "" {
-		navigationError(w, http.StatusBadRequest, "invalid_request", "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
+		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
 		return
 	}
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
@@ -388,11 +389,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if e := oidc.DefaultToServerError(err, err.Error()); e.ErrorType != oidc.ServerError {
-			navigationError(w, http.StatusBadRequest, string(e.ErrorType), e.Description)
+			navigationError(w, http.StatusBadRequest, codeOf(e), e.Description)
 			return
 		}
 		p.logger.Error("end session", "err", err)
-		navigationError(w, http.StatusInternalServerError, "server_error", "internal error; try again later")
+		navigationError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
 		return
 	}
 	http.Redirect(w, r, session.RedirectURI, http.StatusFound)
@@ -401,14 +402,24 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 // navigationError answers a request a browser navigated to when there is no relying party to
 // send the error back to. It is the one place for an error page, which browsers would show
 // better than JSON.
-func navigationError(w http.ResponseWriter, status int, code, description string) {
+func navigationError(w http.ResponseWriter, status int, code *mcert.Code, description string) {
 	oauthError(w, status, code, description)
 }
 
 // oauthError writes an OAuth 2.0 error body (RFC 6749 section 5.2), which no cache keeps.
-func oauthError(w http.ResponseWriter, status int, code, description string) {
+func oauthError(w http.ResponseWriter, status int, code *mcert.Code, description string) {
 	noStore(w)
-	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
+	writeJSON(w, status, map[string]string{"error": code.Name, "error_description": description})
+}
+
+// codeOf is the catalog's entry for an error of op's. The catalog holds every type op has
+// (TestOpErrorTypes); one that a later op might add is answered as a server error rather than
+// as a code the pages cannot explain.
+func codeOf(e *oidc.Error) *mcert.Code {
+	if c := mcert.Lookup(string(e.ErrorType)); c != nil {
+		return c
+	}
+	return mcert.ServerError
 }
 
 // noStore keeps an answer out of every cache, as RFC 6749 section 5.1 asks of token responses

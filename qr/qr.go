@@ -65,8 +65,7 @@ type Link struct {
 // Parse reads a text made by BindText or LoginText, as a camera or a QR decoder returns it.
 func Parse(text string) (Link, error) {
 	text = strings.TrimSpace(text)
-	notOurs := mcert.Errorf(mcert.Invalid, "invalid_qr",
-		"this is not an mcert QR code; scan the QR code that the mcert page shows")
+	notOurs := mcert.InvalidQR.New()
 	page, token, hasFragment := strings.Cut(text, "#")
 	var l Link
 	switch {
@@ -84,12 +83,10 @@ func Parse(text string) (Link, error) {
 	}
 	l.Origin = origin
 	if !hasFragment || token == "" {
-		return Link{}, mcert.Errorf(mcert.Invalid, "invalid_qr",
-			"the QR code holds no token; scan the whole QR code again")
+		return Link{}, mcert.QRNoToken.New()
 	}
 	if !validToken(token) {
-		return Link{}, mcert.Errorf(mcert.Invalid, "invalid_qr",
-			"the QR code's token is malformed; show a new QR code on the mcert page and scan it")
+		return Link{}, mcert.QRBadToken.New()
 	}
 	l.Token = token
 	return l, nil
@@ -184,8 +181,7 @@ func Terminal(text string) (string, error) {
 
 // tooLong describes the one way go-qrcode fails: the text does not fit the largest QR code.
 func tooLong(err error) error {
-	return mcert.Errorf(mcert.Invalid, "invalid_qr",
-		"the text does not fit in a QR code (%v); use a shorter public URL", err)
+	return mcert.QRTooLong.Newf(err)
 }
 
 // DecodePNG finds a QR code in a PNG or JPEG image and returns its text.
@@ -195,9 +191,7 @@ func DecodePNG(data []byte) (string, error) {
 		return "", notAnImage()
 	}
 	if cfg.Width > maxImageSide || cfg.Height > maxImageSide {
-		return "", mcert.Errorf(mcert.Invalid, "invalid_image",
-			"the %s image is %dx%d pixels, larger than %d on a side; crop it around the QR code",
-			format, cfg.Width, cfg.Height, maxImageSide)
+		return "", mcert.ImageTooLarge.Newf(format, cfg.Width, cfg.Height, maxImageSide)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {
@@ -224,18 +218,15 @@ func DecodePNG(data []byte) (string, error) {
 		return "", noCode()
 	}
 	if err != nil {
-		return "", mcert.Errorf(mcert.Invalid, "unreadable_qr_code",
-			"the QR code in the image could not be read; take a sharper, straighter picture of it")
+		return "", mcert.UnreadableQRCode.New()
 	}
 	return result.GetText(), nil
 }
 
 func notAnImage() error {
-	return mcert.Errorf(mcert.Invalid, "invalid_image",
-		"the file is not a readable PNG or JPEG image; save the QR code as PNG and try again")
+	return mcert.InvalidImage.New()
 }
 
 func noCode() error {
-	return mcert.Errorf(mcert.Invalid, "no_qr_code",
-		"no QR code found in the image; take a sharper picture with the whole QR code in it")
+	return mcert.NoQRCode.New()
 }

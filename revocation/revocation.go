@@ -214,8 +214,8 @@ func (c Config) Validate() error {
 // The errors Check returns unwrap to one of these, so the web layer answers with their codes and
 // messages as they are, and callers test them with errors.Is.
 var (
-	ErrRevoked = mcert.Errorf(mcert.Unauthorized, "card_revoked", "the card has been revoked; use a valid citizen card")
-	ErrUnknown = mcert.Errorf(mcert.Unauthorized, "card_status_unknown", "the card's revocation status could not be checked just now; try again in a few minutes")
+	ErrRevoked = mcert.CardRevoked.New()
+	ErrUnknown = mcert.CardStatusUnknown.New()
 )
 
 // Error is what Check returns for a card that is not known to be good.

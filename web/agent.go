@@ -20,6 +20,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 )
 
@@ -178,7 +179,7 @@ func (a *CardAgent) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// under that name (DNS rebinding): the agent answers only under loopback names.
 	if !loopbackHost(r.Host) {
 		a.refused("refused a request for host %q: the card agent answers only as localhost, 127.0.0.1 or [::1]", r.Host)
-		agentError(w, http.StatusForbidden, "host_not_allowed", "the card agent answers only as localhost, 127.0.0.1 or [::1]")
+		agentError(w, mcert.HostNotAllowed.New())
 		return
 	}
 	a.mux.ServeHTTP(w, r)
@@ -209,7 +210,7 @@ func (a *CardAgent) sign(w http.ResponseWriter, r *http.Request) {
 	if o := r.Header.Get("Origin"); o != "" {
 		if o != a.origin {
 			a.refused("refused to sign for %s: the agent signs only for %s", o, a.origin)
-			agentError(w, http.StatusForbidden, "origin_not_allowed", "this card agent signs only for "+a.origin)
+			agentError(w, mcert.OriginNotAllowed.Newf(a.origin))
 			return
 		}
 		h := w.Header()
@@ -227,7 +228,7 @@ func (a *CardAgent) sign(w http.ResponseWriter, r *http.Request) {
 		return
 	case http.MethodPost:
 	default:
-		agentError(w, http.StatusMethodNotAllowed, "method_not_allowed", "POST a JSON body {\"challenge\": \"...\"}")
+		agentError(w, mcert.AgentMethod.New())
 		return
 	}
 	var req struct {
@@ -239,27 +240,26 @@ func (a *CardAgent) sign(w http.ResponseWriter, r *http.Request) {
 	}
 	challenge, decErr := base64.RawURLEncoding.DecodeString(strings.TrimRight(req.Challenge, "="))
 	if err != nil || decErr != nil || len(challenge) == 0 || len(challenge) > 1024 {
-		agentError(w, http.StatusBadRequest, "malformed_body", "the body must be {\"challenge\": \"<base64url>\"}")
+		agentError(w, mcert.AgentSignBody.New())
 		return
 	}
-	var status int
-	var code, message string
+	var refusal *mcert.Error
 	switch {
 	case a.file == nil:
-		status, code, message = http.StatusServiceUnavailable, "no_card", "no card is in the reader; start the card agent with --card"
+		refusal = mcert.AgentNoCard.New()
 	case a.signer == nil:
-		status, code, message = http.StatusForbidden, "pin_required", "the card's key is protected by its PIN; start the card agent with --pin"
+		refusal = mcert.PINRequired.New()
 	case a.locked():
-		status, code, message = http.StatusForbidden, "card_locked", "the card is locked after 3 wrong PINs; restart the card agent to unlock it"
+		refusal = mcert.CardLocked.New()
 	}
-	if status != 0 {
-		a.refused("refused to sign: %s", message)
-		agentError(w, status, code, message)
+	if refusal != nil {
+		a.refused("refused to sign: %s", refusal.Message)
+		agentError(w, refusal)
 		return
 	}
 	sig, err := a.signer.Sign(challenge)
 	if err != nil {
-		agentError(w, http.StatusInternalServerError, "sign_failed", "the card could not sign: "+err.Error())
+		agentError(w, mcert.SignFailed.Newf(err))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"certificate": b64(a.signer.Certificate.Raw), "signature": b64(sig)})
@@ -479,7 +479,7 @@ func (a *CardAgent) popupIgnored(w http.ResponseWriter, r *http.Request) {
 		Origin string `json:"origin"`
 	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1024)).Decode(&report); err != nil {
-		agentError(w, http.StatusBadRequest, "malformed_body", "the body must be {\"origin\": \"...\"}")
+		agentError(w, mcert.AgentOriginBody.New())
 		return
 	}
 	a.refused("the card popup ignored a message from a page of %s: the agent signs only for %s", report.Origin, a.origin)
@@ -557,8 +557,10 @@ func cardSerial(certDER []byte) string {
 	return strings.ToUpper(hex.EncodeToString(sum[:8]))
 }
 
-func agentError(w http.ResponseWriter, status int, code, message string) {
-	writeJSON(w, status, errorBody{code, message})
+// agentError writes e as the server would, message and all: the agent's client is the
+// citizen's own computer, which may know why the card did not sign.
+func agentError(w http.ResponseWriter, e *mcert.Error) {
+	writeJSON(w, statusOf[e.Kind], errorBody{e.Code, e.Message})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

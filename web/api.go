@@ -49,7 +49,7 @@ func (s *Server) cardLogin(c echo.Context) error {
 	if req.PKCS7 != "" {
 		var ok bool
 		if p.PKCS7, ok = authn.DecodeSignature(req.PKCS7); !ok {
-			return mcert.Errorf(mcert.Invalid, "malformed_body", "field \"pkcs7\" must be base64 (with padding) or base64url (without)")
+			return mcert.PKCS7NotBase64.New()
 		}
 	} else {
 		if p.Certificate, err = fromB64("certificate", req.Certificate); err != nil {

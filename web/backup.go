@@ -18,7 +18,7 @@ func (s *Server) backupRoutes(admin *echo.Group) {
 
 func (s *Server) adminBackup(c echo.Context) error {
 	if s.cfg.Backup == nil {
-		return mcert.Errorf(mcert.NotFound, "not_found", "this server's store cannot be backed up online; stop the server and copy its data file")
+		return mcert.NoOnlineBackup.New()
 	}
 	// The server's write timeout is sized for API answers; a large data file may take longer.
 	if err := http.NewResponseController(c.Response()).SetWriteDeadline(time.Time{}); err != nil && !errors.Is(err, http.ErrNotSupported) {

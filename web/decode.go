@@ -24,7 +24,7 @@ func decodeBody(c echo.Context, v any) error {
 		if errors.As(err, &he) {
 			return he // the body limit
 		}
-		return mcert.Errorf(mcert.Invalid, "malformed_body", "the request body could not be read")
+		return mcert.BodyUnreadable.New()
 	}
 	return decodeJSON(body, v)
 }
@@ -32,14 +32,14 @@ func decodeBody(c echo.Context, v any) error {
 func decodeJSON(body []byte, v any) error {
 	// null, a number or an array would decode into an object's Go type without complaint.
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
-		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must be a JSON object as PROTOCOL.md describes")
+		return mcert.MalformedBody.New()
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
-		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must be a JSON object as PROTOCOL.md describes: %s", jsonProblem(err))
+		return mcert.BodyNotJSON.Newf(jsonProblem(err))
 	}
 	if dec.More() {
-		return mcert.Errorf(mcert.Invalid, "malformed_body", "the body must hold one JSON object and nothing after it")
+		return mcert.BodyTrailing.New()
 	}
 	return nil
 }
@@ -85,11 +85,11 @@ func requireJSON(c echo.Context) error {
 // fromB64 decodes the base64url value of a required field; padding is tolerated on input.
 func fromB64(field, s string) ([]byte, error) {
 	if s == "" {
-		return nil, mcert.Errorf(mcert.Invalid, "malformed_body", "field %q is required", field)
+		return nil, mcert.FieldRequired.Newf(field)
 	}
 	v, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
 	if err != nil {
-		return nil, mcert.Errorf(mcert.Invalid, "malformed_body", "field %q must be base64url without padding", field)
+		return nil, mcert.FieldNotBase64URL.Newf(field)
 	}
 	return v, nil
 }
@@ -99,7 +99,7 @@ func requireField(name string, present bool) error {
 	if present {
 		return nil
 	}
-	return mcert.Errorf(mcert.Invalid, "malformed_body", "field %q is required", name)
+	return mcert.FieldRequired.Newf(name)
 }
 
 func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -34,7 +34,7 @@ func (s *Server) demoRoutes() {
 		return
 	}
 	d := &demo{clientID: s.cfg.DemoClientID, publicURL: s.cfg.PublicURL, render: s.render}
-	s.echo.GET("/demo", func(c echo.Context) error { return d.show(c, "", "", "") })
+	s.echo.GET("/demo", func(c echo.Context) error { return d.show(c, pageData{}) })
 	s.echo.GET("/demo/login", d.login)
 	s.echo.GET("/demo/callback", d.callback)
 }
@@ -55,16 +55,17 @@ func (d *demo) config(ctx context.Context) (oauth2.Config, *oidc.Provider, error
 	}, d.provider, nil
 }
 
-// show renders the demo's page: its start, the verified claims, or a problem (a catalog key)
-// with its detail. The language switch goes to the start, never to a used callback.
-func (d *demo) show(c echo.Context, claims, problem, detail string) error {
-	return d.render(c, demoPage, pageData{SwitchPath: "/demo", Claims: claims, Problem: problem, Detail: detail})
+// show renders the demo's page: its start, or the result in data. The language switch goes to
+// the start, never to a used callback.
+func (d *demo) show(c echo.Context, data pageData) error {
+	data.SwitchPath = "/demo"
+	return d.render(c, demoPage, data)
 }
 
 func (d *demo) login(c echo.Context) error {
 	cfg, _, err := d.config(c.Request().Context())
 	if err != nil {
-		return d.show(c, "", "demo.error_discovery", err.Error())
+		return d.show(c, pageData{Problem: "demo.error_discovery", Detail: err.Error()})
 	}
 	state, nonce, verifier := rand.Text(), rand.Text(), oauth2.GenerateVerifier()
 	c.SetCookie(&http.Cookie{
@@ -76,8 +77,10 @@ func (d *demo) login(c echo.Context) error {
 
 func (d *demo) callback(c echo.Context) error {
 	q := c.QueryParams()
+	// A relying party shows its visitor what the error means, in the visitor's language; the
+	// error_description is for its developers.
 	if e := q.Get("error"); e != "" {
-		return d.show(c, "", "demo.error_login", strings.TrimSuffix(e+": "+q.Get("error_description"), ": "))
+		return d.show(c, pageData{Refusal: e})
 	}
 	ck, err := c.Cookie(demoCookie)
 	parts := []string{}
@@ -85,15 +88,19 @@ func (d *demo) callback(c echo.Context) error {
 		parts = strings.Split(ck.Value, ".")
 	}
 	if len(parts) != 3 || parts[0] != q.Get("state") {
-		return d.show(c, "", "demo.error_state", "")
+		return d.show(c, pageData{Problem: "demo.error_state"})
 	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 10*time.Second)
 	defer cancel()
 	claims, err := d.redeem(ctx, q.Get("code"), parts[1], parts[2])
-	if err != nil {
-		return d.show(c, "", "demo.error_failed", err.Error())
+	var refused *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &refused) && refused.ErrorCode != "":
+		return d.show(c, pageData{Refusal: refused.ErrorCode})
+	case err != nil:
+		return d.show(c, pageData{Problem: "demo.error_failed", Detail: err.Error()})
 	}
-	return d.show(c, claims, "", "")
+	return d.show(c, pageData{Claims: claims})
 }
 
 // redeem exchanges the code with the PKCE verifier and verifies the ID token and its nonce,

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcert/mcert"
 )
 
 func TestChooseLang(t *testing.T) {
@@ -75,7 +77,7 @@ var (
 // TestPagesRender renders every page in every language (an unknown key fails it) and holds
 // them to the CSP: no inline script, no style attributes, no event handler attributes.
 func TestPagesRender(t *testing.T) {
-	demoStates := []pageData{{}, {Claims: `{"name": "王小明"}`}, {Problem: "demo.error_failed", Detail: "oops"}}
+	demoStates := []pageData{{}, {Claims: `{"name": "王小明"}`}, {Refusal: "access_denied"}, {Refusal: "made_up"}, {Problem: "demo.error_failed", Detail: "oops"}}
 	for lang := range catalog {
 		for _, p := range []page{homePage, loginPage, phoneBindPage, phoneLoginPage, demoPage} {
 			states := []pageData{{}}
@@ -141,6 +143,76 @@ func TestScriptTexts(t *testing.T) {
 			}
 		}
 		visit(p.script)
+	}
+}
+
+// TestScriptsGetErrorTexts checks that every page's script gets the text of every error code
+// of the catalog, and the sentence for a code it lacks, in the page's language.
+func TestScriptsGetErrorTexts(t *testing.T) {
+	for lang := range catalog {
+		for _, p := range scriptPages {
+			given := messagesFor(lang, p.messages)
+			for _, c := range mcert.Codes() {
+				want := map[string]string{langZH: c.ZH, langEN: c.EN}[lang]
+				if got := given["error."+c.Name]; got != want {
+					t.Errorf("%s in %s gets %q for error.%s, want %q", p.script, lang, got, c.Name, want)
+				}
+			}
+			if given["common.unknown_error"] == "" || !strings.Contains(given["common.unknown_error"], "{code}") {
+				t.Errorf("%s in %s has no sentence for an unknown code", p.script, lang)
+			}
+		}
+	}
+	for code, text := range mcert.ComponentTexts() {
+		if got := messagesFor(langZH, homePage.messages)["card."+code]; got != text.ZH {
+			t.Errorf("the home page gets %q for card.%s, want %q", got, code, text.ZH)
+		}
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	tests := []struct{ name, lang, code, want string }{
+		{"zh-TW", langZH, "access_denied", mcert.AccessDenied.ZH},
+		{"English", langEN, "login_used", mcert.LoginUsed.EN},
+		{"unknown in zh-TW", langZH, "xyz", "發生錯誤（代碼 xyz）。請稍後再試，或聯絡客服。"},
+		{"unknown in English", langEN, "xyz", "Something went wrong (code xyz). Try again later, or contact support."},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := refusal(tc.lang, tc.code); got != tc.want {
+				t.Errorf("refusal(%s, %s) = %q, want %q", tc.lang, tc.code, got, tc.want)
+			}
+		})
+	}
+}
+
+// cardCode finds the codes card.js gives its CardErrors: in the tables of the component's
+// codes, as the fallback, and in the page's own failures.
+var cardCode = regexp.MustCompile(`CardError\("(\w+)"|wait\(\w+, "(\w+)"\)|^\s+0x[0-9a-fA-F]+: "(\w+)",$|\|\| "(\w+)";$`)
+
+// TestCardCodes checks that the catalog has a text for every code card.js reports, and none
+// for a code it does not.
+func TestCardCodes(t *testing.T) {
+	src, err := fs.ReadFile(staticFS, "static/card.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := map[string]bool{}
+	for _, line := range strings.Split(string(src), "\n") {
+		for _, m := range cardCode.FindAllStringSubmatch(line, -1) {
+			reported[strings.Join(m[1:], "")] = true
+		}
+	}
+	texts := mcert.ComponentTexts()
+	for code := range reported {
+		if _, ok := texts[code]; !ok {
+			t.Errorf("card.js reports %q, which mcert.ComponentTexts lacks", code)
+		}
+	}
+	for code := range texts {
+		if !reported[code] {
+			t.Errorf("mcert.ComponentTexts has %q, which card.js does not report", code)
+		}
 	}
 }
 

@@ -164,8 +164,7 @@ func (s *Server) loginView(c echo.Context, p binding.LoginPage) map[string]strin
 	return out
 }
 
-var errLoginQRExpired = mcert.Errorf(mcert.Expired, "login_expired",
-	"this QR code has expired; get a new one with POST /api/v1/logins/<id>/qr")
+var errLoginQRExpired = mcert.LoginQRExpired.New()
 
 // loginQR serves the image of the login page's current QR code. It is drawn from the state in
 // the store, so any instance can serve it; the cache only saves drawing it again.

@@ -92,8 +92,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-var errCrossSite = mcert.Errorf(mcert.Forbidden, "cross_site_request",
-	"this request did not come from mcert's own pages; reload the page and try again")
+var errCrossSite = mcert.CrossSiteRequest.New()
 
 // sameOrigin refuses writes authenticated by the session cookie unless the browser says they
 // come from a page of the public URL's origin. SameSite=Lax keeps the cookie off other sites'

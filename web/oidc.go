@@ -45,7 +45,7 @@ func (s *Server) adminRotateKeys(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"kid": kids["RS256"], "kids": kids})
 }
 
-var errAdminToken = mcert.Errorf(mcert.Unauthorized, "admin_token_required", "send the operator's admin token as Authorization: Bearer <token> (see mcert serve --admin-token)")
+var errAdminToken = mcert.AdminTokenRequired.New()
 
 // requireAdmin lets through requests bearing the operator's admin token. The others are
 // refused and written to the audit log, as far as the service's limit lets them.

@@ -22,14 +22,15 @@ var templates = parseTemplates()
 func parseTemplates() map[string]*template.Template {
 	out := make(map[string]*template.Template, len(catalog))
 	for lang := range catalog {
-		funcs := template.FuncMap{"t": translator(lang)}
+		funcs := template.FuncMap{"t": translator(lang), "refusal": func(code string) string { return refusal(lang, code) }}
 		out[lang] = template.Must(template.New("").Funcs(funcs).ParseFS(templateFS, "templates/*.html"))
 	}
 	return out
 }
 
 // page is one server-rendered page: its template, the catalog key of its title, its script
-// (a module in static/) and the catalog prefixes of the texts that script shows.
+// (a module in static/) and the catalog prefixes of the texts that script shows. Every script
+// gets the texts of the error codes ("error."), to say what any refusal of the API means.
 type page struct {
 	template, title, script string
 	messages                []string
@@ -37,11 +38,11 @@ type page struct {
 
 var (
 	homePage = page{"home.html", "home.title", "app.js",
-		[]string{"common.", "home.", "card.", "account.", "device.", "bind.", "event.", "outcome."}}
-	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "login."}}
-	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "phone.", "mbind."}}
-	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "phone.", "mlogin."}}
-	phoneInboxPage = page{"phone-inbox.html", "minbox.title", "phone-inbox.js", []string{"common.", "phone.", "minbox."}}
+		[]string{"common.", "error.", "home.", "card.", "account.", "device.", "bind.", "event.", "outcome."}}
+	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "error.", "login."}}
+	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "error.", "phone.", "mbind."}}
+	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "error.", "phone.", "mlogin."}}
+	phoneInboxPage = page{"phone-inbox.html", "minbox.title", "phone-inbox.js", []string{"common.", "error.", "phone.", "minbox."}}
 	demoPage       = page{"demo.html", "demo.title", "", nil}
 )
 
@@ -56,7 +57,9 @@ type pageData struct {
 	CardAgentURL string
 	Operator     Operator
 
-	Claims, Problem, Detail string // the demo's result: claims, or a catalog key and detail
+	// The demo's result: claims; or the error code the provider answered with; or a problem
+	// of the demo's own, as a catalog key with its detail.
+	Claims, Refusal, Problem, Detail string
 }
 
 func (s *Server) pageRoutes() {

@@ -153,7 +153,7 @@ func (s *Server) healthz(c echo.Context) error {
 	defer cancel()
 	if err := s.svc.Store.Ping(ctx); err != nil {
 		s.cfg.Logger.Error("health check: store does not answer", "err", err)
-		return mcert.Errorf(mcert.Internal, "store_unavailable", "the store does not answer")
+		return mcert.StoreUnavailable.New()
 	}
 	// Stale revocation data refuses card logins (card_status_unknown) but nothing else: the
 	// instance stays in service, and says what is wrong.
@@ -196,7 +196,7 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// statusOf maps the domain's error kinds to PROTOCOL.md's statuses.
+// statusOf maps the catalog's kinds to PROTOCOL.md's statuses.
 var statusOf = map[mcert.Kind]int{
 	mcert.Invalid:      http.StatusBadRequest,
 	mcert.Unauthorized: http.StatusUnauthorized,
@@ -206,14 +206,26 @@ var statusOf = map[mcert.Kind]int{
 	mcert.Expired:      http.StatusGone,
 	mcert.TooMany:      http.StatusTooManyRequests,
 	mcert.Internal:     http.StatusInternalServerError,
+	mcert.BadMethod:    http.StatusMethodNotAllowed,
+	mcert.TooLarge:     http.StatusRequestEntityTooLarge,
+	mcert.BadMediaType: http.StatusUnsupportedMediaType,
+	mcert.Unavailable:  http.StatusServiceUnavailable,
 }
 
-// echoCodes names Echo's own errors (unknown route, wrong method, body too large).
-var echoCodes = map[int]string{
-	http.StatusNotFound:              "not_found",
-	http.StatusMethodNotAllowed:      "method_not_allowed",
-	http.StatusRequestEntityTooLarge: "body_too_large",
-	http.StatusUnsupportedMediaType:  "unsupported_media_type",
+// echoError is the catalog's error for one of Echo's own (unknown route, wrong method, body
+// too large, not JSON), or nil.
+func echoError(he *echo.HTTPError) *mcert.Error {
+	switch he.Code {
+	case http.StatusNotFound:
+		return mcert.NoSuchRoute.New()
+	case http.StatusMethodNotAllowed:
+		return mcert.MethodNotAllowed.New()
+	case http.StatusRequestEntityTooLarge:
+		return mcert.BodyTooLarge.Newf(maxBody)
+	case http.StatusUnsupportedMediaType:
+		return mcert.UnsupportedMediaType.New()
+	}
+	return nil
 }
 
 type errorBody struct {
@@ -227,22 +239,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, body := http.StatusInternalServerError, errorBody{"internal", "internal error; try again later"}
+	internal := mcert.InternalError
+	status, body := http.StatusInternalServerError, errorBody{internal.Name, internal.Message}
 	var me *mcert.Error
 	var he *echo.HTTPError
+	if !errors.As(err, &me) && errors.As(err, &he) {
+		me = echoError(he)
+	}
 	switch {
-	case errors.As(err, &me) && me.Kind != mcert.Internal:
+	case me != nil && me.Kind != mcert.Internal:
 		status, body = statusOf[me.Kind], errorBody{me.Code, me.Message}
 		if me.RetryAfter > 0 {
 			c.Response().Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(me.RetryAfter.Seconds()))))
-		}
-	case errors.As(err, &he) && echoCodes[he.Code] != "":
-		status, body = he.Code, errorBody{echoCodes[he.Code], strings.ToLower(http.StatusText(he.Code))}
-		switch he.Code {
-		case http.StatusRequestEntityTooLarge:
-			body.Message = "the request body is larger than " + maxBody + "B"
-		case http.StatusUnsupportedMediaType:
-			body.Message = "send the body as JSON, with Content-Type: application/json"
 		}
 	default:
 		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "request_id", c.Get(requestIDKey), "err", err)
@@ -255,7 +263,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if he != nil && status == he.Code && strings.HasPrefix(c.Request().URL.Path, provider.PathPrefix) {
 		// Echo's own refusals (a body too large) on the OpenID endpoints, whose clients read
 		// OAuth error bodies (RFC 6749 section 5.2).
-		_ = c.JSON(status, map[string]string{"error": "invalid_request", "error_description": body.Message})
+		_ = c.JSON(status, map[string]string{"error": mcert.InvalidRequest.Name, "error_description": body.Message})
 		return
 	}
 	_ = c.JSON(status, body)

@@ -1,6 +1,6 @@
 // The enrollment and account page: card login through the card agent, registration, the
 // account with its devices, suspension, binding a phone, and the audit log.
-import { $, api, errorText, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
+import { $, api, explain, refusal, say, t, date, dateTime, time, setTime, sleep } from "/static/api.js";
 import { CardError, openComponent } from "/static/card.js";
 
 const agent = $("login").dataset.agent;
@@ -23,14 +23,12 @@ function view(name) {
 const sessionEnded = (e) => e.code === "no_session" || e.code === "session_expired";
 
 // failed says what went wrong; an ended session sends the citizen back to the card login.
-function failed(e, prefixKey) {
+function failed(e) {
   if (sessionEnded(e)) {
     account = null;
     view("login");
-    say(t("home.session_ended"), true);
-    return;
   }
-  say((prefixKey ? t(prefixKey) : "") + e.message, true);
+  say(explain(e), true);
 }
 
 // ---- the session's end: said two minutes ahead, with a button to extend it (WCAG 2.2.1)
@@ -107,7 +105,7 @@ async function login(ev) {
   } catch (e) {
     component.close();
     if (e instanceof CardError) cardFailed(e);
-    else failed(e, "home.login_failed");
+    else failed(e);
   } finally {
     $("login-button").disabled = false;
   }
@@ -115,7 +113,7 @@ async function login(ev) {
 
 // cardFailed says what the card component reported, and what to do about it.
 function cardFailed(e) {
-  say(t("card." + e.code) + (e.detail ? " (" + e.detail + ")" : ""), true);
+  say(t("card." + e.code) + (e.detail ? t("common.code", { code: e.detail }) : ""), true);
   $("component-help").hidden = !["no_component", "popup_blocked", "failed"].includes(e.code);
   if (e.code.startsWith("wrong_pin") || e.code === "pin_length") $("login-pin").focus();
 }
@@ -148,7 +146,7 @@ async function register(ev) {
     say(t("home.registered"));
     $("account-heading").focus();
   } catch (e) {
-    failed(e, "home.register_failed");
+    failed(e);
   }
 }
 
@@ -277,7 +275,7 @@ async function bind() {
     $("bind-heading").focus({ preventScroll: true });
     follow(b.id, ++binding);
   } catch (e) {
-    failed(e, "home.bind_failed");
+    failed(e);
   }
 }
 
@@ -285,7 +283,7 @@ function setBindStatus(status, device, reason) {
   const s = $("bind-status");
   if (s.dataset.status === status) return; // said once, not again at every poll
   s.dataset.status = status;
-  s.textContent = status === "refused" ? t("bind.refused", { reason: errorText(reason) })
+  s.textContent = status === "refused" ? t("bind.refused", { reason: refusal(reason) })
     : t("bind." + status, device && { name: device.name, date: date(device.expires_at) });
 }
 
@@ -341,7 +339,7 @@ function eventItem(e) {
   const detail = [];
   if (e.client_name) detail.push(t("event.client", { name: e.client_name }));
   if (e.device_id) detail.push(t("event.device", { name: device ? device.name : t("event.other_device") }));
-  if (e.reason) detail.push(errorText(e.reason));
+  if (e.reason) detail.push(refusal(e.reason));
   q(".event-detail").textContent = detail.join(t("event.separator"));
   return li;
 }

@@ -1,6 +1,6 @@
 // The relying-party login page: shows the QR code and the code to compare, and follows the
 // login until the phone answers, then continues to the website.
-import { $, api, errorText, say, t, time, setTime, sleep } from "/static/api.js";
+import { $, api, explain, refusal, say, t, time, setTime, sleep } from "/static/api.js";
 
 const id = decodeURIComponent(location.pathname.split("/").pop());
 const state = "/api/v1/logins/" + encodeURIComponent(id);
@@ -19,7 +19,7 @@ function render(st) {
   const s = $("login-status");
   if (s.dataset.status !== st.status) {
     s.dataset.status = st.status;
-    s.textContent = st.status === "refused" ? t("login.refused", { reason: errorText(st.reason) }) : t(st.reason === "login_cancelled" ? "login.cancelled" : "login." + st.status);
+    s.textContent = st.status === "refused" ? t("login.refused", { reason: refusal(st.reason) }) : t(st.reason === "login_cancelled" ? "login.cancelled" : "login." + st.status);
   }
   // The image's address stays the same across refreshes; the query makes the browser fetch
   // the new one without putting the token in a URL.
@@ -33,7 +33,7 @@ function render(st) {
 // stop ends the page: the login is gone and only the website can start a new one.
 function stop(e) {
   $("login").hidden = true;
-  say(t(e.status === 404 ? "login.not_found" : "login.gone"), true);
+  say(explain(e), true);
 }
 
 async function poll() {
@@ -48,7 +48,7 @@ async function poll() {
     } catch (e) {
       if (e.status === 404 || e.status === 410) return stop(e);
       // Answered meanwhile (409) or the network faltered: the next poll shows where it stands.
-      if (e.status !== 409) say(t("login.retry") + e.message, true);
+      if (e.status !== 409) say(explain(e), true);
       await sleep(1500);
       continue;
     }
@@ -74,7 +74,7 @@ $("cancel-button").addEventListener("click", async () => {
     leave(st);
   } catch (e) {
     $("cancel-button").disabled = false;
-    say(errorText(e.code), true);
+    say(refusal(e.code), true);
   }
 });
 

@@ -1,7 +1,7 @@
 // The phone's side of a relying-party login, in its browser (PROTOCOL.md section 4): it shows
 // who asks and the code to compare with the computer's, and approves with the biometric or
 // denies.
-import { $, api, say, t } from "/static/api.js";
+import { $, api, explain, say, t } from "/static/api.js";
 import { get, problem, supported, token } from "/static/webauthn.js";
 
 const tok = token();
@@ -28,7 +28,7 @@ async function start() {
     $("approve-button").disabled = !supported;
     if (!supported) say(t("phone.no_webauthn"), true);
   } catch (e) {
-    say(e.message, true);
+    say(explain(e), true);
   }
 }
 

@@ -2,7 +2,7 @@
 // in and the credential's JSON (RegistrationResponseJSON, AuthenticationResponseJSON) out.
 // Browsers with PublicKeyCredential.parse*OptionsFromJSON and toJSON convert by themselves; for
 // the others it is done here, base64url to ArrayBuffer and back.
-import { say, t } from "/static/api.js";
+import { explain, say, t } from "/static/api.js";
 
 // token is the QR code's token from the address's fragment, which the browser never sends to
 // the server; "" when it is missing, and the citizen is told to scan again. A new QR code opened
@@ -61,9 +61,10 @@ function toJSON(cred) {
   };
 }
 
-// problem is what to tell the citizen when the browser's WebAuthn call failed: the phone's
-// biometric was not completed, the phone is bound already, or the address does not fit.
+// problem is what to tell the citizen when a step of the phone's page failed: the browser's
+// WebAuthn call (the phone's biometric was not completed, the phone is bound already, or the
+// address does not fit), or the API's refusal.
 export function problem(e) {
   const key = { NotAllowedError: "phone.not_allowed", InvalidStateError: "phone.invalid_state", SecurityError: "phone.security" }[e.name];
-  return key ? t(key) : e.message;
+  return key ? t(key) : explain(e);
 }
