@@ -55,17 +55,22 @@ type Config struct {
 	Service *binding.Service
 	Issuer  string // the public URL
 	Logger  *slog.Logger
+	// ErrorPage, when set, answers a browser's navigation that failed with no relying party to
+	// send the error to (an unknown client, say) with a page a person can read; it reports
+	// whether it did. Others get the OAuth JSON error.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, status int, code *mcert.Code) bool
 }
 
 // Provider serves the OpenID Provider endpoints.
 type Provider struct {
-	svc    *binding.Service
-	store  storage.Store
-	issuer string
-	logger *slog.Logger
-	op     *op.Provider
-	subs   subjects
-	routes map[string]http.Handler
+	svc       *binding.Service
+	store     storage.Store
+	errorPage func(w http.ResponseWriter, r *http.Request, status int, code *mcert.Code) bool
+	issuer    string
+	logger    *slog.Logger
+	op        *op.Provider
+	subs      subjects
+	routes    map[string]http.Handler
 }
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
@@ -73,7 +78,7 @@ type Provider struct {
 // service's store seals them (seal.Store); one stored in the clear (see SealPlain), or sealed
 // with another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger}
+	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger, errorPage: cfg.ErrorPage}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
@@ -194,11 +199,11 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := r.ParseForm(); err != nil {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return
 	}
 	if problem := oversized(r.Form); problem != "" {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, problem)
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, problem)
 		return
 	}
 	if p.refuseAuthorization(w, r) {
@@ -236,16 +241,16 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
 	req, err := op.ParseAuthorizeRequest(r, p.op.Decoder())
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return true
 	}
 	if req.ClientID == "" {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "client_id is missing")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, "client_id is missing")
 		return true
 	}
 	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidClient, "unknown client_id")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidClient, "unknown client_id")
 		return true
 	}
 	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))
@@ -259,7 +264,7 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 		return false
 	}
 	if e := oidc.DefaultToServerError(err, err.Error()); e.IsRedirectDisabled() {
-		navigationError(w, http.StatusBadRequest, codeOf(e), e.Description)
+		p.navigationError(w, r, http.StatusBadRequest, codeOf(e), e.Description)
 		return true
 	}
 	op.AuthRequestError(w, r, req, err, p.op)
@@ -375,11 +380,11 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := op.ParseEndSessionRequest(r, p.op.Decoder())
 	if err != nil {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, "the request's parameters could not be read")
 		return
 	}
 	if req.PostLogoutRedirectURI != "" && req.IdTokenHint == "" && req.ClientID == "" {
-		navigationError(w, http.StatusBadRequest, mcert.InvalidRequest, "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidRequest, "post_logout_redirect_uri needs id_token_hint or client_id, to check that the client registered it")
 		return
 	}
 	ctx := op.ContextWithIssuer(r.Context(), p.issuer)
@@ -389,20 +394,22 @@ func (p *Provider) endSession(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		if e := oidc.DefaultToServerError(err, err.Error()); e.ErrorType != oidc.ServerError {
-			navigationError(w, http.StatusBadRequest, codeOf(e), e.Description)
+			p.navigationError(w, r, http.StatusBadRequest, codeOf(e), e.Description)
 			return
 		}
 		p.logger.Error("end session", "err", err)
-		navigationError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
+		p.navigationError(w, r, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")
 		return
 	}
 	http.Redirect(w, r, session.RedirectURI, http.StatusFound)
 }
 
 // navigationError answers a request a browser navigated to when there is no relying party to
-// send the error back to. It is the one place for an error page, which browsers would show
-// better than JSON.
-func navigationError(w http.ResponseWriter, status int, code *mcert.Code, description string) {
+// send the error back to: the error page for a browser, the OAuth JSON error for a program.
+func (p *Provider) navigationError(w http.ResponseWriter, r *http.Request, status int, code *mcert.Code, description string) {
+	if p.errorPage != nil && p.errorPage(w, r, status, code) {
+		return
+	}
 	oauthError(w, status, code, description)
 }
 

@@ -44,6 +44,7 @@ var (
 	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "error.", "phone.", "mlogin."}}
 	phoneInboxPage = page{"phone-inbox.html", "minbox.title", "phone-inbox.js", []string{"common.", "error.", "phone.", "minbox."}}
 	demoPage       = page{"demo.html", "demo.title", "", nil}
+	errorPage      = page{"error.html", "errorpage.title", "", nil}
 )
 
 // pageData is what the templates see.
@@ -60,6 +61,8 @@ type pageData struct {
 	// The demo's result: claims; or the error code the provider answered with; or a problem
 	// of the demo's own, as a catalog key with its detail.
 	Claims, Refusal, Problem, Detail string
+
+	Status int // the error page's HTTP status
 }
 
 func (s *Server) pageRoutes() {
@@ -86,6 +89,11 @@ func (s *Server) page(p page) echo.HandlerFunc {
 
 // render writes page p in the request's language.
 func (s *Server) render(c echo.Context, p page, data pageData) error {
+	return s.renderStatus(c, http.StatusOK, p, data)
+}
+
+// renderStatus writes page p in the request's language with the given status.
+func (s *Server) renderStatus(c echo.Context, status int, p page, data pageData) error {
 	lang := s.language(c)
 	data.Lang, data.Other, data.Title, data.Script = lang, otherLang(lang), p.title, p.script
 	data.CardAgentURL, data.Operator = s.cfg.CardAgentURL, s.cfg.Operator
@@ -99,5 +107,5 @@ func (s *Server) render(c echo.Context, p page, data pageData) error {
 	h := c.Response().Header()
 	h.Set("Content-Language", lang)
 	h.Add("Vary", "Accept-Language, Cookie")
-	return c.HTMLBlob(http.StatusOK, buf.Bytes())
+	return c.HTMLBlob(status, buf.Bytes())
 }

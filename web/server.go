@@ -260,6 +260,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
+	if code := mcert.Lookup(body.Error); code != nil && s.ErrorPage(c.Response(), c.Request(), status, code) {
+		return // a browser navigating (to a page that does not exist, say) reads a page
+	}
 	if he != nil && status == he.Code && strings.HasPrefix(c.Request().URL.Path, provider.PathPrefix) {
 		// Echo's own refusals (a body too large) on the OpenID endpoints, whose clients read
 		// OAuth error bodies (RFC 6749 section 5.2).

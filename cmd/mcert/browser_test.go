@@ -353,6 +353,10 @@ func TestBrowserPagesInEnglish(t *testing.T) {
 	waitFor(t, phoneTab, "the login request on the phone", `(document.querySelector("#code")?.textContent || "").trim().length === 4`)
 	screenshot(t, phoneTab, "phone-login-en")
 
+	browse(t, desk, chromedp.Navigate(s.PublicURL+"/nothing/here"))
+	waitFor(t, desk, "the error page", `!!document.querySelector("#error-heading")`)
+	screenshot(t, desk, "not-found-en")
+
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/?lang=zh-TW"))
 	waitFor(t, desk, "the Chinese page", `document.documentElement.lang.startsWith("zh")`)
 	screenshot(t, desk, "home-zh")

@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"html"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
@@ -178,5 +182,51 @@ func TestDeviceNames(t *testing.T) {
 		if ev := ev.(map[string]any); ev["type"] == "login" && ev["client_name"] != "臺灣雲市集" {
 			t.Fatalf("a login event names the website %v", ev["client_name"])
 		}
+	}
+}
+
+// TestErrorPages: a browser navigating to what cannot be shown reads a page in its language; a
+// program asking the same gets PROTOCOL.md's JSON error.
+func TestErrorPages(t *testing.T) {
+	s := startServer(t)
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{})
+	badAuthorize := rp.oauth.AuthCodeURL("state")
+	badAuthorize = strings.Replace(badAuthorize, "client_id="+url.QueryEscape(rp.oauth.ClientID), "client_id=nobody", 1)
+	for _, tc := range []struct {
+		name, path string
+		status     int
+		code       *mcert.Code
+	}{
+		{"no such page", "/nothing/here", 404, mcert.NoSuchRoute},
+		{"another browser's login page", "/login/some-id", 404, mcert.LoginNotFound},
+		{"an unknown client at the authorization endpoint", badAuthorize, 400, mcert.InvalidClient},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, lang := range []string{"zh-TW", "en"} {
+				req, _ := http.NewRequest("GET", s.PublicURL+strings.TrimPrefix(tc.path, s.PublicURL), nil)
+				req.Header.Set("Accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+				req.Header.Set("Accept-Language", lang)
+				res, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := readAll(res)
+				res.Body.Close()
+				text := map[string]string{"zh-TW": tc.code.ZH, "en": tc.code.EN}[lang]
+				if res.StatusCode != tc.status || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") || !strings.Contains(string(body), html.EscapeString(text)) {
+					t.Errorf("a browser (%s): %d %s, want %d and a page saying %q:\n%.300s", lang, res.StatusCode, res.Header.Get("Content-Type"), tc.status, text, body)
+				}
+			}
+			res, err := http.Get(s.PublicURL + strings.TrimPrefix(tc.path, s.PublicURL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := readAll(res)
+			res.Body.Close()
+			var v map[string]any
+			if json.Unmarshal(body, &v) != nil || res.StatusCode != tc.status || v["error"] != tc.code.Name {
+				t.Errorf("a program: %d %s, want %d and the JSON error %s", res.StatusCode, body, tc.status, tc.code.Name)
+			}
+		})
 	}
 }

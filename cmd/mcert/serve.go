@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
@@ -235,7 +236,13 @@ func (m *Main) Open() error {
 		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
 		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
-	prov, err := provider.New(context.Background(), provider.Config{Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger})
+	var handler *web.Server // the provider's error pages are the web layer's, made below
+	prov, err := provider.New(context.Background(), provider.Config{
+		Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger,
+		ErrorPage: func(w http.ResponseWriter, r *http.Request, status int, code *mcert.Code) bool {
+			return handler.ErrorPage(w, r, status, code)
+		},
+	})
 	if err != nil {
 		m.Close()
 		if errors.Is(err, seal.ErrWrongKey) {
@@ -263,7 +270,7 @@ func (m *Main) Open() error {
 		}
 		webCfg.DemoClientID = provider.DemoClientID
 	}
-	handler := web.New(webCfg)
+	handler = web.New(webCfg)
 	// The admin listener speaks what the public one does: HTTPS with --tls-cert, for the admin
 	// token crosses the operator's network too. Each server has its own TLS configuration, as
 	// serving adds its protocols to it.
