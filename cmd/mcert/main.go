@@ -50,6 +50,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr, "") // a command is required: bad usage (PROTOCOL.md section 8)
+		return 2
+	}
 	name, rest := lookup(args)
 	cmd, ok := commands[name]
 	if !ok {

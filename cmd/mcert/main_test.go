@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -16,8 +17,9 @@ func TestCommandLine(t *testing.T) {
 		wantOut    string // in stdout
 		wantErr    string // in stderr
 	}{
-		{"no arguments lists commands", nil, 0, "card issue", ""},
+		{"no arguments is bad usage", nil, 2, "", "card issue"},
 		{"help", []string{"--help"}, 0, "serve", ""},
+		{"help command", []string{"help"}, 0, "serve", ""},
 		{"unknown command", []string{"frob"}, 2, "", `unknown command "frob"`},
 		{"group help", []string{"card", "--help"}, 0, "card agent", ""},
 		{"group alone", []string{"phone"}, 2, "", "phone bind"},
@@ -98,6 +100,37 @@ func TestCanonicalURL(t *testing.T) {
 	} {
 		if got := canonicalURL(in); got != want {
 			t.Errorf("canonicalURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBinaryUsage runs the built binary, whose exit status is what scripts see: no command is
+// bad usage (2, the usage on stderr), asking for help is not.
+func TestBinaryUsage(t *testing.T) {
+	bin := buildMcert(t)
+	for _, tc := range []struct {
+		args             []string
+		wantStatus       int
+		wantOut, wantErr bool // usage on stdout, on stderr
+	}{
+		{nil, 2, false, true},
+		{[]string{"help"}, 0, true, false},
+		{[]string{"--help"}, 0, true, false},
+		{[]string{"-h"}, 0, true, false},
+	} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		status := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			status = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		hasUsage := func(s string) bool { return strings.Contains(s, "Usage: mcert <command>") }
+		if status != tc.wantStatus || hasUsage(stdout.String()) != tc.wantOut || hasUsage(stderr.String()) != tc.wantErr {
+			t.Errorf("mcert %v: status %d, want %d\nstdout: %s\nstderr: %s", tc.args, status, tc.wantStatus, stdout.String(), stderr.String())
 		}
 	}
 }
