@@ -112,13 +112,17 @@ func outcome(c echo.Context, status int) string {
 
 // knownMethods bounds the method label: the method is the client's to choose.
 var knownMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
-func methodLabel(m string) string {
-	if knownMethods[m] {
-		return m
+// methodLabel is the request's method as the client sent it: HEAD, though served as GET.
+func methodLabel(r *http.Request) string {
+	switch {
+	case isHead(r):
+		return http.MethodHead
+	case knownMethods[r.Method]:
+		return r.Method
 	}
 	return "other"
 }
