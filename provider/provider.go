@@ -46,6 +46,17 @@ const (
 	acrPhoneBiometric = "urn:mcert:acr:phone-biometric"
 )
 
+// Endpoint reports whether path is one of the provider's endpoints (those of newRoutes), so
+// that metrics and logs may name a request by its path: any other path under PathPrefix is
+// the client's to make up.
+func Endpoint(path string) bool {
+	switch path {
+	case DiscoveryPath, authorizePath, ContinuePath, tokenPath, userinfoPath, revokePath, introspectPath, endSessionPath, keysPath, backchannelPath:
+		return true
+	}
+	return false
+}
+
 // amr: the phone's key is a hardware-bound key (hwk) and the user was verified on it (user).
 var amr = []string{"hwk", "user"}
 

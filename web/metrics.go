@@ -66,36 +66,33 @@ func (m *metrics) observe(route, method string, status int, ceremony, outcome st
 	}
 }
 
-// ceremonies names the API routes whose POST is a step of a ceremony.
+// ceremonies names the routes (as routeOf names them) whose POST is a step of a ceremony.
 var ceremonies = map[string]string{
-	"/api/v1/card/login":         "card_login",
-	"/api/v1/phone/bind/begin":   "bind_begin",
-	"/api/v1/phone/bind/finish":  "bind_finish",
-	"/api/v1/phone/login/begin":  "login_begin",
-	"/api/v1/phone/login/finish": "login_finish",
-	"/api/v1/phone/login/deny":   "login_deny",
+	"/api/v1/card/login":                 "card_login",
+	"/api/v1/phone/bind/begin":           "bind_begin",
+	"/api/v1/phone/bind/finish":          "bind_finish",
+	"/api/v1/phone/login/begin":          "login_begin",
+	"/api/v1/phone/login/finish":         "login_finish",
+	"/api/v1/phone/login/deny":           "login_deny",
+	provider.PathPrefix + "bc-authorize": "ciba_start",
 }
 
 // cibaGrantType is the token grant of OpenID CIBA.
 const cibaGrantType = "urn:openid:params:grant-type:ciba"
 
-// ceremonyOf names the ceremony step a request was, once answered, or "" for none. The OpenID
-// endpoints share one route, so they are told apart by path, and a CIBA poll by its grant
-// type, which the provider has parsed into the request's form by then.
+const tokenRoute = provider.PathPrefix + "token"
+
+// ceremonyOf names the ceremony step a request was, once answered, or "" for none. A CIBA poll
+// is told from a code exchange by its grant type, which the provider has parsed into the
+// request's form by then.
 func ceremonyOf(r *http.Request, route string) string {
-	if r.Method != http.MethodPost {
-		return ""
-	}
-	if route != provider.PathPrefix+"*" {
-		return ceremonies[route]
-	}
 	switch {
-	case r.URL.Path == provider.PathPrefix+"bc-authorize":
-		return "ciba_start"
-	case r.URL.Path == provider.PathPrefix+"token" && r.PostForm.Get("grant_type") == cibaGrantType:
+	case r.Method != http.MethodPost:
+		return ""
+	case route == tokenRoute && r.PostForm.Get("grant_type") == cibaGrantType:
 		return "ciba_token"
 	}
-	return ""
+	return ceremonies[route]
 }
 
 // outcome is "ok" for a success, else the error code the error handler wrote, else (for the

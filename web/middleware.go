@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/provider"
 )
 
 // Keys of the values the middleware and the error handler pass along in the echo.Context.
@@ -75,7 +76,7 @@ func clientIPFrom(trusted []netip.Prefix) echo.IPExtractor {
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now() // elapsed real time: the service's injected clock stands still in tests
-		route := c.Path()
+		route := routeOf(c)
 		if err := next(c); err != nil {
 			c.Error(err) // here rather than after the chain, so that the status below is the one sent
 			if errors.Is(err, echo.ErrNotFound) {
@@ -90,6 +91,20 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()))
 		return nil
 	}
+}
+
+// routeOf names the request's route: its pattern, or, for the OpenID endpoints, which share
+// one, the endpoint's path; "unmatched" for a path under them that is none, never the path,
+// which would give the metrics a series for every path a client makes up.
+func routeOf(c echo.Context) string {
+	route := c.Path()
+	if route != provider.PathPrefix+"*" {
+		return route
+	}
+	if path := c.Request().URL.Path; provider.Endpoint(path) {
+		return path
+	}
+	return "unmatched"
 }
 
 var errCrossSite = mcert.Errorf(mcert.Forbidden, "cross_site_request",

@@ -95,6 +95,9 @@ func TestMetrics(t *testing.T) {
 	if code, _ := ciba.poll(authReqID); code != "authorization_pending" {
 		t.Fatalf("poll: %s", code)
 	}
+	e.browser.do("GET", "/oidc/keys", nil).want(t, 200)
+	e.browser.do("GET", "/oidc/userinfo", nil).want(t, 401)
+	e.browser.do("GET", "/oidc/made-up-"+token, nil).want(t, 404)
 
 	series, body := s.scrape(t)
 	for _, want := range []string{
@@ -108,13 +111,22 @@ func TestMetrics(t *testing.T) {
 		`mcert_http_requests_total{method="POST",route="/api/v1/card/login",status="200"}`,
 		`mcert_http_requests_total{method="POST",route="/api/v1/phone/bind/finish",status="409"}`,
 		`mcert_http_requests_total{method="GET",route="/api/v1/bindings/:id",status="200"}`,
-		`mcert_http_requests_total{method="GET",route="unmatched",status="404"}`,
-		`mcert_http_requests_total{method="POST",route="/oidc/*",status="400"}`,
+		`mcert_http_requests_total{method="POST",route="/oidc/bc-authorize",status="200"}`,
+		`mcert_http_requests_total{method="POST",route="/oidc/token",status="400"}`,
+		`mcert_http_requests_total{method="GET",route="/oidc/keys",status="200"}`,
+		`mcert_http_requests_total{method="GET",route="/oidc/userinfo",status="401"}`,
 		`mcert_http_request_duration_seconds_count{method="POST",route="/api/v1/card/login"}`,
 	} {
 		if series[want] != 1 {
 			t.Errorf("%s = %v, want 1", want, series[want])
 		}
+	}
+	// Unknown paths, under /api/ and under /oidc/ alike, share one series.
+	if got := series[`mcert_http_requests_total{method="GET",route="unmatched",status="404"}`]; got != 2 {
+		t.Errorf("unmatched requests: %v, want 2", got)
+	}
+	if strings.Contains(body, `route="/oidc/*"`) {
+		t.Error("the OpenID endpoints share one route label")
 	}
 	if series["go_goroutines"] == 0 || series["process_open_fds"] == 0 {
 		t.Error("the Go and process collectors are missing")
@@ -175,7 +187,7 @@ func TestLogsKeepSecrets(t *testing.T) {
 	tok, _ := rp.finish(a)
 
 	out := logs.String()
-	for _, want := range []string{"route=/api/v1/phone/bind/finish status=201", "route=/oidc/* status=302", "request_id=", "remote_ip=127.0.0.1"} {
+	for _, want := range []string{"route=/api/v1/phone/bind/finish status=201", "route=/oidc/authorize status=302", "request_id=", "remote_ip=127.0.0.1"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the log has no %q:\n%s", want, out)
 		}
