@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -95,13 +94,13 @@ func ceremonyOf(r *http.Request, route string) string {
 	return ceremonies[route]
 }
 
-// outcome is "ok" for a success, else the error code the error handler wrote, else (for the
-// OpenID endpoints, which write their own errors) the status class such as "4xx".
-func outcome(c echo.Context, status int) string {
-	if status >= 200 && status < 300 {
+// outcome is "ok" for a success, else the error code the answer carried (see errorCodeKey),
+// else the status class such as "4xx".
+func outcome(status int, code string) string {
+	switch {
+	case status >= 200 && status < 300:
 		return "ok"
-	}
-	if code, ok := c.Get(errorCodeKey).(string); ok {
+	case code != "":
 		return code
 	}
 	return strconv.Itoa(status/100) + "xx"

@@ -85,12 +85,35 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		took := time.Since(start)
 		r, status, method := c.Request(), c.Response().Status, methodLabel(c.Request())
-		s.metrics.observe(route, method, status, ceremonyOf(r, route), outcome(c, status), took)
-		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		code, _ := c.Get(errorCodeKey).(string)
+		s.metrics.observe(route, method, status, ceremonyOf(r, route), outcome(status, code), took)
+		attrs := []slog.Attr{
 			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
-			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()))
+			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()),
+		}
+		if code != "" {
+			attrs = append(attrs, slog.String("error_code", code))
+		}
+		level := slog.LevelInfo
+		if isPoll(method, route, status, code) {
+			level = slog.LevelDebug
+		}
+		s.cfg.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// pollRoutes are read again and again, every second or so, by the pages and phones that wait on
+// them; their ordinary answers would drown every other line of the log at INFO.
+var pollRoutes = map[string]bool{"/api/v1/logins/:id": true, "/api/v1/bindings/:id": true, "/api/v1/phone/inbox": true}
+
+// isPoll reports whether a request was a client's poll that found nothing new: a read of a
+// pollRoutes route, or a CIBA token request answered with the wait for the citizen.
+func isPoll(method, route string, status int, code string) bool {
+	if route == tokenRoute {
+		return code == "authorization_pending" || code == "slow_down"
+	}
+	return method == http.MethodGet && pollRoutes[route] && status >= 200 && status < 300
 }
 
 // routeOf names the request's route: its pattern, or, for the OpenID endpoints, which share

@@ -3,7 +3,9 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,11 +20,79 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	if s.cfg.Provider == nil {
 		return
 	}
-	h := echo.WrapHandler(s.cfg.Provider)
+	h := providerHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
 	s.echo.Any(provider.DiscoveryPath, h) // the provider answers CORS preflights and wrong methods
 	s.adminRoutes(api.Group("/admin", s.requireAdmin))
+}
+
+// providerHandler serves a request with the provider, and hands the error code of its answer
+// to the log and the metrics (errorCodeKey), as the error handler does for the API: the
+// provider writes its own OAuth errors, as a JSON body or, to a relying party's redirect URI,
+// in the Location's query or fragment.
+func providerHandler(p http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res := c.Response()
+		sniff := &errorSniffer{ResponseWriter: res.Writer}
+		res.Writer = sniff
+		p.ServeHTTP(res, c.Request())
+		res.Writer = sniff.ResponseWriter
+		if code := sniff.code(res.Header()); code != "" {
+			c.Set(errorCodeKey, code)
+		}
+		return nil
+	}
+}
+
+// maxErrorSniff is what errorSniffer keeps of an error body: OAuth's are a hundred bytes or so.
+const maxErrorSniff = 1024
+
+// errorSniffer keeps the start of an error answer's body, to read its error code from.
+type errorSniffer struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (w *errorSniffer) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *errorSniffer) Write(p []byte) (int, error) {
+	if w.status >= 400 && len(w.body) < maxErrorSniff {
+		w.body = append(w.body, p[:min(len(p), maxErrorSniff-len(w.body))]...)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *errorSniffer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// code is the OAuth error code of the answer, or "". It is kept only when it is a short token,
+// as OAuth's codes are: a log line or a metric label is no place for what a client may steer.
+func (w *errorSniffer) code(h http.Header) string {
+	var code string
+	switch {
+	case w.status >= 400:
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(w.body, &body) == nil {
+			code = body.Error
+		}
+	case w.status >= 300 && w.status < 400:
+		if u, err := url.Parse(h.Get("Location")); err == nil {
+			code = u.Query().Get("error")
+			if fragment, err := url.ParseQuery(u.Fragment); code == "" && err == nil {
+				code = fragment.Get("error")
+			}
+		}
+	}
+	if !isShortToken(code) {
+		return ""
+	}
+	return code
 }
 
 // adminRoutes are the admin API's, on either listener.

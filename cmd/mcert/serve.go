@@ -494,15 +494,25 @@ func (m *Main) Run(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-errc:
+		m.Config.Logger.Error("shutting down: a listener failed", "err", err)
 	case <-ctx.Done():
+		m.Config.Logger.Info("shutting down: taking no new requests, finishing those in flight", "timeout", shutdownTimeout)
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
 		err = cmp.Or(err, srv.Shutdown(shutdown))
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		m.Config.Logger.Warn("stopped, cutting off the requests still in flight", "timeout", shutdownTimeout)
+	} else {
+		m.Config.Logger.Info("stopped")
+	}
 	return err
 }
+
+// shutdownTimeout is how long a stopping server lets the requests in flight finish.
+const shutdownTimeout = 10 * time.Second
 
 // reloadOnHangup fetches the card CAs' CRLs again, and re-reads their files, on SIGHUP: an
 // operator who has just replaced a CRL need not wait for the next refresh.
