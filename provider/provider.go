@@ -254,8 +254,8 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 		return true
 	}
 	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
-	if err != nil {
-		navigationError(w, http.StatusBadRequest, "invalid_client", "unknown client_id")
+	if err != nil { // unknown or disabled: a relying party not to send the browser back to
+		navigationError(w, http.StatusBadRequest, "invalid_client", oidc.DefaultToServerError(err, "unknown client_id").Description)
 		return true
 	}
 	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))

@@ -99,6 +99,9 @@ func (w *errorSniffer) code(h http.Header) string {
 func (s *Server) adminRoutes(admin *echo.Group) {
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
+	admin.PATCH("/clients/:id", s.adminEditClient)
+	admin.DELETE("/clients/:id", s.adminDeleteClient)
+	admin.POST("/clients/:id/secret", s.adminRotateClientSecret)
 	admin.POST("/keys/rotate", s.adminRotateKeys)
 	admin.GET("/events", s.adminEvents)
 	s.backupRoutes(admin)
@@ -140,48 +143,59 @@ type clientBody struct {
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
+func (s *Server) clients() provider.Clients { return provider.Clients{Service: s.svc} }
+
 func (s *Server) adminCreateClient(c echo.Context) error {
 	var req clientBody
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	out, err := provider.RegisterClient(c.Request().Context(), s.svc.Store, provider.ClientSpec{
+	out, err := s.clients().Register(c.Request().Context(), provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
 		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, IDTokenAlg: req.IDTokenAlg,
-	}, s.svc.Now())
+	})
 	if err != nil {
 		return err
 	}
-	s.svc.RecordAdmin(c.Request().Context(), binding.EventAdminClientCreate, out.ID)
 	return c.JSON(http.StatusCreated, out)
 }
 
 func (s *Server) adminListClients(c echo.Context) error {
-	clients, err := s.svc.Store.ListClients(c.Request().Context())
+	clients, err := s.clients().List(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	views := make([]map[string]any, 0, len(clients))
-	for _, cl := range clients {
-		alg := cl.IDTokenAlg
-		if alg == "" {
-			alg = "RS256"
-		}
-		views = append(views, map[string]any{
-			"client_id": cl.ID, "name": cl.Name, "redirect_uris": orEmpty(cl.RedirectURIs), "post_logout_redirect_uris": orEmpty(cl.PostLogoutRedirectURIs),
-			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "id_token_signed_response_alg": alg,
-			"created_at": rfc3339(cl.CreatedAt),
-		})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"clients": views})
+	return c.JSON(http.StatusOK, map[string]any{"clients": clients})
 }
 
-// orEmpty makes a missing list [] rather than null in JSON.
-func orEmpty(list []string) []string {
-	if list == nil {
-		return []string{}
+// adminEditClient changes the fields the body gives; an unknown field is refused, with every
+// other problem of the edit.
+func (s *Server) adminEditClient(c echo.Context) error {
+	var fields map[string]json.RawMessage
+	if err := decodeBody(c, &fields); err != nil {
+		return err
 	}
-	return list
+	info, err := s.clients().Edit(c.Request().Context(), c.Param("id"), provider.ClientChangeFrom(fields))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) adminDeleteClient(c echo.Context) error {
+	info, err := s.clients().Delete(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) adminRotateClientSecret(c echo.Context) error {
+	out, err := s.clients().RotateSecret(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // adminEvents is the operators' view of the audit log: all accounts, or ?account=<id>.
