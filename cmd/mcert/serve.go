@@ -27,6 +27,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
@@ -260,6 +261,9 @@ func (m *Main) Open() error {
 			return err
 		}
 		webCfg.DemoClientID = provider.DemoClientID
+	} else if err := m.removeDemoClient(); err != nil {
+		m.Close()
+		return err
 	}
 	handler := web.New(webCfg)
 	// The admin listener speaks what the public one does: HTTPS with --tls-cert, for the admin
@@ -275,6 +279,21 @@ func (m *Main) Open() error {
 	if m.adminListener != nil {
 		m.adminServer = newServer(handler.Admin())
 	}
+	return nil
+}
+
+// removeDemoClient deletes the demo relying party that development mode registered, once the
+// server runs with real card CAs: a public client with a localhost redirect URI and the
+// citizen_id claim must not stay usable in production.
+func (m *Main) removeDemoClient() error {
+	_, err := provider.Clients{Service: m.service}.Delete(context.Background(), provider.DemoClientID)
+	switch {
+	case mcert.ErrorKind(err) == mcert.NotFound:
+		return nil
+	case err != nil:
+		return fmt.Errorf("remove the demo relying party of development mode: %w", err)
+	}
+	m.Config.Logger.Warn("removed the demo relying party that development mode had registered, and its access tokens: a server with --card-ca serves no demo", "client_id", provider.DemoClientID)
 	return nil
 }
 
