@@ -33,7 +33,9 @@ func TestCommandLine(t *testing.T) {
 		{"profiler on the network", []string{"serve", "--data", t.TempDir(), "--debug-addr", "0.0.0.0:6060"}, 1, "", "must be a loopback address"},
 		{"phone needs a QR code", []string{"phone", "bind", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
 		{"login needs a QR code", []string{"phone", "login", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
-		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "not bound to http://localhost:8080; bind it"},
+		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "this phone is not bound to any server yet; bind it first with: mcert phone bind"},
+		{"public URL of an IP address", []string{"serve", "--data", t.TempDir(), "--public-url", "http://127.0.0.1:8443"}, 1, "", "cannot be an IP address; use http://localhost:8443 on this machine"},
+		{"public URL of an IPv6 address", []string{"serve", "--data", t.TempDir(), "--addr", "[::1]:9000", "--public-url", "https://[::1]"}, 1, "", "cannot be an IP address; use http://localhost:9000 on this machine"},
 		{"deny without a server", []string{"phone", "deny", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1", "--token", "abc"}, 1, "", "check the address"},
 		{"approve with an unbound phone", []string{"phone", "approve", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1"}, 1, "", "not bound to http://127.0.0.1:1; bind it"},
 	}

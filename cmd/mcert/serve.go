@@ -81,6 +81,8 @@ func (c *Config) Validate() error {
 		switch {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			errs = append(errs, fmt.Errorf("--public-url %q must be an absolute http(s) URL such as https://mcert.example.tw", c.PublicURL))
+		case net.ParseIP(u.Hostname()) != nil:
+			errs = append(errs, fmt.Errorf("--public-url %q: its host is the WebAuthn RP ID, which cannot be an IP address; use %s on this machine, or a hostname such as https://mcert.example.tw for phones on the network", c.PublicURL, c.localhostURL(u.Port())))
 		case u.Scheme == "http" && u.Hostname() != "localhost":
 			errs = append(errs, fmt.Errorf("--public-url %q: WebAuthn needs https except on localhost", c.PublicURL))
 		case u.RawQuery != "" || u.Fragment != "":
@@ -125,6 +127,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--public-url %s is not http://localhost, so this looks like production: configure --card-ca with the citizen-card CAs to trust, or pass --dev to run in development mode (development card CA, demo relying party) there anyway", cmp.Or(c.PublicURL, "https://localhost (the default with --tls-cert)")))
 	}
 	return errors.Join(errs...)
+}
+
+// localhostURL is the public URL to use on this machine: http://localhost with port, else the
+// port of --addr.
+func (c *Config) localhostURL(port string) string {
+	if port == "" {
+		_, port, _ = net.SplitHostPort(c.Addr)
+	}
+	if port == "" {
+		return "http://localhost"
+	}
+	return "http://localhost:" + port
 }
 
 // localHTTP reports whether the public URL is plain HTTP on this machine: development.
