@@ -229,7 +229,7 @@ func (cs Clients) RotateSecret(ctx context.Context, id string) (NewClient, error
 	secret, hash := newSecret()
 	_, err := cs.Service.Store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
 		if c.SecretHash == nil {
-			return c, mcert.Errorf(mcert.Invalid, "public_client", "relying party %q is a public client, which has no secret to rotate", id)
+			return c, mcert.Errorf(mcert.Invalid, "public_client", "relying party %q is a public client, which has no secret to rotate; register a confidential client for a back end that authenticates", id)
 		}
 		c.SecretHash = hash
 		return c, nil
