@@ -417,6 +417,16 @@ var (
 		Text: Text{
 			ZH: "已有相同ID的網站（relying party）註冊，請改用其他ID。",
 			EN: "A website (relying party) with this ID is registered already; use another ID."}}
+	ClientNotFound = &Code{Name: "client_not_found", Kind: NotFound,
+		Message: "no relying party is registered with client_id %q; list them with GET /api/v1/admin/clients or mcert rp list",
+		Text: Text{
+			ZH: "找不到此網站（relying party）的註冊資料，請確認 client_id。",
+			EN: "No website (relying party) is registered with this client_id; check it."}}
+	PublicClient = &Code{Name: "public_client", Kind: Invalid,
+		Message: "relying party %q is a public client, which has no secret to rotate; register a confidential client for a back end that authenticates",
+		Text: Text{
+			ZH: "此網站（relying party）是公開用戶端，沒有可更換的密鑰。",
+			EN: "This website (relying party) is a public client, which has no secret to replace."}}
 	StoreUnavailable = &Code{Name: "store_unavailable", Kind: Internal,
 		Message: "the store does not answer",
 		Text: Text{
@@ -617,7 +627,7 @@ var catalog = []*Code{
 	UnknownDevice, LoginCancelled, TooManyFailures, CloneWarning, RateLimited,
 
 	NoSuchRoute, MethodNotAllowed, BodyTooLarge, UnsupportedMediaType, MalformedBody,
-	CrossSiteRequest, AdminTokenRequired, InvalidClientMetadata, ClientExists, StoreUnavailable,
+	CrossSiteRequest, AdminTokenRequired, InvalidClientMetadata, ClientExists, ClientNotFound, PublicClient, StoreUnavailable,
 	InternalError, HostNotAllowed, OriginNotAllowed, AgentNoCard, PINRequired, CardLocked,
 	SignFailed,
 

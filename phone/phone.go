@@ -155,6 +155,19 @@ func (p *Phone) boundTo(base string) (Credential, bool) {
 	return Credential{}, false
 }
 
+// Servers lists the servers the phone is bound to, in the order it was first bound to each.
+func (p *Phone) Servers() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var servers []string
+	for _, c := range p.creds {
+		if c.Server != "" && c.DeviceToken != "" && !slices.Contains(servers, c.Server) {
+			servers = append(servers, c.Server)
+		}
+	}
+	return servers
+}
+
 // keyFile and fileCredential are the key file's format, kept apart from Credential so that the
 // stored format changes only on purpose.
 type keyFile struct {

@@ -54,8 +54,13 @@ func errBadClient() *oidc.Error {
 	return oidc.ErrInvalidClient().WithDescription("unknown client or wrong secret")
 }
 
+func errDisabledClient() *oidc.Error {
+	return oidc.ErrInvalidClient().WithDescription("this client is disabled; ask the operator of mcert to enable it")
+}
+
 // authenticate checks the client of a request: a confidential one by its secret, in constant
-// time; a public one, where public is true, by its ID alone.
+// time; a public one, where public is true, by its ID alone. A disabled client is refused once
+// authenticated, so that only the client itself learns that it is disabled.
 func (p *Provider) authenticate(ctx context.Context, cr credentials, public bool) (storage.Client, error) {
 	c, err := p.store.GetClient(ctx, cr.id)
 	switch {
@@ -64,14 +69,17 @@ func (p *Provider) authenticate(ctx context.Context, cr credentials, public bool
 	case err != nil:
 		return c, oidc.ErrServerError().WithParent(err)
 	case c.SecretHash == nil:
-		if public && cr.secret == "" {
-			return c, nil
+		if !public || cr.secret != "" {
+			return c, errBadClient()
 		}
-		return c, errBadClient()
+	default:
+		h := sha256.Sum256([]byte(cr.secret))
+		if subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 {
+			return c, errBadClient()
+		}
 	}
-	h := sha256.Sum256([]byte(cr.secret))
-	if subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 {
-		return c, errBadClient()
+	if c.Disabled {
+		return c, errDisabledClient()
 	}
 	return c, nil
 }

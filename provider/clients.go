@@ -38,6 +38,29 @@ type NewClient struct {
 // RegisterClient validates spec, reporting every problem at once, and stores the client with
 // its secret's hash.
 func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, now time.Time) (NewClient, error) {
+	if problems := spec.problems(); problems != nil {
+		return NewClient{}, invalidMetadata(problems)
+	}
+	c := storage.Client{
+		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg, CreatedAt: now,
+	}
+	if c.ID == "" {
+		c.ID = newID()
+	}
+	out := NewClient{ID: c.ID}
+	if !spec.Public {
+		out.Secret, c.SecretHash = newSecret()
+	}
+	err := store.CreateClient(ctx, c)
+	if errors.Is(err, storage.ErrAlreadyExists) {
+		return NewClient{}, mcert.ClientExists.Newf(c.ID)
+	}
+	return out, err
+}
+
+// problems lists everything wrong with spec, for a registration and an edit alike.
+func (spec ClientSpec) problems() []string {
 	var problems []string
 	if name := strings.TrimSpace(spec.Name); name == "" || !mcert.PlainText(name, 64) {
 		problems = append(problems, "name must be 1 to 64 characters with no control, format or bidi characters: citizens see it on the login page and the phone")
@@ -56,27 +79,18 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 	if spec.Public && spec.CIBA {
 		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
 	}
-	if problems != nil {
-		return NewClient{}, mcert.InvalidClientMetadata.Newf(strings.Join(problems, "; "))
-	}
-	c := storage.Client{
-		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
-		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg, CreatedAt: now,
-	}
-	if c.ID == "" {
-		c.ID = newID()
-	}
-	out := NewClient{ID: c.ID}
-	if !spec.Public {
-		out.Secret = newID() + newID()
-		h := sha256.Sum256([]byte(out.Secret))
-		c.SecretHash = h[:]
-	}
-	err := store.CreateClient(ctx, c)
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return NewClient{}, mcert.ClientExists.Newf(c.ID)
-	}
-	return out, err
+	return problems
+}
+
+func invalidMetadata(problems []string) error {
+	return mcert.InvalidClientMetadata.Newf(strings.Join(problems, "; "))
+}
+
+// newSecret is a new client secret and its hash, which is all the store keeps of it.
+func newSecret() (string, []byte) {
+	secret := newID() + newID()
+	h := sha256.Sum256([]byte(secret))
+	return secret, h[:]
 }
 
 // checkRedirectURI accepts absolute https URLs, and http only for the machine itself.

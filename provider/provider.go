@@ -47,6 +47,17 @@ const (
 	acrPhoneBiometric = "urn:mcert:acr:phone-biometric"
 )
 
+// Endpoint reports whether path is one of the provider's endpoints (those of newRoutes), so
+// that metrics and logs may name a request by its path: any other path under PathPrefix is
+// the client's to make up.
+func Endpoint(path string) bool {
+	switch path {
+	case DiscoveryPath, authorizePath, ContinuePath, tokenPath, userinfoPath, revokePath, introspectPath, endSessionPath, keysPath, backchannelPath:
+		return true
+	}
+	return false
+}
+
 // amr: the phone's key is a hardware-bound key (hwk) and the user was verified on it (user).
 var amr = []string{"hwk", "user"}
 
@@ -249,8 +260,8 @@ func (p *Provider) refuseAuthorization(w http.ResponseWriter, r *http.Request) b
 		return true
 	}
 	c, err := p.op.Storage().GetClientByClientID(ctx, req.ClientID)
-	if err != nil {
-		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidClient, "unknown client_id")
+	if err != nil { // unknown or disabled: a relying party not to send the browser back to
+		p.navigationError(w, r, http.StatusBadRequest, mcert.InvalidClient, oidc.DefaultToServerError(err, "unknown client_id").Description)
 		return true
 	}
 	_, err = op.ValidateAuthRequestClient(ctx, req, c, p.op.IDTokenHintVerifier(ctx))

@@ -34,8 +34,11 @@ func (s *opStorage) Health(ctx context.Context) error { return s.p.store.Ping(ct
 // (client, redirect URI, scopes). PKCE is S256 or nothing, and required of public clients.
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
 	c, err := s.p.store.GetClient(ctx, req.ClientID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	case c.Disabled: // since op's validation of the request, which refused it if it was then
+		return nil, errDisabledClient()
 	}
 	switch {
 	case req.CodeChallenge != "" && req.CodeChallengeMethod != oidc.CodeChallengeMethodS256:
@@ -191,8 +194,11 @@ func (s *opStorage) RevokeToken(ctx context.Context, tokenID, _, clientID string
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
 	c, err := s.p.store.GetClient(ctx, id)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	case c.Disabled:
+		return nil, errDisabledClient()
 	}
 	u, _ := url.Parse(s.p.issuer)
 	return client{Client: c, devMode: u != nil && u.Scheme == "http"}, nil
@@ -221,6 +227,9 @@ func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInf
 	case !s.now().Before(t.ExpiresAt):
 		return errInactiveToken
 	}
+	if err := s.p.activeClient(ctx, t.ClientID); err != nil {
+		return err
+	}
 	return s.p.fillUserinfo(ctx, info, t.ClientID, t.AccountID, t.Scopes)
 }
 
@@ -234,6 +243,9 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	case !s.now().Before(t.ExpiresAt) || t.ClientID != clientID:
 		return errInactiveToken
 	}
+	if err := s.p.activeClient(ctx, t.ClientID); err != nil {
+		return err
+	}
 	var info oidc.UserInfo
 	if err := s.p.fillUserinfo(ctx, &info, t.ClientID, t.AccountID, t.Scopes); err != nil {
 		return err
@@ -241,6 +253,19 @@ func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.In
 	resp.SetUserInfo(&info)
 	resp.Active, resp.ClientID, resp.Scope = true, t.ClientID, t.Scopes
 	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	return nil
+}
+
+// activeClient is nil when the client a token was issued to is registered and enabled, else
+// errInactiveToken: the tokens of a deleted or disabled relying party are worth nothing.
+func (p *Provider) activeClient(ctx context.Context, id string) error {
+	c, err := p.store.GetClient(ctx, id)
+	switch {
+	case errors.Is(err, storage.ErrNotFound) || err == nil && c.Disabled:
+		return errInactiveToken
+	case err != nil:
+		return err
+	}
 	return nil
 }
 

@@ -120,7 +120,10 @@ type Client struct {
 	CitizenID              bool   // may receive the citizen_id claim
 	CIBA                   bool   // may start decoupled (push) logins
 	IDTokenAlg             string // id_token_signed_response_alg: "RS256", "ES256", or "" for RS256
-	CreatedAt              time.Time
+	// Disabled: the operator has stopped the relying party, which is refused everywhere and
+	// whose access tokens are inactive, until it is enabled again.
+	Disabled  bool
+	CreatedAt time.Time
 }
 
 // Login kinds.
@@ -256,6 +259,7 @@ type Store interface {
 	ListClients(ctx context.Context) ([]Client, error)
 	// UpdateClient may not change ID.
 	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
+	// DeleteClient removes the client and every token issued to it, in one transaction.
 	DeleteClient(ctx context.Context, id string) error
 
 	// CreateLogin fails with ErrAlreadyExists when the Hash, a TokenHash or the CodeHash is taken.

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -66,45 +65,42 @@ func (m *metrics) observe(route, method string, status int, ceremony, outcome st
 	}
 }
 
-// ceremonies names the API routes whose POST is a step of a ceremony.
+// ceremonies names the routes (as routeOf names them) whose POST is a step of a ceremony.
 var ceremonies = map[string]string{
-	"/api/v1/card/login":         "card_login",
-	"/api/v1/phone/bind/begin":   "bind_begin",
-	"/api/v1/phone/bind/finish":  "bind_finish",
-	"/api/v1/phone/login/begin":  "login_begin",
-	"/api/v1/phone/login/finish": "login_finish",
-	"/api/v1/phone/login/deny":   "login_deny",
+	"/api/v1/card/login":                 "card_login",
+	"/api/v1/phone/bind/begin":           "bind_begin",
+	"/api/v1/phone/bind/finish":          "bind_finish",
+	"/api/v1/phone/login/begin":          "login_begin",
+	"/api/v1/phone/login/finish":         "login_finish",
+	"/api/v1/phone/login/deny":           "login_deny",
+	provider.PathPrefix + "bc-authorize": "ciba_start",
 }
 
 // cibaGrantType is the token grant of OpenID CIBA.
 const cibaGrantType = "urn:openid:params:grant-type:ciba"
 
-// ceremonyOf names the ceremony step a request was, once answered, or "" for none. The OpenID
-// endpoints share one route, so they are told apart by path, and a CIBA poll by its grant
-// type, which the provider has parsed into the request's form by then.
+const tokenRoute = provider.PathPrefix + "token"
+
+// ceremonyOf names the ceremony step a request was, once answered, or "" for none. A CIBA poll
+// is told from a code exchange by its grant type, which the provider has parsed into the
+// request's form by then.
 func ceremonyOf(r *http.Request, route string) string {
-	if r.Method != http.MethodPost {
-		return ""
-	}
-	if route != provider.PathPrefix+"*" {
-		return ceremonies[route]
-	}
 	switch {
-	case r.URL.Path == provider.PathPrefix+"bc-authorize":
-		return "ciba_start"
-	case r.URL.Path == provider.PathPrefix+"token" && r.PostForm.Get("grant_type") == cibaGrantType:
+	case r.Method != http.MethodPost:
+		return ""
+	case route == tokenRoute && r.PostForm.Get("grant_type") == cibaGrantType:
 		return "ciba_token"
 	}
-	return ""
+	return ceremonies[route]
 }
 
-// outcome is "ok" for a success, else the error code the error handler wrote, else (for the
-// OpenID endpoints, which write their own errors) the status class such as "4xx".
-func outcome(c echo.Context, status int) string {
-	if status >= 200 && status < 300 {
+// outcome is "ok" for a success, else the error code the answer carried (see errorCodeKey),
+// else the status class such as "4xx".
+func outcome(status int, code string) string {
+	switch {
+	case status >= 200 && status < 300:
 		return "ok"
-	}
-	if code, ok := c.Get(errorCodeKey).(string); ok {
+	case code != "":
 		return code
 	}
 	return strconv.Itoa(status/100) + "xx"
@@ -112,13 +108,17 @@ func outcome(c echo.Context, status int) string {
 
 // knownMethods bounds the method label: the method is the client's to choose.
 var knownMethods = map[string]bool{
-	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodGet: true, http.MethodPost: true, http.MethodPut: true,
 	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true,
 }
 
-func methodLabel(m string) string {
-	if knownMethods[m] {
-		return m
+// methodLabel is the request's method as the client sent it: HEAD, though served as GET.
+func methodLabel(r *http.Request) string {
+	switch {
+	case isHead(r):
+		return http.MethodHead
+	case knownMethods[r.Method]:
+		return r.Method
 	}
 	return "other"
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/provider"
 )
 
 // Keys of the values the middleware and the error handler pass along in the echo.Context.
@@ -75,7 +76,7 @@ func clientIPFrom(trusted []netip.Prefix) echo.IPExtractor {
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now() // elapsed real time: the service's injected clock stands still in tests
-		route := c.Path()
+		route := routeOf(c)
 		if err := next(c); err != nil {
 			c.Error(err) // here rather than after the chain, so that the status below is the one sent
 			if errors.Is(err, echo.ErrNotFound) {
@@ -83,13 +84,50 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 		}
 		took := time.Since(start)
-		r, status, method := c.Request(), c.Response().Status, methodLabel(c.Request().Method)
-		s.metrics.observe(route, method, status, ceremonyOf(r, route), outcome(c, status), took)
-		s.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		r, status, method := c.Request(), c.Response().Status, methodLabel(c.Request())
+		code, _ := c.Get(errorCodeKey).(string)
+		s.metrics.observe(route, method, status, ceremonyOf(r, route), outcome(status, code), took)
+		attrs := []slog.Attr{
 			slog.String("method", method), slog.String("route", route), slog.Int("status", status),
-			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()))
+			slog.Duration("duration", took), slog.Any("request_id", c.Get(requestIDKey)), slog.String("remote_ip", c.RealIP()),
+		}
+		if code != "" {
+			attrs = append(attrs, slog.String("error_code", code))
+		}
+		level := slog.LevelInfo
+		if isPoll(method, route, status, code) {
+			level = slog.LevelDebug
+		}
+		s.cfg.Logger.LogAttrs(r.Context(), level, "request", attrs...)
 		return nil
 	}
+}
+
+// pollRoutes are read again and again, every second or so, by the pages and phones that wait on
+// them; their ordinary answers would drown every other line of the log at INFO.
+var pollRoutes = map[string]bool{"/api/v1/logins/:id": true, "/api/v1/bindings/:id": true, "/api/v1/phone/inbox": true}
+
+// isPoll reports whether a request was a client's poll that found nothing new: a read of a
+// pollRoutes route, or a CIBA token request answered with the wait for the citizen.
+func isPoll(method, route string, status int, code string) bool {
+	if route == tokenRoute {
+		return code == "authorization_pending" || code == "slow_down"
+	}
+	return method == http.MethodGet && pollRoutes[route] && status >= 200 && status < 300
+}
+
+// routeOf names the request's route: its pattern, or, for the OpenID endpoints, which share
+// one, the endpoint's path; "unmatched" for a path under them that is none, never the path,
+// which would give the metrics a series for every path a client makes up.
+func routeOf(c echo.Context) string {
+	route := c.Path()
+	if route != provider.PathPrefix+"*" {
+		return route
+	}
+	if path := c.Request().URL.Path; provider.Endpoint(path) {
+		return path
+	}
+	return "unmatched"
 }
 
 var errCrossSite = mcert.CrossSiteRequest.New()
@@ -107,7 +145,7 @@ func (s *Server) sameOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 	return func(c echo.Context) error {
 		r := c.Request()
-		if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodOptions {
+		if r.Method == http.MethodGet || r.Method == http.MethodOptions { // HEAD comes as GET (headAsGet)
 			return next(c)
 		}
 		// A card login sets the session cookie rather than using it: checked with or without

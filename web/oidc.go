@@ -3,7 +3,9 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -18,17 +20,88 @@ func (s *Server) oidcRoutes(api *echo.Group) {
 	if s.cfg.Provider == nil {
 		return
 	}
-	h := echo.WrapHandler(s.cfg.Provider)
+	h := providerHandler(s.cfg.Provider)
 	s.echo.Any(provider.PathPrefix+"*", h)
 	s.echo.GET(provider.ContinuePath, h, s.loginContinue)
 	s.echo.Any(provider.DiscoveryPath, h) // the provider answers CORS preflights and wrong methods
 	s.adminRoutes(api.Group("/admin", s.requireAdmin))
 }
 
+// providerHandler serves a request with the provider, and hands the error code of its answer
+// to the log and the metrics (errorCodeKey), as the error handler does for the API: the
+// provider writes its own OAuth errors, as a JSON body or, to a relying party's redirect URI,
+// in the Location's query or fragment.
+func providerHandler(p http.Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		res := c.Response()
+		sniff := &errorSniffer{ResponseWriter: res.Writer}
+		res.Writer = sniff
+		p.ServeHTTP(res, c.Request())
+		res.Writer = sniff.ResponseWriter
+		if code := sniff.code(res.Header()); code != "" {
+			c.Set(errorCodeKey, code)
+		}
+		return nil
+	}
+}
+
+// maxErrorSniff is what errorSniffer keeps of an error body: OAuth's are a hundred bytes or so.
+const maxErrorSniff = 1024
+
+// errorSniffer keeps the start of an error answer's body, to read its error code from.
+type errorSniffer struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (w *errorSniffer) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *errorSniffer) Write(p []byte) (int, error) {
+	if w.status >= 400 && len(w.body) < maxErrorSniff {
+		w.body = append(w.body, p[:min(len(p), maxErrorSniff-len(w.body))]...)
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *errorSniffer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// code is the OAuth error code of the answer, or "". It is kept only when it is a short token,
+// as OAuth's codes are: a log line or a metric label is no place for what a client may steer.
+func (w *errorSniffer) code(h http.Header) string {
+	var code string
+	switch {
+	case w.status >= 400:
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(w.body, &body) == nil {
+			code = body.Error
+		}
+	case w.status >= 300 && w.status < 400:
+		if u, err := url.Parse(h.Get("Location")); err == nil {
+			code = u.Query().Get("error")
+			if fragment, err := url.ParseQuery(u.Fragment); code == "" && err == nil {
+				code = fragment.Get("error")
+			}
+		}
+	}
+	if !isShortToken(code) {
+		return ""
+	}
+	return code
+}
+
 // adminRoutes are the admin API's, on either listener.
 func (s *Server) adminRoutes(admin *echo.Group) {
 	admin.POST("/clients", s.adminCreateClient)
 	admin.GET("/clients", s.adminListClients)
+	admin.PATCH("/clients/:id", s.adminEditClient)
+	admin.DELETE("/clients/:id", s.adminDeleteClient)
+	admin.POST("/clients/:id/secret", s.adminRotateClientSecret)
 	admin.POST("/keys/rotate", s.adminRotateKeys)
 	admin.GET("/events", s.adminEvents)
 	s.backupRoutes(admin)
@@ -70,48 +143,59 @@ type clientBody struct {
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
+func (s *Server) clients() provider.Clients { return provider.Clients{Service: s.svc} }
+
 func (s *Server) adminCreateClient(c echo.Context) error {
 	var req clientBody
 	if err := decodeBody(c, &req); err != nil {
 		return err
 	}
-	out, err := provider.RegisterClient(c.Request().Context(), s.svc.Store, provider.ClientSpec{
+	out, err := s.clients().Register(c.Request().Context(), provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
 		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, IDTokenAlg: req.IDTokenAlg,
-	}, s.svc.Now())
+	})
 	if err != nil {
 		return err
 	}
-	s.svc.RecordAdmin(c.Request().Context(), binding.EventAdminClientCreate, out.ID)
 	return c.JSON(http.StatusCreated, out)
 }
 
 func (s *Server) adminListClients(c echo.Context) error {
-	clients, err := s.svc.Store.ListClients(c.Request().Context())
+	clients, err := s.clients().List(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	views := make([]map[string]any, 0, len(clients))
-	for _, cl := range clients {
-		alg := cl.IDTokenAlg
-		if alg == "" {
-			alg = "RS256"
-		}
-		views = append(views, map[string]any{
-			"client_id": cl.ID, "name": cl.Name, "redirect_uris": orEmpty(cl.RedirectURIs), "post_logout_redirect_uris": orEmpty(cl.PostLogoutRedirectURIs),
-			"public": cl.SecretHash == nil, "citizen_id": cl.CitizenID, "ciba": cl.CIBA, "id_token_signed_response_alg": alg,
-			"created_at": rfc3339(cl.CreatedAt),
-		})
-	}
-	return c.JSON(http.StatusOK, map[string]any{"clients": views})
+	return c.JSON(http.StatusOK, map[string]any{"clients": clients})
 }
 
-// orEmpty makes a missing list [] rather than null in JSON.
-func orEmpty(list []string) []string {
-	if list == nil {
-		return []string{}
+// adminEditClient changes the fields the body gives; an unknown field is refused, with every
+// other problem of the edit.
+func (s *Server) adminEditClient(c echo.Context) error {
+	var fields map[string]json.RawMessage
+	if err := decodeBody(c, &fields); err != nil {
+		return err
 	}
-	return list
+	info, err := s.clients().Edit(c.Request().Context(), c.Param("id"), provider.ClientChangeFrom(fields))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) adminDeleteClient(c echo.Context) error {
+	info, err := s.clients().Delete(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, info)
+}
+
+func (s *Server) adminRotateClientSecret(c echo.Context) error {
+	out, err := s.clients().RotateSecret(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // adminEvents is the operators' view of the audit log: all accounts, or ?account=<id>.

@@ -82,6 +82,8 @@ type Server struct {
 	echo    *echo.Echo
 	admin   *echo.Echo
 	metrics *metrics
+	// public and operator serve echo and admin, HEAD included (headAsGet).
+	public, operator http.Handler
 }
 
 // New builds the server's routes: the public ones (ServeHTTP) and the operator's (Admin).
@@ -95,6 +97,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics(collectors...)}
 	s.echo, s.admin = s.newEcho(), s.newEcho()
+	s.public, s.operator = headAsGet(s.echo), headAsGet(s.admin)
 	metrics := echo.WrapHandler(s.metrics.handler())
 
 	// Only the operator's listener serves the metrics to anyone who reaches it: its network is
@@ -142,11 +145,29 @@ func (s *Server) newEcho() *echo.Echo {
 }
 
 // ServeHTTP makes the server an http.Handler: the public listener's.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.public.ServeHTTP(w, r) }
 
 // Admin is the handler of the operator's listener: the admin API, /metrics without the admin
 // token, and /healthz.
-func (s *Server) Admin() http.Handler { return s.admin }
+func (s *Server) Admin() http.Handler { return s.operator }
+
+type headKey struct{}
+
+// headAsGet answers HEAD as GET (RFC 9110 section 9.3.2), on every GET route at once: Echo
+// routes HEAD only where a route registers it, and answers 405 elsewhere. The handlers see a
+// GET; the body they write is dropped by net/http, which still holds the HEAD request.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.WithContext(context.WithValue(r.Context(), headKey{}, true))
+			r.Method = http.MethodGet
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isHead reports whether the request came as HEAD (see headAsGet).
+func isHead(r *http.Request) bool { return r.Context().Value(headKey{}) != nil }
 
 func (s *Server) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
@@ -256,10 +277,6 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.cfg.Logger.Error("internal error", "method", c.Request().Method, "path", c.Path(), "request_id", c.Get(requestIDKey), "err", err)
 	}
 	c.Set(errorCodeKey, body.Error) // the metrics' ceremony outcome
-	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(status)
-		return
-	}
 	if code := mcert.Lookup(body.Error); code != nil && s.ErrorPage(c.Response(), c.Request(), status, code) {
 		return // a browser navigating (to a page that does not exist, say) reads a page
 	}

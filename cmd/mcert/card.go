@@ -9,7 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/mcert/mcert/authn"
@@ -69,13 +71,59 @@ func runCardIssue(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	return nil
 }
 
+// defaultServer is where mcert serve is reached when nothing says otherwise.
+const defaultServer = "http://localhost:8080"
+
+// agentOrigin is the origin the agent signs for, from --server or --origin, else from
+// MCERT_PUBLIC_URL, the variable mcert serve reads its public URL from, else the default
+// server's; from says where it came from when no flag gave it.
+func agentOrigin(server, origin string) (signFor, from string, err error) {
+	env := os.Getenv("MCERT_PUBLIC_URL")
+	switch {
+	case server != "":
+		var ok bool
+		if signFor, ok = originOf(server); !ok {
+			return "", "", fmt.Errorf("--server %q is not a URL such as http://localhost:8080", server)
+		}
+		if origin != "" && !strings.EqualFold(signFor, strings.TrimSuffix(origin, "/")) {
+			return "", "", fmt.Errorf("--server %s and --origin %s disagree; give one of them", server, origin)
+		}
+		return signFor, "", nil
+	case origin != "":
+		return origin, "", nil
+	case env != "":
+		var ok bool
+		if signFor, ok = originOf(env); !ok {
+			return "", "", fmt.Errorf("MCERT_PUBLIC_URL %q is not a URL such as http://localhost:8080; give --server", env)
+		}
+		return signFor, "the server's MCERT_PUBLIC_URL", nil
+	}
+	return defaultServer, "the default: start the agent with --server <the server's public URL> to sign for another", nil
+}
+
+// originOf is the origin of the pages under the absolute URL raw.
+func originOf(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
+}
+
 func runCardAgent(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	cardFile := fs.String("card", "card.pem", "the card: a PEM file with its CERTIFICATE and its PRIVATE KEY or ENCRYPTED PRIVATE KEY, from mcert card issue")
-	origin := fs.String("origin", "http://localhost:8080", "the mcert server's origin (its --public-url): the agent signs for its pages only")
-	addr := fs.String("addr", "127.0.0.1:61161", "loopback address to listen on (MOICA's card component listens on port 61161)")
+	server := fs.String("server", "", "the mcert server's public URL (its --public-url): the agent signs for the pages of its origin only (default: $MCERT_PUBLIC_URL, as mcert serve reads it, else "+defaultServer+")")
+	origin := fs.String("origin", "", "the origin of the mcert server's pages: --server without a path")
+	addr := fs.String("addr", "127.0.0.1:61161", "loopback address to listen on (MOICA's card component listens on port 61161; elsewhere, start mcert serve with --card-agent-url to match)")
 	pin := fs.String("pin", "", "the card's PIN: it unlocks a card with a PIN for POST /sign (the popup checks the PIN each page sends); for a card without a PIN, the PIN the popup must be sent, without which it takes any")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	signFor, from, err := agentOrigin(*server, *origin)
+	if err != nil {
+		fmt.Fprintln(fs.Output(), err)
+		fs.Usage()
+		return errUsage
 	}
 	// The agent logs to stderr, where the flag set writes.
 	log := slog.New(slog.NewTextHandler(fs.Output(), nil))
@@ -87,7 +135,7 @@ func runCardAgent(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if err != nil {
 		return fmt.Errorf("%s: %w", *cardFile, err)
 	}
-	agent, err := web.NewCardAgent(web.CardAgentConfig{Origin: *origin, Card: file, PIN: *pin, Log: log})
+	agent, err := web.NewCardAgent(web.CardAgentConfig{Origin: signFor, Card: file, PIN: *pin, Log: log})
 	if errors.Is(err, authn.ErrWrongPIN) {
 		return fmt.Errorf("--pin does not open the card in %s; give the PIN it was issued with", *cardFile)
 	}
@@ -108,7 +156,10 @@ func runCardAgent(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 		srv.Close()
 	}()
 	name, maskedID := authn.CardHolder(file.Certificate)
-	log.Info(fmt.Sprintf("card agent listening on http://%s, signing for %s only, with the card of %s (%s)", ln.Addr(), *origin, name, maskedID))
+	log.Info(fmt.Sprintf("card agent listening on http://%s, signing for %s only, with the card of %s (%s)", ln.Addr(), signFor, name, maskedID))
+	if from != "" {
+		log.Info(fmt.Sprintf("the agent signs for %s, %s", signFor, from))
+	}
 	switch {
 	case file.HasPIN() && *pin == "":
 		log.Info("the card has a PIN: the popup checks the PIN each page sends; POST /sign refuses until the agent is started with --pin")

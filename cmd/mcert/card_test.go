@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,4 +127,66 @@ func TestCardAgentCommand(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCardAgentOrigin runs the built agent without --origin: it signs for the server that
+// --server or MCERT_PUBLIC_URL names, else for the default one, and says which and why.
+func TestCardAgentOrigin(t *testing.T) {
+	bin := buildMcert(t)
+	dir := t.TempDir()
+	card := filepath.Join(dir, "card.pem")
+	runMcert(t, 0, "card", "issue", "--data", dir, "--name", "王小明", "--id", "A123456789", "--out", card)
+	agent := func(env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+		t.Helper()
+		log := &syncBuffer{}
+		cmd := exec.Command(bin, append([]string{"card", "agent", "--card", card}, args...)...)
+		cmd.Env, cmd.Stderr = append(withoutMCERT(os.Environ()), env...), log
+		return cmd, log
+	}
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		args    []string
+		signFor string
+		why     string // the line that says where the origin came from, or "" for none
+	}{
+		{"the default", nil, nil, "http://localhost:8080", "the agent signs for http://localhost:8080, the default: start the agent with --server"},
+		{"MCERT_PUBLIC_URL", []string{"MCERT_PUBLIC_URL=http://localhost:18080/"}, nil, "http://localhost:18080", "the agent signs for http://localhost:18080, the server's MCERT_PUBLIC_URL"},
+		{"--server", []string{"MCERT_PUBLIC_URL=http://localhost:18080"}, []string{"--server", "https://mcert.example.tw/mcert"}, "https://mcert.example.tw", ""},
+		{"--origin", nil, []string{"--origin", "http://localhost:9000"}, "http://localhost:9000", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeAddr(t)
+			cmd, log := agent(tc.env, append(tc.args, "--addr", addr)...)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			})
+			waitForLog(t, log, "card agent listening on http://"+addr+", signing for "+tc.signFor+" only")
+			if got := strings.Contains(log.String(), "the agent signs for"); got != (tc.why != "") || !strings.Contains(log.String(), tc.why) {
+				t.Errorf("the log does not say %q:\n%s", tc.why, log)
+			}
+			res, err := http.Get("http://" + addr + "/selfTest.htm")
+			if err != nil {
+				t.Fatal(err)
+			}
+			page, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if !strings.Contains(string(page), "<b>"+tc.signFor+"</b>") {
+				t.Errorf("the self-test page does not name %s:\n%s", tc.signFor, page)
+			}
+		})
+	}
+	cmd, log := agent(nil, "--server", "http://localhost:8080", "--origin", "http://localhost:9000")
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 2 || !strings.Contains(log.String(), "disagree; give one of them") {
+		t.Errorf("--server and --origin that disagree: %v\n%s", err, log)
+	}
+}
+
+// withoutMCERT is env without the MCERT_ variables, which would set the flags of the command.
+func withoutMCERT(env []string) []string {
+	return slices.DeleteFunc(slices.Clone(env), func(v string) bool { return strings.HasPrefix(v, "MCERT_") })
 }

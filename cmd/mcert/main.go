@@ -23,21 +23,27 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"serve":         {"run the server", runServe},
-	"card issue":    {"issue a development citizen card from the development CA", runCardIssue},
-	"card agent":    {"run the card agent that signs for the pages (127.0.0.1:61161)", runCardAgent},
-	"phone bind":    {"bind this software phone by QR code (PNG file or text)", runPhoneBind},
-	"phone show":    {"list the credentials in the phone's key file", runPhoneShow},
-	"phone login":   {"approve a website's login by its QR code (PNG file or text)", runPhoneLogin},
-	"phone inbox":   {"list the login requests waiting for this phone", runPhoneInbox},
-	"phone approve": {"approve a waiting login request (--token, or the only one)", runPhoneApprove},
-	"phone deny":    {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},
-	"rp add":        {"register a relying party while the server is stopped (the admin API does it live)", runRPAdd},
-	"qr show":       {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
-	"backup":        {"copy a running server's data file through its admin API; checked before it is written to --out", runBackup},
-	"restore":       {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
-	"bench seed":    {"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed},
-	"bench run":     {"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun},
+	"serve":            {"run the server", runServe},
+	"card issue":       {"issue a development citizen card from the development CA", runCardIssue},
+	"card agent":       {"run the card agent that signs for the pages (127.0.0.1:61161)", runCardAgent},
+	"phone bind":       {"bind this software phone by QR code (PNG file or text)", runPhoneBind},
+	"phone show":       {"list the credentials in the phone's key file", runPhoneShow},
+	"phone login":      {"approve a website's login by its QR code (PNG file or text)", runPhoneLogin},
+	"phone inbox":      {"list the login requests waiting for this phone", runPhoneInbox},
+	"phone approve":    {"approve a waiting login request (--token, or the only one)", runPhoneApprove},
+	"phone deny":       {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},
+	"rp add":           {"register a relying party while the server is stopped (the admin API does it live)", runRPAdd},
+	"rp list":          {"list the relying parties while the server is stopped (the admin API does it live)", runRPList},
+	"rp edit":          {"change a relying party's name, redirect URIs, claims or CIBA while the server is stopped (the admin API does it live)", runRPEdit},
+	"rp disable":       {"refuse a relying party and its access tokens until it is enabled, while the server is stopped (the admin API does it live)", runRPDisabled(true)},
+	"rp enable":        {"enable a disabled relying party again while the server is stopped (the admin API does it live)", runRPDisabled(false)},
+	"rp delete":        {"delete a relying party and its access tokens while the server is stopped (the admin API does it live)", runRPDelete},
+	"rp rotate-secret": {"give a relying party a new secret, printed once, while the server is stopped (the admin API does it live)", runRPRotateSecret},
+	"qr show":          {"draw a QR code (PNG file or text) in the terminal, for a real phone's camera", runQRShow},
+	"backup":           {"copy a running server's data file through its admin API; checked before it is written to --out", runBackup},
+	"restore":          {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
+	"bench seed":       {"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed},
+	"bench run":        {"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun},
 }
 
 // errUsage marks a usage error: exit status 2. The flag package has already said what is wrong.
@@ -50,6 +56,10 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr, "") // a command is required: bad usage (PROTOCOL.md section 8)
+		return 2
+	}
 	name, rest := lookup(args)
 	cmd, ok := commands[name]
 	if !ok {
@@ -111,8 +121,12 @@ func usage(w io.Writer, group string) {
 		}
 	}
 	sort.Strings(names)
+	width := 0
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-13s %s\n", n, commands[n].summary)
+		width = max(width, len(n))
+	}
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-*s %s\n", width, n, commands[n].summary)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -16,8 +17,9 @@ func TestCommandLine(t *testing.T) {
 		wantOut    string // in stdout
 		wantErr    string // in stderr
 	}{
-		{"no arguments lists commands", nil, 0, "card issue", ""},
+		{"no arguments is bad usage", nil, 2, "", "card issue"},
 		{"help", []string{"--help"}, 0, "serve", ""},
+		{"help command", []string{"help"}, 0, "serve", ""},
 		{"unknown command", []string{"frob"}, 2, "", `unknown command "frob"`},
 		{"group help", []string{"card", "--help"}, 0, "card agent", ""},
 		{"group alone", []string{"phone"}, 2, "", "phone bind"},
@@ -31,7 +33,9 @@ func TestCommandLine(t *testing.T) {
 		{"profiler on the network", []string{"serve", "--data", t.TempDir(), "--debug-addr", "0.0.0.0:6060"}, 1, "", "must be a loopback address"},
 		{"phone needs a QR code", []string{"phone", "bind", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
 		{"login needs a QR code", []string{"phone", "login", "--keys", t.TempDir() + "/p.json"}, 2, "", "--qr FILE.png or --text URL"},
-		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "not bound to http://localhost:8080; bind it"},
+		{"inbox of an unbound phone", []string{"phone", "inbox", "--keys", t.TempDir() + "/p.json"}, 1, "", "this phone is not bound to any server yet; bind it first with: mcert phone bind"},
+		{"public URL of an IP address", []string{"serve", "--data", t.TempDir(), "--public-url", "http://127.0.0.1:8443"}, 1, "", "cannot be an IP address; use http://localhost:8443 on this machine"},
+		{"public URL of an IPv6 address", []string{"serve", "--data", t.TempDir(), "--addr", "[::1]:9000", "--public-url", "https://[::1]"}, 1, "", "cannot be an IP address; use http://localhost:9000 on this machine"},
 		{"deny without a server", []string{"phone", "deny", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1", "--token", "abc"}, 1, "", "check the address"},
 		{"approve with an unbound phone", []string{"phone", "approve", "--keys", t.TempDir() + "/p.json", "--server", "http://127.0.0.1:1"}, 1, "", "not bound to http://127.0.0.1:1; bind it"},
 	}
@@ -98,6 +102,37 @@ func TestCanonicalURL(t *testing.T) {
 	} {
 		if got := canonicalURL(in); got != want {
 			t.Errorf("canonicalURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestBinaryUsage runs the built binary, whose exit status is what scripts see: no command is
+// bad usage (2, the usage on stderr), asking for help is not.
+func TestBinaryUsage(t *testing.T) {
+	bin := buildMcert(t)
+	for _, tc := range []struct {
+		args             []string
+		wantStatus       int
+		wantOut, wantErr bool // usage on stdout, on stderr
+	}{
+		{nil, 2, false, true},
+		{[]string{"help"}, 0, true, false},
+		{[]string{"--help"}, 0, true, false},
+		{[]string{"-h"}, 0, true, false},
+	} {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(bin, tc.args...)
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		status := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			status = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		hasUsage := func(s string) bool { return strings.Contains(s, "Usage: mcert <command>") }
+		if status != tc.wantStatus || hasUsage(stdout.String()) != tc.wantOut || hasUsage(stderr.String()) != tc.wantErr {
+			t.Errorf("mcert %v: status %d, want %d\nstdout: %s\nstderr: %s", tc.args, status, tc.wantStatus, stdout.String(), stderr.String())
 		}
 	}
 }

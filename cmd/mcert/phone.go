@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -146,7 +147,30 @@ type inboxFlags struct {
 
 func (f *inboxFlags) define(fs *flag.FlagSet) {
 	f.phoneFlags.define(fs)
-	fs.StringVar(&f.server, "server", "http://localhost:8080", "the server's public URL, as in the QR code the phone was bound with")
+	fs.StringVar(&f.server, "server", "", "the server's public URL, as in the QR code the phone was bound with (default: the server the key file says the phone is bound to, when it is one)")
+}
+
+// client is the phone, with f.server set to the server to ask: the one --server names, or
+// else the one the phone was bound to, which its key file records.
+func (f *inboxFlags) client() (*phone.Client, error) {
+	c, err := f.phoneFlags.client()
+	if err != nil {
+		return nil, err
+	}
+	servers := c.Phone.Servers()
+	switch given := strings.TrimRight(f.server, "/"); {
+	case given != "" && len(servers) > 0 && !slices.Contains(servers, given):
+		return nil, fmt.Errorf("this phone is bound to %s, not to %s; leave out --server, or give one of those", strings.Join(servers, ", "), given)
+	case given != "":
+		f.server = given
+	case len(servers) == 1:
+		f.server = servers[0]
+	case len(servers) == 0:
+		return nil, fmt.Errorf("this phone is not bound to any server yet; bind it first with: mcert phone bind --keys %s --text '<the QR code's text>'", f.keys)
+	default:
+		return nil, fmt.Errorf("this phone is bound to %d servers; choose one with --server: %s", len(servers), strings.Join(servers, ", "))
+	}
+	return c, nil
 }
 
 func runPhoneInbox(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {

@@ -15,8 +15,8 @@ import (
 func TestPhoneInboxCommands(t *testing.T) {
 	s := startServer(t)
 	e := registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
-	t.Setenv("MCERT_KEYS", t.TempDir()+"/phone.json")
-	t.Setenv("MCERT_SERVER", s.PublicURL)
+	keys := t.TempDir() + "/phone.json"
+	t.Setenv("MCERT_KEYS", keys) // no --server: the phone asks the server it was bound to
 	mcert := func(wantStatus int, args ...string) string {
 		t.Helper()
 		var stdout, stderr bytes.Buffer
@@ -59,4 +59,16 @@ func TestPhoneInboxCommands(t *testing.T) {
 	if out := mcert(0, "phone", "inbox"); out != "no login requests are waiting\n" {
 		t.Errorf("inbox after answering every request: %s", out)
 	}
+	if out := mcert(1, "phone", "inbox", "--server", "http://localhost:1"); !strings.Contains(out, "this phone is bound to "+s.PublicURL+", not to http://localhost:1; leave out --server") {
+		t.Errorf("inbox of a server the phone is not bound to: %s", out)
+	}
+
+	// Bound to two servers, the phone must be told which one to ask.
+	other := startServer(t)
+	e = registerAndShowQR(t, other, other.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+	mcert(0, "phone", "bind", "--text", e.binding["qr_text"].(string))
+	if out := mcert(1, "phone", "inbox"); !strings.Contains(out, "bound to 2 servers; choose one with --server: "+s.PublicURL+", "+other.PublicURL) {
+		t.Errorf("inbox of a phone bound to two servers: %s", out)
+	}
+	mcert(0, "phone", "inbox", "--server", other.PublicURL+"/")
 }

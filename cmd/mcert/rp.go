@@ -3,13 +3,17 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage/bolt"
 )
@@ -19,6 +23,33 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// openClients opens the relying parties of the stopped server whose data directory is dataDir.
+// The server holds its data file while it runs: then live says how its admin API does the same.
+func openClients(dataDir, live string) (provider.Clients, func(), error) {
+	store, err := bolt.Open(filepath.Join(dataDir, "mcert.db"), bolt.Options{})
+	if err != nil {
+		return provider.Clients{}, nil, fmt.Errorf("%w (while the server runs, %s)", err, live)
+	}
+	// The service records the operator's changes in the audit log, as the admin API does.
+	return provider.Clients{Service: &binding.Service{Store: store, Now: time.Now}}, func() { store.Close() }, nil
+}
+
+// openExistingClients is openClients for the commands that change what is there: a data
+// directory without a data file is a mistyped --data, not a server to create one for.
+func openExistingClients(dataDir, live string) (provider.Clients, func(), error) {
+	path := filepath.Join(dataDir, "mcert.db")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return provider.Clients{}, nil, fmt.Errorf("there is no data file %s; give the server's data directory with --data", path)
+	}
+	return openClients(dataDir, live)
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
 
 func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	dataDir := fs.String("data", "./data", "data directory of the stopped server")
@@ -35,16 +66,128 @@ func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		return err
 	}
 	spec.RedirectURIs, spec.PostLogoutRedirectURIs = redirects, logouts
-	store, err := bolt.Open(filepath.Join(*dataDir, "mcert.db"), bolt.Options{})
-	if err != nil {
-		return fmt.Errorf("%w (while the server runs, register through its admin API: POST /api/v1/admin/clients)", err)
-	}
-	defer store.Close()
-	out, err := provider.RegisterClient(ctx, store, spec, time.Now())
+	clients, done, err := openClients(*dataDir, "register through its admin API: POST /api/v1/admin/clients")
 	if err != nil {
 		return err
 	}
-	enc := json.NewEncoder(stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	defer done()
+	out, err := clients.Register(ctx, spec)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, out)
+}
+
+func runRPList(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	dataDir := fs.String("data", "./data", "data directory of the stopped server")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	clients, done, err := openExistingClients(*dataDir, "list them through its admin API: GET /api/v1/admin/clients")
+	if err != nil {
+		return err
+	}
+	defer done()
+	list, err := clients.List(ctx)
+	if err != nil {
+		return err
+	}
+	return printJSON(stdout, map[string]any{"clients": list})
+}
+
+// clientCommand defines the flags of a command on one relying party and runs do with it once
+// they are parsed.
+func clientCommand(ctx context.Context, fs *flag.FlagSet, args []string, live string, do func(provider.Clients, string) error) error {
+	dataDir := fs.String("data", "./data", "data directory of the stopped server")
+	id := fs.String("client-id", "", "the relying party's client_id, as mcert rp list shows it (required)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *id == "" {
+		fmt.Fprintln(fs.Output(), "--client-id is required")
+		fs.Usage()
+		return errUsage
+	}
+	clients, done, err := openExistingClients(*dataDir, live)
+	if err != nil {
+		return err
+	}
+	defer done()
+	return do(clients, *id)
+}
+
+func runRPEdit(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var redirects, logouts listFlag
+	name := fs.String("name", "", "the relying party's new name")
+	fs.Var(&redirects, "redirect-uri", "a redirect URI: the ones given replace them all (repeat for more; --redirect-uri '' for none, for a CIBA-only client)")
+	fs.Var(&logouts, "post-logout-redirect-uri", "a URI to return to after logout: the ones given replace them all (--post-logout-redirect-uri '' for none)")
+	citizenID := fs.Bool("citizen-id", false, "whether it may receive the citizen_id claim: --citizen-id or --citizen-id=false")
+	ciba := fs.Bool("ciba", false, "whether it may start decoupled (push) logins: --ciba or --ciba=false")
+	alg := fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 or ES256")
+	return clientCommand(ctx, fs, args, "use its admin API: PATCH /api/v1/admin/clients/<id>", func(clients provider.Clients, id string) error {
+		var ch provider.ClientChange
+		changed := false
+		fs.Visit(func(f *flag.Flag) {
+			changed = changed || f.Name != "data" && f.Name != "client-id"
+			switch f.Name {
+			case "name":
+				ch.Name = name
+			case "redirect-uri":
+				ch.RedirectURIs = new([]string(slices.DeleteFunc(redirects, isEmpty)))
+			case "post-logout-redirect-uri":
+				ch.PostLogoutRedirectURIs = new([]string(slices.DeleteFunc(logouts, isEmpty)))
+			case "citizen-id":
+				ch.CitizenID = citizenID
+			case "ciba":
+				ch.CIBA = ciba
+			case "id-token-alg":
+				ch.IDTokenAlg = alg
+			}
+		})
+		if !changed {
+			fmt.Fprintln(fs.Output(), "give what to change: --name, --redirect-uri, --post-logout-redirect-uri, --citizen-id, --ciba or --id-token-alg")
+			fs.Usage()
+			return errUsage
+		}
+		info, err := clients.Edit(ctx, id, ch)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, info)
+	})
+}
+
+func isEmpty(s string) bool { return s == "" }
+
+// runRPDisabled is rp disable (disabled true) and rp enable.
+func runRPDisabled(disabled bool) func(context.Context, *flag.FlagSet, []string, io.Writer) error {
+	return func(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+		return clientCommand(ctx, fs, args, fmt.Sprintf(`use its admin API: PATCH /api/v1/admin/clients/<id> {"disabled": %t}`, disabled), func(clients provider.Clients, id string) error {
+			info, err := clients.Edit(ctx, id, provider.ClientChange{Disabled: &disabled})
+			if err != nil {
+				return err
+			}
+			return printJSON(stdout, info)
+		})
+	}
+}
+
+func runRPDelete(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	return clientCommand(ctx, fs, args, "use its admin API: DELETE /api/v1/admin/clients/<id>", func(clients provider.Clients, id string) error {
+		info, err := clients.Delete(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, info)
+	})
+}
+
+func runRPRotateSecret(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	return clientCommand(ctx, fs, args, "use its admin API: POST /api/v1/admin/clients/<id>/secret", func(clients provider.Clients, id string) error {
+		out, err := clients.RotateSecret(ctx, id)
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, out)
+	})
 }

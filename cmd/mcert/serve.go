@@ -83,6 +83,8 @@ func (c *Config) Validate() error {
 		switch {
 		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "":
 			errs = append(errs, fmt.Errorf("--public-url %q must be an absolute http(s) URL such as https://mcert.example.tw", c.PublicURL))
+		case net.ParseIP(u.Hostname()) != nil:
+			errs = append(errs, fmt.Errorf("--public-url %q: its host is the WebAuthn RP ID, which cannot be an IP address; use %s on this machine, or a hostname such as https://mcert.example.tw for phones on the network", c.PublicURL, c.localhostURL(u.Port())))
 		case u.Scheme == "http" && u.Hostname() != "localhost":
 			errs = append(errs, fmt.Errorf("--public-url %q: WebAuthn needs https except on localhost", c.PublicURL))
 		case u.RawQuery != "" || u.Fragment != "":
@@ -127,6 +129,18 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--public-url %s is not http://localhost, so this looks like production: configure --card-ca with the citizen-card CAs to trust, or pass --dev to run in development mode (development card CA, demo relying party) there anyway", cmp.Or(c.PublicURL, "https://localhost (the default with --tls-cert)")))
 	}
 	return errors.Join(errs...)
+}
+
+// localhostURL is the public URL to use on this machine: http://localhost with port, else the
+// port of --addr.
+func (c *Config) localhostURL(port string) string {
+	if port == "" {
+		_, port, _ = net.SplitHostPort(c.Addr)
+	}
+	if port == "" {
+		return "http://localhost"
+	}
+	return "http://localhost:" + port
 }
 
 // localHTTP reports whether the public URL is plain HTTP on this machine: development.
@@ -269,6 +283,9 @@ func (m *Main) Open() error {
 			return err
 		}
 		webCfg.DemoClientID = provider.DemoClientID
+	} else if err := m.removeDemoClient(); err != nil {
+		m.Close()
+		return err
 	}
 	handler = web.New(webCfg)
 	// The admin listener speaks what the public one does: HTTPS with --tls-cert, for the admin
@@ -284,6 +301,21 @@ func (m *Main) Open() error {
 	if m.adminListener != nil {
 		m.adminServer = newServer(handler.Admin())
 	}
+	return nil
+}
+
+// removeDemoClient deletes the demo relying party that development mode registered, once the
+// server runs with real card CAs: a public client with a localhost redirect URI and the
+// citizen_id claim must not stay usable in production.
+func (m *Main) removeDemoClient() error {
+	_, err := provider.Clients{Service: m.service}.Delete(context.Background(), provider.DemoClientID)
+	switch {
+	case mcert.ErrorKind(err) == mcert.NotFound:
+		return nil
+	case err != nil:
+		return fmt.Errorf("remove the demo relying party of development mode: %w", err)
+	}
+	m.Config.Logger.Warn("removed the demo relying party that development mode had registered, and its access tokens: a server with --card-ca serves no demo", "client_id", provider.DemoClientID)
 	return nil
 }
 
@@ -503,15 +535,25 @@ func (m *Main) Run(ctx context.Context) error {
 	var err error
 	select {
 	case err = <-errc:
+		m.Config.Logger.Error("shutting down: a listener failed", "err", err)
 	case <-ctx.Done():
+		m.Config.Logger.Info("shutting down: taking no new requests, finishing those in flight", "timeout", shutdownTimeout)
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	shutdown, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	for _, srv := range servers {
 		err = cmp.Or(err, srv.Shutdown(shutdown))
 	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		m.Config.Logger.Warn("stopped, cutting off the requests still in flight", "timeout", shutdownTimeout)
+	} else {
+		m.Config.Logger.Info("stopped")
+	}
 	return err
 }
+
+// shutdownTimeout is how long a stopping server lets the requests in flight finish.
+const shutdownTimeout = 10 * time.Second
 
 // reloadOnHangup fetches the card CAs' CRLs again, and re-reads their files, on SIGHUP: an
 // operator who has just replaced a CRL need not wait for the next refresh.

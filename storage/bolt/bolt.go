@@ -269,7 +269,13 @@ func (s *Store) UpdateClient(ctx context.Context, id string, update func(storage
 }
 
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.write(ctx, func(tx *bbolt.Tx) error { return clients.deleteKey(tx, []byte(id)) })
+	return s.write(ctx, func(tx *bbolt.Tx) error {
+		if err := clients.deleteKey(tx, []byte(id)); err != nil {
+			return err
+		}
+		_, err := deleteTokens(tx, tokensByClient, ownerPrefix(id))
+		return err
+	})
 }
 
 func (s *Store) CreateLogin(ctx context.Context, l storage.Login) error {
@@ -336,18 +342,23 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 
 func (s *Store) DeleteTokens(ctx context.Context, accountID, clientID string) (int, error) {
 	return result(ctx, s.write, func(tx *bbolt.Tx) (int, error) {
-		// Deleting under a bbolt cursor skips the next entry: gather first, then delete.
-		list, err := tokens.scan(tx, tokensByGrant, grantPrefix(accountID, clientID))
-		if err != nil {
+		return deleteTokens(tx, tokensByGrant, grantPrefix(accountID, clientID))
+	})
+}
+
+// deleteTokens deletes the tokens that the index ix lists under prefix, and counts them.
+func deleteTokens(tx *bbolt.Tx, ix string, prefix []byte) (int, error) {
+	// Deleting under a bbolt cursor skips the next entry: gather first, then delete.
+	list, err := tokens.scan(tx, ix, prefix)
+	if err != nil {
+		return 0, err
+	}
+	for _, t := range list {
+		if err := tokens.delete(tx, t); err != nil {
 			return 0, err
 		}
-		for _, t := range list {
-			if err := tokens.delete(tx, t); err != nil {
-				return 0, err
-			}
-		}
-		return len(list), nil
-	})
+	}
+	return len(list), nil
 }
 
 // Secret reads the secret in a read transaction, and only when it is missing takes the write

@@ -2,6 +2,7 @@ package bolt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -189,4 +190,54 @@ func seedDevice(tb testing.TB, s *Store) storage.Device {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+// TestClientsOfOlderDataAreEnabled reads a client as an mcert before Disabled wrote it: without
+// the field, it is enabled.
+func TestClientsOfOlderDataAreEnabled(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	old := `{"v":1,"id":"rp","secret_hash":null,"name":"臺灣雲市集","redirect_uris":["https://rp.example/cb"],` +
+		`"post_logout_redirect_uris":null,"citizen_id":true,"ciba":false,"created_at":"2026-03-01T09:00:00Z"}`
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(clients.bucket)).Put([]byte("rp"), []byte(old)) }); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.GetClient(context.Background(), "rp")
+	if err != nil || c.Disabled || c.Name != "臺灣雲市集" || !c.CitizenID {
+		t.Fatalf("read %+v and %v, want the enabled client", c, err)
+	}
+	c.Disabled = true
+	if data, _ := json.Marshal(toClient(c)); !strings.Contains(string(data), `"disabled":true`) {
+		t.Errorf("a disabled client is written %s", data)
+	}
+}
+
+// TestOpenIndexesTokensByClient opens a data file of an mcert before tokens_by_client: the
+// tokens it holds are found by it, so deleting their client deletes them.
+func TestOpenIndexesTokensByClient(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	s := open(t, path, Options{})
+	if err := s.CreateClient(ctx, storage.Client{ID: "rp", Name: "臺灣雲市集", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	tok := storage.Token{ID: "token", ClientID: "rp", AccountID: "account", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte(tokensByClient)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	if err := s.DeleteClient(ctx, "rp"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetToken(ctx, tok.ID); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the token of the deleted client: %v, want ErrNotFound", err)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
 }

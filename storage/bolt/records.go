@@ -248,6 +248,7 @@ type clientRecord struct {
 	CitizenID              bool      `json:"citizen_id"`
 	CIBA                   bool      `json:"ciba"`
 	IDTokenAlg             string    `json:"id_token_alg,omitempty"` // records written before it read as ""
+	Disabled               bool      `json:"disabled,omitempty"`     // records written before it read as enabled
 	CreatedAt              time.Time `json:"created_at"`
 }
 
@@ -262,6 +263,7 @@ func toClient(c storage.Client) clientRecord {
 		CitizenID:              c.CitizenID,
 		CIBA:                   c.CIBA,
 		IDTokenAlg:             c.IDTokenAlg,
+		Disabled:               c.Disabled,
 		CreatedAt:              c.CreatedAt.UTC(),
 	}
 }
@@ -276,6 +278,7 @@ func fromClient(r clientRecord) storage.Client {
 		CitizenID:              r.CitizenID,
 		CIBA:                   r.CIBA,
 		IDTokenAlg:             r.IDTokenAlg,
+		Disabled:               r.Disabled,
 		CreatedAt:              r.CreatedAt,
 	}
 }

@@ -24,6 +24,7 @@ const (
 	loginsByCode        = "logins_by_code"
 	loginsWaiting       = "logins_waiting" // by account: decoupled logins waiting for a phone
 	tokensByGrant       = "tokens_by_grant"
+	tokensByClient      = "tokens_by_client"
 	eventsByAccount     = "events_by_account"
 )
 
@@ -118,9 +119,10 @@ var (
 	tokens = expiring(table[storage.Token, tokenRecord]{
 		bucket: "tokens",
 		key:    func(t storage.Token) []byte { return []byte(t.ID) },
-		indexes: []index[storage.Token]{{tokensByGrant, oneKey(func(t storage.Token) []byte {
-			return append(grantPrefix(t.AccountID, t.ClientID), t.ID...)
-		})}},
+		indexes: []index[storage.Token]{
+			{tokensByGrant, oneKey(func(t storage.Token) []byte { return append(grantPrefix(t.AccountID, t.ClientID), t.ID...) })},
+			{tokensByClient, oneKey(func(t storage.Token) []byte { return append(ownerPrefix(t.ClientID), t.ID...) })},
+		},
 		expires: func(t storage.Token) *time.Time { return &t.ExpiresAt },
 		to:      toToken,
 		from:    fromToken,

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteLogin", testDelete(logins(), func(s storage.Store, l storage.Login) error { return s.DeleteLogin(ctx, l.Hash) })},
 		{"DeleteToken", testDelete(tokens(), func(s storage.Store, v storage.Token) error { return s.DeleteToken(ctx, v.ID) })},
 		{"DeleteTokens", testDeleteTokens},
+		{"DeleteClient/Tokens", testDeleteClientTokens},
 		{"BindDevice/StoresBoth", testBindDevice},
 		{"BindDevice/ClosureError", func(t *testing.T, s storage.Store) {
 			b := binding(1)
@@ -600,7 +601,7 @@ func client(i int) storage.Client {
 		c.SecretHash = hash("client secret", i)
 		c.RedirectURIs = append(c.RedirectURIs, fmt.Sprintf("https://rp%d.example/other", i))
 		c.PostLogoutRedirectURIs = []string{fmt.Sprintf("https://rp%d.example/", i)}
-		c.CitizenID, c.CIBA, c.IDTokenAlg = true, true, "ES256"
+		c.CitizenID, c.CIBA, c.IDTokenAlg, c.Disabled = true, true, "ES256", true
 	}
 	return c
 }
@@ -802,7 +803,7 @@ func clients() kind[storage.Client] {
 			return s.UpdateClient(ctx, c.ID, fn)
 		},
 		change: func(c *storage.Client) {
-			c.SecretHash, c.Name, c.CIBA = hash("client secret", 100), "Renamed relying party", !c.CIBA
+			c.SecretHash, c.Name, c.CIBA, c.Disabled = hash("client secret", 100), "Renamed relying party", !c.CIBA, !c.Disabled
 			c.RedirectURIs, c.PostLogoutRedirectURIs = []string{"https://renamed.example/callback"}, nil
 		},
 		unique: []field[storage.Client]{id},
@@ -972,6 +973,35 @@ func testDeleteTokens(t *testing.T, s storage.Store) {
 	}
 	if n, err := s.DeleteTokens(ctx, "account-1", "client-1"); err != nil || n != 0 {
 		t.Errorf("DeleteTokens again: got %d and %v, want 0 and no error", n, err)
+	}
+}
+
+// testDeleteClientTokens: a deleted client's tokens go with it, every account's, and no other
+// client's.
+func testDeleteClientTokens(t *testing.T, s storage.Store) {
+	gone, kept := client(1), client(10) // IDs that start alike catch a prefix scan without separators
+	clients().mustCreate(t, s, gone)
+	clients().mustCreate(t, s, kept)
+	grant := func(i int, accountID string, c storage.Client) storage.Token {
+		v := token(i)
+		v.AccountID, v.ClientID = accountID, c.ID
+		return v
+	}
+	deleted := []storage.Token{grant(0, "account-1", gone), grant(1, "account-2", gone)}
+	others := []storage.Token{grant(2, "account-1", kept), grant(3, "account-2", kept)}
+	for _, v := range slices.Concat(deleted, others) {
+		tokens().mustCreate(t, s, v)
+	}
+	if err := s.DeleteClient(ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteClient: %v", err)
+	}
+	clients().absent(t, s, gone)
+	for _, v := range deleted {
+		tokens().absent(t, s, v)
+	}
+	clients().expect(t, s, kept)
+	for _, v := range others {
+		tokens().expect(t, s, v)
 	}
 }
 
