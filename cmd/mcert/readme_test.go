@@ -170,7 +170,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 	}
 	readme := string(data)
 	// Every command and URL of the walk-throughs follows the variables, set once at their top.
-	walk := readme[strings.Index(readme, "## Walk through the enrollment"):strings.Index(readme, "### Beyond PROTOCOL.md")]
+	walk := readme[strings.Index(readme, "## Walk through the enrollment"):strings.Index(readme, "### Beyond the protocol")]
 	if n := strings.Count(walk, "8080"); n != 1 || !strings.Contains(walk, "\nPORT=8080 ") {
 		t.Errorf("the walk-throughs name port 8080 %d times; want once, in PORT=8080", n)
 	}
