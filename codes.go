@@ -385,12 +385,12 @@ var (
 			ZH: "頁面送出的資料格式有誤，請重新整理頁面後再試一次。",
 			EN: "The page sent data in a form the server does not read; reload the page and try again."}}
 	MalformedBody = &Code{Name: "malformed_body", Kind: Invalid,
-		Message: "the body must be a JSON object as PROTOCOL.md describes",
+		Message: "the body must be a JSON object as docs/api.md describes",
 		Text: Text{
 			ZH: "頁面送出的資料有誤，請重新整理頁面後再試一次。",
 			EN: "The page sent data the server cannot read; reload the page and try again."}}
 	BodyUnreadable    = MalformedBody.variant("the request body could not be read")
-	BodyNotJSON       = MalformedBody.variant("the body must be a JSON object as PROTOCOL.md describes: %s")
+	BodyNotJSON       = MalformedBody.variant("the body must be a JSON object as docs/api.md describes: %s")
 	BodyTrailing      = MalformedBody.variant("the body must hold one JSON object and nothing after it")
 	FieldRequired     = MalformedBody.variant("field %q is required")
 	FieldNotBase64URL = MalformedBody.variant("field %q must be base64url without padding")

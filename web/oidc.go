@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -124,9 +123,9 @@ var errAdminToken = mcert.AdminTokenRequired.New()
 // refused and written to the audit log, as far as the service's limit lets them.
 func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		token := bearerToken(c.Request()) // RFC 6750: the scheme's case does not matter
 		h := sha256.Sum256([]byte(token))
-		if !ok || s.cfg.AdminTokenHash == nil || subtle.ConstantTimeCompare(h[:], s.cfg.AdminTokenHash) != 1 {
+		if token == "" || s.cfg.AdminTokenHash == nil || subtle.ConstantTimeCompare(h[:], s.cfg.AdminTokenHash) != 1 {
 			return s.svc.RefuseAdmin(c.Request().Context(), errAdminToken)
 		}
 		return next(c)

@@ -304,7 +304,8 @@ async function follow(id, mine) {
     if (st.status === "bound" || st.status === "expired" || st.status === "refused") {
       $("qr-box").hidden = true;
       $("bind-again").hidden = st.status === "bound";
-      if (st.status === "bound") reload();
+      // What the phone met may be news to this page too (a suspension from another session).
+      if (st.status !== "expired") reload();
       return;
     }
   }
