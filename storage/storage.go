@@ -214,113 +214,168 @@ type Event struct {
 	IP        string // masked
 }
 
-// Store is everything mcert keeps. Implementations are safe for concurrent use, and every
-// Update* runs its function and the write in one atomic transaction: the function sees the
-// record as stored and returns it as it must be stored, or an error that aborts the write and
-// is returned unchanged. The function may run more than once and must not have side effects.
+// Store is everything mcert keeps. A use case reads, checks and writes in one transaction, so
+// that a rule it checks (a device limit, an account's status, a code's single use) holds when
+// it writes: Update runs fn in a read-write transaction and commits what fn wrote when fn
+// returns nil; an error aborts the transaction and is returned as fn returned it. View runs fn
+// in a read-only transaction, a consistent snapshot.
+//
+// fn may run more than once (bbolt's group committer runs a write again alone when a write
+// beside it failed; PostgreSQL retries a transaction that lost a serialization conflict): it
+// must do no I/O of its own and leave nothing behind but what it wrote through tx, and what it
+// computed on its last run is what was committed. Records read through a transaction are the
+// caller's to keep. Implementations are safe for concurrent use.
 type Store interface {
-	CreateChallenge(ctx context.Context, c Challenge) error
-	// UpdateChallenge may not change Hash.
-	UpdateChallenge(ctx context.Context, hash []byte, update func(Challenge) (Challenge, error)) (Challenge, error)
-
-	CreateSession(ctx context.Context, s Session) error
-	GetSession(ctx context.Context, hash []byte) (Session, error)
-	DeleteSession(ctx context.Context, hash []byte) error
-
-	// CreateAccount fails with ErrAlreadyExists when the ID or the CitizenID is taken.
-	CreateAccount(ctx context.Context, a Account) error
-	GetAccount(ctx context.Context, id string) (Account, error)
-	GetAccountByCitizen(ctx context.Context, citizenID string) (Account, error)
-	// UpdateAccount may not change ID or CitizenID.
-	UpdateAccount(ctx context.Context, id string, update func(Account) (Account, error)) (Account, error)
-
-	CreateBinding(ctx context.Context, b Binding) error
-	GetBinding(ctx context.Context, id string) (Binding, error)
-	GetBindingByToken(ctx context.Context, tokenHash []byte) (Binding, error)
-	// UpdateBinding may not change ID or TokenHash.
-	UpdateBinding(ctx context.Context, id string, update func(Binding) (Binding, error)) (Binding, error)
-	// BindDevice atomically updates the binding and creates the device: both are written or
-	// neither. It fails with ErrAlreadyExists when the device ID or credential ID is taken.
-	BindDevice(ctx context.Context, bindingID string, d Device, update func(Binding) (Binding, error)) (Binding, error)
-
-	GetDevice(ctx context.Context, id string) (Device, error)
-	GetDeviceByCredential(ctx context.Context, credentialID []byte) (Device, error)
-	// ListDevices returns the account's devices, oldest first.
-	ListDevices(ctx context.Context, accountID string) ([]Device, error)
-	// UpdateDevice may not change ID, AccountID or CredentialID.
-	UpdateDevice(ctx context.Context, id string, update func(Device) (Device, error)) (Device, error)
-
-	// GetDeviceByToken finds a device by the hash of its inbox token.
-	GetDeviceByToken(ctx context.Context, tokenHash []byte) (Device, error)
-
-	CreateClient(ctx context.Context, c Client) error
-	GetClient(ctx context.Context, id string) (Client, error)
-	// ListClients returns every client, oldest first.
-	ListClients(ctx context.Context) ([]Client, error)
-	// UpdateClient may not change ID.
-	UpdateClient(ctx context.Context, id string, update func(Client) (Client, error)) (Client, error)
-	// DeleteClient removes the client and every token issued to it, in one transaction.
-	DeleteClient(ctx context.Context, id string) error
-
-	// CreateLogin fails with ErrAlreadyExists when the Hash, a TokenHash or the CodeHash is taken.
-	CreateLogin(ctx context.Context, l Login) error
-	GetLogin(ctx context.Context, hash []byte) (Login, error)
-	GetLoginByToken(ctx context.Context, tokenHash []byte) (Login, error)
-	GetLoginByCode(ctx context.Context, codeHash []byte) (Login, error)
-	// ListWaitingLogins returns the account's logins that are Waiting (expired ones too, until
-	// collected), oldest first: a phone's inbox. Other logins are not listed, so an inbox stays small however many
-	// logins the account has made.
-	ListWaitingLogins(ctx context.Context, accountID string) ([]Login, error)
-	// UpdateLogin may not change Hash; it keeps the token, code and waiting indexes in step
-	// (ErrAlreadyExists when a new TokenHash or CodeHash is taken).
-	UpdateLogin(ctx context.Context, hash []byte, update func(Login) (Login, error)) (Login, error)
-	// ApproveLogin atomically updates a login and the device that approved it, and appends e
-	// to the audit log (as AppendEvent): all three are written or none, so an approval is never
-	// without its event, and costs one commit.
-	ApproveLogin(ctx context.Context, hash []byte, deviceID string, updateLogin func(Login) (Login, error), updateDevice func(Device) (Device, error), e Event) (Login, Device, error)
-	DeleteLogin(ctx context.Context, hash []byte) error
-
-	CreateToken(ctx context.Context, t Token) error
-	GetToken(ctx context.Context, id string) (Token, error)
-	DeleteToken(ctx context.Context, id string) error
-	// DeleteTokens removes every token of the account issued to the client; it returns how many.
-	DeleteTokens(ctx context.Context, accountID, clientID string) (int, error)
-
-	// Secret returns the named server secret, creating it with create() the first time; every
-	// instance sharing the store gets the same value.
-	Secret(ctx context.Context, name string, create func() []byte) ([]byte, error)
-	// UpdateSecret stores what update makes of the named secret's value (ErrNotFound when there
-	// is none): a new encoding of the same secret, such as its value sealed.
-	UpdateSecret(ctx context.Context, name string, update func([]byte) ([]byte, error)) ([]byte, error)
-
-	CreateSigningKey(ctx context.Context, k SigningKey) error
-	// ListSigningKeys returns every signing key, oldest first.
-	ListSigningKeys(ctx context.Context) ([]SigningKey, error)
-	// UpdateSigningKey may not change ID.
-	UpdateSigningKey(ctx context.Context, id string, update func(SigningKey) (SigningKey, error)) (SigningKey, error)
-
-	// AppendEvent adds an event to the audit log and returns it with its ID (an ID passed in is
-	// replaced). Events are never changed or deleted by the store.
-	AppendEvent(ctx context.Context, e Event) (Event, error)
-	// ListEvents returns up to limit (clamped to 1..1000) events, newest first, older than the event with ID
-	// before ("" for the newest); of one account, or of all when accountID is "".
-	ListEvents(ctx context.Context, accountID, before string, limit int) ([]Event, error)
-
-	// Hit counts one request against the rate-limit window that key is in at now (windows are
-	// window long, aligned to the Unix epoch) and returns the count including this hit. Windows
-	// that have ended are removed by GarbageCollect.
-	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
-	// Hits returns the count Hit has reached in that window, without counting: a check that
-	// costs no write, for limits that count only refused requests.
-	Hits(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+	Update(ctx context.Context, fn func(tx Tx) error) error
+	View(ctx context.Context, fn func(tx ReadTx) error) error
 
 	// GarbageCollect deletes what the policy says is over, in transactions of at most
-	// p.Batch deletions each, so that it never holds up the store's writers for long.
+	// p.Batch deletions each, so that it never holds up the store's writers for long; with
+	// several instances on one store, one collects at a time and the others return at once.
 	GarbageCollect(ctx context.Context, p GCPolicy) (GCResult, error)
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	Close() error
+}
+
+// ReadTx reads records. Every lookup that finds nothing returns ErrNotFound; lists are empty,
+// not nil-with-error, when nothing matches.
+type ReadTx interface {
+	// Challenge is a used card-login challenge (unused ones are not stored).
+	Challenge(hash []byte) (Challenge, error)
+	Session(hash []byte) (Session, error)
+
+	Account(id string) (Account, error)
+	AccountByCitizen(citizenID string) (Account, error)
+
+	Binding(id string) (Binding, error)
+	BindingByToken(tokenHash []byte) (Binding, error)
+
+	Device(id string) (Device, error)
+	DeviceByCredential(credentialID []byte) (Device, error)
+	// DeviceByToken finds a device by the hash of its inbox token.
+	DeviceByToken(tokenHash []byte) (Device, error)
+	// Devices are the account's devices, oldest first.
+	Devices(accountID string) ([]Device, error)
+
+	Client(id string) (Client, error)
+	// Clients are every client, oldest first.
+	Clients() ([]Client, error)
+
+	Login(hash []byte) (Login, error)
+	LoginByToken(tokenHash []byte) (Login, error)
+	LoginByCode(codeHash []byte) (Login, error)
+	// WaitingLogins are the account's logins that are Waiting (expired ones too, until
+	// collected), oldest first: a phone's inbox. Other logins are not listed, so an inbox stays
+	// small however many logins the account has made.
+	WaitingLogins(accountID string) ([]Login, error)
+
+	Token(id string) (Token, error)
+
+	// Secret is the named server secret's value.
+	Secret(name string) ([]byte, error)
+	// SigningKeys are every signing key, oldest first.
+	SigningKeys() ([]SigningKey, error)
+
+	// Events are up to limit (clamped to 1..1000) events, newest first, after the cursor
+	// before ("" for the newest; else an event's ID, which is opaque: only the store orders
+	// them); of one account, or of all when accountID is "". A before that is no event ID is
+	// ErrBadCursor.
+	Events(accountID, before string, limit int) ([]Event, error)
+
+	// Hits is the count Hit has reached in key's window at now, without counting: a check
+	// that costs no write, for limits that count only refused requests.
+	Hits(key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Tx reads and writes records in one transaction. Create fails with ErrAlreadyExists when the
+// record's key or one of its unique indexes is taken; Put replaces a record that exists
+// (ErrNotFound otherwise) and keeps its indexes in step, and may not change the fields that
+// identify it (an ID, a hash, an account's CitizenID, a device's AccountID and CredentialID);
+// Delete of a record that does not exist is ErrNotFound.
+type Tx interface {
+	ReadTx
+
+	CreateChallenge(c Challenge) error
+
+	CreateSession(s Session) error
+	DeleteSession(hash []byte) error
+
+	// CreateAccount fails with ErrAlreadyExists when the ID or the CitizenID is taken.
+	CreateAccount(a Account) error
+	PutAccount(a Account) error
+
+	CreateBinding(b Binding) error
+	PutBinding(b Binding) error
+
+	// CreateDevice fails with ErrAlreadyExists when the ID or the CredentialID is taken.
+	CreateDevice(d Device) error
+	PutDevice(d Device) error
+
+	CreateClient(c Client) error
+	PutClient(c Client) error
+	// DeleteClient removes the client and every token issued to it.
+	DeleteClient(id string) error
+
+	// CreateLogin fails with ErrAlreadyExists when the Hash, a TokenHash or the CodeHash is
+	// taken; PutLogin when a TokenHash or CodeHash new to the login is.
+	CreateLogin(l Login) error
+	PutLogin(l Login) error
+	DeleteLogin(hash []byte) error
+
+	CreateToken(t Token) error
+	DeleteToken(id string) error
+	// DeleteTokens removes every token of the account issued to the client; it returns how many.
+	DeleteTokens(accountID, clientID string) (int, error)
+
+	// PutSecret stores the named secret's value, replacing any.
+	PutSecret(name string, value []byte) error
+
+	CreateSigningKey(k SigningKey) error
+	PutSigningKey(k SigningKey) error
+
+	// AppendEvent adds an event to the audit log and returns it with its ID (an ID passed in
+	// is replaced). Events are never changed; GarbageCollect deletes them after their
+	// retention.
+	AppendEvent(e Event) (Event, error)
+
+	// Hit counts one request against the rate-limit window that key is in at now (windows are
+	// window long, aligned to the Unix epoch) and returns the count including this hit.
+	// Windows that have ended are removed by GarbageCollect.
+	Hit(key string, window time.Duration, now time.Time) (int, error)
+}
+
+// Get reads one value in a read-only transaction: the common case of a use case that only
+// looks something up.
+func Get[T any](ctx context.Context, s Store, get func(ReadTx) (T, error)) (T, error) {
+	var v T
+	err := s.View(ctx, func(tx ReadTx) error {
+		var err error
+		v, err = get(tx)
+		return err
+	})
+	return v, err
+}
+
+// Secret returns the named server secret, creating it with create the first time: every
+// instance sharing the store gets the same value.
+func Secret(ctx context.Context, s Store, name string, create func() []byte) ([]byte, error) {
+	if v, err := Get(ctx, s, func(tx ReadTx) ([]byte, error) { return tx.Secret(name) }); !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	fresh := create()
+	var v []byte
+	err := s.Update(ctx, func(tx Tx) error {
+		var err error
+		// Another instance may have made it meanwhile: its value is the one.
+		if v, err = tx.Secret(name); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		v = fresh
+		return tx.PutSecret(name, fresh)
+	})
+	return v, err
 }
 
 // GCPolicy says what GarbageCollect deletes.

@@ -410,9 +410,19 @@ func (tb table[T, R]) decode(key, data []byte) (T, error) {
 	return tb.from(r), nil
 }
 
+// create writes v, refusing with ErrAlreadyExists, before it writes anything, a key or an
+// index entry that finds another record.
 func (tb table[T, R]) create(tx *bbolt.Tx, v T) error {
 	if tx.Bucket([]byte(tb.bucket)).Get(tb.key(v)) != nil {
 		return fmt.Errorf("%s: %w", tb.bucket, storage.ErrAlreadyExists)
+	}
+	for _, ix := range tb.indexes {
+		b := tx.Bucket([]byte(ix.bucket))
+		for _, k := range ix.keys(v) {
+			if b.Get(k) != nil {
+				return fmt.Errorf("%s: %w", ix.bucket, storage.ErrAlreadyExists)
+			}
+		}
 	}
 	_, err := tb.put(tx, v)
 	return err
