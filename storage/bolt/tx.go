@@ -52,8 +52,8 @@ func (t *txn) created(err error) error {
 }
 
 func (t *txn) Session(hash []byte) (storage.Session, error) { return sessions.get(t.tx, hash) }
-func (t *txn) CreateSession(s storage.Session) error      { return t.created(sessions.create(t.tx, s)) }
-func (t *txn) DeleteSession(hash []byte) error            { return t.deleted(sessions.deleteKey(t.tx, hash)) }
+func (t *txn) CreateSession(s storage.Session) error        { return t.created(sessions.create(t.tx, s)) }
+func (t *txn) DeleteSession(hash []byte) error              { return t.deleted(sessions.deleteKey(t.tx, hash)) }
 
 // deleted notes the error of a delete: ErrNotFound is found before anything is deleted.
 func (t *txn) deleted(err error) error {
