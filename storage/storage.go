@@ -19,6 +19,11 @@ var (
 	ErrAlreadyExists = errors.New("storage: already exists")
 	// ErrBadCursor is returned by ListEvents when before is not an event ID.
 	ErrBadCursor = errors.New("storage: bad cursor")
+	// ErrUnavailable is wrapped by a backend's errors that say the store cannot answer for now
+	// (its database is unreachable, shutting down, starting, out of connections, or too
+	// contended to serialize a transaction) rather than that a request or the program is wrong:
+	// the request may succeed if tried again later, so the web layer answers 503, not 500.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // Challenge is a one-time card-login challenge, keyed by the hash of its random bytes.
@@ -168,6 +173,9 @@ type Login struct {
 	BrowserHash     []byte // a redirect login: hash of the secret cookie of the browser that started it
 	Browser         string // a redirect login: that browser as the phone shows it, e.g. "Chrome on Windows"
 	Reason          string // why a refused login was refused, or a denied one cancelled: an error code
+	// PollInterval: a decoupled login's interval its relying party must poll at, which each
+	// slow_down answer makes longer (CIBA Core 1.0, section 11).
+	PollInterval time.Duration
 }
 
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's
