@@ -42,6 +42,14 @@ func (s storeSpec) String() string {
 	return redactURL(s.postgresURL)
 }
 
+// flag is the spec as --store takes it, password and all.
+func (s storeSpec) flag() string {
+	if s.boltPath != "" {
+		return "bolt:" + s.boltPath
+	}
+	return s.postgresURL
+}
+
 // redactURL hides a URL's password, for logs and messages.
 func redactURL(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
