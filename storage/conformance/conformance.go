@@ -55,6 +55,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteClient/Tokens", testDeleteClientTokens},
 		{"Update/ErrorAbortsAll", testErrorAbortsAll},
 		{"View/DoesNotSeeUncommitted", testViewIsolation},
+		{"View/Snapshot", testViewSnapshot},
 		{"Lists/Empty", testEmptyLists},
 		{"PutLogin/EachTokenHash", testLoginTokenHashes},
 		{"Secret/CreatesOnce", testSecret},
@@ -2846,4 +2847,41 @@ func testHitGarbageCollect(t *testing.T, s storage.Store) {
 		{"kept", 30 * time.Second, m, 2},
 		{"kept", minute, m.Add(minute), 2},
 	})
+}
+
+// testViewSnapshot checks that a View is a snapshot, as storage.Store says: an Update that
+// commits while the View is open is not seen by the View's later reads.
+func testViewSnapshot(t *testing.T, s storage.Store) {
+	// The View below waits for an Update. On bbolt a commit that grows the data file remaps it,
+	// which waits for every open read transaction: the Update cannot commit until the View
+	// ends, and a View that waited without the timeout would never end. (With a larger
+	// initial mmap the test passes on bbolt: its Views are snapshots.) storage.go does not say
+	// whether a View's fn may wait for another transaction; until it does, or says it may not
+	// and this guarantee is tested another way, the test cannot hold for every backend.
+	t.Skip("storage.Store does not say whether a View's fn may wait for an Update; on bbolt the Update waits for the View (remap), so a snapshot cannot be shown this way")
+	a := account(0)
+	committed := make(chan error, 1)
+	var problems []string
+	err := s.View(ctx, func(tx storage.ReadTx) error {
+		problems = prefix("before the Update, ", accounts().found(tx, a))
+		go func() { committed <- accounts().createIn(s, a) }()
+		select {
+		case err := <-committed:
+			if err != nil {
+				return err
+			}
+		case <-time.After(5 * time.Second):
+			problems = append(problems, "the Update did not commit within 5s while a View was open")
+			return nil
+		}
+		problems = append(problems, prefix("after the Update committed, ", accounts().found(tx, a))...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("in the View %s", p)
+	}
+	accounts().expect(t, s, a)
 }
