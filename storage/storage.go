@@ -232,7 +232,9 @@ type Event struct {
 // beside it failed; PostgreSQL retries a transaction that lost a serialization conflict): it
 // must do no I/O of its own and leave nothing behind but what it wrote through tx, and what it
 // computed on its last run is what was committed. Records read through a transaction are the
-// caller's to keep. Implementations are safe for concurrent use.
+// caller's to keep. View's fn may run more than once too, and must not wait for another
+// transaction (bbolt cannot commit a write that grows the file while a View is open).
+// Implementations are safe for concurrent use.
 type Store interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	View(ctx context.Context, fn func(tx ReadTx) error) error
@@ -302,6 +304,10 @@ type ReadTx interface {
 // (ErrNotFound otherwise) and keeps its indexes in step, and may not change the fields that
 // identify it (an ID, a hash, an account's CitizenID, a device's AccountID and CredentialID);
 // Delete of a record that does not exist is ErrNotFound.
+//
+// Those three errors are found before anything is written, so fn may handle them and go on:
+// the transaction holds what fn wrote besides. Any other failed write aborts the transaction,
+// even if fn ignores it and returns nil.
 type Tx interface {
 	ReadTx
 
@@ -317,7 +323,8 @@ type Tx interface {
 	CreateBinding(b Binding) error
 	PutBinding(b Binding) error
 
-	// CreateDevice fails with ErrAlreadyExists when the ID or the CredentialID is taken.
+	// CreateDevice fails with ErrAlreadyExists when the ID, the CredentialID or the TokenHash
+	// is taken.
 	CreateDevice(d Device) error
 	PutDevice(d Device) error
 

@@ -861,6 +861,10 @@ func login(i int) storage.Login {
 		l.AccountID = fmt.Sprintf("account-%d", i)
 		l.DeviceID = fmt.Sprintf("device-%d", i)
 		l.AuthTime = new(at(i + 1))
+		l.PollInterval = time.Duration(5+5*i) * time.Second
+	}
+	if i%3 == 0 {
+		l.BrowserHash, l.Browser, l.Reason = hash("browser", i), "Chrome on Windows", "login_cancelled"
 	}
 	return l
 }
