@@ -244,6 +244,12 @@ type Store interface {
 	// several instances on one store, one collects at a time and the others return at once.
 	GarbageCollect(ctx context.Context, p GCPolicy) (GCResult, error)
 
+	// Dump calls fn with every record but the rate-limit windows (which end within minutes),
+	// all from one snapshot, kind by kind in the order of Kinds, events oldest first: for
+	// copying a store into another (mcert store copy). fn may do I/O, but not in this store; an
+	// error from it ends the dump and is returned.
+	Dump(ctx context.Context, fn func(Record) error) error
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	Close() error

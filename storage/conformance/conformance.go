@@ -100,6 +100,9 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Hit/InTransaction", testHitsInTransaction},
 		{"Hit/Concurrent", testConcurrentHit},
 		{"Hit/GarbageCollect", testHitGarbageCollect},
+		{"Dump", testDump},
+		{"Dump/Empty", testDumpEmpty},
+		{"Dump/StopsOnError", testDumpStops},
 		{"Ping", func(t *testing.T, s storage.Store) {
 			if err := s.Ping(ctx); err != nil {
 				t.Errorf("Ping: %v", err)
@@ -2888,4 +2891,112 @@ func testViewSnapshot(t *testing.T, s storage.Store) {
 		t.Errorf("in the View %s", p)
 	}
 	accounts().expect(t, s, a)
+}
+
+// dumpSample is two records of every kind, events in the order they are appended.
+func dumpSample() []storage.Record {
+	var out []storage.Record
+	for i := range 2 {
+		out = append(out,
+			storage.Record{Challenge: new(challenge(i))}, storage.Record{Session: new(session(i))},
+			storage.Record{Account: new(account(i))}, storage.Record{Binding: new(binding(i))},
+			storage.Record{Device: new(device(i))}, storage.Record{Client: new(client(i))},
+			storage.Record{Login: new(login(i))}, storage.Record{Token: new(token(i))},
+			storage.Record{Secret: &storage.NamedSecret{Name: fmt.Sprint("secret ", i), Value: hash("secret", i)}},
+			storage.Record{SigningKey: new(signingKey(i))},
+		)
+	}
+	for i := range 3 {
+		out = append(out, storage.Record{Event: new(event(i))})
+	}
+	return out
+}
+
+// testDump: a dump gives back every record restored into the store, each the same, kind by
+// kind in the order of storage.Kinds and events oldest first, and no rate-limit windows; each
+// record rereads as itself.
+func testDump(t *testing.T, s storage.Store) {
+	sample := dumpSample()
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, r := range sample {
+			if err := r.Restore(tx); err != nil {
+				return fmt.Errorf("restore %s: %w", r.Kind(), err)
+			}
+		}
+		_, err := tx.Hit("a window", time.Minute, at(0))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []storage.Record
+	if err := s.Dump(ctx, func(r storage.Record) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(sample) {
+		t.Fatalf("Dump gave %d records, want %d", len(got), len(sample))
+	}
+	kind := 0
+	var events []storage.Event
+	for _, r := range got {
+		for kind < len(storage.Kinds) && storage.Kinds[kind] != r.Kind() {
+			kind++
+		}
+		if kind == len(storage.Kinds) {
+			t.Fatalf("Dump gave %s out of the order of storage.Kinds", r.Kind())
+		}
+		if r.Event != nil {
+			events = append(events, *r.Event)
+			continue
+		}
+		found := slices.ContainsFunc(sample, func(w storage.Record) bool { return storage.Same(r, w) })
+		if !found {
+			t.Errorf("Dump gave a %s that was not stored: %+v", r.Kind(), r)
+		}
+		err := s.View(ctx, func(tx storage.ReadTx) error {
+			again, err := r.Reread(tx)
+			if err == nil && !storage.Same(again, r) {
+				err = fmt.Errorf("reread as %+v", again)
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("reread the dumped %s: %v", r.Kind(), err)
+		}
+	}
+	for i, e := range events {
+		if want := event(i); !storage.Same(storage.Record{Event: &e}, storage.Record{Event: &want}) {
+			t.Errorf("dumped event %d is %+v, want %+v", i, e, want)
+		}
+		if i > 0 && e.ID == events[i-1].ID {
+			t.Errorf("dumped events %d and %d have one ID", i-1, i)
+		}
+	}
+}
+
+func testDumpEmpty(t *testing.T, s storage.Store) {
+	n := 0
+	if err := s.Dump(ctx, func(storage.Record) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("Dump of an empty store: %d records, %v", n, err)
+	}
+}
+
+func testDumpStops(t *testing.T, s storage.Store) {
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, r := range dumpSample() {
+			if err := r.Restore(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.Dump(ctx, func(storage.Record) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("Dump after fn failed: %d calls, %v; want 1 call and fn's error", n, err)
+	}
 }
