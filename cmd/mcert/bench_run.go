@@ -919,7 +919,7 @@ type benchReport struct {
 	Concurrency    int            `json:"concurrency"`
 	Store          string         `json:"store"`     // bolt:<file> or the PostgreSQL URL, without its password
 	Instances      int            `json:"instances"` // servers on the store; Server is the first's, but its CPU figures are of them all
-	Seconds        float64        `json:"seconds"` // timed
+	Seconds        float64        `json:"seconds"`   // timed
 	PrepareSeconds float64        `json:"prepare_seconds"`
 	Ops            int            `json:"ops"`
 	OpsPerSec      float64        `json:"ops_per_second"`
