@@ -503,19 +503,9 @@ func (m *Main) adminTokenHash(ctx context.Context) ([]byte, error) {
 		return h[:], nil
 	}
 	path := filepath.Join(m.Config.DataDir, "admin-token")
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	token, made, err := readOrMakeToken(path)
+	if err != nil {
 		return nil, fmt.Errorf("admin token: %w", err)
-	}
-	token := strings.TrimSpace(string(data))
-	made := token == ""
-	if made {
-		// Written before the store learns its hash: a crash between the two leaves a token the
-		// next start adopts, never a hash whose token nobody has.
-		token = rand.Text()
-		if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
-			return nil, fmt.Errorf("admin token: %w", err)
-		}
 	}
 	mine := sha256.Sum256([]byte(token))
 	shared, err := m.service.Secret(ctx, adminTokenSecret, func() []byte { return mine[:] })
@@ -532,6 +522,42 @@ func (m *Main) adminTokenHash(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("the admin token in %s is not the one the instances on %s share: remove the file to use theirs (the instance that made it has it in its own data directory), or give --admin-token", path, m.storeSpec)
 	}
 	return shared, nil
+}
+
+// readOrMakeToken reads the token file at path, or makes it with a new token. It is made
+// before the store learns the token's hash, so that a crash between the two leaves a token
+// the next start adopts, never a hash whose token nobody has; and made only if missing, so that
+// instances starting together on one data directory read the same one.
+func readOrMakeToken(path string) (token string, made bool, err error) {
+	for tries := 0; ; tries++ {
+		data, err := os.ReadFile(path)
+		if token = strings.TrimSpace(string(data)); err == nil && token != "" {
+			return token, false, nil
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", false, err
+		}
+		if err == nil && tries == 100 {
+			return "", false, fmt.Errorf("%s is empty: write the token into it, or remove it for a new one", path)
+		}
+		if err == nil { // empty: another instance is writing it
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", false, err
+		}
+		token = rand.Text()
+		_, err = f.WriteString(token)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return token, true, err
+	}
 }
 
 // adminTokenSecret is the name of the admin token's hash among the store's secrets.
