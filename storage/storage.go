@@ -19,6 +19,11 @@ var (
 	ErrAlreadyExists = errors.New("storage: already exists")
 	// ErrBadCursor is returned by ListEvents when before is not an event ID.
 	ErrBadCursor = errors.New("storage: bad cursor")
+	// ErrUnavailable is wrapped by a backend's errors that say the store cannot answer for now
+	// (its database is unreachable, shutting down, starting, out of connections, or too
+	// contended to serialize a transaction) rather than that a request or the program is wrong:
+	// the request may succeed if tried again later, so the web layer answers 503, not 500.
+	ErrUnavailable = errors.New("storage: unavailable")
 )
 
 // Challenge is a one-time card-login challenge, keyed by the hash of its random bytes.
