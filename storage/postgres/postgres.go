@@ -84,10 +84,24 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	return &Store{pool: pool, timeout: opts.Timeout}, nil
 }
 
-// Close closes every connection, once those in use are released.
+// Close closes every connection, once those in use are released. It waits at most
+// Options.Timeout: pgx gives a connection to a server that has stopped answering 15 seconds
+// to close, which would hold up the instance's shutdown; such connections are left to close
+// on their own.
 func (s *Store) Close() error {
-	s.pool.Close()
-	return nil
+	closed := make(chan struct{})
+	go func() {
+		s.pool.Close()
+		close(closed)
+	}()
+	timer := time.NewTimer(s.timeout)
+	defer timer.Stop()
+	select {
+	case <-closed:
+		return nil
+	case <-timer.C:
+		return fmt.Errorf("%w: storage/postgres: connections still closing after %v are left to close on their own", storage.ErrUnavailable, s.timeout)
+	}
 }
 
 // Ping reports whether the database answers, within Options.Timeout.
