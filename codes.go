@@ -367,7 +367,7 @@ var (
 		Text: Text{
 			ZH: "找不到您要的頁面或資料，請確認網址後再試一次。",
 			EN: "What you asked for was not found; check the address and try again."}}
-	NoOnlineBackup   = NoSuchRoute.variant("this server's store cannot be backed up online; stop the server and copy its data file")
+	NoOnlineBackup   = NoSuchRoute.variant("this server's store is PostgreSQL, which mcert backup does not copy: back it up with pg_dump (see the README)")
 	MethodNotAllowed = &Code{Name: "method_not_allowed", Kind: BadMethod,
 		Message: "method not allowed",
 		Text: Text{
@@ -427,8 +427,8 @@ var (
 		Text: Text{
 			ZH: "此網站（relying party）是公開用戶端，沒有可更換的密鑰。",
 			EN: "This website (relying party) is a public client, which has no secret to replace."}}
-	StoreUnavailable = &Code{Name: "store_unavailable", Kind: Internal,
-		Message: "the store does not answer",
+	StoreUnavailable = &Code{Name: "store_unavailable", Kind: Unavailable,
+		Message: "the store does not answer just now; try again in a few seconds",
 		Text: Text{
 			ZH: "服務暫時無法使用，請稍後再試。",
 			EN: "The service is unavailable just now; try again later."}}
@@ -609,6 +609,16 @@ var (
 		Text: Text{
 			ZH: "網站送出的登入說明文字有誤，請聯絡該網站。",
 			EN: "The website's message for the login is not valid; contact the website."}}
+)
+
+// Variants of the OAuth codes, for the cases of the token endpoint.
+var (
+	LoginRedeemed        = InvalidGrant.variant("the login's tokens have been issued already: a code, or a decoupled login, gives tokens once")
+	TokenOfAnotherClient = InvalidGrant.variant("the token was issued to another client")
+	UnknownAuthReqID     = InvalidGrant.variant("unknown auth_req_id")
+	TokensIssued         = InvalidGrant.variant("the tokens of this request have already been issued")
+	CitizenDenied        = AccessDenied.variant("the citizen denied the login on the phone")
+	PollSlower           = SlowDown.variant("polled sooner than the interval allows; poll at most every %d seconds from now on")
 )
 
 var catalog = []*Code{

@@ -69,12 +69,14 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 		ID: newID(), CitizenID: sess.CitizenID, Name: sess.Name, Email: *c.Email, Phone: *c.Phone,
 		WebAuthnID: handle, Status: storage.AccountActive, CreatedAt: now, UpdatedAt: now,
 	}
-	err = s.Store.CreateAccount(ctx, a)
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateAccount(a); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventAccountCreate, AccountID: a.ID, Actor: actor(sess.CitizenID)})
+	})
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return storage.Account{}, mcert.AccountExists.New()
-	}
-	if err == nil {
-		s.record(ctx, storage.Event{Type: EventAccountCreate, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
 	}
 	return a, err
 }
@@ -88,12 +90,13 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 	if err != nil {
 		return storage.Account{}, err
 	}
-	a, err := s.Account(ctx, sess)
-	if err != nil {
-		return storage.Account{}, err
-	}
 	now := s.now()
-	a, err = s.Store.UpdateAccount(ctx, a.ID, func(a storage.Account) (storage.Account, error) {
+	var a storage.Account
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if a, err = accountOf(tx, sess); err != nil {
+			return err
+		}
 		if c.Email != nil {
 			a.Email = *c.Email
 		}
@@ -101,17 +104,22 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 			a.Phone = *c.Phone
 		}
 		a.UpdatedAt = now
-		return a, nil
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventAccountUpdate, AccountID: a.ID, Actor: actor(sess.CitizenID)})
 	})
-	if err == nil {
-		s.record(ctx, storage.Event{Type: EventAccountUpdate, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
-	}
 	return a, err
 }
 
 // Account returns the session's account.
 func (s *Service) Account(ctx context.Context, sess storage.Session) (storage.Account, error) {
-	a, err := s.Store.GetAccountByCitizen(ctx, sess.CitizenID)
+	return storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Account, error) { return accountOf(tx, sess) })
+}
+
+// accountOf is the session's account, read in tx.
+func accountOf(tx storage.ReadTx, sess storage.Session) (storage.Account, error) {
+	a, err := tx.AccountByCitizen(sess.CitizenID)
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Account{}, mcert.NoAccount.New()
 	}
@@ -120,7 +128,7 @@ func (s *Service) Account(ctx context.Context, sess storage.Session) (storage.Ac
 
 // Devices returns the account's devices, oldest first.
 func (s *Service) Devices(ctx context.Context, a storage.Account) ([]storage.Device, error) {
-	return s.Store.ListDevices(ctx, a.ID)
+	return storage.Get(ctx, s.Store, func(tx storage.ReadTx) ([]storage.Device, error) { return tx.Devices(a.ID) })
 }
 
 // DeviceStatus is a device's status as the protocol shows it at the given time.

@@ -35,7 +35,7 @@ func (s *Service) RecordAdmin(ctx context.Context, action, clientID string) {
 func (s *Service) RefuseAdmin(ctx context.Context, refusal error) error {
 	if ip := clientIP(ctx); ip != "" {
 		key, l, now := "admin refused ip "+limitedNetwork(ip), AdminRefusedPerIP, s.now()
-		n, err := s.Store.Hits(ctx, key, l.Window, now)
+		n, err := s.hits(ctx, key, l.Window, now)
 		if err != nil {
 			return err
 		}

@@ -51,13 +51,25 @@ const (
 	EventCloneWarning  = "clone_warning"
 )
 
-// record appends an event to the audit log. A failure to record is logged, not returned: the
-// action it describes has already happened or been refused.
+// record appends an event to the audit log in a transaction of its own: for a refusal, which
+// changes nothing else. A failure to record is logged, not returned: the request it describes
+// has been refused already.
 func (s *Service) record(ctx context.Context, e storage.Event, outcomeErr error) {
 	e = s.auditEvent(ctx, e, outcomeErr)
-	if _, err := s.Store.AppendEvent(ctx, e); err != nil && s.Log != nil {
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		_, err := tx.AppendEvent(e)
+		return err
+	})
+	if err != nil && s.Log != nil {
 		s.Log.Error("audit log: event not recorded", "type", e.Type, "err", err)
 	}
+}
+
+// event appends the event of a successful action to the audit log in the action's own
+// transaction: the action and its record are written together or not at all.
+func (s *Service) event(ctx context.Context, tx storage.Tx, e storage.Event) error {
+	_, err := tx.AppendEvent(s.auditEvent(ctx, e, nil))
+	return err
 }
 
 // auditEvent completes e for the log: its time, the client's masked address, and the outcome.

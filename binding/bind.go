@@ -33,13 +33,6 @@ type NewBinding struct {
 // here and kept sealed under the session cookie: the store never holds the token in a form it
 // can read, yet any instance can serve the image to the session that asked for it.
 func (s *Service) CreateBinding(ctx context.Context, sess storage.Session, sessionToken string) (NewBinding, error) {
-	a, err := s.activeAccount(ctx, sess)
-	if err != nil {
-		return NewBinding{}, err
-	}
-	if err := s.checkDeviceLimit(ctx, a); err != nil {
-		return NewBinding{}, err
-	}
 	token, hash := newToken()
 	text := qr.BindText(s.PublicURL, token)
 	png, err := qr.PNG(text)
@@ -48,11 +41,21 @@ func (s *Service) CreateBinding(ctx context.Context, sess storage.Session, sessi
 	}
 	now := s.now()
 	b := storage.Binding{
-		ID: newID(), TokenHash: hash, AccountID: a.ID, Status: storage.BindingPending,
-		CreatedAt: now, ExpiresAt: now.Add(BindingTTL),
+		ID: newID(), TokenHash: hash, Status: storage.BindingPending, CreatedAt: now, ExpiresAt: now.Add(BindingTTL),
 	}
 	b.SealedQR = seal(qrKey(sessionToken, b.ID), png)
-	if err := s.Store.CreateBinding(ctx, b); err != nil {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		a, err := activeAccount(tx, sess)
+		if err != nil {
+			return err
+		}
+		if err := s.checkDeviceLimit(tx, a); err != nil {
+			return err
+		}
+		b.AccountID = a.ID
+		return tx.CreateBinding(b)
+	})
+	if err != nil {
 		return NewBinding{}, err
 	}
 	return NewBinding{ID: b.ID, QRText: text, ExpiresAt: b.ExpiresAt}, nil
@@ -67,24 +70,26 @@ type BindingState struct {
 
 // Binding returns the state of one of the session's bindings.
 func (s *Service) Binding(ctx context.Context, sess storage.Session, id string) (BindingState, error) {
-	b, err := s.ownBinding(ctx, sess, id)
-	if err != nil {
-		return BindingState{}, err
-	}
-	st := BindingState{Status: bindingStatus(b, s.now()), Reason: b.Reason}
-	if b.Status == storage.BindingBound {
-		d, err := s.Store.GetDevice(ctx, b.DeviceID)
+	return storage.Get(ctx, s.Store, func(tx storage.ReadTx) (BindingState, error) {
+		b, err := ownBinding(tx, sess, id)
 		if err != nil {
 			return BindingState{}, err
 		}
-		st.Device = &d
-	}
-	return st, nil
+		st := BindingState{Status: bindingStatus(b, s.now()), Reason: b.Reason}
+		if b.Status == storage.BindingBound {
+			d, err := tx.Device(b.DeviceID)
+			if err != nil {
+				return BindingState{}, err
+			}
+			st.Device = &d
+		}
+		return st, nil
+	})
 }
 
 // BindingQR returns the QR image of one of the session's bindings while it waits to be scanned.
 func (s *Service) BindingQR(ctx context.Context, sess storage.Session, sessionToken, id string) ([]byte, error) {
-	b, err := s.ownBinding(ctx, sess, id)
+	b, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Binding, error) { return ownBinding(tx, sess, id) })
 	if err != nil {
 		return nil, err
 	}
@@ -98,12 +103,12 @@ func (s *Service) BindingQR(ctx context.Context, sess storage.Session, sessionTo
 	return png, nil
 }
 
-func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id string) (storage.Binding, error) {
-	a, err := s.Account(ctx, sess)
+func ownBinding(tx storage.ReadTx, sess storage.Session, id string) (storage.Binding, error) {
+	a, err := accountOf(tx, sess)
 	if err != nil {
 		return storage.Binding{}, err
 	}
-	b, err := s.Store.GetBinding(ctx, id)
+	b, err := tx.Binding(id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && b.AccountID != a.ID) {
 		return storage.Binding{}, mcert.BindingNotFound.New()
 	}
@@ -113,11 +118,11 @@ func (s *Service) ownBinding(ctx context.Context, sess storage.Session, id strin
 // checkNewDevice checks that the account may take one more device, and returns the name it is
 // listed under: the one asked for, numbered when another of the account's phones has it, so
 // that the citizen can tell two 「Android 手機」 apart.
-func (s *Service) checkNewDevice(ctx context.Context, a storage.Account, name string) (string, error) {
-	if err := s.checkDeviceLimit(ctx, a); err != nil {
+func (s *Service) checkNewDevice(tx storage.ReadTx, a storage.Account, name string) (string, error) {
+	if err := s.checkDeviceLimit(tx, a); err != nil {
 		return "", err
 	}
-	devices, err := s.Store.ListDevices(ctx, a.ID)
+	devices, err := tx.Devices(a.ID)
 	if err != nil {
 		return "", err
 	}
@@ -132,8 +137,8 @@ func (s *Service) checkNewDevice(ctx context.Context, a storage.Account, name st
 }
 
 // checkDeviceLimit refuses a new device when the account has as many usable ones as allowed.
-func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error {
-	devices, err := s.usableDevices(ctx, a)
+func (s *Service) checkDeviceLimit(tx storage.ReadTx, a storage.Account) error {
+	devices, err := s.usableDevices(tx, a)
 	if err != nil {
 		return err
 	}
@@ -147,8 +152,8 @@ func (s *Service) checkDeviceLimit(ctx context.Context, a storage.Account) error
 	return nil
 }
 
-func (s *Service) activeAccount(ctx context.Context, sess storage.Session) (storage.Account, error) {
-	a, err := s.Account(ctx, sess)
+func activeAccount(tx storage.ReadTx, sess storage.Session) (storage.Account, error) {
+	a, err := accountOf(tx, sess)
 	if err == nil && a.Status != storage.AccountActive {
 		err = mcert.SuspendedBeforeBinding.New()
 	}
@@ -176,17 +181,33 @@ func usable(b storage.Binding, now time.Time, want string) error {
 	}
 }
 
-// bindingByToken finds the binding a phone's token belongs to, in status want; a token that
-// finds none (unknown, used or expired) is counted against the address's allowance of refusals.
-func (s *Service) bindingByToken(ctx context.Context, token, want string) (storage.Binding, error) {
-	b, err := s.Store.GetBindingByToken(ctx, hashToken(token))
+// bindingByToken finds the binding a phone's token belongs to, in status want, and its
+// account; a token that finds none (unknown, used or expired) is counted against the address's
+// allowance of refusals.
+func (s *Service) bindingByToken(ctx context.Context, token, want string) (storage.Binding, storage.Account, error) {
+	var b storage.Binding
+	var a storage.Account
+	err := s.Store.View(ctx, func(tx storage.ReadTx) error {
+		var err error
+		if b, err = tokenBinding(tx, token, s.now(), want); err != nil {
+			return err
+		}
+		a, err = tx.Account(b.AccountID)
+		return err
+	})
+	return b, a, s.refusePhone(ctx, err)
+}
+
+// tokenBinding is the binding of a phone's token, in status want.
+func tokenBinding(tx storage.ReadTx, token string, now time.Time, want string) (storage.Binding, error) {
+	b, err := tx.BindingByToken(hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		err = mcert.UnknownBindingQR.New()
+		return b, mcert.UnknownBindingQR.New()
 	}
 	if err == nil {
-		err = usable(b, s.now(), want)
+		err = usable(b, now, want)
 	}
-	return b, s.refusePhone(ctx, err)
+	return b, err
 }
 
 const defaultDeviceName = "Phone"
@@ -213,11 +234,7 @@ type BindingInvite struct {
 // used or expired is refused (and counted as a refused phone request) before the citizen types
 // a device name.
 func (s *Service) BindingInvite(ctx context.Context, token string) (BindingInvite, error) {
-	b, err := s.bindingByToken(ctx, token, storage.BindingPending)
-	if err != nil {
-		return BindingInvite{}, err
-	}
-	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	b, a, err := s.bindingByToken(ctx, token, storage.BindingPending)
 	if err != nil {
 		return BindingInvite{}, err
 	}
@@ -243,19 +260,14 @@ func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.bindingByToken(ctx, token, storage.BindingPending)
-	if err != nil {
-		return nil, err
-	}
-	now := s.now()
-	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	b, a, err := s.bindingByToken(ctx, token, storage.BindingPending)
 	if err != nil {
 		return nil, err
 	}
 	if a.Status != storage.AccountActive {
 		return nil, s.failBinding(ctx, b, mcert.SuspendedNoBinding.New())
 	}
-	devices, err := s.Store.ListDevices(ctx, a.ID)
+	devices, err := s.Devices(ctx, a)
 	if err != nil {
 		return nil, err
 	}
@@ -263,12 +275,17 @@ func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*pro
 	if err != nil {
 		return nil, err
 	}
-	_, err = s.Store.UpdateBinding(ctx, b.ID, func(b storage.Binding) (storage.Binding, error) {
+	now := s.now()
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		b, err := tx.Binding(b.ID)
+		if err != nil {
+			return err
+		}
 		if err := usable(b, now, storage.BindingPending); err != nil {
-			return b, err
+			return err
 		}
 		b.Status, b.DeviceName, b.WebAuthnSession = storage.BindingScanned, name, state
-		return b, nil
+		return tx.PutBinding(b)
 	})
 	if err != nil {
 		return nil, err
@@ -278,13 +295,14 @@ func (s *Service) BeginBind(ctx context.Context, token, deviceName string) (*pro
 
 // FinishBind verifies the phone's new credential and stores the device. The device token is
 // returned once, for the phone to read its inbox with.
+//
+// The credential is verified outside the transaction (it is the slow part), then the rules
+// are checked again inside it, where they hold when the device is written: the binding is
+// still waiting for this finish, the account is still active (a binding begun before a
+// suspension does not finish after it), and the account is still below its device limit (two
+// phones finishing at once cannot both take the last place).
 func (s *Service) FinishBind(ctx context.Context, token string, credential []byte) (storage.Device, string, error) {
-	b, err := s.bindingByToken(ctx, token, storage.BindingScanned)
-	if err != nil {
-		return storage.Device{}, "", err
-	}
-	now := s.now()
-	a, err := s.Store.GetAccount(ctx, b.AccountID)
+	b, a, err := s.bindingByToken(ctx, token, storage.BindingScanned)
 	if err != nil {
 		return storage.Device{}, "", err
 	}
@@ -292,69 +310,101 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return storage.Device{}, "", s.failBinding(ctx, b, mcert.SuspendedNoBinding.New())
 	}
 	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
-	var name string
-	if err == nil {
-		// Checked again: another phone may have been bound since the QR code was made.
-		name, err = s.checkNewDevice(ctx, a, b.DeviceName)
-	}
 	if err != nil {
 		return storage.Device{}, "", s.failBinding(ctx, b, err)
 	}
+	now := s.now()
 	deviceToken, deviceTokenHash := newToken()
-	d.ID, d.AccountID, d.Name, d.TokenHash = newID(), a.ID, name, deviceTokenHash
+	d.ID, d.AccountID, d.TokenHash = newID(), a.ID, deviceTokenHash
 	d.Status, d.CreatedAt, d.ExpiresAt = storage.DeviceActive, now, now.AddDate(0, 0, DeviceDays)
-	_, err = s.Store.BindDevice(ctx, b.ID, d, func(b storage.Binding) (storage.Binding, error) {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		b, err := tx.Binding(b.ID)
+		if err != nil {
+			return err
+		}
 		if err := usable(b, now, storage.BindingScanned); err != nil {
-			return b, err
+			return err
+		}
+		a, err := tx.Account(b.AccountID)
+		if err != nil {
+			return err
+		}
+		if a.Status != storage.AccountActive {
+			return refusal{mcert.SuspendedNoBinding.New()}
+		}
+		if d.Name, err = s.checkNewDevice(tx, a, b.DeviceName); err != nil {
+			return refusal{err}
+		}
+		if err := tx.CreateDevice(d); errors.Is(err, storage.ErrAlreadyExists) {
+			return refusal{mcert.CredentialExists.New()}
+		} else if err != nil {
+			return err
 		}
 		b.Status, b.DeviceID, b.WebAuthnSession, b.SealedQR = storage.BindingBound, d.ID, nil, nil
-		return b, nil
+		if err := tx.PutBinding(b); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventBind, AccountID: a.ID, DeviceID: d.ID})
 	})
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return storage.Device{}, "", s.failBinding(ctx, b, mcert.CredentialExists.New())
+	var r refusal
+	if errors.As(err, &r) {
+		return storage.Device{}, "", s.failBinding(ctx, b, r.err)
 	}
 	if err != nil {
 		return storage.Device{}, "", err
 	}
-	s.record(ctx, storage.Event{Type: EventBind, AccountID: a.ID, DeviceID: d.ID}, nil)
 	return d, deviceToken, nil
 }
 
-// failBinding deals with a refused begin or finish (cause) of the binding: a refusal that
-// trying again cannot mend ends the binding at once; others are counted, and the binding ends
-// at maxFailures. An ended binding is refused, with the reason, which the desktop page shows.
-// Only the first refusal of a binding is written to the audit log.
+// refusal carries out of a transaction a refusal that the caller deals with after it: one
+// that changes the record it concerns (a binding ended, a failure counted) in a transaction of
+// its own, as the refused one wrote nothing.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// failBinding deals with a refused begin or finish (cause) of the binding, in one transaction:
+// a refusal that trying again cannot mend ends the binding at once; others are counted, and
+// the binding ends at maxFailures. An ended binding is refused, with the reason, which the
+// desktop page shows. Only the first refusal of a binding is written to the audit log.
 func (s *Service) failBinding(ctx context.Context, b storage.Binding, cause error) error {
 	if mcert.ErrorKind(cause) == mcert.Internal {
 		return cause
 	}
-	n, err := s.countFailure(ctx, b.TokenHash)
+	now := s.now()
+	var why error
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		n, err := countFailure(tx, b.TokenHash, now)
+		if err != nil {
+			return err
+		}
+		if n == 1 {
+			if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventBind, AccountID: b.AccountID}, cause)); err != nil {
+				return err
+			}
+		}
+		switch why = cause; {
+		case terminal(cause):
+		case n >= maxFailures:
+			why = errTooManyFailures
+		default:
+			return nil
+		}
+		b, err := tx.Binding(b.ID)
+		if err != nil {
+			return err
+		}
+		if st := bindingStatus(b, now); st != storage.BindingPending && st != storage.BindingScanned {
+			return nil
+		}
+		b.Status, b.Reason, b.WebAuthnSession, b.SealedQR = storage.BindingRefused, errorCode(why), nil, nil
+		return tx.PutBinding(b)
+	})
 	if err != nil {
 		return err
 	}
-	if n == 1 {
-		s.record(ctx, storage.Event{Type: EventBind, AccountID: b.AccountID}, cause)
-	}
-	why := cause
-	switch {
-	case terminal(cause):
-	case n >= maxFailures:
-		why, cause = errTooManyFailures, errTooManyFailures
-	default:
-		return cause
-	}
-	now := s.now()
-	_, err = s.Store.UpdateBinding(ctx, b.ID, func(b storage.Binding) (storage.Binding, error) {
-		if st := bindingStatus(b, now); st != storage.BindingPending && st != storage.BindingScanned {
-			return b, errNoChange
-		}
-		b.Status, b.Reason, b.WebAuthnSession, b.SealedQR = storage.BindingRefused, errorCode(why), nil, nil
-		return b, nil
-	})
-	if err != nil && !errors.Is(err, errNoChange) {
-		return err
-	}
-	return cause
+	return why
 }
 
 // qrKey derives the key sealing a binding's QR image from the session cookie, which the store

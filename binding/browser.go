@@ -9,6 +9,7 @@ import (
 	"github.com/mssola/useragent"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/storage"
 )
 
 // A redirect login belongs to the browser that opened the authorization endpoint: that answer
@@ -86,13 +87,16 @@ func sameBrowser(hash []byte, secret string) bool {
 
 type keyName string
 
+// Secrets are the names of the service's secrets in the store.
+var Secrets = []string{string(keyChallenge), string(keyLoginQR)}
+
 // key returns a server secret from the store, made on first use and the same on every
 // instance. It is cached: a secret never changes once made.
 func (s *Service) key(ctx context.Context, name keyName) ([]byte, error) {
 	if k, ok := s.keys.Load(name); ok {
 		return k.([]byte), nil
 	}
-	k, err := s.Store.Secret(ctx, string(name), func() []byte { b, _ := newSecret(32); return b })
+	k, err := storage.Secret(ctx, s.Store, string(name), func() []byte { b, _ := newSecret(32); return b })
 	if err != nil {
 		return nil, err
 	}

@@ -127,54 +127,58 @@ func (s *Service) LoginWithCard(ctx context.Context, p CardProof) (CardLogin, er
 		return CardLogin{}, err
 	}
 	out, err := s.loginWithCard(ctx, p, expires, now)
-	if err == nil {
-		s.record(ctx, s.cardEvent(out), nil)
-		return out, nil
-	}
-	if mcert.ErrorKind(err) == mcert.TooMany {
-		return out, err // the citizen's own limit: counted there, not logged one by one
+	if err == nil || mcert.ErrorKind(err) == mcert.TooMany {
+		return out, err // a refusal by the citizen's own limit is counted there, not logged one by one
 	}
 	counted, err := s.refusal(ctx, s.limits().CardLoginPerIP, "card login", err)
 	if counted && out.Citizen.ID != "" {
-		s.record(ctx, s.cardEvent(out), err)
+		s.record(ctx, cardEvent(out.Citizen, nil), err)
 	}
 	return out, err
 }
 
-func (s *Service) cardEvent(out CardLogin) storage.Event {
-	e := storage.Event{Type: EventCardLogin, Actor: actor(out.Citizen.ID)}
-	if out.Account != nil {
-		e.AccountID = out.Account.ID
+func cardEvent(citizen authn.Citizen, account *storage.Account) storage.Event {
+	e := storage.Event{Type: EventCardLogin, Actor: actor(citizen.ID)}
+	if account != nil {
+		e.AccountID = account.ID
 	}
 	return e
 }
 
+// loginWithCard verifies the card, then uses up the challenge, opens the session and records
+// the login in one transaction: a challenge is used by one login only, however many race.
 func (s *Service) loginWithCard(ctx context.Context, p CardProof, expires time.Time, now time.Time) (CardLogin, error) {
 	citizen, err := s.verifyCard(ctx, p, now)
 	if err != nil {
 		return CardLogin{Citizen: citizen}, err
 	}
-	challenge := p.Challenge
 	if err := s.limit(ctx, s.limits().CardLoginPerCitizen, "card login citizen "+citizen.ID); err != nil {
-		return CardLogin{Citizen: citizen}, err
-	}
-	err = s.Store.CreateChallenge(ctx, storage.Challenge{Hash: hashBytes(challenge), CreatedAt: now, ExpiresAt: expires, UsedAt: &now})
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return CardLogin{Citizen: citizen}, mcert.ChallengeUsed.New()
-	}
-	if err != nil {
 		return CardLogin{Citizen: citizen}, err
 	}
 	token, hash := newToken()
 	sess := storage.Session{Hash: hash, CitizenID: citizen.ID, Name: citizen.Name, CreatedAt: now, ExpiresAt: now.Add(SessionTTL)}
-	if err := s.Store.CreateSession(ctx, sess); err != nil {
-		return CardLogin{Citizen: citizen}, err
-	}
 	out := CardLogin{Citizen: citizen, SessionToken: token, SessionExpires: sess.ExpiresAt}
-	switch acct, err := s.Store.GetAccountByCitizen(ctx, citizen.ID); {
-	case err == nil:
-		out.Account = &acct
-	case !errors.Is(err, storage.ErrNotFound):
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		out.Account = nil
+		err := tx.CreateChallenge(storage.Challenge{Hash: hashBytes(p.Challenge), CreatedAt: now, ExpiresAt: expires, UsedAt: &now})
+		if errors.Is(err, storage.ErrAlreadyExists) {
+			return mcert.ChallengeUsed.New()
+		}
+		if err != nil {
+			return err
+		}
+		if err := tx.CreateSession(sess); err != nil {
+			return err
+		}
+		switch a, err := tx.AccountByCitizen(citizen.ID); {
+		case err == nil:
+			out.Account = &a
+		case !errors.Is(err, storage.ErrNotFound):
+			return err
+		}
+		return s.event(ctx, tx, cardEvent(citizen, out.Account))
+	})
+	if err != nil {
 		return CardLogin{Citizen: citizen}, err
 	}
 	return out, nil
@@ -230,7 +234,7 @@ func (s *Service) citizenOf(ctx context.Context, c authn.Citizen, typed string) 
 		}
 		// A card may not claim an ID that another person's card has already proved: the
 		// account keeps the holder name its cards have shown.
-		switch a, err := s.Store.GetAccountByCitizen(ctx, typed); {
+		switch a, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Account, error) { return tx.AccountByCitizen(typed) }); {
 		case err == nil && a.Name != c.Name:
 			return c, mcert.CitizenIDOfAnotherHolder.New()
 		case err != nil && !errors.Is(err, storage.ErrNotFound):
@@ -246,7 +250,7 @@ func (s *Service) Session(ctx context.Context, token string) (storage.Session, e
 	if token == "" {
 		return storage.Session{}, mcert.NoSession.New()
 	}
-	sess, err := s.Store.GetSession(ctx, hashToken(token))
+	sess, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Session, error) { return tx.Session(hashToken(token)) })
 	if errors.Is(err, storage.ErrNotFound) {
 		return storage.Session{}, mcert.SessionUnknown.New()
 	}
@@ -281,10 +285,16 @@ func (s *Service) ExtendSession(ctx context.Context, token string) (storage.Sess
 	if renewed.ExpiresAt.After(limit) {
 		renewed.ExpiresAt = limit
 	}
-	if err := s.Store.CreateSession(ctx, renewed); err != nil {
-		return storage.Session{}, "", err
-	}
-	if err := s.Logout(ctx, token); err != nil {
+	// The old cookie ends as the new one starts; of two extensions racing, one wins.
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteSession(sess.Hash); errors.Is(err, storage.ErrNotFound) {
+			return mcert.SessionUnknown.New()
+		} else if err != nil {
+			return err
+		}
+		return tx.CreateSession(renewed)
+	})
+	if err != nil {
 		return storage.Session{}, "", err
 	}
 	return renewed, next, nil
@@ -292,9 +302,10 @@ func (s *Service) ExtendSession(ctx context.Context, token string) (storage.Sess
 
 // Logout ends a session; ending an unknown one is not an error.
 func (s *Service) Logout(ctx context.Context, token string) error {
-	err := s.Store.DeleteSession(ctx, hashToken(token))
-	if errors.Is(err, storage.ErrNotFound) {
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.DeleteSession(hashToken(token)); !errors.Is(err, storage.ErrNotFound) {
+			return err
+		}
 		return nil
-	}
-	return err
+	})
 }

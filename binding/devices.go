@@ -18,12 +18,12 @@ func ExpiresSoon(d storage.Device, now time.Time) bool {
 }
 
 // ownDevice returns one of the session's account's devices and the account.
-func (s *Service) ownDevice(ctx context.Context, sess storage.Session, id string) (storage.Account, storage.Device, error) {
-	a, err := s.Account(ctx, sess)
+func ownDevice(tx storage.ReadTx, sess storage.Session, id string) (storage.Account, storage.Device, error) {
+	a, err := accountOf(tx, sess)
 	if err != nil {
 		return a, storage.Device{}, err
 	}
-	d, err := s.Store.GetDevice(ctx, id)
+	d, err := tx.Device(id)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && d.AccountID != a.ID) {
 		return a, d, mcert.DeviceNotFound.New()
 	}
@@ -36,62 +36,62 @@ func (s *Service) RenameDevice(ctx context.Context, sess storage.Session, id, na
 	if err != nil {
 		return storage.Device{}, err
 	}
-	a, _, err := s.ownDevice(ctx, sess, id)
-	if err != nil {
-		return storage.Device{}, err
-	}
-	d, err := s.Store.UpdateDevice(ctx, id, func(d storage.Device) (storage.Device, error) {
+	var d storage.Device
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		var a storage.Account
+		var err error
+		if a, d, err = ownDevice(tx, sess, id); err != nil {
+			return err
+		}
 		d.Name = name
-		return d, nil
+		if err := tx.PutDevice(d); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventDeviceRename, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)})
 	})
-	if err == nil {
-		s.record(ctx, storage.Event{Type: EventDeviceRename, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)}, nil)
-	}
 	return d, err
 }
 
 // RevokeDevice removes a device from the account for good: a lost or replaced phone. Revoking
 // a revoked device changes nothing and is not an error.
 func (s *Service) RevokeDevice(ctx context.Context, sess storage.Session, id string) (storage.Device, error) {
-	a, d, err := s.ownDevice(ctx, sess, id)
-	if err != nil || d.Status == storage.DeviceRevoked {
-		return d, err
-	}
 	now := s.now()
-	d, err = s.Store.UpdateDevice(ctx, id, func(d storage.Device) (storage.Device, error) {
-		if d.Status != storage.DeviceRevoked {
-			d.Status, d.RevokedAt = storage.DeviceRevoked, &now
+	var d storage.Device
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var a storage.Account
+		var err error
+		if a, d, err = ownDevice(tx, sess, id); err != nil || d.Status == storage.DeviceRevoked {
+			return err
 		}
-		return d, nil
+		d.Status, d.RevokedAt = storage.DeviceRevoked, &now
+		if err := tx.PutDevice(d); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventDeviceRevoke, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)})
 	})
-	if err == nil {
-		s.record(ctx, storage.Event{Type: EventDeviceRevoke, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)}, nil)
-	}
 	return d, err
 }
 
 // SetSuspended suspends the account (a lost phone: every device is refused at once) or
 // reinstates it. Both need a card login, so a thief holding only the phone can do neither.
 func (s *Service) SetSuspended(ctx context.Context, sess storage.Session, suspended bool) (storage.Account, error) {
-	a, err := s.Account(ctx, sess)
-	if err != nil {
-		return a, err
-	}
 	status, event := storage.AccountActive, EventReinstate
 	if suspended {
 		status, event = storage.AccountSuspended, EventSuspend
 	}
-	if a.Status == status {
-		return a, nil
-	}
 	now := s.now()
-	a, err = s.Store.UpdateAccount(ctx, a.ID, func(a storage.Account) (storage.Account, error) {
+	var a storage.Account
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if a, err = accountOf(tx, sess); err != nil || a.Status == status {
+			return err
+		}
 		a.Status, a.UpdatedAt = status, now
-		return a, nil
+		if err := tx.PutAccount(a); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: event, AccountID: a.ID, Actor: actor(sess.CitizenID)})
 	})
-	if err == nil {
-		s.record(ctx, storage.Event{Type: event, AccountID: a.ID, Actor: actor(sess.CitizenID)}, nil)
-	}
 	return a, err
 }
 
@@ -106,7 +106,7 @@ func (s *Service) Events(ctx context.Context, sess storage.Session, before strin
 
 // ListEvents returns a page of the audit log, of one account or of all ("").
 func (s *Service) ListEvents(ctx context.Context, accountID, before string, limit int) ([]storage.Event, error) {
-	events, err := s.Store.ListEvents(ctx, accountID, before, limit)
+	events, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events(accountID, before, limit) })
 	if errors.Is(err, storage.ErrBadCursor) {
 		return nil, mcert.BadCursor.New()
 	}

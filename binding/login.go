@@ -81,12 +81,13 @@ func (s *Service) StartRedirectLogin(ctx context.Context, id string, client stor
 	if err != nil {
 		return err
 	}
-	return s.Store.CreateLogin(ctx, storage.Login{
+	l := storage.Login{
 		Hash: hash, Kind: storage.LoginRedirect, ClientID: client.ID, ClientName: client.Name,
 		Status: storage.LoginPending, CreatedAt: now, ExpiresAt: now.Add(RedirectLoginTTL),
 		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(token)},
 		Code: matchCode(), Request: request, BrowserHash: hashToken(browser.Secret), Browser: browserName(browser.UserAgent),
-	})
+	}
+	return s.Store.Update(ctx, func(tx storage.Tx) error { return tx.CreateLogin(l) })
 }
 
 // LoginPage is the login page's view of a redirect login (PROTOCOL.md section 6).
@@ -133,19 +134,19 @@ func (s *Service) RefreshLoginQR(ctx context.Context, id, browserSecret string) 
 		return LoginPage{}, err
 	}
 	serial := l.TokenSerial
-	l, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+	l, err = s.updateLogin(ctx, l.Hash, func(l *storage.Login) error {
 		switch {
 		case !now.Before(l.ExpiresAt):
-			return l, errLoginExpired
+			return errLoginExpired
 		case l.Status != storage.LoginPending && l.Status != storage.LoginScanned:
-			return l, errLoginUsed
+			return errLoginUsed
 		case l.TokenSerial != serial:
-			return l, errLoginRefreshed
+			return errLoginRefreshed
 		}
 		l.TokenSerial++
 		l.TokenHashes = [][]byte{hashToken(next)}
 		l.Status, l.WebAuthnSession, l.TokenExpiresAt = storage.LoginPending, nil, now.Add(LoginTokenTTL)
-		return l, nil
+		return nil
 	})
 	if err != nil {
 		return LoginPage{}, err
@@ -158,10 +159,27 @@ var errLoginNotFound = mcert.LoginNotFound.New()
 // RedirectLogin returns the redirect login with the given id, if browserSecret is the secret
 // of the browser that started it; to any other browser it does not exist.
 func (s *Service) RedirectLogin(ctx context.Context, id, browserSecret string) (storage.Login, error) {
-	l, err := s.Store.GetLogin(ctx, hashToken(id))
+	l, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Login, error) { return tx.Login(hashToken(id)) })
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && (l.Kind != storage.LoginRedirect || !sameBrowser(l.BrowserHash, browserSecret))) {
 		return storage.Login{}, errLoginNotFound
 	}
+	return l, err
+}
+
+// updateLogin changes the login with the given hash in one transaction, with change; it
+// returns the login as changed.
+func (s *Service) updateLogin(ctx context.Context, hash []byte, change func(*storage.Login) error) (storage.Login, error) {
+	var l storage.Login
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if l, err = tx.Login(hash); err != nil {
+			return err
+		}
+		if err := change(&l); err != nil {
+			return err
+		}
+		return tx.PutLogin(l)
+	})
 	return l, err
 }
 
@@ -210,36 +228,45 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	if err := authn.ValidateCitizenID(citizenID); err != nil {
 		return "", time.Time{}, err
 	}
-	noUser := mcert.UnknownUserID.New()
-	a, err := s.Store.GetAccountByCitizen(ctx, citizenID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return "", time.Time{}, noUser
-	}
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	devices, err := s.usableDevices(ctx, a)
-	if err != nil {
-		return "", time.Time{}, err
-	}
-	if len(devices) == 0 {
-		return "", time.Time{}, noUser
-	}
-	now := s.now()
-	if err := s.checkPending(ctx, a, now); err != nil {
-		return "", time.Time{}, err
-	}
 	if expiry <= 0 {
 		expiry = CIBADefaultExpiry
 	}
 	expiry = min(expiry, CIBAMaxExpiry)
+	now := s.now()
 	id, hash := newToken()
-	err = s.Store.CreateLogin(ctx, storage.Login{
+	l := storage.Login{
 		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
 		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
-		BindingMessage: bindingMessage, Request: request, AccountID: a.ID,
+		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval,
+	}
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		noUser := mcert.UnknownUserID.New()
+		a, err := tx.AccountByCitizen(citizenID)
+		if errors.Is(err, storage.ErrNotFound) {
+			return noUser
+		}
+		if err != nil {
+			return err
+		}
+		devices, err := s.usableDevices(tx, a)
+		if err != nil {
+			return err
+		}
+		if len(devices) == 0 {
+			return noUser
+		}
+		// Counted in the transaction that adds one, so that requests racing for the last
+		// place cannot all take it.
+		if err := checkPending(tx, a, now); err != nil {
+			return err
+		}
+		l.AccountID = a.ID
+		return tx.CreateLogin(l)
 	})
-	return id, now.Add(expiry), err
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	return id, l.ExpiresAt, nil
 }
 
 // MaxPending is how many decoupled requests may wait for one citizen at once, from all relying
@@ -248,8 +275,8 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 const MaxPending = 3
 
 // checkPending refuses a further request for a citizen who has MaxPending waiting already.
-func (s *Service) checkPending(ctx context.Context, a storage.Account, now time.Time) error {
-	waiting, err := s.Store.ListWaitingLogins(ctx, a.ID)
+func checkPending(tx storage.ReadTx, a storage.Account, now time.Time) error {
+	waiting, err := tx.WaitingLogins(a.ID)
 	if err != nil {
 		return err
 	}
@@ -266,11 +293,11 @@ func (s *Service) checkPending(ctx context.Context, a storage.Account, now time.
 }
 
 // usableDevices returns the devices that may approve a login now: none for a suspended account.
-func (s *Service) usableDevices(ctx context.Context, a storage.Account) ([]storage.Device, error) {
+func (s *Service) usableDevices(tx storage.ReadTx, a storage.Account) ([]storage.Device, error) {
 	if a.Status != storage.AccountActive {
 		return nil, nil
 	}
-	devices, err := s.Store.ListDevices(ctx, a.ID)
+	devices, err := tx.Devices(a.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -316,12 +343,14 @@ func (s *Service) Inbox(ctx context.Context, deviceToken string) (storage.Device
 }
 
 func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Account) ([]InboxItem, error) {
-	logins, err := s.Store.ListWaitingLogins(ctx, a.ID)
+	logins, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) ([]storage.Login, error) { return tx.WaitingLogins(a.ID) })
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	items := []InboxItem{}
+	type unseen struct{ hash, tokenHash []byte }
+	var fresh []unseen // requests this phone has not been shown yet
 	for _, l := range logins {
 		if l.Kind != storage.LoginCIBA || usableLogin(l, now, storage.LoginPending) != nil {
 			continue
@@ -330,40 +359,61 @@ func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Accou
 			break
 		}
 		token := inboxToken(deviceToken, l)
-		th := hashToken(token)
-		if !slices.ContainsFunc(l.TokenHashes, func(h []byte) bool { return hmac.Equal(h, th) }) {
-			_, err := s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
-				if !slices.ContainsFunc(l.TokenHashes, func(h []byte) bool { return hmac.Equal(h, th) }) {
-					l.TokenHashes = append(l.TokenHashes, th)
-				}
-				return l, nil
-			})
-			if err != nil {
-				return nil, err
-			}
+		if th := hashToken(token); !hasHash(l.TokenHashes, th) {
+			fresh = append(fresh, unseen{l.Hash, th})
 		}
 		items = append(items, InboxItem{Token: token, ClientName: l.ClientName, BindingMessage: l.BindingMessage, Code: l.Code, ExpiresAt: l.ExpiresAt})
 	}
-	return items, nil
+	if len(fresh) == 0 {
+		return items, nil
+	}
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		for _, f := range fresh {
+			l, err := tx.Login(f.hash)
+			if errors.Is(err, storage.ErrNotFound) {
+				continue // collected meanwhile: its token finds nothing, as it should
+			}
+			if err != nil {
+				return err
+			}
+			if !hasHash(l.TokenHashes, f.tokenHash) {
+				l.TokenHashes = append(l.TokenHashes, f.tokenHash)
+				if err := tx.PutLogin(l); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return items, err
+}
+
+func hasHash(hashes [][]byte, h []byte) bool {
+	return slices.ContainsFunc(hashes, func(x []byte) bool { return hmac.Equal(x, h) })
 }
 
 // deviceByToken authenticates a phone by its device token: the device must be usable and its
 // account active.
 func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storage.Device, storage.Account, error) {
-	d, err := s.Store.GetDeviceByToken(ctx, hashToken(deviceToken))
-	if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
-		return d, storage.Account{}, mcert.BadDeviceToken.New()
-	}
-	if err != nil {
-		return d, storage.Account{}, err
-	}
-	if err := deviceUnusable(d, s.now()); err != nil {
-		return d, storage.Account{}, err
-	}
-	a, err := s.Store.GetAccount(ctx, d.AccountID)
-	if err == nil && a.Status != storage.AccountActive {
-		err = errSuspended
-	}
+	var d storage.Device
+	var a storage.Account
+	err := s.Store.View(ctx, func(tx storage.ReadTx) error {
+		var err error
+		d, err = tx.DeviceByToken(hashToken(deviceToken))
+		if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
+			return mcert.BadDeviceToken.New()
+		}
+		if err != nil {
+			return err
+		}
+		if err := deviceUnusable(d, s.now()); err != nil {
+			return err
+		}
+		if a, err = tx.Account(d.AccountID); err == nil && a.Status != storage.AccountActive {
+			err = errSuspended
+		}
+		return err
+	})
 	return d, a, err
 }
 
@@ -384,14 +434,20 @@ type LoginPrompt struct {
 // loginByToken finds the login of a phone's token, in status want; a token that finds none
 // (unknown, used or expired) is counted against the address's allowance of refusals.
 func (s *Service) loginByToken(ctx context.Context, token, want string) (storage.Login, error) {
-	l, err := s.Store.GetLoginByToken(ctx, hashToken(token))
+	l, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Login, error) { return tokenLogin(tx, token, s.now(), want) })
+	return l, s.refusePhone(ctx, err)
+}
+
+// tokenLogin is the login of a phone's token, in status want ("": any).
+func tokenLogin(tx storage.ReadTx, token string, now time.Time, want string) (storage.Login, error) {
+	l, err := tx.LoginByToken(hashToken(token))
 	if errors.Is(err, storage.ErrNotFound) {
-		err = mcert.UnknownLoginQR.New()
+		return l, mcert.UnknownLoginQR.New()
 	}
 	if err == nil && want != "" {
-		err = usableLogin(l, s.now(), want)
+		err = usableLogin(l, now, want)
 	}
-	return l, s.refusePhone(ctx, err)
+	return l, err
 }
 
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
@@ -401,32 +457,36 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 	if err != nil {
 		return LoginPrompt{}, err
 	}
-	now := s.now()
 	var account *storage.Account
 	var devices []storage.Device
 	if l.Kind == storage.LoginCIBA {
-		a, err := s.Store.GetAccount(ctx, l.AccountID)
+		err := s.Store.View(ctx, func(tx storage.ReadTx) error {
+			a, err := tx.Account(l.AccountID)
+			if err != nil {
+				return err
+			}
+			account = &a
+			devices, err = s.usableDevices(tx, a)
+			return err
+		})
 		if err != nil {
-			return LoginPrompt{}, err
-		}
-		if devices, err = s.usableDevices(ctx, a); err != nil {
 			return LoginPrompt{}, err
 		}
 		if len(devices) == 0 {
 			return LoginPrompt{}, mcert.NoUsableDevice.New()
 		}
-		account = &a
 	}
 	options, state, err := s.WebAuthn.BeginLogin(account, devices)
 	if err != nil {
 		return LoginPrompt{}, err
 	}
-	_, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
-		if err := usableLogin(l, now, storage.LoginPending); err != nil {
-			return l, err
+	now := s.now()
+	_, err = s.updateLogin(ctx, l.Hash, func(l *storage.Login) error {
+		if err := usableLogin(*l, now, storage.LoginPending); err != nil {
+			return err
 		}
 		l.Status, l.WebAuthnSession = storage.LoginScanned, state
-		return l, nil
+		return nil
 	})
 	if err != nil {
 		return LoginPrompt{}, err
@@ -453,36 +513,68 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	if err == nil || mcert.ErrorKind(err) == mcert.Internal {
 		return err // an approval writes its own event
 	}
+	return s.failLogin(ctx, l, signer, err)
+}
+
+// failLogin deals with a refused finish (cause) of the login, which signer signed if known, in
+// one transaction: a clone warning is recorded on the device; a refusal that trying again
+// cannot mend ends the login at once, and the desktop page says why instead of waiting on a
+// dead QR code; others are counted, and the login ends at maxFailures. Only the first refusal
+// of a login is written to the audit log.
+func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage.Device, cause error) error {
+	now := s.now()
 	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
-	if errors.Is(err, errClone) {
-		s.record(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, err)
-	}
-	if terminal(err) {
-		// Trying again cannot help (the phone is revoked, the account suspended): the login
-		// ends, and the desktop page says why at once instead of waiting on a dead QR code.
-		refused, ferr := s.refuseLogin(ctx, l.Hash, err)
-		if ferr != nil {
-			return ferr
+	var why error
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		why = cause
+		if errors.Is(cause, errClone) {
+			if err := markClone(tx, signer.ID, now); err != nil {
+				return err
+			}
+			if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, cause)); err != nil {
+				return err
+			}
 		}
-		if refused {
-			s.record(ctx, e, err)
+		var first bool
+		if terminal(cause) {
+			refused, err := refuseLogin(tx, l.Hash, cause, now)
+			if err != nil {
+				return err
+			}
+			first = refused
+		} else {
+			n, err := countFailure(tx, l.Hash, now)
+			if err != nil {
+				return err
+			}
+			first = n == 1
+			if n >= maxFailures {
+				why = errTooManyFailures
+				if _, err := refuseLogin(tx, l.Hash, why, now); err != nil {
+					return err
+				}
+			}
 		}
+		if !first {
+			return nil
+		}
+		_, err := tx.AppendEvent(s.auditEvent(ctx, e, cause))
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	n, ferr := s.countFailure(ctx, l.Hash)
-	if ferr != nil {
-		return ferr
-	}
-	if n == 1 {
-		s.record(ctx, e, err)
-	}
-	if n < maxFailures {
+	return why
+}
+
+// markClone records a clone warning on the device.
+func markClone(tx storage.Tx, deviceID string, now time.Time) error {
+	d, err := tx.Device(deviceID)
+	if err != nil {
 		return err
 	}
-	if _, ferr := s.refuseLogin(ctx, l.Hash, errTooManyFailures); ferr != nil {
-		return ferr
-	}
-	return errTooManyFailures
+	d.CloneWarningAt = &now
+	return tx.PutDevice(d)
 }
 
 // terminal reports whether a refusal of the phone's finish ends the login or binding: the
@@ -510,27 +602,24 @@ const maxFailures = 3
 // rate-limit counters, which leaves the record as it was, and returns the count. The window is
 // an hour, longer than any login or binding lives; one that spans two windows may take up to
 // twice maxFailures.
-func (s *Service) countFailure(ctx context.Context, hash []byte) (int, error) {
-	return s.Store.Hit(ctx, fmt.Sprintf("finish failures %x", hash), time.Hour, s.now())
+func countFailure(tx storage.Tx, hash []byte, now time.Time) (int, error) {
+	return tx.Hit(fmt.Sprintf("finish failures %x", hash), time.Hour, now)
 }
 
 var errTooManyFailures = mcert.TooManyFailures.New()
 
 // refuseLogin ends a login for good with the reason of why, unless it has been answered or has
 // expired meanwhile; it reports whether it did.
-func (s *Service) refuseLogin(ctx context.Context, hash []byte, why error) (bool, error) {
-	now := s.now()
-	_, err := s.Store.UpdateLogin(ctx, hash, func(l storage.Login) (storage.Login, error) {
-		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
-			return l, errNoChange
-		}
-		l.Status, l.Reason, l.WebAuthnSession = storage.LoginRefused, errorCode(why), nil
-		return l, nil
-	})
-	if errors.Is(err, errNoChange) {
+func refuseLogin(tx storage.Tx, hash []byte, why error, now time.Time) (bool, error) {
+	l, err := tx.Login(hash)
+	if err != nil {
+		return false, err
+	}
+	if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
 		return false, nil
 	}
-	return err == nil, err
+	l.Status, l.Reason, l.WebAuthnSession = storage.LoginRefused, errorCode(why), nil
+	return true, tx.PutLogin(l)
 }
 
 // errorCode is err's code, for a record to keep.
@@ -542,68 +631,72 @@ func errorCode(err error) string {
 	return "internal"
 }
 
-// errNoChange aborts an update that finds nothing to do.
-var errNoChange = errors.New("binding: nothing to change")
-
-// finishLogin does FinishLogin's work; it returns the device that signed, once known.
+// finishLogin does FinishLogin's work; it returns the device that signed, once known. The
+// assertion is verified outside the transaction, then the approval is written in one with the
+// checks that must hold when it is: the login still waits for this finish, the device is still
+// usable and its account active, and the signature counter moved past the stored one, so that
+// two logins racing with one counter value cannot both pass.
 func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (storage.Device, error) {
-	now := s.now()
 	var approver storage.Device
 	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
-		a, d, devices, err := s.approvingDevice(ctx, l, credID)
-		approver = d
-		return a, d, devices, err
+		var a storage.Account
+		var devices []storage.Device
+		err := s.Store.View(ctx, func(tx storage.ReadTx) error {
+			var err error
+			a, approver, devices, err = s.approvingDevice(tx, l, credID)
+			return err
+		})
+		return a, approver, devices, err
 	})
 	if err != nil {
 		return approver, err
 	}
 	if assertion.CloneWarning {
-		return approver, s.refuseClone(ctx, assertion.DeviceID)
+		return approver, errClone
 	}
-	_, _, err = s.Store.ApproveLogin(ctx, l.Hash, assertion.DeviceID,
-		func(l storage.Login) (storage.Login, error) {
-			if err := usableLogin(l, now, storage.LoginScanned); err != nil {
-				return l, err
-			}
-			l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, approver.AccountID, approver.ID, &now
-			l.WebAuthnSession = nil
-			return l, nil
-		},
-		func(d storage.Device) (storage.Device, error) {
-			// Checked again here, in the write, so two logins racing with one counter value
-			// cannot both pass.
-			if assertion.SignCount != 0 || d.SignCount != 0 {
-				if assertion.SignCount <= d.SignCount {
-					return d, errClone
-				}
-			}
-			d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
-			return d, nil
-		},
-		s.auditEvent(ctx, storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: approver.AccountID, DeviceID: approver.ID}, nil))
-	if errors.Is(err, errClone) {
-		return approver, s.refuseClone(ctx, assertion.DeviceID)
-	}
+	now := s.now()
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		l, err := tx.Login(l.Hash)
+		if err != nil {
+			return err
+		}
+		if err := usableLogin(l, now, storage.LoginScanned); err != nil {
+			return err
+		}
+		d, err := tx.Device(assertion.DeviceID)
+		if err != nil {
+			return err
+		}
+		if err := deviceUnusable(d, now); err != nil {
+			return err
+		}
+		if a, err := tx.Account(d.AccountID); err != nil {
+			return err
+		} else if a.Status != storage.AccountActive {
+			return errSuspended
+		}
+		if (assertion.SignCount != 0 || d.SignCount != 0) && assertion.SignCount <= d.SignCount {
+			return errClone
+		}
+		d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
+		if err := tx.PutDevice(d); err != nil {
+			return err
+		}
+		l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, d.AccountID, d.ID, &now
+		l.WebAuthnSession = nil
+		if err := tx.PutLogin(l); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: d.AccountID, DeviceID: d.ID})
+	})
 	return approver, err
 }
 
 var errClone = mcert.CloneWarning.New()
 
-// refuseClone records a clone warning on the device and refuses the login.
-func (s *Service) refuseClone(ctx context.Context, deviceID string) error {
-	now := s.now()
-	if _, err := s.Store.UpdateDevice(ctx, deviceID, func(d storage.Device) (storage.Device, error) {
-		d.CloneWarningAt = &now
-		return d, nil
-	}); err != nil {
-		return err
-	}
-	return errClone
-}
-
 // approvingDevice finds the device that signed and checks that it may approve this login.
-func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
-	d, err := s.Store.GetDeviceByCredential(ctx, credID)
+func (s *Service) approvingDevice(tx storage.ReadTx, l storage.Login, credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
+	d, err := tx.DeviceByCredential(credID)
 	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind == storage.LoginCIBA && d.AccountID != l.AccountID) {
 		return storage.Account{}, d, nil, mcert.UnknownDevice.New()
 	}
@@ -613,7 +706,7 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 	if err := deviceUnusable(d, s.now()); err != nil {
 		return storage.Account{}, d, nil, err
 	}
-	a, err := s.Store.GetAccount(ctx, d.AccountID)
+	a, err := tx.Account(d.AccountID)
 	if err != nil {
 		return a, d, nil, err
 	}
@@ -627,7 +720,7 @@ func (s *Service) approvingDevice(ctx context.Context, l storage.Login, credID [
 	}
 	// A decoupled login's ceremony allowed the account's usable phones, and go-webauthn checks
 	// that the account owns every one of them.
-	devices, err := s.Store.ListDevices(ctx, a.ID)
+	devices, err := tx.Devices(a.ID)
 	return a, d, devices, err
 }
 
@@ -642,12 +735,12 @@ func (s *Service) CancelLogin(ctx context.Context, id, browserSecret string) (Lo
 		return LoginPage{}, err
 	}
 	now := s.now()
-	l, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
-		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
-			return l, usableLogin(l, now, storage.LoginPending)
+	l, err = s.updateLogin(ctx, l.Hash, func(l *storage.Login) error {
+		if st := loginStatus(*l, now); st != storage.LoginPending && st != storage.LoginScanned {
+			return usableLogin(*l, now, storage.LoginPending)
 		}
 		l.Status, l.Reason, l.WebAuthnSession = storage.LoginDenied, errLoginCancelled.Code, nil
-		return l, nil
+		return nil
 	})
 	if err != nil {
 		return LoginPage{}, err
@@ -661,17 +754,19 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-
 	now := s.now()
-	_, err = s.Store.UpdateLogin(ctx, l.Hash, func(l storage.Login) (storage.Login, error) {
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		l, err := tx.Login(l.Hash)
+		if err != nil {
+			return err
+		}
 		if st := loginStatus(l, now); st != storage.LoginPending && st != storage.LoginScanned {
-			return l, usableLogin(l, now, storage.LoginPending)
+			return usableLogin(l, now, storage.LoginPending)
 		}
 		l.Status, l.WebAuthnSession = storage.LoginDenied, nil
-		return l, nil
+		if err := tx.PutLogin(l); err != nil {
+			return err
+		}
+		return s.event(ctx, tx, storage.Event{Type: EventLogin, Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID})
 	})
-	if err == nil {
-		s.record(ctx, storage.Event{Type: EventLogin, Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID}, nil)
-	}
-	return err
 }

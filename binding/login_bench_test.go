@@ -127,17 +127,13 @@ func benchCitizen(b *testing.B, s *Service) *phone.Phone {
 		b.Fatal(err)
 	}
 	d.ID, d.AccountID, d.Name, d.Status, d.CreatedAt, d.ExpiresAt = newID(), a.ID, "Pixel 8", storage.DeviceActive, now, now.AddDate(0, 0, DeviceDays)
-	bd := storage.Binding{ID: newID(), TokenHash: hashToken(newID()), AccountID: a.ID, Status: storage.BindingScanned, CreatedAt: now, ExpiresAt: now.Add(BindingTTL)}
-	if err := s.Store.CreateAccount(ctx, a); err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Store.CreateBinding(ctx, bd); err != nil {
-		b.Fatal(err)
-	}
-	if _, err := s.Store.BindDevice(ctx, bd.ID, d, func(bd storage.Binding) (storage.Binding, error) {
-		bd.Status, bd.DeviceID = storage.BindingBound, d.ID
-		return bd, nil
-	}); err != nil {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateAccount(a); err != nil {
+			return err
+		}
+		return tx.CreateDevice(d)
+	})
+	if err != nil {
 		b.Fatal(err)
 	}
 	return p

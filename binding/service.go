@@ -68,6 +68,9 @@ func (s *Service) GarbageCollect(ctx context.Context) (storage.GCResult, error) 
 	return s.Store.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: now.Add(-gcGrace), EventsBefore: now.Add(-retention)})
 }
 
+// Ping reports whether the store answers.
+func (s *Service) Ping(ctx context.Context) error { return s.Store.Ping(ctx) }
+
 // newSecret returns n random bytes and their base64url form.
 func newSecret(n int) ([]byte, string) {
 	b := make([]byte, n)

@@ -14,6 +14,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -62,7 +63,7 @@ func errDisabledClient() *oidc.Error {
 // time; a public one, where public is true, by its ID alone. A disabled client is refused once
 // authenticated, so that only the client itself learns that it is disabled.
 func (p *Provider) authenticate(ctx context.Context, cr credentials, public bool) (storage.Client, error) {
-	c, err := p.store.GetClient(ctx, cr.id)
+	c, err := p.svc.Client(ctx, cr.id)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return c, errBadClient()
@@ -142,7 +143,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeCode) && r.PostForm.Get("code_verifier") == "" {
-		l, err := p.store.GetLoginByCode(r.Context(), codeHash(r.PostForm.Get("code")))
+		l, err := p.svc.LoginByCode(r.Context(), r.PostForm.Get("code"))
 		var req request
 		if err == nil && json.Unmarshal(l.Request, &req) == nil && req.CodeChallenge != "" {
 			oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "code_verifier is required: the authorization request used PKCE")
@@ -161,9 +162,6 @@ func (p *Provider) accessToken(token string) (id, sub string, ok bool) {
 	}
 	return strings.Cut(plain, ":")
 }
-
-// errInactiveToken: the access token is unknown, revoked, expired, or another client's.
-var errInactiveToken = errors.New("the access token is not active")
 
 // userinfo is OpenID Connect's UserInfo endpoint, with the errors of RFC 6750 section 3.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
@@ -188,7 +186,7 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 		err = p.op.Storage().SetUserinfoFromToken(r.Context(), info, id, sub, r.Header.Get("Origin"))
 	}
 	switch {
-	case !ok || errors.Is(err, errInactiveToken):
+	case !ok || errors.Is(err, binding.ErrInactiveToken):
 		bearerError(w, http.StatusUnauthorized, mcert.InvalidToken, "the access token is unknown, revoked or expired")
 	case err != nil:
 		p.writeError(w, err)
@@ -258,7 +256,7 @@ func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) {
 	resp := new(oidc.IntrospectionResponse)
 	if id, sub, ok := p.accessToken(token); ok {
 		switch err := p.op.Storage().SetIntrospectionFromToken(r.Context(), resp, id, sub, c.ID); {
-		case errors.Is(err, errInactiveToken):
+		case errors.Is(err, binding.ErrInactiveToken):
 			resp = new(oidc.IntrospectionResponse)
 		case err != nil:
 			p.writeError(w, err)

@@ -19,9 +19,6 @@ import (
 	"github.com/mcert/mcert/storage"
 )
 
-// cibaInterval is the poll interval CIBA clients are given; polling faster is slow_down.
-const cibaInterval = 5 * time.Second
-
 // backchannelAuthorize is CIBA's backchannel authentication endpoint (CIBA Core 1.0, section
 // 7): a relying party's back end asks for a login by the citizen's national ID.
 func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +105,7 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	writeJSON(w, http.StatusOK, map[string]any{
 		"auth_req_id": id,
 		"expires_in":  int(math.Round(expiresAt.Sub(p.svc.Now()).Seconds())),
-		"interval":    int(cibaInterval.Seconds()),
+		"interval":    int(binding.CIBAInterval.Seconds()),
 	})
 }
 
@@ -131,60 +128,26 @@ func (p *Provider) cibaToken(w http.ResponseWriter, r *http.Request, cr credenti
 		oauthError(w, http.StatusBadRequest, mcert.UnauthorizedClient, "this client is not registered for decoupled (CIBA) logins")
 		return
 	}
-	id := r.PostForm.Get("auth_req_id")
-	hash := binding.LoginTokenHash(id)
-	now := p.svc.Now()
-	var answer string
-	l, err := p.store.UpdateLogin(r.Context(), hash, func(l storage.Login) (storage.Login, error) {
-		if l.Kind != storage.LoginCIBA || l.ClientID != c.ID {
-			return l, storage.ErrNotFound
-		}
-		switch {
-		case l.Status == storage.LoginDone:
-			answer = "used"
-		case l.Status == storage.LoginDenied:
-			answer = "denied"
-		case l.Status == storage.LoginRefused:
-			answer = "refused"
-		case l.Status == storage.LoginApproved:
-			answer, l.Status = "approved", storage.LoginDone
-		case !now.Before(l.ExpiresAt):
-			answer = "expired"
-		case l.LastPolledAt != nil && now.Sub(*l.LastPolledAt) < cibaInterval:
-			answer, l.LastPolledAt = "slow_down", &now
-		default:
-			answer, l.LastPolledAt = "pending", &now
-		}
-		return l, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) || id == "" {
-		oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "unknown auth_req_id")
-		return
-	}
-	if err != nil {
-		p.writeError(w, err)
-		return
-	}
-	switch answer {
-	case "used":
-		oauthError(w, http.StatusBadRequest, mcert.InvalidGrant, "the tokens of this request have already been issued")
-	case "denied":
-		oauthError(w, http.StatusBadRequest, mcert.AccessDenied, "the citizen denied the login on the phone")
-	case "refused":
+	l, err := p.svc.PollDecoupled(r.Context(), c.ID, r.PostForm.Get("auth_req_id"))
+	var me *mcert.Error
+	switch {
+	case err == nil:
+		p.issueCIBATokens(w, r.Context(), c, l)
+	case errors.As(err, &me) && me.Code == mcert.AccessDenied.Name:
 		oauthError(w, http.StatusBadRequest, mcert.AccessDenied, refusedDescription(l))
-	case "expired":
-		oauthError(w, http.StatusBadRequest, mcert.ExpiredToken, "the request expired before the citizen answered; start a new one")
-	case "slow_down":
-		oauthError(w, http.StatusBadRequest, mcert.SlowDown, "poll at most every 5 seconds, and 5 seconds slower from now on")
-	case "pending":
-		oauthError(w, http.StatusBadRequest, mcert.AuthorizationPending, "the citizen has not answered yet")
+	case errors.As(err, &me) && mcert.Lookup(me.Code) != nil:
+		// CIBA Core section 11 answers every error of a poll, slow_down too, with 400.
+		oauthError(w, http.StatusBadRequest, mcert.Lookup(me.Code), me.Message)
 	default:
-		p.issueCIBATokens(w, r.Context(), c, id, l)
+		p.writeError(w, err)
 	}
 }
 
-func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c storage.Client, id string, l storage.Login) {
-	req, err := p.authRequest(id, l)
+// issueCIBATokens answers the poll that found the login approved with its tokens, made as a
+// code's are: op issues them through CreateAccessToken and completes the login through
+// DeleteAuthRequest, so a failure before the answer leaves the login approved for the next poll.
+func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c storage.Client, l storage.Login) {
+	req, err := p.redemption(l)
 	if err == nil {
 		var resp *oidc.AccessTokenResponse
 		ctx = withIDTokenAlg(op.ContextWithIssuer(ctx, p.issuer), c.IDTokenAlg)
@@ -193,6 +156,11 @@ func (p *Provider) issueCIBATokens(w http.ResponseWriter, ctx context.Context, c
 			writeJSON(w, http.StatusOK, resp)
 			return
 		}
+	}
+	var oe *oidc.Error
+	if errors.As(err, &oe) && oe.ErrorType != oidc.ServerError {
+		oauthError(w, http.StatusBadRequest, codeOf(oe), oe.Description)
+		return
 	}
 	p.logger.Error("issue CIBA tokens", "err", err)
 	oauthError(w, http.StatusInternalServerError, mcert.ServerError, "internal error; try again later")

@@ -3,17 +3,16 @@ package provider
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -36,14 +35,14 @@ type NewClient struct {
 }
 
 // RegisterClient validates spec, reporting every problem at once, and stores the client with
-// its secret's hash.
-func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, now time.Time) (NewClient, error) {
+// its secret's hash, writing event (if any) to the audit log with it.
+func RegisterClient(ctx context.Context, svc *binding.Service, spec ClientSpec, event string) (NewClient, error) {
 	if problems := spec.problems(); problems != nil {
 		return NewClient{}, invalidMetadata(problems)
 	}
 	c := storage.Client{
 		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
-		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg, CreatedAt: now,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg,
 	}
 	if c.ID == "" {
 		c.ID = newID()
@@ -52,11 +51,10 @@ func RegisterClient(ctx context.Context, store storage.Store, spec ClientSpec, n
 	if !spec.Public {
 		out.Secret, c.SecretHash = newSecret()
 	}
-	err := store.CreateClient(ctx, c)
-	if errors.Is(err, storage.ErrAlreadyExists) {
-		return NewClient{}, mcert.ClientExists.Newf(c.ID)
+	if err := svc.CreateClient(ctx, c, event); err != nil {
+		return NewClient{}, err
 	}
-	return out, err
+	return out, nil
 }
 
 // problems lists everything wrong with spec, for a registration and an edit alike.
@@ -115,17 +113,17 @@ const DemoClientID = "mcert-demo"
 
 // EnsureDemoClient registers the demo relying party, or points its redirect URI at the
 // current public URL, which may change between development runs (another port).
-func EnsureDemoClient(ctx context.Context, store storage.Store, publicURL string, now time.Time) error {
+func EnsureDemoClient(ctx context.Context, svc *binding.Service, publicURL string) error {
 	redirect := []string{strings.TrimRight(publicURL, "/") + "/demo/callback"}
-	_, err := RegisterClient(ctx, store, ClientSpec{
+	_, err := RegisterClient(ctx, svc, ClientSpec{
 		ID: DemoClientID, Name: "示範網站 Demo RP", RedirectURIs: redirect, Public: true, CitizenID: true,
-	}, now)
+	}, "")
 	if mcert.ErrorKind(err) != mcert.Conflict {
 		return err
 	}
-	_, err = store.UpdateClient(ctx, DemoClientID, func(c storage.Client) (storage.Client, error) {
+	_, err = svc.ChangeClient(ctx, DemoClientID, func(c *storage.Client) error {
 		c.RedirectURIs = redirect
-		return c, nil
+		return nil
 	})
 	return err
 }

@@ -89,7 +89,7 @@ func NewSigningKey(alg jose.SignatureAlgorithm, now func() time.Time) (storage.S
 
 // liveKeys are the keys that are not retired, oldest first.
 func (p *Provider) liveKeys(ctx context.Context) ([]signingKey, error) {
-	stored, err := p.store.ListSigningKeys(ctx)
+	stored, err := p.svc.SigningKeys(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -109,14 +109,14 @@ func (p *Provider) liveKeys(ctx context.Context) ([]signingKey, error) {
 }
 
 // ensureSigningKeys creates a signing key for every algorithm that has none: all of them in a
-// new data directory, the RS256 one in a directory of a version that signed ES256 only. Two
-// instances starting together may both create one; that is harmless, as the newest signs and
-// both are published.
+// new store, the RS256 one in a store of a version that signed ES256 only. Of instances
+// starting together, the first to store its keys wins (binding.AddSigningKeys).
 func (p *Provider) ensureSigningKeys(ctx context.Context) error {
 	keys, err := p.liveKeys(ctx)
 	if err != nil {
 		return err
 	}
+	var fresh []storage.SigningKey
 	for _, alg := range signingAlgs {
 		if _, ok := newestKey(keys, alg); ok {
 			continue
@@ -125,11 +125,12 @@ func (p *Provider) ensureSigningKeys(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if err := p.store.CreateSigningKey(ctx, k); err != nil {
-			return err
-		}
+		fresh = append(fresh, k)
 	}
-	return nil
+	if fresh == nil {
+		return nil
+	}
+	return p.svc.AddSigningKeys(ctx, fresh)
 }
 
 // newestKey is the key that signs for alg: the newest not scheduled for retirement, should a
@@ -193,35 +194,18 @@ const keyOverlap = 24 * time.Hour
 // RotateKeys makes a new signing key for every algorithm, which sign from now on, and retires
 // the others after keyOverlap. It returns the new keys' IDs by algorithm.
 func (p *Provider) RotateKeys(ctx context.Context) (map[string]string, error) {
-	store, now := p.store, p.svc.Now()
-	old, err := store.ListSigningKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
 	kids := make(map[string]string, len(signingAlgs))
+	fresh := make([]storage.SigningKey, 0, len(signingAlgs))
 	for _, alg := range signingAlgs {
-		k, err := NewSigningKey(alg, func() time.Time { return now })
+		k, err := NewSigningKey(alg, p.svc.Now)
 		if err != nil {
 			return nil, err
 		}
-		if err := store.CreateSigningKey(ctx, k); err != nil {
-			return nil, err
-		}
+		fresh = append(fresh, k)
 		kids[k.Algorithm] = k.ID
 	}
-	retire := now.Add(keyOverlap)
-	for _, o := range old {
-		if o.RetireAt != nil {
-			continue
-		}
-		if _, err := store.UpdateSigningKey(ctx, o.ID, func(o storage.SigningKey) (storage.SigningKey, error) {
-			if o.RetireAt == nil {
-				o.RetireAt = &retire
-			}
-			return o, nil
-		}); err != nil {
-			return nil, err
-		}
+	if err := p.svc.RotateSigningKeys(ctx, fresh, keyOverlap); err != nil {
+		return nil, err
 	}
 	return kids, nil
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -150,22 +149,14 @@ func specOf(c storage.Client) ClientSpec {
 	}
 }
 
-func clientNotFound(id string) error {
-	return mcert.ClientNotFound.Newf(id)
-}
-
 // Register registers a relying party (RegisterClient) as the operator's action.
 func (cs Clients) Register(ctx context.Context, spec ClientSpec) (NewClient, error) {
-	out, err := RegisterClient(ctx, cs.Service.Store, spec, cs.Service.Now())
-	if err == nil {
-		cs.Service.RecordAdmin(ctx, binding.EventAdminClientCreate, out.ID)
-	}
-	return out, err
+	return RegisterClient(ctx, cs.Service, spec, binding.EventAdminClientCreate)
 }
 
 // List is every registered relying party, oldest first.
 func (cs Clients) List(ctx context.Context) ([]ClientInfo, error) {
-	list, err := cs.Service.Store.ListClients(ctx)
+	list, err := cs.Service.Clients(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -181,45 +172,36 @@ func (cs Clients) List(ctx context.Context) ([]ClientInfo, error) {
 // endpoint, the token endpoint, CIBA, revocation and introspection, and its access tokens are
 // inactive at userinfo and introspection until it is enabled again.
 func (cs Clients) Edit(ctx context.Context, id string, ch ClientChange) (ClientInfo, error) {
-	c, err := cs.Service.Store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
-		c = ch.apply(c)
-		if problems := slices.Concat(ch.problems, specOf(c).problems()); len(problems) > 0 {
-			return c, invalidMetadata(problems)
-		}
-		return c, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return ClientInfo{}, clientNotFound(id)
-	}
-	if err != nil {
-		return ClientInfo{}, err
-	}
+	var events []string
 	if ch.metadata() {
-		cs.Service.RecordAdmin(ctx, binding.EventAdminClientUpdate, id)
+		events = append(events, binding.EventAdminClientUpdate)
 	}
 	switch {
 	case ch.Disabled == nil:
 	case *ch.Disabled:
-		cs.Service.RecordAdmin(ctx, binding.EventAdminClientDisable, id)
+		events = append(events, binding.EventAdminClientDisable)
 	default:
-		cs.Service.RecordAdmin(ctx, binding.EventAdminClientEnable, id)
+		events = append(events, binding.EventAdminClientEnable)
+	}
+	c, err := cs.Service.ChangeClient(ctx, id, func(c *storage.Client) error {
+		*c = ch.apply(*c)
+		if problems := slices.Concat(ch.problems, specOf(*c).problems()); len(problems) > 0 {
+			return invalidMetadata(problems)
+		}
+		return nil
+	}, events...)
+	if err != nil {
+		return ClientInfo{}, err
 	}
 	return infoOf(c), nil
 }
 
 // Delete removes the relying party id and its access tokens, and returns what it was.
 func (cs Clients) Delete(ctx context.Context, id string) (ClientInfo, error) {
-	c, err := cs.Service.Store.GetClient(ctx, id)
-	if err == nil {
-		err = cs.Service.Store.DeleteClient(ctx, id)
-	}
-	if errors.Is(err, storage.ErrNotFound) {
-		return ClientInfo{}, clientNotFound(id)
-	}
+	c, err := cs.Service.DeleteClient(ctx, id)
 	if err != nil {
 		return ClientInfo{}, err
 	}
-	cs.Service.RecordAdmin(ctx, binding.EventAdminClientDelete, id)
 	return infoOf(c), nil
 }
 
@@ -227,19 +209,15 @@ func (cs Clients) Delete(ctx context.Context, id string) (ClientInfo, error) {
 // one stops working at once. The client's access tokens stay as they are.
 func (cs Clients) RotateSecret(ctx context.Context, id string) (NewClient, error) {
 	secret, hash := newSecret()
-	_, err := cs.Service.Store.UpdateClient(ctx, id, func(c storage.Client) (storage.Client, error) {
+	_, err := cs.Service.ChangeClient(ctx, id, func(c *storage.Client) error {
 		if c.SecretHash == nil {
-			return c, mcert.PublicClient.Newf(id)
+			return mcert.PublicClient.Newf(id)
 		}
 		c.SecretHash = hash
-		return c, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return NewClient{}, clientNotFound(id)
-	}
+		return nil
+	}, binding.EventAdminClientRotateSecret)
 	if err != nil {
 		return NewClient{}, err
 	}
-	cs.Service.RecordAdmin(ctx, binding.EventAdminClientRotateSecret, id)
 	return NewClient{ID: id, Secret: secret}, nil
 }

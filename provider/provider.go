@@ -75,7 +75,6 @@ type Config struct {
 // Provider serves the OpenID Provider endpoints.
 type Provider struct {
 	svc       *binding.Service
-	store     storage.Store
 	errorPage func(w http.ResponseWriter, r *http.Request, status int, code *mcert.Code) bool
 	issuer    string
 	logger    *slog.Logger
@@ -86,18 +85,18 @@ type Provider struct {
 
 // New builds the provider on the store's shared secrets and signing keys, creating them on
 // first use, so that every instance on one store issues tokens the others accept. The
-// service's store seals them (seal.Store); one stored in the clear (see SealPlain), or sealed
+// service's store seals them (seal.Store); one stored in the clear (see seal.SealPlain), or sealed
 // with another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
-	p := &Provider{svc: cfg.Service, store: cfg.Service.Store, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger, errorPage: cfg.ErrorPage}
+	p := &Provider{svc: cfg.Service, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger, errorPage: cfg.ErrorPage}
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
-	cryptoKey, err := p.store.Secret(ctx, cryptoKeyName, random32)
+	cryptoKey, err := p.svc.Secret(ctx, cryptoKeyName, random32)
 	if err != nil {
 		return nil, fmt.Errorf("provider crypto key: %w", err)
 	}
-	subjectKey, err := p.store.Secret(ctx, subjectKeyName, random32)
+	subjectKey, err := p.svc.Secret(ctx, subjectKeyName, random32)
 	if err != nil {
 		return nil, fmt.Errorf("pairwise subject key: %w", err)
 	}
@@ -178,7 +177,48 @@ func (p *Provider) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		oauthError(w, http.StatusNotFound, mcert.InvalidRequest, "no such endpoint; the discovery document at "+DiscoveryPath+" lists them")
 		return
 	}
-	h.ServeHTTP(w, r)
+	h.ServeHTTP(&storeDown{ResponseWriter: w, r: r, p: p}, r)
+}
+
+// storeDown turns a server error into 503 temporarily_unavailable when the store does not
+// answer, which is then its likely cause: op answers every failure of its storage as a 500
+// server_error, where a client should learn that trying again soon may work (RFC 6749
+// section 4.1.2.1 has temporarily_unavailable for it). The store is asked only on a 500.
+type storeDown struct {
+	http.ResponseWriter
+	r        *http.Request
+	p        *Provider
+	answered bool // the 503 is written; what the handler writes after goes nowhere
+}
+
+func (d *storeDown) WriteHeader(status int) {
+	if status != http.StatusInternalServerError || d.answered {
+		d.ResponseWriter.WriteHeader(status)
+		return
+	}
+	ctx, cancel := context.WithTimeout(d.r.Context(), 2*time.Second)
+	defer cancel()
+	if d.p.svc.Ping(ctx) == nil {
+		d.ResponseWriter.WriteHeader(status)
+		return
+	}
+	d.answered = true
+	w := d.ResponseWriter
+	for _, h := range []string{"Content-Length", "Content-Type", "Location"} {
+		w.Header().Del(h)
+	}
+	w.Header().Set("Retry-After", "5")
+	if d.p.errorPage != nil && d.p.errorPage(w, d.r, http.StatusServiceUnavailable, mcert.StoreUnavailable) {
+		return
+	}
+	oauthError(w, http.StatusServiceUnavailable, mcert.TemporarilyUnavailable, mcert.StoreUnavailable.Message)
+}
+
+func (d *storeDown) Write(b []byte) (int, error) {
+	if d.answered {
+		return len(b), nil
+	}
+	return d.ResponseWriter.Write(b)
 }
 
 // allow answers 405 unless the request's method is one of methods.
@@ -324,8 +364,8 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.URL.Query().Get("id")
-	l, err := p.store.GetLogin(r.Context(), binding.LoginTokenHash(id))
-	if err == nil && l.Kind == storage.LoginRedirect && (l.Status == storage.LoginDenied || l.Status == storage.LoginRefused) {
+	l, err := p.svc.AuthRequest(r.Context(), id)
+	if err == nil && (l.Status == storage.LoginDenied || l.Status == storage.LoginRefused) {
 		if req, err := p.authRequest(id, l); err == nil {
 			op.AuthRequestError(w, r, req, oidc.ErrAccessDenied().WithDescription("%s", refusedDescription(l)), p.op)
 			return

@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -28,15 +27,17 @@ var _ op.Storage = (*opStorage)(nil)
 
 func (s *opStorage) now() time.Time { return s.p.svc.Now().UTC() }
 
-func (s *opStorage) Health(ctx context.Context) error { return s.p.store.Ping(ctx) }
+func (s *opStorage) Health(ctx context.Context) error { return s.p.svc.Ping(ctx) }
 
 // CreateAuthRequest records the login behind an authorization request op has validated
 // (client, redirect URI, scopes). PKCE is S256 or nothing, and required of public clients.
 func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
-	c, err := s.p.store.GetClient(ctx, req.ClientID)
+	c, err := s.p.svc.Client(ctx, req.ClientID)
 	switch {
-	case err != nil:
+	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	case err != nil:
+		return nil, err
 	case c.Disabled: // since op's validation of the request, which refused it if it was then
 		return nil, errDisabledClient()
 	}
@@ -69,85 +70,81 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 }
 
 func (s *opStorage) AuthRequestByID(ctx context.Context, id string) (op.AuthRequest, error) {
-	l, err := s.p.store.GetLogin(ctx, binding.LoginTokenHash(id))
-	if err != nil || l.Kind != storage.LoginRedirect || !s.now().Before(l.ExpiresAt) {
+	l, err := s.p.svc.AuthRequest(ctx, id)
+	if mcert.ErrorKind(err) == mcert.NotFound {
 		return nil, oidc.ErrInvalidRequest().WithDescription("unknown or expired login request; start again")
+	}
+	if err != nil {
+		return nil, err
 	}
 	return s.p.authRequest(id, l)
 }
 
 // SaveAuthCode attaches the code op made to the approved login.
 func (s *opStorage) SaveAuthCode(ctx context.Context, id, code string) error {
-	_, err := s.p.store.UpdateLogin(ctx, binding.LoginTokenHash(id), func(l storage.Login) (storage.Login, error) {
-		if l.Status != storage.LoginApproved {
-			return l, errors.New("the login is not approved")
-		}
-		l.CodeHash = codeHash(code)
-		return l, nil
-	})
-	return err
-}
-
-// hashIDPrefix marks an authorization request id that is the hash of the real one.
-const hashIDPrefix = "sha256:"
-
-func codeHash(code string) []byte {
-	h := sha256.Sum256([]byte(code))
-	return h[:]
+	return s.p.svc.AttachCode(ctx, id, code)
 }
 
 func (s *opStorage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
-	l, err := s.p.store.GetLoginByCode(ctx, codeHash(code))
-	if err != nil || l.Status != storage.LoginApproved || !s.now().Before(l.ExpiresAt) {
+	l, err := s.p.svc.LoginByCode(ctx, code)
+	if mcert.ErrorKind(err) == mcert.Invalid {
 		return nil, oidc.ErrInvalidGrant().WithDescription("the code is unknown, used or expired")
 	}
-	// The login's id is not stored, only its hash, which stands in for the id from here on:
-	// op needs it only to call DeleteAuthRequest after issuing the tokens.
-	return s.p.authRequest(hashIDPrefix+base64.RawURLEncoding.EncodeToString(l.Hash), l)
+	if err != nil {
+		return nil, err
+	}
+	return s.p.redemption(l)
 }
 
-// DeleteAuthRequest marks the login done once its tokens are issued, so the code works once.
+// A redemption is one request for a login's tokens: the exchange of its code, or a CIBA poll
+// that found it approved. Its authorization request's id, which op hands back to
+// DeleteAuthRequest once the token response is made, names the login by its hash (the login's
+// own id is not stored) and the access token it issues, made up now: the two steps of
+// binding.IssueToken and binding.CompleteLogin.
+const redemptionPrefix = "redeem:"
+
+func (p *Provider) redemption(l storage.Login) (*authRequest, error) {
+	return p.authRequest(redemptionPrefix+base64.RawURLEncoding.EncodeToString(l.Hash)+"."+newID(), l)
+}
+
+// redeemed reads a redemption's id: the login's hash and the access token's ID.
+func redeemed(id string) (loginHash []byte, tokenID string, ok bool) {
+	rest, ok := strings.CutPrefix(id, redemptionPrefix)
+	h, tokenID, cut := strings.Cut(rest, ".")
+	hash, err := base64.RawURLEncoding.DecodeString(h)
+	return hash, tokenID, ok && cut && err == nil
+}
+
+// DeleteAuthRequest completes the redemption once its tokens are made: the login is done, and
+// of redemptions racing for it every other one fails here, its token deleted unanswered.
 func (s *opStorage) DeleteAuthRequest(ctx context.Context, id string) error {
-	hash := binding.LoginTokenHash(id)
-	if h, ok := strings.CutPrefix(id, hashIDPrefix); ok {
-		hash, _ = base64.RawURLEncoding.DecodeString(h)
+	hash, tokenID, ok := redeemed(id)
+	if !ok {
+		return errors.New("provider: tokens for an authorization request that is no redemption")
 	}
-	_, err := s.p.store.UpdateLogin(ctx, hash, func(l storage.Login) (storage.Login, error) {
-		l.Status, l.CodeHash = storage.LoginDone, nil
-		return l, nil
-	})
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil
+	return oauthErr(s.p.svc.CompleteLogin(ctx, hash, tokenID))
+}
+
+// oauthErr is err as op answers it: binding's invalid_grant as op's.
+func oauthErr(err error) error {
+	var me *mcert.Error
+	if errors.As(err, &me) && me.Code == mcert.InvalidGrant.Name {
+		return oidc.ErrInvalidGrant().WithDescription("%s", me.Message)
 	}
 	return err
 }
 
-// accountOf is the account a token request is for.
-func (s *opStorage) accountOf(req op.TokenRequest) (string, string, error) {
-	if a, ok := req.(*authRequest); ok {
-		return a.login.ClientID, a.login.AccountID, nil
-	}
-	return "", "", errors.New("unexpected token request")
-}
-
 func (s *opStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	clientID, accountID, err := s.accountOf(req)
-	if err != nil {
-		return "", time.Time{}, err
+	a, ok := req.(*authRequest)
+	hash, tokenID, redemption := redeemed(a.GetID())
+	if !ok || !redemption {
+		return "", time.Time{}, errors.New("provider: an access token for a request that is no redemption")
 	}
-	now := s.now()
-	t := storage.Token{
-		ID: newID(), ClientID: clientID, AccountID: accountID, Scopes: req.GetScopes(),
-		CreatedAt: now, ExpiresAt: now.Add(accessTokenTTL),
-	}
-	if a, ok := req.(*authRequest); ok {
-		t.AuthTime = a.GetAuthTime()
-	}
-	if err := s.p.store.CreateToken(ctx, t); err != nil {
-		return "", time.Time{}, err
+	if _, err := s.p.svc.IssueToken(ctx, hash, a.login.ClientID, tokenID, req.GetScopes()); err != nil {
+		return "", time.Time{}, oauthErr(err)
 	}
 	// op computes expires_in from this against the wall clock.
-	return t.ID, time.Now().Add(accessTokenTTL), nil
+	return tokenID, time.Now().Add(binding.AccessTokenTTL), nil
 }
 
 var errNoRefresh = oidc.ErrUnsupportedGrantType().WithDescription("refresh tokens are not offered: every login is approved on the phone")
@@ -171,32 +168,29 @@ func (s *opStorage) TerminateSession(ctx context.Context, sub, clientID string) 
 	if err != nil {
 		return nil // a hint for another client or a stale subject: nothing of ours to end
 	}
-	_, err = s.p.store.DeleteTokens(ctx, accountID, clientID)
-	return err
+	return s.p.svc.EndSession(ctx, accountID, clientID)
 }
 
 func (s *opStorage) RevokeToken(ctx context.Context, tokenID, _, clientID string) *oidc.Error {
-	t, err := s.p.store.GetToken(ctx, tokenID)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil // RFC 7009: revoking an unknown token is not an error
+	err := s.p.svc.RevokeToken(ctx, tokenID, clientID)
+	var oe *oidc.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(oauthErr(err), &oe):
+		return oe
 	}
-	if err != nil {
-		return oidc.ErrServerError()
-	}
-	if t.ClientID != clientID {
-		return oidc.ErrInvalidGrant().WithDescription("the token was issued to another client")
-	}
-	if err := s.p.store.DeleteToken(ctx, tokenID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return oidc.ErrServerError()
-	}
-	return nil
+	s.p.logger.Error("revoke a token", "err", err)
+	return oidc.ErrServerError()
 }
 
 func (s *opStorage) GetClientByClientID(ctx context.Context, id string) (op.Client, error) {
-	c, err := s.p.store.GetClient(ctx, id)
+	c, err := s.p.svc.Client(ctx, id)
 	switch {
-	case err != nil:
+	case errors.Is(err, storage.ErrNotFound):
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client_id")
+	case err != nil:
+		return nil, err
 	case c.Disabled:
 		return nil, errDisabledClient()
 	}
@@ -214,69 +208,43 @@ func (s *opStorage) SetUserinfoFromScopes(ctx context.Context, info *oidc.UserIn
 	if err != nil {
 		return err
 	}
-	return s.p.fillUserinfo(ctx, info, clientID, accountID, scopes)
-}
-
-func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, _, _ string) error {
-	t, err := s.p.store.GetToken(ctx, tokenID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return errInactiveToken
-	case err != nil:
-		return err
-	case !s.now().Before(t.ExpiresAt):
-		return errInactiveToken
-	}
-	if err := s.p.activeClient(ctx, t.ClientID); err != nil {
+	a, c, err := s.p.svc.Grant(ctx, clientID, accountID)
+	if err != nil {
 		return err
 	}
-	return s.p.fillUserinfo(ctx, info, t.ClientID, t.AccountID, t.Scopes)
-}
-
-func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
-	t, err := s.p.store.GetToken(ctx, tokenID)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return errInactiveToken
-	case err != nil:
-		return err
-	case !s.now().Before(t.ExpiresAt) || t.ClientID != clientID:
-		return errInactiveToken
-	}
-	if err := s.p.activeClient(ctx, t.ClientID); err != nil {
-		return err
-	}
-	var info oidc.UserInfo
-	if err := s.p.fillUserinfo(ctx, &info, t.ClientID, t.AccountID, t.Scopes); err != nil {
-		return err
-	}
-	resp.SetUserInfo(&info)
-	resp.Active, resp.ClientID, resp.Scope = true, t.ClientID, t.Scopes
-	resp.Expiration = oidc.FromTime(t.ExpiresAt)
+	s.p.fillUserinfo(info, a, c, scopes)
 	return nil
 }
 
-// activeClient is nil when the client a token was issued to is registered and enabled, else
-// errInactiveToken: the tokens of a deleted or disabled relying party are worth nothing.
-func (p *Provider) activeClient(ctx context.Context, id string) error {
-	c, err := p.store.GetClient(ctx, id)
-	switch {
-	case errors.Is(err, storage.ErrNotFound) || err == nil && c.Disabled:
-		return errInactiveToken
-	case err != nil:
+func (s *opStorage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, _, _ string) error {
+	g, err := s.p.svc.ActiveToken(ctx, tokenID)
+	if err != nil {
 		return err
 	}
+	s.p.fillUserinfo(info, g.Account, g.Client, g.Token.Scopes)
+	return nil
+}
+
+func (s *opStorage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, _, clientID string) error {
+	g, err := s.p.svc.ActiveToken(ctx, tokenID)
+	if err != nil {
+		return err
+	}
+	if g.Token.ClientID != clientID {
+		return binding.ErrInactiveToken
+	}
+	var info oidc.UserInfo
+	s.p.fillUserinfo(&info, g.Account, g.Client, g.Token.Scopes)
+	resp.SetUserInfo(&info)
+	resp.Active, resp.ClientID, resp.Scope = true, g.Token.ClientID, g.Token.Scopes
+	resp.Expiration = oidc.FromTime(g.Token.ExpiresAt)
 	return nil
 }
 
 // fillUserinfo sets the claims the scopes grant: the pairwise sub always, name with profile,
 // email, phone_number, and citizen_id only for a relying party registered for it.
-func (p *Provider) fillUserinfo(ctx context.Context, info *oidc.UserInfo, clientID, accountID string, scopes []string) error {
-	a, err := p.store.GetAccount(ctx, accountID)
-	if err != nil {
-		return err
-	}
-	info.Subject = p.subs.of(clientID, accountID)
+func (p *Provider) fillUserinfo(info *oidc.UserInfo, a storage.Account, c storage.Client, scopes []string) {
+	info.Subject = p.subs.of(c.ID, a.ID)
 	if slices.Contains(scopes, oidc.ScopeProfile) {
 		info.Name = a.Name
 	}
@@ -287,16 +255,9 @@ func (p *Provider) fillUserinfo(ctx context.Context, info *oidc.UserInfo, client
 	if slices.Contains(scopes, oidc.ScopePhone) {
 		info.PhoneNumber, info.PhoneNumberVerified = taiwanE164(a.Phone), false
 	}
-	if slices.Contains(scopes, scopeCitizenID) {
-		c, err := p.store.GetClient(ctx, clientID)
-		if err != nil {
-			return err
-		}
-		if c.CitizenID {
-			info.AppendClaims(claimCitizenID, a.CitizenID)
-		}
+	if slices.Contains(scopes, scopeCitizenID) && c.CitizenID {
+		info.AppendClaims(claimCitizenID, a.CitizenID)
 	}
-	return nil
 }
 
 // taiwanE164 writes 0912345678 as +886912345678, the form OIDC's phone_number asks for.

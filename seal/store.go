@@ -2,6 +2,7 @@ package seal
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/mcert/mcert/storage"
@@ -25,59 +26,116 @@ type sealedStore struct {
 func KeyPurpose(id string) string      { return "signing key " + id }
 func SecretPurpose(name string) string { return "secret " + name }
 
-func (s sealedStore) Secret(ctx context.Context, name string, create func() []byte) ([]byte, error) {
-	purpose := SecretPurpose(name)
-	v, err := s.Store.Secret(ctx, name, func() []byte { return s.seal.Seal(purpose, create()) })
+func (s sealedStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.Store.Update(ctx, func(tx storage.Tx) error {
+		return fn(sealedTx{Tx: tx, opener: opener{tx, s.seal}})
+	})
+}
+
+func (s sealedStore) View(ctx context.Context, fn func(storage.ReadTx) error) error {
+	return s.Store.View(ctx, func(tx storage.ReadTx) error {
+		return fn(sealedReadTx{ReadTx: tx, opener: opener{tx, s.seal}})
+	})
+}
+
+// opener reads keys and secrets through a transaction, opened.
+type opener struct {
+	tx   storage.ReadTx
+	seal *Sealer
+}
+
+func (o opener) Secret(name string) ([]byte, error) {
+	v, err := o.tx.Secret(name)
 	if err != nil {
 		return nil, err
 	}
-	if v, err = s.seal.Open(purpose, v); err != nil {
+	if v, err = o.seal.Open(SecretPurpose(name), v); err != nil {
 		return nil, fmt.Errorf("secret %s: %w", name, err)
 	}
 	return v, nil
 }
 
-func (s sealedStore) CreateSigningKey(ctx context.Context, k storage.SigningKey) error {
-	k.PrivateKey = s.seal.Seal(KeyPurpose(k.ID), k.PrivateKey)
-	return s.Store.CreateSigningKey(ctx, k)
-}
-
-func (s sealedStore) ListSigningKeys(ctx context.Context) ([]storage.SigningKey, error) {
-	keys, err := s.Store.ListSigningKeys(ctx)
+func (o opener) SigningKeys() ([]storage.SigningKey, error) {
+	keys, err := o.tx.SigningKeys()
 	if err != nil {
 		return nil, err
 	}
 	for i, k := range keys {
-		if keys[i], err = s.openKey(k); err != nil {
-			return nil, err
+		plain, err := o.seal.Open(KeyPurpose(k.ID), k.PrivateKey)
+		if err != nil {
+			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
 		}
+		keys[i].PrivateKey = plain
 	}
 	return keys, nil
 }
 
-func (s sealedStore) UpdateSigningKey(ctx context.Context, id string, update func(storage.SigningKey) (storage.SigningKey, error)) (storage.SigningKey, error) {
-	k, err := s.Store.UpdateSigningKey(ctx, id, func(k storage.SigningKey) (storage.SigningKey, error) {
-		k, err := s.openKey(k)
-		if err != nil {
-			return k, err
-		}
-		if k, err = update(k); err != nil {
-			return k, err
-		}
-		k.PrivateKey = s.seal.Seal(KeyPurpose(k.ID), k.PrivateKey)
-		return k, nil
-	})
-	if err != nil {
-		return k, err
-	}
-	return s.openKey(k)
+type sealedReadTx struct {
+	storage.ReadTx
+	opener
 }
 
-func (s sealedStore) openKey(k storage.SigningKey) (storage.SigningKey, error) {
-	plain, err := s.seal.Open(KeyPurpose(k.ID), k.PrivateKey)
-	if err != nil {
-		return k, fmt.Errorf("signing key %s: %w", k.ID, err)
-	}
-	k.PrivateKey = plain
-	return k, nil
+func (t sealedReadTx) Secret(name string) ([]byte, error)         { return t.opener.Secret(name) }
+func (t sealedReadTx) SigningKeys() ([]storage.SigningKey, error) { return t.opener.SigningKeys() }
+
+type sealedTx struct {
+	storage.Tx
+	opener
+}
+
+func (t sealedTx) Secret(name string) ([]byte, error)         { return t.opener.Secret(name) }
+func (t sealedTx) SigningKeys() ([]storage.SigningKey, error) { return t.opener.SigningKeys() }
+
+func (t sealedTx) PutSecret(name string, value []byte) error {
+	return t.Tx.PutSecret(name, t.seal.Seal(SecretPurpose(name), value))
+}
+
+func (t sealedTx) CreateSigningKey(k storage.SigningKey) error {
+	k.PrivateKey = t.seal.Seal(KeyPurpose(k.ID), k.PrivateKey)
+	return t.Tx.CreateSigningKey(k)
+}
+
+func (t sealedTx) PutSigningKey(k storage.SigningKey) error {
+	k.PrivateKey = t.seal.Seal(KeyPurpose(k.ID), k.PrivateKey)
+	return t.Tx.PutSigningKey(k)
+}
+
+// SealPlain seals in place the signing keys (retired ones too) and the named secrets that an
+// mcert before sealing stored in the clear, in one transaction of the unwrapped store, and
+// returns how many it sealed; the wrapped store refuses a plain one. The replaced plain values
+// may linger in the store's free space, which the caller then clears (bolt.Compact).
+func SealPlain(ctx context.Context, store storage.Store, sealer *Sealer, secrets ...string) (int, error) {
+	var sealed int
+	err := store.Update(ctx, func(tx storage.Tx) error {
+		sealed = 0
+		keys, err := tx.SigningKeys()
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if IsSealed(k.PrivateKey) {
+				continue
+			}
+			k.PrivateKey = sealer.Seal(KeyPurpose(k.ID), k.PrivateKey)
+			if err := tx.PutSigningKey(k); err != nil {
+				return fmt.Errorf("seal signing key %s: %w", k.ID, err)
+			}
+			sealed++
+		}
+		for _, name := range secrets {
+			v, err := tx.Secret(name)
+			switch {
+			case errors.Is(err, storage.ErrNotFound) || err == nil && IsSealed(v):
+				continue
+			case err != nil:
+				return err
+			}
+			if err := tx.PutSecret(name, sealer.Seal(SecretPurpose(name), v)); err != nil {
+				return fmt.Errorf("seal secret %s: %w", name, err)
+			}
+			sealed++
+		}
+		return nil
+	})
+	return sealed, err
 }

@@ -173,6 +173,9 @@ type Login struct {
 	BrowserHash     []byte // a redirect login: hash of the secret cookie of the browser that started it
 	Browser         string // a redirect login: that browser as the phone shows it, e.g. "Chrome on Windows"
 	Reason          string // why a refused login was refused, or a denied one cancelled: an error code
+	// PollInterval: a decoupled login's interval its relying party must poll at, which each
+	// slow_down answer makes longer (CIBA Core 1.0, section 11).
+	PollInterval time.Duration
 }
 
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's
@@ -229,7 +232,9 @@ type Event struct {
 // beside it failed; PostgreSQL retries a transaction that lost a serialization conflict): it
 // must do no I/O of its own and leave nothing behind but what it wrote through tx, and what it
 // computed on its last run is what was committed. Records read through a transaction are the
-// caller's to keep. Implementations are safe for concurrent use.
+// caller's to keep. View's fn may run more than once too, and must not wait for another
+// transaction (bbolt cannot commit a write that grows the file while a View is open).
+// Implementations are safe for concurrent use.
 type Store interface {
 	Update(ctx context.Context, fn func(tx Tx) error) error
 	View(ctx context.Context, fn func(tx ReadTx) error) error
@@ -238,6 +243,12 @@ type Store interface {
 	// p.Batch deletions each, so that it never holds up the store's writers for long; with
 	// several instances on one store, one collects at a time and the others return at once.
 	GarbageCollect(ctx context.Context, p GCPolicy) (GCResult, error)
+
+	// Dump calls fn with every record but the rate-limit windows (which end within minutes),
+	// all from one snapshot, kind by kind in the order of Kinds, events oldest first: for
+	// copying a store into another (mcert store copy). fn may do I/O, but not in this store; an
+	// error from it ends the dump and is returned.
+	Dump(ctx context.Context, fn func(Record) error) error
 
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
@@ -299,6 +310,10 @@ type ReadTx interface {
 // (ErrNotFound otherwise) and keeps its indexes in step, and may not change the fields that
 // identify it (an ID, a hash, an account's CitizenID, a device's AccountID and CredentialID);
 // Delete of a record that does not exist is ErrNotFound.
+//
+// Those three errors are found before anything is written, so fn may handle them and go on:
+// the transaction holds what fn wrote besides. Any other failed write aborts the transaction,
+// even if fn ignores it and returns nil.
 type Tx interface {
 	ReadTx
 
@@ -314,7 +329,8 @@ type Tx interface {
 	CreateBinding(b Binding) error
 	PutBinding(b Binding) error
 
-	// CreateDevice fails with ErrAlreadyExists when the ID or the CredentialID is taken.
+	// CreateDevice fails with ErrAlreadyExists when the ID, the CredentialID or the TokenHash
+	// is taken.
 	CreateDevice(d Device) error
 	PutDevice(d Device) error
 

@@ -107,7 +107,7 @@ func pageParams(c echo.Context) (string, int) {
 // eventsPage answers a page of the audit log with the cursor of the next one (null at the end),
 // each event with the name of the website it concerns, which the citizen knows it by.
 func (s *Server) eventsPage(c echo.Context, events []storage.Event, limit int) error {
-	clients, err := s.svc.Store.ListClients(c.Request().Context())
+	clients, err := s.svc.Clients(c.Request().Context())
 	if err != nil {
 		return err
 	}

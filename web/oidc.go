@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/mcert/mcert"
-	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
 )
 
@@ -112,7 +111,6 @@ func (s *Server) adminRotateKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	s.svc.RecordAdmin(ctx, binding.EventAdminKeysRotate, "")
 	// kid stays what it meant when there was one algorithm: the key that signs by default.
 	return c.JSON(http.StatusOK, map[string]any{"kid": kids["RS256"], "kids": kids})
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/storage"
 )
 
 // Config is what the web layer needs besides the service.
@@ -172,9 +173,11 @@ func isHead(r *http.Request) bool { return r.Context().Value(headKey{}) != nil }
 func (s *Server) healthz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.svc.Store.Ping(ctx); err != nil {
+	if err := s.svc.Ping(ctx); err != nil {
 		s.cfg.Logger.Error("health check: store does not answer", "err", err)
-		return mcert.StoreUnavailable.New()
+		e := mcert.StoreUnavailable.New()
+		e.RetryAfter = storeRetryAfter
+		return e
 	}
 	// Stale revocation data refuses card logins (card_status_unknown) but nothing else: the
 	// instance stays in service, and says what is wrong.
@@ -254,6 +257,10 @@ type errorBody struct {
 	Message string `json:"message"`
 }
 
+// storeRetryAfter is what a client is told to wait when the store does not answer: long enough
+// for a database to fail over, short enough for a citizen at the page.
+const storeRetryAfter = 5 * time.Second
+
 // handleError writes every error as PROTOCOL.md's JSON body. Internal errors are logged in full
 // and shown only as "internal error".
 func (s *Server) handleError(err error, c echo.Context) {
@@ -264,8 +271,15 @@ func (s *Server) handleError(err error, c echo.Context) {
 	status, body := http.StatusInternalServerError, errorBody{internal.Name, internal.Message}
 	var me *mcert.Error
 	var he *echo.HTTPError
-	if !errors.As(err, &me) && errors.As(err, &he) {
+	switch {
+	case errors.As(err, &me):
+	case errors.As(err, &he):
 		me = echoError(he)
+	case errors.Is(err, storage.ErrUnavailable):
+		// Logged, for the operator to see why; the client learns only to try again.
+		s.cfg.Logger.Error("store unavailable", "method", c.Request().Method, "path", c.Path(), "request_id", c.Get(requestIDKey), "err", err)
+		me = mcert.StoreUnavailable.New()
+		me.RetryAfter = storeRetryAfter
 	}
 	switch {
 	case me != nil && me.Kind != mcert.Internal:

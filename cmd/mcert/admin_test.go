@@ -181,14 +181,12 @@ func TestLogoutAndSuspension(t *testing.T) {
 	}
 
 	// A suspended account's phone approves nothing.
-	acct, err := s.store.GetAccountByCitizen(ctx, "A123456789")
+	acct, err := storage.Get(ctx, s.store, func(tx storage.ReadTx) (storage.Account, error) { return tx.AccountByCitizen("A123456789") })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.store.UpdateAccount(ctx, acct.ID, func(a storage.Account) (storage.Account, error) {
-		a.Status = storage.AccountSuspended
-		return a, nil
-	}); err != nil {
+	acct.Status = storage.AccountSuspended
+	if err := s.store.Update(ctx, func(tx storage.Tx) error { return tx.PutAccount(acct) }); err != nil {
 		t.Fatal(err)
 	}
 	a = rp.startLogin()

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/mcert/mcert/storage/bolt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -36,7 +37,7 @@ func (s *server) dump(t testing.TB, skipCounted bool) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.store.WriteTo(f); err != nil {
+	if _, err := s.store.(*bolt.Store).WriteTo(f); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

@@ -212,12 +212,12 @@ func withDataFile(path string, fn func(*bolt.Store) error) (err error) {
 			err = fmt.Errorf("the data file is damaged: %v", r)
 		}
 	}()
-	s, err := bolt.Open(path, bolt.Options{})
+	s, err := storeSpec{boltPath: path}.open(context.Background())
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	return fn(s)
+	return fn(s.(*bolt.Store))
 }
 
 // syncDir makes the renames in dir durable: until the directory is flushed, a crash can bring

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mcert/mcert/storage"
 	"io"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func holdsDevices(t *testing.T, path string, devices []string) {
 	store := openChecked(t, path)
 	defer store.Close()
 	for _, id := range devices {
-		if _, err := store.GetDevice(context.Background(), id); err != nil {
+		if _, err := storage.Get(context.Background(), store, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(id) }); err != nil {
 			t.Errorf("%s lacks device %s, bound before the backup began: %v", path, id, err)
 		}
 	}

@@ -1,7 +1,8 @@
 package main
 
-// mcert bench seed: citizens with bound software phones, written straight into a stopped
-// server's data file, whose keys derive from one seed so that a million phones need no storage.
+// mcert bench seed: citizens with bound software phones, written straight into a store (a
+// stopped server's data file, or a PostgreSQL database), whose keys derive from one seed so that
+// a million phones need no storage.
 
 import (
 	"context"
@@ -18,6 +19,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,7 +33,6 @@ import (
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
-	"github.com/mcert/mcert/storage/bolt"
 )
 
 const (
@@ -40,9 +41,9 @@ const (
 	// Seeded citizens count up from 0, the bind scenario's fresh citizens down from the top.
 	benchIDSpace = 26 * 2 * 10_000_000
 	benchMaxN    = 10_000_000
-	// seedWriters write at once; the store commits the writes that queue meanwhile together,
-	// so this is about the size of each transaction of the seed.
-	seedWriters      = 4096
+	// seedBatch phones are written in one transaction: few enough to hold up nothing for long,
+	// enough that a commit's flush is spread over many.
+	seedBatch        = 1000
 	benchRedirectURI = "http://localhost:9000/callback"
 )
 
@@ -182,15 +183,17 @@ type seedReport struct {
 	Phones         int     `json:"phones"`
 	Seconds        float64 `json:"seconds"`
 	PhonesPerSec   float64 `json:"phones_per_second"`
-	DataFile       string  `json:"data_file"`
-	DataFileBytes  int64   `json:"data_file_bytes"`
-	BytesPerDevice float64 `json:"data_file_bytes_per_device"`
+	Store          string  `json:"store"`
+	DataFile       string  `json:"data_file,omitempty"`
+	DataFileBytes  int64   `json:"data_file_bytes,omitempty"`
+	BytesPerDevice float64 `json:"data_file_bytes_per_device,omitempty"`
 	Keys           string  `json:"keys"`
 	ClientID       string  `json:"client_id"`
 }
 
 func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	dataDir := fs.String("data", "./data", "data directory of the stopped server (created if missing)")
+	dataDir := fs.String("data", "./data", "data directory of the stopped server (created if missing): the bench key file and development CA go there, and the bbolt store by default")
+	storeFlag := fs.String("store", "", storeFlagHelp)
 	n := fs.Int("n", 1000, fmt.Sprintf("citizens to seed, each with one bound software phone (at most %d)", benchMaxN))
 	keys := fs.String("keys", "", "the bench's key file: the seed every phone's key derives from, and the relying party's secret (default <data>/bench-keys.json)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -200,6 +203,10 @@ func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if *n < 1 || *n > benchMaxN {
 		fmt.Fprintf(fs.Output(), "--n must be 1 to %d\n", benchMaxN)
 		return errUsage
+	}
+	where, err := parseStoreSpec(*storeFlag, *dataDir)
+	if err != nil {
+		return usageError(fs, err.Error())
 	}
 	keysPath := benchKeysPath(*dataDir, *keys)
 	if _, err := os.Stat(keysPath); err == nil {
@@ -214,15 +221,15 @@ func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if _, _, err := authn.LoadOrCreateDevCA(*dataDir, now); err != nil {
 		return err
 	}
-	dbPath := filepath.Join(*dataDir, "mcert.db")
-	store, err := bolt.Open(dbPath, bolt.Options{MaxBatchSize: seedWriters})
+	store, err := where.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	st := &benchState{Version: benchKeysVersion, Seed: make([]byte, 32), N: *n, CreatedAt: now, RedirectURI: benchRedirectURI}
 	_, _ = rand.Read(st.Seed)
-	rp, err := provider.RegisterClient(ctx, store, provider.ClientSpec{Name: "Bench RP", RedirectURIs: []string{benchRedirectURI}, CIBA: true}, now)
+	svc := &binding.Service{Store: store, Now: time.Now}
+	rp, err := provider.RegisterClient(ctx, svc, provider.ClientSpec{Name: "Bench RP", RedirectURIs: []string{benchRedirectURI}, CIBA: true}, "")
 	if err != nil {
 		return err
 	}
@@ -236,91 +243,88 @@ func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if err := st.save(keysPath); err != nil {
 		return fmt.Errorf("save the bench key file (the data file is seeded, but without it useless): %w", err)
 	}
-	info, err := os.Stat(dbPath)
-	if err != nil {
-		return err
-	}
 	took := time.Since(start).Seconds()
-	r := seedReport{
-		Phones: *n, Seconds: took, PhonesPerSec: float64(*n) / took, DataFile: dbPath, DataFileBytes: info.Size(),
-		BytesPerDevice: float64(info.Size()) / float64(*n), Keys: keysPath, ClientID: st.ClientID,
+	r := seedReport{Phones: *n, Seconds: took, PhonesPerSec: float64(*n) / took, Store: where.String(), Keys: keysPath, ClientID: st.ClientID}
+	if where.boltPath != "" {
+		info, err := os.Stat(where.boltPath)
+		if err != nil {
+			return err
+		}
+		r.DataFile, r.DataFileBytes, r.BytesPerDevice = where.boltPath, info.Size(), float64(info.Size())/float64(*n)
 	}
 	if *asJSON {
 		return json.NewEncoder(stdout).Encode(r)
 	}
-	_, err = fmt.Fprintf(stdout, "seeded %d citizens with bound phones in %.1f s (%.0f/s)\ndata file %s: %.1f MiB, %.0f bytes per device\nkeys in %s; relying party %s\n",
-		r.Phones, r.Seconds, r.PhonesPerSec, r.DataFile, float64(r.DataFileBytes)/(1<<20), r.BytesPerDevice, r.Keys, r.ClientID)
+	fmt.Fprintf(stdout, "seeded %d citizens with bound phones in %.1f s (%.0f/s) into %s\n", r.Phones, r.Seconds, r.PhonesPerSec, r.Store)
+	if r.DataFile != "" {
+		fmt.Fprintf(stdout, "data file %s: %.1f MiB, %.0f bytes per device\n", r.DataFile, float64(r.DataFileBytes)/(1<<20), r.BytesPerDevice)
+	}
+	_, err = fmt.Fprintf(stdout, "keys in %s; relying party %s\n", r.Keys, r.ClientID)
 	return err
 }
 
-// seedPhones writes the accounts and devices with many writers at once, so that the store
-// commits them thousands to a transaction. A device is stored through BindDevice, the only way
-// the store makes one, with one binding, expired, as the vehicle of them all; it is collected
-// at the end as the server's own collection would.
-func seedPhones(ctx context.Context, store *bolt.Store, st *benchState, now time.Time, quiet bool, stdout io.Writer) error {
-	vehicle := storage.Binding{
-		ID: base64url(st.derive("binding", 0)[:16]), TokenHash: st.derive("binding token", 0), Status: storage.BindingScanned,
-		CreatedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(-2 * time.Hour),
+// seedPhones writes the accounts and devices, seedBatch to a transaction: the phones' keys are
+// derived on every core, and one batch is written while the next is derived.
+func seedPhones(ctx context.Context, store storage.Store, st *benchState, now time.Time, quiet bool, stdout io.Writer) error {
+	type record struct {
+		a storage.Account
+		d storage.Device
 	}
-	if err := store.CreateBinding(ctx, vehicle); err != nil {
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx) // one failed write stops the others
+	ctx, cancel := context.WithCancel(ctx) // a failed write stops the deriving
 	defer cancel()
-	var next, done atomic.Int64
-	stop := make(chan struct{})
-	if !quiet && st.N >= 100_000 {
-		go func() {
-			t := time.NewTicker(10 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-t.C:
-					fmt.Fprintf(stdout, "  %d of %d seeded (%.0f s)\n", done.Load(), st.N, time.Since(now).Seconds())
+	batches := make(chan []record, 1)
+	derived := make(chan error, 1)
+	go func() {
+		defer close(batches)
+		for from := 0; from < st.N; from += seedBatch {
+			batch := make([]record, min(seedBatch, st.N-from))
+			var next atomic.Int64
+			err := parallel(runtime.GOMAXPROCS(0), func(int) error {
+				for i := int(next.Add(1) - 1); i < len(batch); i = int(next.Add(1) - 1) {
+					p, err := st.phone(from + i)
+					if err != nil {
+						return err
+					}
+					if batch[i].a, batch[i].d, err = p.records(now); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				derived <- err
+				return
+			}
+			select {
+			case batches <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+		derived <- nil
+	}()
+	done, last := 0, time.Now()
+	for batch := range batches {
+		err := store.Update(ctx, func(tx storage.Tx) error {
+			for _, r := range batch {
+				if err := tx.CreateAccount(r.a); err != nil {
+					return fmt.Errorf("seed account %s: %w", r.a.CitizenID, err)
+				}
+				if err := tx.CreateDevice(r.d); err != nil {
+					return fmt.Errorf("seed the device of %s: %w", r.a.CitizenID, err)
 				}
 			}
-		}()
-	}
-	err := parallel(min(seedWriters, st.N), func(int) error {
-		for i := int(next.Add(1) - 1); i < st.N; i = int(next.Add(1) - 1) {
-			if err := seedPhone(ctx, store, st, vehicle.ID, i, now); err != nil {
-				cancel()
-				return err
-			}
-			done.Add(1)
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
-	})
-	close(stop)
-	if err != nil {
-		return err
+		if done += len(batch); !quiet && time.Since(last) >= 10*time.Second {
+			fmt.Fprintf(stdout, "  %d of %d seeded (%.0f s)\n", done, st.N, time.Since(now).Seconds())
+			last = time.Now()
+		}
 	}
-	_, err = store.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: now.Add(-time.Hour)})
-	return err
-}
-
-func seedPhone(ctx context.Context, store *bolt.Store, st *benchState, vehicle string, i int, now time.Time) error {
-	p, err := st.phone(i)
-	if err != nil {
-		return err
-	}
-	a, d, err := p.records(now)
-	if err != nil {
-		return err
-	}
-	if err := store.CreateAccount(ctx, a); err != nil {
-		return fmt.Errorf("seed account %d: %w", i, err)
-	}
-	_, err = store.BindDevice(ctx, vehicle, d, func(b storage.Binding) (storage.Binding, error) {
-		b.Status, b.DeviceID = storage.BindingBound, d.ID
-		return b, nil
-	})
-	if err != nil {
-		return fmt.Errorf("seed device %d: %w", i, err)
-	}
-	return nil
+	return <-derived
 }
 
 // parallel runs fn(0) … fn(n-1) at once and returns the first error.

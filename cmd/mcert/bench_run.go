@@ -53,6 +53,8 @@ const benchUnlimited = "1000000000/1m"
 
 func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) (err error) {
 	dataDir := fs.String("data", "./data", "data directory seeded by mcert bench seed")
+	storeFlag := fs.String("store", "", "the store seeded by mcert bench seed --store, which the servers serve from (default bolt:<data>/mcert.db)")
+	instances := fs.Int("instances", 1, "servers to run on the store, which the phones' connections take turns between as behind a load balancer (a PostgreSQL store only, for more than one)")
 	keys := fs.String("keys", "", "the bench's key file (default <data>/bench-keys.json)")
 	c := fs.Int("c", 64, "concurrent phones")
 	duration := fs.Duration("duration", 20*time.Second, "how long to measure (the login transactions and fresh accounts the phones use are prepared beforehand, untimed)")
@@ -66,9 +68,16 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, ok := benchScenarios[*scenario]; !ok || *c < 1 || *duration <= 0 || *ceilingFor <= 0 {
-		fmt.Fprintln(fs.Output(), "--scenario must be login, bind or ciba; --c, --duration and --ceiling must be positive")
+	if _, ok := benchScenarios[*scenario]; !ok || *c < 1 || *duration <= 0 || *ceilingFor <= 0 || *instances < 1 {
+		fmt.Fprintln(fs.Output(), "--scenario must be login, bind or ciba; --c, --duration, --ceiling and --instances must be positive")
 		return errUsage
+	}
+	where, err := parseStoreSpec(*storeFlag, *dataDir)
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	if where.boltPath != "" && *instances > 1 {
+		return usageError(fs, "--instances: a bbolt data file is one server's; give a PostgreSQL --store for several")
 	}
 	var memoryLimit int64
 	if *serverMemory != "" {
@@ -93,31 +102,35 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if *logPath == "" {
 		*logPath = filepath.Join(*dataDir, "bench-serve.log")
 	}
-	addr, err := freeLoopbackAddr()
-	if err != nil {
-		return err
+	addrs := make([]string, *instances)
+	for i := range addrs {
+		if addrs[i], err = freeLoopbackAddr(); err != nil {
+			return err
+		}
 	}
 	r := &benchRun{
-		state: st, scenario: *scenario, c: *c, addr: addr,
-		base: "http://localhost:" + addr[strings.LastIndex(addr, ":")+1:], uses: make([]uint32, st.N),
+		state: st, scenario: *scenario, c: *c, addrs: addrs,
+		base: "http://localhost:" + addrs[0][strings.LastIndex(addrs[0], ":")+1:], uses: make([]uint32, st.N),
 	}
 	r.counterBase = max(st.NextCounter, uint32(time.Since(st.CreatedAt)/(10*time.Millisecond)))
 
 	report := benchReport{
 		Scenario: *scenario, Unit: benchScenarios[*scenario].unit, Requests: benchScenarios[*scenario].requests, Phones: st.N, Concurrency: *c,
+		Store: where.String(), Instances: *instances,
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Errors: map[string]int{},
 	}
-	before := snapshotCPU(0)
+	before := snapshotCPU()
 	if report.Ceiling, err = benchCeiling(ctx, *scenario, st, r.base, *ceilingFor); err != nil {
 		return fmt.Errorf("in-process ceiling: %w", err)
 	}
 	report.CeilingWorkers = runtime.GOMAXPROCS(0)
-	report.CeilingOthersCPUSeconds = before.to(snapshotCPU(0)).others.Seconds()
+	report.CeilingOthersCPUSeconds = before.to(snapshotCPU()).others.Seconds()
 	report.CeilingSeconds = ceilingFor.Seconds()
 
 	serveFlags := []string{
 		"--limit-card-login-ip", benchUnlimited, "--limit-card-login-citizen", benchUnlimited,
 		"--limit-phone-begin-ip", benchUnlimited, "--limit-ciba-client", benchUnlimited, "--limit-login-ip", benchUnlimited,
+		"--store", where.flag(), "--public-url", r.base, // every instance is the one origin
 	}
 	if *debugAddr != "" {
 		serveFlags = append(serveFlags, "--debug-addr", *debugAddr)
@@ -128,16 +141,27 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 			return err
 		}
 		defer cg.remove() // after the server has ended: deferred calls run last first
-		if err := evictFromPageCache(filepath.Join(*dataDir, "mcert.db")); err != nil {
+		if where.boltPath == "" {
+			return usageError(fs, "--server-memory measures a bbolt data file in the page cache; it has no meaning with PostgreSQL")
+		}
+		if err := evictFromPageCache(where.boltPath); err != nil {
 			return fmt.Errorf("--server-memory: evict the data file from the page cache: %w", err)
 		}
 		report.Server.MemoryLimit = memoryLimit
 	}
-	srv, err := startServe(ctx, *bin, *dataDir, addr, *logPath, cg, serveFlags...)
-	if err != nil {
-		return err
+	servers := make([]*serveProcess, len(addrs))
+	for i, addr := range addrs {
+		logFile := *logPath
+		if i > 0 {
+			logFile = fmt.Sprintf("%s.%d", *logPath, i)
+		}
+		if servers[i], err = startServe(ctx, *bin, *dataDir, addr, logFile, cg, serveFlags...); err != nil {
+			return err
+		}
+		defer servers[i].kill()
+		r.pids = append(r.pids, servers[i].cmd.Process.Pid)
 	}
-	defer srv.kill()
+	srv := servers[0]
 	defer func() { // whatever happens: a signature counter sent must not be sent again
 		st.NextCounter = r.counterBase + slices.Max(r.uses) + 1
 		st.NextBinder += int(r.binders.Load())
@@ -163,10 +187,12 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if p, err := readProc(srv.cmd.Process.Pid); err == nil {
 		report.Server.RSS, report.Server.HWM, report.Server.RSSAnon, report.Server.RSSFile = p.rss, p.hwm, p.anon, p.file
 	}
-	if err := srv.stop(); err != nil {
-		return err
+	for _, srv := range servers {
+		if err := srv.stop(); err != nil {
+			return err
+		}
 	}
-	if info, err := os.Stat(filepath.Join(*dataDir, "mcert.db")); err == nil {
+	if info, err := os.Stat(where.boltPath); where.boltPath != "" && err == nil {
 		report.DataFileBytes = info.Size()
 		report.BytesPerPhone = float64(info.Size()) / float64(st.N)
 	}
@@ -181,7 +207,9 @@ type benchRun struct {
 	state       *benchState
 	scenario    string
 	c           int
-	addr        string // where the server listens
+	addrs       []string // where the servers listen, which connections take turns between
+	pids        []int    // the servers' processes
+	dials       atomic.Uint64
 	base        string // its public URL, which is also the phones' WebAuthn origin
 	http        *http.Client
 	oauth       oauth2.Config
@@ -199,7 +227,7 @@ func (r *benchRun) connect(ctx context.Context, dataDir string) error {
 		Transport: &http.Transport{
 			// The URLs name localhost, the WebAuthn origin; every connection goes to the server.
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				return dialer.DialContext(ctx, "tcp", r.addr)
+				return dialer.DialContext(ctx, "tcp", r.addrs[(r.dials.Add(1)-1)%uint64(len(r.addrs))])
 			},
 			MaxIdleConns:        4 * r.c,
 			MaxIdleConnsPerHost: 4 * r.c,
@@ -321,7 +349,7 @@ func (r *benchRun) measure(ctx context.Context, duration time.Duration, report *
 		}
 		prepared += time.Since(start)
 
-		before := snapshotCPU(report.Server.PID)
+		before := snapshotCPU(r.pids...)
 		ops0 := 0
 		for _, w := range workers {
 			ops0 += w.ops
@@ -346,7 +374,7 @@ func (r *benchRun) measure(ctx context.Context, duration time.Duration, report *
 		})
 		took := time.Since(start)
 		timed += took
-		cpu = cpu.add(before.to(snapshotCPU(report.Server.PID)))
+		cpu = cpu.add(before.to(snapshotCPU(r.pids...)))
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -841,11 +869,12 @@ type cpuUse struct {
 	serverMajorFaults      int64
 }
 
-func snapshotCPU(serverPID int) cpuSnapshot {
+// snapshotCPU reads the CPU time of the servers (their sum), the bench and the machine.
+func snapshotCPU(serverPIDs ...int) cpuSnapshot {
 	var s cpuSnapshot
-	if serverPID != 0 {
-		p, _ := readProc(serverPID)
-		s.server, s.serverMajorFaults = p.cpu, p.majorFaults
+	for _, pid := range serverPIDs {
+		p, _ := readProc(pid)
+		s.server, s.serverMajorFaults = s.server+p.cpu, s.serverMajorFaults+p.majorFaults
 	}
 	p, _ := readProc(os.Getpid())
 	s.client = p.cpu
@@ -888,7 +917,9 @@ type benchReport struct {
 	Requests       int            `json:"requests_per_op"` // timed HTTP requests in one operation
 	Phones         int            `json:"phones"`          // seeded
 	Concurrency    int            `json:"concurrency"`
-	Seconds        float64        `json:"seconds"` // timed
+	Store          string         `json:"store"`     // bolt:<file> or the PostgreSQL URL, without its password
+	Instances      int            `json:"instances"` // servers on the store; Server is the first's, but its CPU figures are of them all
+	Seconds        float64        `json:"seconds"`   // timed
 	PrepareSeconds float64        `json:"prepare_seconds"`
 	Ops            int            `json:"ops"`
 	OpsPerSec      float64        `json:"ops_per_second"`
@@ -928,8 +959,8 @@ type benchReport struct {
 	// figures too low.
 	OthersCPUSeconds        float64 `json:"others_cpu_seconds"`
 	CeilingOthersCPUSeconds float64 `json:"ceiling_others_cpu_seconds"`
-	DataFileBytes           int64   `json:"data_file_bytes"`
-	BytesPerPhone           float64 `json:"data_file_bytes_per_phone"`
+	DataFileBytes           int64   `json:"data_file_bytes,omitempty"`
+	BytesPerPhone           float64 `json:"data_file_bytes_per_phone,omitempty"`
 	GoVersion               string  `json:"go_version"`
 	CPUs                    int     `json:"cpus"`
 }
@@ -956,7 +987,12 @@ func (r *benchReport) print(w io.Writer) error {
 	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
 		busy = " (the machine was not idle: these figures are low)"
 	}
+	dataFile := fmt.Sprintf("%.1f MiB, %.0f bytes per seeded phone", mib(r.DataFileBytes), r.BytesPerPhone)
+	if r.DataFileBytes == 0 {
+		dataFile = "none: the store is PostgreSQL"
+	}
 	_, err := fmt.Fprintf(w, `mcert bench %s: %d seeded phones, %d concurrent, %.1f s timed (%.1f s preparing), %s, %d CPUs
+  %-18s %s, %d instance(s)
   %-18s %.0f/s (%d in all)
   %-18s p50 %.2f  p95 %.2f  p99 %.2f  max %.2f
   %-18s %s
@@ -967,9 +1003,10 @@ func (r *benchReport) print(w io.Writer) error {
   %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
   %-18s CPU %.1f s
   %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
-  %-18s %.1f MiB, %.0f bytes per seeded phone
+  %-18s %s
 `,
 		r.Scenario, r.Phones, r.Concurrency, r.Seconds, r.PrepareSeconds, r.GoVersion, r.CPUs,
+		"store", r.Store, r.Instances,
 		r.Unit, r.OpsPerSec, r.Ops,
 		"latency ms", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max,
 		"errors", errs,
@@ -981,6 +1018,6 @@ func (r *benchReport) print(w io.Writer) error {
 		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, memory,
 		"bench client", r.ClientCPUSeconds,
 		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
-		"data file", mib(r.DataFileBytes), r.BytesPerPhone)
+		"data file", dataFile)
 	return err
 }

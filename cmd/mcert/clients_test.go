@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/mcert/mcert/storage"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -245,7 +246,7 @@ func TestRPCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events, err := store.ListEvents(context.Background(), "", "", 100)
+	events, err := storage.Get(context.Background(), store, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events("", "", 100) })
 	store.Close()
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +269,7 @@ func TestRPCommands(t *testing.T) {
 // how its admin API does the same.
 func TestRPCommandsWhileServing(t *testing.T) {
 	s := startServer(t)
-	c, err := provider.RegisterClient(context.Background(), s.store, provider.ClientSpec{Name: "臺灣雲市集", RedirectURIs: []string{rpRedirect}}, s.clock.Now())
+	c, err := provider.RegisterClient(context.Background(), s.service, provider.ClientSpec{Name: "臺灣雲市集", RedirectURIs: []string{rpRedirect}}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +288,7 @@ func TestRPCommandsWhileServing(t *testing.T) {
 			t.Errorf("mcert %v while the server runs: %s", args, out)
 		}
 	}
-	if got, err := s.store.GetClient(context.Background(), c.ID); err != nil || got.Name != "臺灣雲市集" {
+	if got, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) (storage.Client, error) { return tx.Client(c.ID) }); err != nil || got.Name != "臺灣雲市集" {
 		t.Errorf("the client after the refused commands: %+v, %v", got, err)
 	}
 }

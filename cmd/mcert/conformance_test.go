@@ -326,7 +326,7 @@ func TestSigningKeysOfOlderData(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := storage.SigningKey{ID: "old-es256", Algorithm: "ES256", PrivateKey: der, CreatedAt: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
-	if err := store.CreateSigningKey(context.Background(), old); err != nil {
+	if err := store.Update(context.Background(), func(tx storage.Tx) error { return tx.CreateSigningKey(old) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Close(); err != nil {
@@ -715,7 +715,8 @@ func TestCIBAFormEncodedCredentials(t *testing.T) {
 	ctx := context.Background()
 	const id, secret = "rp:1 é+x", "s3cr%t+:with space"
 	h := sha256.Sum256([]byte(secret))
-	if err := s.store.CreateClient(ctx, storage.Client{ID: id, SecretHash: h[:], Name: "健保署", RedirectURIs: []string{rpRedirect}, CIBA: true, CreatedAt: s.clock.Now()}); err != nil {
+	c := storage.Client{ID: id, SecretHash: h[:], Name: "健保署", RedirectURIs: []string{rpRedirect}, CIBA: true, CreatedAt: s.clock.Now()}
+	if err := s.store.Update(ctx, func(tx storage.Tx) error { return tx.CreateClient(c) }); err != nil {
 		t.Fatal(err)
 	}
 	auth := &clientAuth{id: id, secret: secret}

@@ -207,27 +207,27 @@ func (l *ledger) verify(t *testing.T, path string) (devices, logins int) {
 	defer store.Close()
 	ctx := context.Background()
 	for _, id := range l.accounts {
-		if _, err := store.GetAccountByCitizen(ctx, id); err != nil {
+		if _, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Account, error) { return tx.AccountByCitizen(id) }); err != nil {
 			t.Errorf("registered account of %s: %v", id, err)
 		}
 	}
 	for _, id := range l.bindings {
-		if _, err := store.GetBinding(ctx, id); err != nil {
+		if _, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Binding, error) { return tx.Binding(id) }); err != nil {
 			t.Errorf("created binding %s: %v", id, err)
 		}
 	}
 	for _, id := range l.devices {
-		if _, err := store.GetDevice(ctx, id); err != nil {
+		if _, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(id) }); err != nil {
 			t.Errorf("bound device %s: %v", id, err)
 		}
 	}
 	for id, a := range l.logins {
-		lg, err := store.GetLogin(ctx, binding.LoginTokenHash(id))
+		lg, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Login, error) { return tx.Login(binding.LoginTokenHash(id)) })
 		if err != nil || (lg.Status != storage.LoginApproved && lg.Status != storage.LoginDone) || lg.DeviceID != a.device {
 			t.Errorf("login %s approved by device %s: stored as %q by %q (%v)", id, a.device, lg.Status, lg.DeviceID, err)
 			continue
 		}
-		if d, err := store.GetDevice(ctx, a.device); err != nil || d.SignCount < a.counter {
+		if d, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(a.device) }); err != nil || d.SignCount < a.counter {
 			t.Errorf("device %s signed login %s with counter %d; stored counter %d (%v)", a.device, id, a.counter, d.SignCount, err)
 		}
 	}

@@ -47,7 +47,7 @@ func TestDevelopmentModeOnEveryStart(t *testing.T) {
 		if !strings.Contains(log, "level=WARN msg=\""+warning) {
 			t.Errorf("a start in development mode does not warn of it:\n%s", log)
 		}
-		if _, err := s.store.GetClient(context.Background(), provider.DemoClientID); err != nil {
+		if _, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) (storage.Client, error) { return tx.Client(provider.DemoClientID) }); err != nil {
 			t.Fatalf("the demo relying party in development mode: %v", err)
 		}
 		s.browser(t).do("GET", "/demo", nil).want(t, 200)
@@ -58,7 +58,7 @@ func TestDevelopmentModeOnEveryStart(t *testing.T) {
 	if strings.Contains(log, warning) || !strings.Contains(log, removed) {
 		t.Errorf("the first start with --card-ca:\n%s", log)
 	}
-	if _, err := s.store.GetClient(context.Background(), provider.DemoClientID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) (storage.Client, error) { return tx.Client(provider.DemoClientID) }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the demo relying party after a start with --card-ca: %v", err)
 	}
 	s.browser(t).do("GET", "/demo", nil).want(t, 404)

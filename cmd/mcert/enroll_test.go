@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/mcert/mcert/storage"
 	"net/http"
 	"strings"
 	"testing"
@@ -76,7 +77,7 @@ func TestEnrollEndToEnd(t *testing.T) {
 		t.Fatalf("account devices: %v", devs)
 	}
 
-	stored, err := s.store.GetDevice(context.Background(), res.DeviceID)
+	stored, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(res.DeviceID) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +149,7 @@ func TestGarbageCollection(t *testing.T) {
 	if r.Status != 404 || r.errorCode(t) != "binding_not_found" {
 		t.Fatalf("a collected binding answers %d %s", r.Status, r.Body)
 	}
-	if _, err := s.store.GetAccountByCitizen(ctx, "A123456789"); err != nil {
+	if _, err := storage.Get(ctx, s.store, func(tx storage.ReadTx) (storage.Account, error) { return tx.AccountByCitizen("A123456789") }); err != nil {
 		t.Fatalf("the account must survive garbage collection: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
+	"github.com/mcert/mcert/storage"
 	"net/http"
 	"net/url"
 	"os"
@@ -226,7 +227,7 @@ func TestAnonymousGrowth(t *testing.T) {
 		token := tokenOf(t, a.page["qr_text"].(string))
 		a.browser.do("POST", "/api/v1/phone/login/begin", map[string]string{"token": token}).want(t, 200)
 		events := func() int {
-			e, err := s.store.ListEvents(context.Background(), "", "", 1000)
+			e, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events("", "", 1000) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -311,7 +312,7 @@ func TestInvisibleCharacters(t *testing.T) {
 			t.Errorf("binding_message %q: %d %v", msg, status, body)
 		}
 	}
-	if _, err := provider.RegisterClient(context.Background(), s.store, provider.ClientSpec{Name: "健保\u200d署", CIBA: true}, s.clock.Now()); err == nil || !strings.Contains(err.Error(), "invalid_client_metadata") {
+	if _, err := provider.RegisterClient(context.Background(), s.service, provider.ClientSpec{Name: "健保\u200d署", CIBA: true}, ""); err == nil || !strings.Contains(err.Error(), "invalid_client_metadata") {
 		t.Errorf("a client name with a zero-width joiner: %v", err)
 	}
 	b := s.browser(t)
@@ -368,7 +369,7 @@ func TestAuditRetention(t *testing.T) {
 	b := s.browser(t)
 	b.cardLogin(s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
 	count := func() int {
-		e, err := s.store.ListEvents(context.Background(), "", "", 1000)
+		e, err := storage.Get(context.Background(), s.store, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events("", "", 1000) })
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -36,7 +36,7 @@ func (s *server) relyingParty(t testing.TB, name string, spec provider.ClientSpe
 	if spec.RedirectURIs == nil {
 		spec.RedirectURIs = []string{rpRedirect}
 	}
-	c, err := provider.RegisterClient(ctx, s.store, spec, s.clock.Now())
+	c, err := provider.RegisterClient(ctx, s.service, spec, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +254,7 @@ func TestOIDCRefusals(t *testing.T) {
 		if !isAPIError(err, 403, "clone_warning") {
 			t.Fatalf("login with a counter that went back: %v", err)
 		}
-		d, err := s.store.GetDevice(ctx, deviceID)
+		d, err := storage.Get(ctx, s.store, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(deviceID) })
 		if err != nil || d.CloneWarningAt == nil {
 			t.Fatalf("the clone warning was not recorded on the device: %+v %v", d, err)
 		}
@@ -343,10 +343,15 @@ func TestOIDCTokenRefusals(t *testing.T) {
 func revoke(t *testing.T, s *server, deviceID string) {
 	t.Helper()
 	now := s.clock.Now()
-	if _, err := s.store.UpdateDevice(context.Background(), deviceID, func(d storage.Device) (storage.Device, error) {
+	err := s.store.Update(context.Background(), func(tx storage.Tx) error {
+		d, err := tx.Device(deviceID)
+		if err != nil {
+			return err
+		}
 		d.Status, d.RevokedAt = storage.DeviceRevoked, &now
-		return d, nil
-	}); err != nil {
+		return tx.PutDevice(d)
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,14 +8,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
-	"github.com/mcert/mcert/storage/bolt"
 )
 
 // listFlag collects a repeatable flag.
@@ -24,25 +22,30 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
-// openClients opens the relying parties of the stopped server whose data directory is dataDir.
-// The server holds its data file while it runs: then live says how its admin API does the same.
-func openClients(dataDir, live string) (provider.Clients, func(), error) {
-	store, err := bolt.Open(filepath.Join(dataDir, "mcert.db"), bolt.Options{})
+// storeFlags adds --data and --store to fs, for a command on the store; it returns how to read
+// them once parsed.
+func storeFlags(fs *flag.FlagSet) func() (storeSpec, error) {
+	dataDir := fs.String("data", "./data", "data directory of the server (with a bbolt store, of the stopped server)")
+	store := fs.String("store", "", storeFlagHelp)
+	return func() (storeSpec, error) { return parseStoreSpec(*store, *dataDir) }
+}
+
+// openClients opens the relying parties of the store. A server holds its bbolt data file while
+// it runs: then live says how its admin API does the same. With existing, a bbolt store must be
+// there already: a missing data file is a mistyped --data, not a server to create one for.
+func openClients(ctx context.Context, spec storeSpec, live string, existing bool) (provider.Clients, func(), error) {
+	if _, err := os.Stat(spec.boltPath); existing && spec.boltPath != "" && errors.Is(err, os.ErrNotExist) {
+		return provider.Clients{}, nil, fmt.Errorf("there is no data file %s; give the server's data directory with --data", spec.boltPath)
+	}
+	store, err := spec.open(ctx)
+	if err != nil && spec.boltPath != "" {
+		err = fmt.Errorf("%w (while the server runs, %s)", err, live)
+	}
 	if err != nil {
-		return provider.Clients{}, nil, fmt.Errorf("%w (while the server runs, %s)", err, live)
+		return provider.Clients{}, nil, err
 	}
 	// The service records the operator's changes in the audit log, as the admin API does.
 	return provider.Clients{Service: &binding.Service{Store: store, Now: time.Now}}, func() { store.Close() }, nil
-}
-
-// openExistingClients is openClients for the commands that change what is there: a data
-// directory without a data file is a mistyped --data, not a server to create one for.
-func openExistingClients(dataDir, live string) (provider.Clients, func(), error) {
-	path := filepath.Join(dataDir, "mcert.db")
-	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return provider.Clients{}, nil, fmt.Errorf("there is no data file %s; give the server's data directory with --data", path)
-	}
-	return openClients(dataDir, live)
 }
 
 func printJSON(w io.Writer, v any) error {
@@ -52,7 +55,7 @@ func printJSON(w io.Writer, v any) error {
 }
 
 func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	dataDir := fs.String("data", "./data", "data directory of the stopped server")
+	where := storeFlags(fs)
 	var spec provider.ClientSpec
 	var redirects, logouts listFlag
 	fs.StringVar(&spec.Name, "name", "", "the relying party's name, shown to citizens on the login page and the phone (required)")
@@ -66,7 +69,11 @@ func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 		return err
 	}
 	spec.RedirectURIs, spec.PostLogoutRedirectURIs = redirects, logouts
-	clients, done, err := openClients(*dataDir, "register through its admin API: POST /api/v1/admin/clients")
+	store, err := where()
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	clients, done, err := openClients(ctx, store, "register through its admin API: POST /api/v1/admin/clients", false)
 	if err != nil {
 		return err
 	}
@@ -79,11 +86,15 @@ func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 }
 
 func runRPList(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
-	dataDir := fs.String("data", "./data", "data directory of the stopped server")
+	where := storeFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	clients, done, err := openExistingClients(*dataDir, "list them through its admin API: GET /api/v1/admin/clients")
+	store, err := where()
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	clients, done, err := openClients(ctx, store, "list them through its admin API: GET /api/v1/admin/clients", true)
 	if err != nil {
 		return err
 	}
@@ -98,7 +109,7 @@ func runRPList(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 // clientCommand defines the flags of a command on one relying party and runs do with it once
 // they are parsed.
 func clientCommand(ctx context.Context, fs *flag.FlagSet, args []string, live string, do func(provider.Clients, string) error) error {
-	dataDir := fs.String("data", "./data", "data directory of the stopped server")
+	where := storeFlags(fs)
 	id := fs.String("client-id", "", "the relying party's client_id, as mcert rp list shows it (required)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -108,7 +119,11 @@ func clientCommand(ctx context.Context, fs *flag.FlagSet, args []string, live st
 		fs.Usage()
 		return errUsage
 	}
-	clients, done, err := openExistingClients(*dataDir, live)
+	store, err := where()
+	if err != nil {
+		return usageError(fs, err.Error())
+	}
+	clients, done, err := openClients(ctx, store, live, true)
 	if err != nil {
 		return err
 	}
@@ -128,7 +143,7 @@ func runRPEdit(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 		var ch provider.ClientChange
 		changed := false
 		fs.Visit(func(f *flag.Flag) {
-			changed = changed || f.Name != "data" && f.Name != "client-id"
+			changed = changed || f.Name != "data" && f.Name != "store" && f.Name != "client-id"
 			switch f.Name {
 			case "name":
 				ch.Name = name

@@ -42,7 +42,7 @@ func (s *server) plainSecrets(t *testing.T, secrets []string) map[string][]byte 
 	t.Helper()
 	ctx := context.Background()
 	out := map[string][]byte{}
-	keys, err := s.store.ListSigningKeys(ctx)
+	keys, err := storage.Get(ctx, s.store, func(tx storage.ReadTx) ([]storage.SigningKey, error) { return tx.SigningKeys() })
 	if err != nil || len(keys) == 0 {
 		t.Fatalf("signing keys: %d, %v", len(keys), err)
 	}
@@ -71,7 +71,7 @@ func (s *server) plainSecrets(t *testing.T, secrets []string) map[string][]byte 
 		}
 	}
 	for _, name := range secrets {
-		v, err := s.store.Secret(ctx, name, func() []byte { t.Errorf("secret %s is missing", name); return nil })
+		v, err := storage.Get(ctx, s.store, func(tx storage.ReadTx) ([]byte, error) { return tx.Secret(name) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func storedKeyIDs(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	keys, err := st.ListSigningKeys(context.Background())
+	keys, err := storage.Get(context.Background(), st, func(tx storage.ReadTx) ([]storage.SigningKey, error) { return tx.SigningKeys() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +285,7 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		k.RetireAt = retireAt
-		if err := st.CreateSigningKey(ctx, k); err != nil {
+		if err := st.Update(ctx, func(tx storage.Tx) error { return tx.CreateSigningKey(k) }); err != nil {
 			t.Fatal(err)
 		}
 		plain["signing key "+k.ID] = k.PrivateKey
@@ -293,14 +293,14 @@ func TestPlainKeysSealedOnStart(t *testing.T) {
 	for _, name := range providerSecrets[:2] { // the secrets an mcert before sealing had
 		v := make([]byte, 32)
 		_, _ = rand.Read(v)
-		if _, err := st.Secret(ctx, name, func() []byte { return bytes.Clone(v) }); err != nil {
+		if err := st.Update(ctx, func(tx storage.Tx) error { return tx.PutSecret(name, v) }); err != nil {
 			t.Fatal(err)
 		}
 		plain["secret "+name] = v
 	}
 	for i := range 300 {
 		s := storage.Session{Hash: fmt.Appendf(nil, "session %d", i), CitizenID: "A123456789", Name: "王小明", CreatedAt: now, ExpiresAt: now}
-		if err := st.CreateSession(ctx, s); err != nil {
+		if err := st.Update(ctx, func(tx storage.Tx) error { return tx.CreateSession(s) }); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
@@ -33,6 +34,7 @@ import (
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/revocation"
 	"github.com/mcert/mcert/seal"
+	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/bolt"
 	"github.com/mcert/mcert/web"
 )
@@ -41,6 +43,7 @@ import (
 type Config struct {
 	Addr      string
 	DataDir   string
+	Store     string   // --store: bolt:<file> or postgres://...; empty: bolt:<DataDir>/mcert.db
 	PublicURL string   // empty: http(s)://localhost:<port the server listens on>
 	CardCA    string   // PEM bundle of trusted card CAs; empty: the development CA in DataDir
 	CardCRL   []string // CRL files of the card CAs (PEM or DER); none: the cards' CRL distribution points
@@ -48,7 +51,7 @@ type Config struct {
 	// empty: "ocsp,crl" with --card-ca, "none" for the development CA.
 	CardRevocation string
 	CardAgentURL   string
-	AdminToken     string        // bearer token of the admin API; empty: one kept in DataDir/admin-token
+	AdminToken     string        // bearer token of the admin API; empty: the store's, made on first start into DataDir/admin-token
 	TLSCert        string        // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
 	TLSKey         string        // PEM private key of TLSCert
 	DeviceLimit    int           // usable phones per account
@@ -77,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data is required: the directory for the database (and the development CA)"))
+	}
+	if _, err := parseStoreSpec(c.Store, c.DataDir); err != nil {
+		errs = append(errs, err)
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -159,7 +165,8 @@ type Main struct {
 	Config Config
 
 	PublicURL     string // resolved once listening
-	store         *bolt.Store
+	store         storage.Store
+	storeSpec     storeSpec
 	listener      net.Listener
 	server        *http.Server
 	adminListener net.Listener // the operator's, with --admin-addr
@@ -207,12 +214,11 @@ func (m *Main) Open() error {
 	if err != nil {
 		return err
 	}
-	dbPath := filepath.Join(cfg.DataDir, "mcert.db")
-	m.store, err = bolt.Open(dbPath, bolt.Options{})
-	if err != nil {
+	m.storeSpec, _ = parseStoreSpec(cfg.Store, cfg.DataDir) // Validate has checked it
+	if m.store, err = m.storeSpec.open(context.Background()); err != nil {
 		return err
 	}
-	if err := m.sealPlain(dbPath); err != nil {
+	if err := m.sealPlain(); err != nil {
 		m.Close()
 		return err
 	}
@@ -260,11 +266,11 @@ func (m *Main) Open() error {
 	if err != nil {
 		m.Close()
 		if errors.Is(err, seal.ErrWrongKey) {
-			return wrongKeyFile(keyFile, dbPath, createdKey, err)
+			return wrongKeyFile(keyFile, m.storeSpec.String(), createdKey, err)
 		}
 		return err
 	}
-	adminHash, err := m.adminTokenHash()
+	adminHash, err := m.adminTokenHash(context.Background())
 	if err != nil {
 		m.Close()
 		return err
@@ -272,13 +278,16 @@ func (m *Main) Open() error {
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
-		Backup: m.store.WriteTo, TrustedProxies: cfg.TrustedProxies, Operator: cfg.Operator,
+		TrustedProxies: cfg.TrustedProxies, Operator: cfg.Operator,
+	}
+	if b, ok := m.store.(*bolt.Store); ok {
+		webCfg.Backup = b.WriteTo // PostgreSQL's operators back up with pg_dump
 	}
 	if m.revocation != nil { // a nil *Checker in the interface would not be nil
 		webCfg.Revocation = m.revocation
 	}
 	if cfg.CardCA == "" { // development mode, which Validate allowed: show the demo relying party too
-		if err := provider.EnsureDemoClient(context.Background(), m.store, m.PublicURL, cfg.Now()); err != nil {
+		if err := provider.EnsureDemoClient(context.Background(), m.service, m.PublicURL); err != nil {
 			m.Close()
 			return err
 		}
@@ -320,37 +329,40 @@ func (m *Main) removeDemoClient() error {
 }
 
 // sealPlain seals the signing keys and secrets that an mcert before sealing stored in the
-// clear, then compacts the data file: bbolt keeps what a write replaced in free pages, which
-// backups copy, so only a rewritten file is sure to hold no plain copy.
-func (m *Main) sealPlain(dbPath string) error {
-	n, err := provider.SealPlain(context.Background(), m.store, m.sealer)
+// clear, then compacts a bbolt data file: bbolt keeps what a write replaced in free pages,
+// which backups copy, so only a rewritten file is sure to hold no plain copy. (PostgreSQL
+// reuses the space of replaced rows once vacuumed.)
+func (m *Main) sealPlain() error {
+	n, err := seal.SealPlain(context.Background(), m.store, m.sealer, provider.Secrets...)
 	if err != nil || n == 0 {
 		return err
 	}
-	err = m.store.Close()
-	m.store = nil
-	if err != nil {
-		return err
+	if path := m.storeSpec.boltPath; path != "" {
+		err = m.store.Close()
+		m.store = nil
+		if err != nil {
+			return err
+		}
+		if err := bolt.Compact(path); err != nil {
+			return fmt.Errorf("the signing keys and secrets are sealed now, but compacting the data file failed, so plain copies of them may stay in its free space until bbolt reuses it: %w", err)
+		}
+		if m.store, err = m.storeSpec.open(context.Background()); err != nil {
+			return err
+		}
 	}
-	if err := bolt.Compact(dbPath); err != nil {
-		return fmt.Errorf("the signing keys and secrets are sealed now, but compacting the data file failed, so plain copies of them may stay in its free space until bbolt reuses it: %w", err)
-	}
-	if m.store, err = bolt.Open(dbPath, bolt.Options{}); err != nil {
-		return err
-	}
-	m.Config.Logger.Info("sealed the signing keys and secrets that an earlier mcert stored in the clear, and compacted the data file so that no plain copy is left in it; backups taken before hold them in the clear", "sealed", n, "file", dbPath)
+	m.Config.Logger.Info("sealed the signing keys and secrets that an earlier mcert stored in the clear, and compacted the data file so that no plain copy is left in it; backups taken before hold them in the clear", "sealed", n, "store", m.storeSpec.String())
 	return nil
 }
 
 // wrongKeyFile explains a key file that does not open what the store holds sealed.
-func wrongKeyFile(keyFile, dbPath string, created bool, err error) error {
+func wrongKeyFile(keyFile, store string, created bool, err error) error {
 	if created {
 		// The new key can never open the data: remove it, so that the next start says the same
 		// rather than that a key file which nothing needs is the wrong one.
 		os.Remove(keyFile)
-		return fmt.Errorf("the key file %s was missing, and %s holds signing keys and secrets sealed with one: put that key file back (from its backup) and start again (%w)", keyFile, dbPath, err)
+		return fmt.Errorf("the key file %s was missing, and %s holds signing keys and secrets sealed with one: put that key file back (from its backup) and start again (%w)", keyFile, store, err)
 	}
-	return fmt.Errorf("the key file %s does not open the signing keys and secrets sealed in %s: start with the key file they were sealed with, the same on every instance and for every restored backup (%w)", keyFile, dbPath, err)
+	return fmt.Errorf("the key file %s does not open the signing keys and secrets sealed in %s: start with the key file they were sealed with, the same on every instance and for every restored backup (%w)", keyFile, store, err)
 }
 
 // tlsConfig is the configuration to serve HTTPS with, or nil for plain HTTP.
@@ -481,27 +493,49 @@ func canonicalURL(raw string) string {
 	return u.String()
 }
 
-// adminTokenHash is the hash of the admin API's token: the configured one, or one kept in the
-// data directory (created on first start, readable only by its owner).
-func (m *Main) adminTokenHash() ([]byte, error) {
-	token := m.Config.AdminToken
-	if token == "" {
-		path := filepath.Join(m.Config.DataDir, "admin-token")
-		data, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			data = []byte(rand.Text())
-			if err = os.WriteFile(path, data, 0o600); err == nil {
-				m.Config.Logger.Info("created the admin API token; keep it secret", "file", path)
-			}
-		}
-		if err != nil {
+// adminTokenHash is the hash of the admin API's token: the configured one, or the one every
+// instance on the store shares, whose hash the store keeps. The first instance to start makes
+// it and writes it into its data directory (readable only by its owner), where the operator
+// reads it; an older mcert's token file there becomes the shared one.
+func (m *Main) adminTokenHash(ctx context.Context) ([]byte, error) {
+	if m.Config.AdminToken != "" {
+		h := sha256.Sum256([]byte(m.Config.AdminToken))
+		return h[:], nil
+	}
+	path := filepath.Join(m.Config.DataDir, "admin-token")
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	made := token == ""
+	if made {
+		// Written before the store learns its hash: a crash between the two leaves a token the
+		// next start adopts, never a hash whose token nobody has.
+		token = rand.Text()
+		if err := os.WriteFile(path, []byte(token), 0o600); err != nil {
 			return nil, fmt.Errorf("admin token: %w", err)
 		}
-		token = strings.TrimSpace(string(data))
 	}
-	h := sha256.Sum256([]byte(token))
-	return h[:], nil
+	mine := sha256.Sum256([]byte(token))
+	shared, err := m.service.Secret(ctx, adminTokenSecret, func() []byte { return mine[:] })
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+	switch {
+	case bytes.Equal(shared, mine[:]) && made:
+		m.Config.Logger.Info("created the admin API token; keep it secret", "file", path)
+	case made:
+		os.Remove(path)
+		m.Config.Logger.Info("the admin API takes the token another instance on this store made: it is in that instance's data directory, as admin-token", "store", m.storeSpec.String())
+	case !bytes.Equal(shared, mine[:]):
+		return nil, fmt.Errorf("the admin token in %s is not the one the instances on %s share: remove the file to use theirs (the instance that made it has it in its own data directory), or give --admin-token", path, m.storeSpec)
+	}
+	return shared, nil
 }
+
+// adminTokenSecret is the name of the admin token's hash among the store's secrets.
+const adminTokenSecret = "admin-token-hash"
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
@@ -614,6 +648,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	cfg := &m.Config
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:8080", "address to listen on")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "data directory: the database, the key file and, in development, the card CA")
+	fs.StringVar(&cfg.Store, "store", "", storeFlagHelp)
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "the URL citizens and phones reach the server at; its host is the WebAuthn RP ID (default http://localhost:<port>, https with --tls-cert)")
 	fs.StringVar(&cfg.CardCA, "card-ca", "", "PEM bundle of trusted citizen card CAs (default: a development CA in the data directory)")
 	fs.Var((*stringsFlag)(&cfg.CardCRL), "card-crl", "CRL file of a card CA (PEM or DER; repeatable), re-read when it changes and on SIGHUP; without one, the CRLs are fetched from the cards' distribution points and kept current")

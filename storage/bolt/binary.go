@@ -353,4 +353,5 @@ func (l *loginRecord) binaryFields(c fieldCodec) {
 	c.bytes(&l.BrowserHash)
 	c.str(&l.Browser)
 	c.str(&l.Reason)
+	c.int(&l.PollSeconds)
 }

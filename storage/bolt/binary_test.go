@@ -39,7 +39,7 @@ var (
 
 // TestRecordFormats checks that accounts, devices and logins are written in the binary form,
 // and that their records of format 1 (JSON, as earlier versions wrote them) are still read, and
-// rewritten in the binary form by an update: a data file needs no migration.
+// rewritten in the binary form by a put: a data file needs no migration.
 func TestRecordFormats(t *testing.T) {
 	ctx := context.Background()
 	type kind struct {
@@ -53,22 +53,46 @@ func TestRecordFormats(t *testing.T) {
 	}
 	kinds := []kind{
 		{"account", accounts.bucket, []byte(fullAccount.ID), toAccount(fullAccount),
-			func(s *Store) any { v, _ := s.GetAccount(ctx, fullAccount.ID); return v },
+			func(s *Store) any {
+				v, _ := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Account, error) { return tx.Account(fullAccount.ID) })
+				return v
+			},
 			func(s *Store) error {
-				_, err := s.UpdateAccount(ctx, fullAccount.ID, func(a storage.Account) (storage.Account, error) { return a, nil })
-				return err
+				return s.Update(ctx, func(tx storage.Tx) error {
+					a, err := tx.Account(fullAccount.ID)
+					if err != nil {
+						return err
+					}
+					return tx.PutAccount(a)
+				})
 			}, fullAccount},
 		{"device", devices.bucket, []byte(fullDevice.ID), toDevice(fullDevice),
-			func(s *Store) any { v, _ := s.GetDevice(ctx, fullDevice.ID); return v },
+			func(s *Store) any {
+				v, _ := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(fullDevice.ID) })
+				return v
+			},
 			func(s *Store) error {
-				_, err := s.UpdateDevice(ctx, fullDevice.ID, func(d storage.Device) (storage.Device, error) { return d, nil })
-				return err
+				return s.Update(ctx, func(tx storage.Tx) error {
+					d, err := tx.Device(fullDevice.ID)
+					if err != nil {
+						return err
+					}
+					return tx.PutDevice(d)
+				})
 			}, fullDevice},
 		{"login", logins.bucket, fullLogin.Hash, toLogin(fullLogin),
-			func(s *Store) any { v, _ := s.GetLogin(ctx, fullLogin.Hash); return v },
+			func(s *Store) any {
+				v, _ := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Login, error) { return tx.Login(fullLogin.Hash) })
+				return v
+			},
 			func(s *Store) error {
-				_, err := s.UpdateLogin(ctx, fullLogin.Hash, func(l storage.Login) (storage.Login, error) { return l, nil })
-				return err
+				return s.Update(ctx, func(tx storage.Tx) error {
+					l, err := tx.Login(fullLogin.Hash)
+					if err != nil {
+						return err
+					}
+					return tx.PutLogin(l)
+				})
 			}, fullLogin},
 	}
 	for _, k := range kinds {

@@ -161,15 +161,16 @@ func result[T any](ctx context.Context, run func(context.Context, func(*bbolt.Tx
 
 // Update runs fn in a write transaction shared through the group committer (commit.go). A
 // write of fn's that failed aborts the transaction even if fn went on and returned nil: a
-// failed write may have left part of itself in the transaction.
+// failed write may have left part of itself in the transaction. An error fn returns is
+// returned as it is, though, even one fn made of a failed write's (a use case's own
+// "code already used" for ErrAlreadyExists, say): storage.Store promises fn's error.
 func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return s.write(ctx, func(btx *bbolt.Tx) error {
 		tx := &txn{tx: btx}
-		err := fn(tx)
-		if tx.failed != nil {
-			return tx.failed
+		if err := fn(tx); err != nil {
+			return err
 		}
-		return err
+		return tx.failed
 	})
 }
 

@@ -35,7 +35,7 @@ func TestReopen(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcert.db")
 	s := open(t, path, Options{})
 	d := seedDevice(t, s)
-	first, err := s.AppendEvent(context.Background(), storage.Event{Type: "bind"})
+	first, err := addEvent(s, storage.Event{Type: "bind"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,12 +43,12 @@ func TestReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, path, Options{})
-	got, err := s.GetDeviceByCredential(context.Background(), d.CredentialID)
+	got, err := storage.Get(context.Background(), s, func(tx storage.ReadTx) (storage.Device, error) { return tx.DeviceByCredential(d.CredentialID) })
 	if err != nil || got.ID != d.ID || got.SignCount != d.SignCount {
 		t.Errorf("after reopening: got %+v and %v, want device %s", got, err, d.ID)
 	}
 	// The event sequence goes on where it was.
-	if e, err := s.AppendEvent(context.Background(), storage.Event{Type: "login"}); err != nil || e.ID <= first.ID {
+	if e, err := addEvent(s, storage.Event{Type: "login"}); err != nil || e.ID <= first.ID {
 		t.Errorf("AppendEvent after reopening: got ID %q and %v, want an ID after %q", e.ID, err, first.ID)
 	}
 	if err := s.Check(); err != nil {
@@ -70,9 +70,9 @@ func TestOpenFillsNewIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, path, Options{})
-	got, err := s.GetDeviceByToken(context.Background(), d.TokenHash)
+	got, err := storage.Get(context.Background(), s, func(tx storage.ReadTx) (storage.Device, error) { return tx.DeviceByToken(d.TokenHash) })
 	if err != nil || got.ID != d.ID {
-		t.Errorf("GetDeviceByToken after reopening: got %+v and %v, want device %s", got, err, d.ID)
+		t.Errorf("DeviceByToken after reopening: got %+v and %v, want device %s", got, err, d.ID)
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check: %v", err)
@@ -109,7 +109,7 @@ func TestOpenDeletesRetiredBuckets(t *testing.T) {
 	}
 }
 
-// TestEventCursorForm checks which cursors ListEvents takes: only 16 lowercase hex digits, the form
+// TestEventCursorForm checks which cursors Events takes: only 16 lowercase hex digits, the form
 // of the IDs it hands out, whether or not an event has that ID.
 func TestEventCursorForm(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
@@ -127,9 +127,9 @@ func TestEventCursorForm(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := s.ListEvents(context.Background(), "", tc.before, 10)
+			_, err := storage.Get(context.Background(), s, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events("", tc.before, 10) })
 			if tc.ok && err != nil || !tc.ok && !errors.Is(err, storage.ErrBadCursor) {
-				t.Errorf("ListEvents before %q: got %v, want ok %v", tc.before, err, tc.ok)
+				t.Errorf("Events before %q: got %v, want ok %v", tc.before, err, tc.ok)
 			}
 		})
 	}
@@ -150,7 +150,7 @@ func TestWriteToIsAWorkingCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := open(t, filepath.Join(dir, "copy.db"), Options{})
-	if got, err := c.GetDevice(context.Background(), d.ID); err != nil || got.ID != d.ID {
+	if got, err := storage.Get(context.Background(), c, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(d.ID) }); err != nil || got.ID != d.ID {
 		t.Errorf("the copy has %+v, %v; want device %s", got, err, d.ID)
 	}
 	if err := c.Check(); err != nil {
@@ -179,17 +179,38 @@ func seedDevice(tb testing.TB, s *Store) storage.Device {
 	now := time.Now()
 	b := storage.Binding{ID: "binding", TokenHash: []byte("token hash"), AccountID: "account", Status: storage.BindingPending, CreatedAt: now, ExpiresAt: now.Add(2 * time.Minute)}
 	d := storage.Device{ID: "device", AccountID: "account", CredentialID: []byte("credential"), PublicKey: []byte("cose key"), SignCount: 3, TokenHash: []byte("device token hash"), Status: storage.DeviceActive, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0)}
-	if err := s.CreateBinding(ctx, b); err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.CreateBinding(b) }); err != nil {
 		tb.Fatal(err)
 	}
-	_, err := s.BindDevice(ctx, b.ID, d, func(b storage.Binding) (storage.Binding, error) {
-		b.Status, b.DeviceID = storage.BindingBound, d.ID
-		return b, nil
-	})
-	if err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error { return bind(tx, b.ID, d) }); err != nil {
 		tb.Fatal(err)
 	}
 	return d
+}
+
+// bind binds d through the binding as the phone's finish does: the binding's put and the
+// device's create in one transaction.
+func bind(tx storage.Tx, bindingID string, d storage.Device) error {
+	b, err := tx.Binding(bindingID)
+	if err != nil {
+		return err
+	}
+	b.Status, b.DeviceID = storage.BindingBound, d.ID
+	if err := tx.PutBinding(b); err != nil {
+		return err
+	}
+	return tx.CreateDevice(d)
+}
+
+// addEvent appends e in a transaction of its own.
+func addEvent(s *Store, e storage.Event) (storage.Event, error) {
+	var got storage.Event
+	err := s.Update(context.Background(), func(tx storage.Tx) error {
+		var err error
+		got, err = tx.AppendEvent(e)
+		return err
+	})
+	return got, err
 }
 
 // TestClientsOfOlderDataAreEnabled reads a client as an mcert before Disabled wrote it: without
@@ -201,7 +222,7 @@ func TestClientsOfOlderDataAreEnabled(t *testing.T) {
 	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.Bucket([]byte(clients.bucket)).Put([]byte("rp"), []byte(old)) }); err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.GetClient(context.Background(), "rp")
+	c, err := storage.Get(context.Background(), s, func(tx storage.ReadTx) (storage.Client, error) { return tx.Client("rp") })
 	if err != nil || c.Disabled || c.Name != "臺灣雲市集" || !c.CitizenID {
 		t.Fatalf("read %+v and %v, want the enabled client", c, err)
 	}
@@ -217,11 +238,13 @@ func TestOpenIndexesTokensByClient(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "mcert.db")
 	s := open(t, path, Options{})
-	if err := s.CreateClient(ctx, storage.Client{ID: "rp", Name: "臺灣雲市集", CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
 	tok := storage.Token{ID: "token", ClientID: "rp", AccountID: "account", CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
-	if err := s.CreateToken(ctx, tok); err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateClient(storage.Client{ID: "rp", Name: "臺灣雲市集", CreatedAt: time.Now()}); err != nil {
+			return err
+		}
+		return tx.CreateToken(tok)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte(tokensByClient)) }); err != nil {
@@ -231,10 +254,10 @@ func TestOpenIndexesTokensByClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = open(t, path, Options{})
-	if err := s.DeleteClient(ctx, "rp"); err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.DeleteClient("rp") }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetToken(ctx, tok.ID); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Token, error) { return tx.Token(tok.ID) }); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the token of the deleted client: %v, want ErrNotFound", err)
 	}
 	if err := s.Check(); err != nil {

@@ -76,10 +76,10 @@ func concurrentWrites(t *testing.T, s *Store, n int, hold bool) []int {
 	return txIDs
 }
 
-// TestFailingWriteInAGroup puts writes whose functions fail into one group with the store's
-// other writes on the login hot path. Each failure must reach its own caller only, and the
-// others, run again without it, must give the results of the run that was committed: update
-// functions see the stored record afresh, Hit counts each call once, and events keep their order.
+// TestFailingWriteInAGroup puts transactions that fail into one group with the store's other
+// writes on the login hot path. Each failure must reach its own caller only, and the others,
+// run again without it, must give the results of the run that was committed: they read the
+// stored record afresh, Hit counts each call once, and events keep their order.
 func TestFailingWriteInAGroup(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
@@ -97,36 +97,51 @@ func TestFailingWriteInAGroup(t *testing.T) {
 	for i := range rounds {
 		refusal := fmt.Errorf("refusal %d", i)
 		wg.Go(func() {
-			_, err := s.UpdateDevice(ctx, d.ID, func(d storage.Device) (storage.Device, error) {
+			err := s.Update(ctx, func(tx storage.Tx) error {
 				fails.Add(1)
+				d, err := tx.Device(d.ID)
+				if err != nil {
+					return err
+				}
 				d.SignCount = 1000 // must never be stored
-				return d, refusal
+				if err := tx.PutDevice(d); err != nil {
+					return err
+				}
+				return refusal
 			})
 			if !errors.Is(err, refusal) {
 				t.Errorf("failing update %d: got %v, want its own error", i, err)
 			}
 		})
 		wg.Go(func() {
-			got, err := s.UpdateDevice(ctx, d.ID, func(d storage.Device) (storage.Device, error) {
+			err := s.Update(ctx, func(tx storage.Tx) error {
 				goodRuns.Add(1)
+				d, err := tx.Device(d.ID)
+				if err != nil {
+					return err
+				}
 				seen[i] = d.SignCount
 				d.SignCount++
-				return d, nil
+				if err := tx.PutDevice(d); err != nil {
+					return err
+				}
+				d, err = tx.Device(d.ID)
+				signCounts[i] = d.SignCount
+				return err
 			})
 			if err != nil {
 				t.Errorf("update %d: %v", i, err)
 			}
-			signCounts[i] = got.SignCount
 		})
 		wg.Go(func() {
 			var err error
-			if counts[i], err = s.Hit(ctx, "phone begin ip 192.0.2.1", time.Minute, benchTime); err != nil {
+			if counts[i], err = hit(s, "phone begin ip 192.0.2.1"); err != nil {
 				t.Errorf("Hit %d: %v", i, err)
 			}
 		})
 		wg.Go(func() {
 			var err error
-			if events[i], err = s.AppendEvent(ctx, storage.Event{Time: benchTime, Type: fmt.Sprint("event ", i)}); err != nil {
+			if events[i], err = addEvent(s, storage.Event{Time: benchTime, Type: fmt.Sprint("event ", i)}); err != nil {
 				t.Errorf("AppendEvent %d: %v", i, err)
 			}
 		})
@@ -140,7 +155,7 @@ func TestFailingWriteInAGroup(t *testing.T) {
 	if goodRuns.Load() <= rounds {
 		t.Errorf("the good updates ran %d times in all, want more than once each: the group ran again after each failure", goodRuns.Load())
 	}
-	stored, err := s.GetDevice(ctx, d.ID)
+	stored, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(d.ID) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,18 +179,18 @@ func TestFailingWriteInAGroup(t *testing.T) {
 			break
 		}
 	}
-	if n, err := s.Hit(ctx, "phone begin ip 192.0.2.1", time.Minute, benchTime); err != nil || n != rounds+1 {
+	if n, err := hit(s, "phone begin ip 192.0.2.1"); err != nil || n != rounds+1 {
 		t.Errorf("the next Hit: got %d and %v, want %d", n, err, rounds+1)
 	}
-	listed, err := s.ListEvents(ctx, "", "", 100)
+	listed, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events("", "", 100) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	slices.SortFunc(events, func(a, b storage.Event) int { return strings.Compare(b.ID, a.ID) })
 	if !slices.EqualFunc(listed, events, func(a, b storage.Event) bool { return a.ID == b.ID && a.Type == b.Type }) {
-		t.Errorf("ListEvents: got %v, want the events AppendEvent returned, newest first: %v", listed, events)
+		t.Errorf("Events: got %v, want the events AppendEvent returned, newest first: %v", listed, events)
 	}
-	last, err := s.AppendEvent(ctx, storage.Event{Time: benchTime, Type: "later"})
+	last, err := addEvent(s, storage.Event{Time: benchTime, Type: "later"})
 	if err != nil || last.ID <= events[0].ID {
 		t.Errorf("an event appended later: got ID %q and %v, want one after %q", last.ID, err, events[0].ID)
 	}
@@ -186,7 +201,7 @@ func TestFailingWriteInAGroup(t *testing.T) {
 func TestPanickingWriteInAGroup(t *testing.T) {
 	ctx := context.Background()
 	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
-	d := seedDevice(t, s)
+	seedDevice(t, s)
 	held := holdCommits(t, s)
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -195,23 +210,34 @@ func TestPanickingWriteInAGroup(t *testing.T) {
 				t.Errorf("the panicking write's caller recovered %v, want its panic", p)
 			}
 		}()
-		_, _ = s.UpdateDevice(ctx, d.ID, func(storage.Device) (storage.Device, error) { panic("boom") })
+		_ = s.Update(ctx, func(storage.Tx) error { panic("boom") })
 		t.Error("the panicking write returned")
 	})
 	wg.Go(func() {
-		if _, err := s.Hit(ctx, "k", time.Minute, benchTime); err != nil {
+		if _, err := hit(s, "k"); err != nil {
 			t.Errorf("Hit: %v", err)
 		}
 	})
 	held.release(2)
 	wg.Wait()
-	if n, err := s.Hit(ctx, "k", time.Minute, benchTime); err != nil || n != 2 {
+	if n, err := hit(s, "k"); err != nil || n != 2 {
 		t.Errorf("the next Hit: got %d and %v, want 2", n, err)
 	}
 	// The lead was handed on: writes still go through.
-	if _, err := s.AppendEvent(ctx, storage.Event{Type: "after"}); err != nil {
+	if _, err := addEvent(s, storage.Event{Type: "after"}); err != nil {
 		t.Errorf("a write after the panic: %v", err)
 	}
+}
+
+// hit counts a hit of key in benchTime's minute, in a transaction of its own.
+func hit(s *Store, key string) (int, error) {
+	var n int
+	err := s.Update(context.Background(), func(tx storage.Tx) error {
+		var err error
+		n, err = tx.Hit(key, time.Minute, benchTime)
+		return err
+	})
+	return n, err
 }
 
 // heldCommits is a write that keeps the store's commit running until released, so that the

@@ -18,15 +18,15 @@ func TestCompactDropsReplacedValues(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "mcert.db")
 	s := open(t, path, Options{})
 	d := seedDevice(t, s)
-	first, err := s.AppendEvent(ctx, storage.Event{Type: "bind"})
+	first, err := addEvent(s, storage.Event{Type: "bind"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	plain := []byte("a plain secret that must not survive")
-	if _, err := s.Secret(ctx, "key", func() []byte { return bytes.Clone(plain) }); err != nil {
+	if _, err := storage.Secret(ctx, s, "key", func() []byte { return bytes.Clone(plain) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateSecret(ctx, "key", func([]byte) ([]byte, error) { return []byte("sealed"), nil }); err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.PutSecret("key", []byte("sealed")) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -50,13 +50,13 @@ func TestCompactDropsReplacedValues(t *testing.T) {
 		t.Errorf("temporary files left behind: %v", leftovers)
 	}
 	s = open(t, path, Options{})
-	if v, err := s.Secret(ctx, "key", nil); err != nil || string(v) != "sealed" {
+	if v, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]byte, error) { return tx.Secret("key") }); err != nil || string(v) != "sealed" {
 		t.Errorf("secret after compacting: %q, %v", v, err)
 	}
-	if got, err := s.GetDeviceByCredential(ctx, d.CredentialID); err != nil || got.ID != d.ID {
+	if got, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.DeviceByCredential(d.CredentialID) }); err != nil || got.ID != d.ID {
 		t.Errorf("device after compacting: %+v, %v", got, err)
 	}
-	if e, err := s.AppendEvent(ctx, storage.Event{Type: "login"}); err != nil || e.ID <= first.ID {
+	if e, err := addEvent(s, storage.Event{Type: "login"}); err != nil || e.ID <= first.ID {
 		t.Errorf("AppendEvent after compacting: ID %q and %v, want an ID after %q", e.ID, err, first.ID)
 	}
 	if err := s.Check(); err != nil {

@@ -307,6 +307,7 @@ type loginRecord struct {
 	BrowserHash     []byte     `json:"browser_hash,omitempty"`
 	Browser         string     `json:"browser,omitempty"`
 	Reason          string     `json:"reason,omitempty"`
+	PollSeconds     int        `json:"poll_seconds,omitempty"`
 }
 
 func toLogin(l storage.Login) loginRecord {
@@ -334,6 +335,7 @@ func toLogin(l storage.Login) loginRecord {
 		BrowserHash:     l.BrowserHash,
 		Browser:         l.Browser,
 		Reason:          l.Reason,
+		PollSeconds:     int(l.PollInterval / time.Second),
 	}
 }
 
@@ -361,6 +363,7 @@ func fromLogin(r loginRecord) storage.Login {
 		BrowserHash:     r.BrowserHash,
 		Browser:         r.Browser,
 		Reason:          r.Reason,
+		PollInterval:    time.Duration(r.PollSeconds) * time.Second,
 	}
 }
 

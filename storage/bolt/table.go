@@ -497,7 +497,10 @@ func (tb table[T, R]) put(tx *bbolt.Tx, v T) (T, error) {
 
 // index writes v's entries in the given indexes, refusing a key that finds another record.
 func (tb table[T, R]) index(tx *bbolt.Tx, indexes []index[T], v T) error {
-	key := tb.key(v)
+	// The entries' value is the record's key, which may be a slice of the caller's (a hash):
+	// bbolt copies the keys it is given but keeps the values until the commit, and the caller
+	// may change its slice before then, in the same transaction.
+	key := bytes.Clone(tb.key(v))
 	for _, ix := range indexes {
 		b := tx.Bucket([]byte(ix.bucket))
 		for _, k := range ix.keys(v) {

@@ -1,11 +1,16 @@
 // Package conformance holds every storage test once. A backend's own test calls Run, so all
 // backends are held to the same behaviour.
+//
+// The tests use the store as mcert does: each use case is one transaction (Store.Update or
+// Store.View) that reads, checks and writes through storage.Tx. A function given to Update may
+// run more than once, so the tests' functions set what they compute afresh on every run and
+// report it only once Update has returned: what the last run computed is what was committed.
+// No test counts how often a function ran.
 package conformance
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -36,43 +41,43 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Token", func(t *testing.T) { testKind(t, newStore, tokens()) })
 	t.Run("SigningKey", func(t *testing.T) { testKind(t, newStore, signingKeys()) })
 	t.Run("ApproveLogin", func(t *testing.T) { testApproveLogin(t, newStore) })
+	t.Run("BindDevice", func(t *testing.T) { testBindDevice(t, newStore) })
+	t.Run("Update/FailedWrite", func(t *testing.T) { testFailedWrites(t, newStore) })
 	tests := []struct {
 		name string
 		test func(*testing.T, storage.Store)
 	}{
-		{"DeleteSession", testDelete(sessions(), func(s storage.Store, v storage.Session) error { return s.DeleteSession(ctx, v.Hash) })},
-		{"DeleteClient", testDelete(clients(), func(s storage.Store, c storage.Client) error { return s.DeleteClient(ctx, c.ID) })},
-		{"DeleteLogin", testDelete(logins(), func(s storage.Store, l storage.Login) error { return s.DeleteLogin(ctx, l.Hash) })},
-		{"DeleteToken", testDelete(tokens(), func(s storage.Store, v storage.Token) error { return s.DeleteToken(ctx, v.ID) })},
+		{"DeleteSession", testDelete(sessions(), func(tx storage.Tx, v storage.Session) error { return tx.DeleteSession(v.Hash) })},
+		{"DeleteClient", testDelete(clients(), func(tx storage.Tx, c storage.Client) error { return tx.DeleteClient(c.ID) })},
+		{"DeleteLogin", testDelete(logins(), func(tx storage.Tx, l storage.Login) error { return tx.DeleteLogin(l.Hash) })},
+		{"DeleteToken", testDelete(tokens(), func(tx storage.Tx, v storage.Token) error { return tx.DeleteToken(v.ID) })},
 		{"DeleteTokens", testDeleteTokens},
 		{"DeleteClient/Tokens", testDeleteClientTokens},
-		{"BindDevice/StoresBoth", testBindDevice},
-		{"BindDevice/ClosureError", func(t *testing.T, s storage.Store) {
-			b := binding(1)
-			bindings().mustCreate(t, s, b)
-			stop := errors.New("conformance: closure refused")
-			testBindDeviceFails(t, s, b.ID, func(v storage.Binding) (storage.Binding, error) {
-				v.Status = storage.BindingBound
-				return v, stop
-			}, stop)
-			bindings().expect(t, s, b)
-		}},
-		{"BindDevice/UnknownBinding", func(t *testing.T, s storage.Store) {
-			testBindDeviceFails(t, s, binding(1).ID, bindTo(device(0)), storage.ErrNotFound)
-		}},
-		{"UpdateLogin/EachTokenHash", testLoginTokenHashes},
+		{"Update/ErrorAbortsAll", testErrorAbortsAll},
+		{"View/DoesNotSeeUncommitted", testViewIsolation},
+		{"View/Snapshot", testViewSnapshot},
+		{"Lists/Empty", testEmptyLists},
+		{"PutLogin/EachTokenHash", testLoginTokenHashes},
 		{"Secret/CreatesOnce", testSecret},
 		{"Secret/Concurrent", testConcurrentSecret},
-		{"Secret/Update", testUpdateSecret},
+		{"Secret/Put", testPutSecret},
 		{"GarbageCollect", testGarbageCollect},
-		{"GarbageCollect/AfterUpdate/Challenge", testCollectAfterUpdate(challenges())},
 		{"GarbageCollect/AfterUpdate/Binding", testCollectAfterUpdate(bindings())},
 		{"GarbageCollect/AfterUpdate/Login", testCollectAfterUpdate(logins())},
 		{"GarbageCollect/AfterUpdate/SigningKey", testCollectAfterUpdate(signingKeys())},
-		{"ConcurrentUpdateDevice", testConcurrentUpdateDevice},
-		{"ConcurrentUpdateDevice/Failing", testConcurrentFailingUpdates},
+		{"Concurrent/Counter", testConcurrentUpdateDevice},
+		{"Concurrent/Counter/Failing", testConcurrentFailingUpdates},
+		{"Concurrent/DeviceLimit", testDeviceLimit},
+		{"Concurrent/RedeemCode", testRedeemCode},
+		{"Concurrent/CreateOnce/Challenge", testCreateOnce(challenges(), func(int) storage.Challenge { return challenge(0) })},
+		{"Concurrent/CreateOnce/CitizenID", testCreateOnce(accounts(), func(i int) storage.Account {
+			a := account(i)
+			a.CitizenID = account(0).CitizenID
+			return a
+		})},
 		{"Event/RoundTrip", testEventRoundTrip},
 		{"Event/IDsIncrease", testEventIDs},
+		{"Event/InTransaction", testEventsInTransaction},
 		{"Event/List", testListEvents},
 		{"Event/Limit", testEventLimit},
 		{"Event/BadCursor", testEventBadCursor},
@@ -84,16 +89,20 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"Hit/Windows", testHits(hitWindows())},
 		{"Hit/BadWindow", func(t *testing.T, s storage.Store) {
 			for _, w := range []time.Duration{0, -time.Minute} {
-				if _, err := s.Hit(ctx, "k", w, at(0)); err == nil {
+				if _, err := hitOnce(s, "k", w, at(0)); err == nil {
 					t.Errorf("Hit with a window of %v: got no error", w)
 				}
-				if _, err := s.Hits(ctx, "k", w, at(0)); err == nil {
+				if _, err := hitsNow(s, "k", w, at(0)); err == nil {
 					t.Errorf("Hits with a window of %v: got no error", w)
 				}
 			}
 		}},
+		{"Hit/InTransaction", testHitsInTransaction},
 		{"Hit/Concurrent", testConcurrentHit},
 		{"Hit/GarbageCollect", testHitGarbageCollect},
+		{"Dump", testDump},
+		{"Dump/Empty", testDumpEmpty},
+		{"Dump/StopsOnError", testDumpStops},
 		{"Ping", func(t *testing.T, s storage.Store) {
 			if err := s.Ping(ctx); err != nil {
 				t.Errorf("Ping: %v", err)
@@ -105,27 +114,29 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	}
 }
 
-// kind describes one record type to the tests that every type shares.
+// kind describes one record type to the tests that every type shares. Its accessors work in a
+// transaction; the methods below run them in transactions of their own.
 type kind[T any] struct {
 	// sample is the i-th of distinct records: even ones set every field, odd ones leave the
 	// optional fields empty.
 	sample func(i int) T
-	create func(*testing.T, storage.Store, T) error
-	gets   []getter[T]                                           // every way to read a record back
-	update func(storage.Store, T, func(T) (T, error)) (T, error) // nil for a type without Update*
-	change func(*T)                                              // a change an update may make
-	unique []field[T]                                            // what no two records may share
-	fixed  []field[T]                                            // what an update may not change
-	// movable are the indexed fields an update may change: the index must follow them. Odd
+	create func(storage.Tx, T) error
+	// gets are every way to read a record back; the first finds it by its key.
+	gets   []getter[T]
+	put    func(storage.Tx, T) error // nil for a type without Put*
+	change func(*T)                  // a change a Put may make
+	unique []field[T]                // what no two records may share
+	fixed  []field[T]                // what a Put may not change
+	// movable are the indexed fields a Put may change: the index must follow them. Odd
 	// samples leave each empty, taking the record out of that index.
 	movable []field[T]
 	expiry  func(*T) *time.Time // for a type GarbageCollect deletes
-	list    *listing[T]         // for a type with a List* method
+	list    *listing[T]         // for a type with a list in ReadTx
 }
 
 type getter[T any] struct {
 	name string
-	get  func(storage.Store, T) (T, error)
+	get  func(storage.ReadTx, T) (T, error)
 }
 
 // field names one field and copies it from src into dst.
@@ -134,11 +145,11 @@ type field[T any] struct {
 	copy func(dst *T, src T)
 }
 
-// listing is a List* method: the records of one owner (an account's devices), or every record,
-// oldest first.
+// listing is a list of ReadTx: the records of one owner (an account's devices), or every
+// record, oldest first.
 type listing[T any] struct {
 	name    string
-	list    func(s storage.Store, owner string) ([]T, error)
+	list    func(tx storage.ReadTx, owner string) ([]T, error)
 	owner   func(*T) *string // nil for a list of every record
 	created func(*T) *time.Time
 	id      func(T) string // tells records apart
@@ -158,10 +169,10 @@ func (l listing[T]) getter(primary getter[T]) getter[T] {
 		}
 		return *l.owner(&v)
 	}
-	return getter[T]{l.name, func(s storage.Store, v T) (T, error) {
+	return getter[T]{l.name, func(tx storage.ReadTx, v T) (T, error) {
 		var zero T
 		owner := ownerOf(v)
-		list, err := l.list(s, owner)
+		list, err := l.list(tx, owner)
 		if err != nil {
 			return zero, err
 		}
@@ -169,13 +180,13 @@ func (l listing[T]) getter(primary getter[T]) getter[T] {
 			if len(list) != 0 {
 				return zero, fmt.Errorf("listed %d records for no owner, want none", len(list))
 			}
-			return primary.get(s, v)
+			return primary.get(tx, v)
 		}
 		if l.listed != nil && !l.listed(v) {
 			if slices.ContainsFunc(list, func(got T) bool { return l.id(got) == l.id(v) }) {
 				return zero, errors.New("the record is listed, but is not one the list holds")
 			}
-			return primary.get(s, v)
+			return primary.get(tx, v)
 		}
 		var found []T
 		for _, got := range list {
@@ -199,19 +210,19 @@ func (l listing[T]) getter(primary getter[T]) getter[T] {
 // byIndex reads a record back through an index that holds keys returns for it: each of them must
 // find the same record. A record with no key must not be found by an empty key; primary reads
 // it back instead.
-func byIndex[T any](name string, keys func(T) [][]byte, lookup func(storage.Store, context.Context, []byte) (T, error), primary getter[T]) getter[T] {
-	return getter[T]{name, func(s storage.Store, v T) (T, error) {
+func byIndex[T any](name string, keys func(T) [][]byte, lookup func(storage.ReadTx, []byte) (T, error), primary getter[T]) getter[T] {
+	return getter[T]{name, func(tx storage.ReadTx, v T) (T, error) {
 		var zero T
 		ks := keys(v)
 		if len(ks) == 0 {
-			if _, err := lookup(s, ctx, nil); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := lookup(tx, nil); !errors.Is(err, storage.ErrNotFound) {
 				return zero, fmt.Errorf("the empty key: got %v, want %v", err, storage.ErrNotFound)
 			}
-			return primary.get(s, v)
+			return primary.get(tx, v)
 		}
 		var first T
 		for i, k := range ks {
-			got, err := lookup(s, ctx, k)
+			got, err := lookup(tx, k)
 			if err != nil {
 				return zero, fmt.Errorf("key %d: %w", i, err)
 			}
@@ -247,16 +258,83 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 		k.mustCreate(t, s, k.sample(0))
 		k.absent(t, s, k.sample(1))
 	})
+	t.Run("Tx/ReadsOwnWrites", func(t *testing.T) {
+		s := newStore(t)
+		want := k.sample(0)
+		if k.put != nil {
+			k.change(&want)
+		}
+		var problems []string
+		err := s.Update(ctx, func(tx storage.Tx) error {
+			problems = nil
+			if err := k.create(tx, k.sample(0)); err != nil {
+				return err
+			}
+			problems = append(problems, prefix("after the create, ", k.check(tx, k.sample(0)))...)
+			if k.put == nil {
+				return nil
+			}
+			v, err := k.gets[0].get(tx, k.sample(0))
+			if err != nil {
+				return err
+			}
+			k.change(&v)
+			if err := k.put(tx, v); err != nil {
+				return err
+			}
+			problems = append(problems, prefix("after the put, ", k.check(tx, want))...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		for _, p := range problems {
+			t.Errorf("in the transaction %s", p)
+		}
+		k.expect(t, s, want)
+	})
 	for _, f := range k.unique {
 		t.Run("AlreadyExists/"+f.name, func(t *testing.T) {
 			s := newStore(t)
 			k.mustCreate(t, s, k.sample(0))
 			dup := k.sample(1)
 			f.copy(&dup, k.sample(0))
-			if err := k.create(t, s, dup); !errors.Is(err, storage.ErrAlreadyExists) {
+			if err := k.createIn(s, dup); !errors.Is(err, storage.ErrAlreadyExists) {
 				t.Errorf("create with a taken %s: got %v, want %v", f.name, err, storage.ErrAlreadyExists)
 			}
 			k.expect(t, s, k.sample(0))
+		})
+		// storage.Tx: a Create's ErrAlreadyExists is found before it writes anything, so that a
+		// use case may handle it (an account that exists already, say) and go on.
+		t.Run("AlreadyExists/"+f.name+"/TransactionGoesOn", func(t *testing.T) {
+			s := newStore(t)
+			k.mustCreate(t, s, k.sample(0))
+			dup := k.sample(1)
+			f.copy(&dup, k.sample(0))
+			var dupErr error
+			err := s.Update(ctx, func(tx storage.Tx) error {
+				if err := k.create(tx, k.sample(2)); err != nil {
+					return err
+				}
+				if dupErr = k.create(tx, dup); !errors.Is(dupErr, storage.ErrAlreadyExists) {
+					return nil // reported below
+				}
+				return k.create(tx, k.sample(3))
+			})
+			if !errors.Is(dupErr, storage.ErrAlreadyExists) {
+				t.Errorf("create with a taken %s: got %v, want %v", f.name, dupErr, storage.ErrAlreadyExists)
+			}
+			if err != nil {
+				t.Fatalf("Update that handled the create's %v and went on: got %v, want it committed", storage.ErrAlreadyExists, err)
+			}
+			k.expect(t, s, k.sample(0))
+			k.expect(t, s, k.sample(2))
+			k.expect(t, s, k.sample(3))
+			// Nothing of the refused record is stored: found by any key but the taken one, it
+			// is not there.
+			rest := dup
+			f.copy(&rest, k.sample(7))
+			k.absent(t, s, rest)
 		})
 	}
 	t.Run("NoAliasing", func(t *testing.T) {
@@ -265,13 +343,16 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 		k.mustCreate(t, s, v)
 		scramble(&v)
 		k.expect(t, s, k.sample(0))
-		for _, g := range k.gets {
-			if got, err := g.get(s, k.sample(0)); err == nil {
-				scramble(&got)
+		_ = s.View(ctx, func(tx storage.ReadTx) error {
+			for _, g := range k.gets {
+				if got, err := g.get(tx, k.sample(0)); err == nil {
+					scramble(&got)
+				}
 			}
-		}
+			return nil
+		})
 		k.expect(t, s, k.sample(0))
-		if k.update == nil {
+		if k.put == nil {
 			return
 		}
 		if got, err := k.update(s, k.sample(0), unchanged); err == nil {
@@ -279,13 +360,64 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 		}
 		k.expect(t, s, k.sample(0))
 	})
+	// A use case may go on changing a record it has created or put, or read, in the same
+	// transaction: what it wrote must not change with it.
+	t.Run("NoAliasing/InTransaction", func(t *testing.T) {
+		s := newStore(t)
+		want := k.sample(0)
+		if k.put != nil {
+			k.change(&want)
+		}
+		var problems []string
+		err := s.Update(ctx, func(tx storage.Tx) error {
+			problems = nil
+			v := k.sample(0)
+			if err := k.create(tx, v); err != nil {
+				return err
+			}
+			scramble(&v)
+			problems = append(problems, prefix("after scrambling what was created, ", k.check(tx, k.sample(0)))...)
+			for _, g := range k.gets {
+				if got, err := g.get(tx, k.sample(0)); err == nil {
+					scramble(&got)
+				}
+			}
+			problems = append(problems, prefix("after scrambling what was read, ", k.check(tx, k.sample(0)))...)
+			if k.put == nil {
+				return nil
+			}
+			v = k.sample(0)
+			k.change(&v)
+			if err := k.put(tx, v); err != nil {
+				return err
+			}
+			scramble(&v)
+			problems = append(problems, prefix("after scrambling what was put, ", k.check(tx, want))...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		for _, p := range problems {
+			t.Errorf("in the transaction %s", p)
+		}
+		k.expect(t, s, want)
+		if k.expiry == nil {
+			return
+		}
+		// The index GarbageCollect goes by must not have kept a slice of the caller's either.
+		if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: at(100 * 365 * 24 * 60)}); err != nil || got.Total() != 1 {
+			t.Errorf("GarbageCollect after the record expired: got %+v and %v, want it deleted", got, err)
+		}
+		k.absent(t, s, want)
+	})
 	if k.list != nil {
 		t.Run("List", func(t *testing.T) { testList(t, newStore(t), k, *k.list) })
 	}
-	if k.update == nil {
+	if k.put == nil {
 		return
 	}
-	t.Run("Update/StoresResult", func(t *testing.T) {
+	t.Run("Put/StoresResult", func(t *testing.T) {
 		s := newStore(t)
 		k.mustCreate(t, s, k.sample(0))
 		want := k.sample(0)
@@ -300,19 +432,19 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 			t.Fatalf("update: %v", err)
 		}
 		for _, d := range diff(seen, k.sample(0)) {
-			t.Errorf("update closure was given %s", d)
+			t.Errorf("the transaction read %s", d)
 		}
 		for _, d := range diff(got, want) {
-			t.Errorf("update returned %s", d)
+			t.Errorf("the transaction read back %s", d)
 		}
 		k.expect(t, s, want)
 	})
-	t.Run("Update/ClosureError", func(t *testing.T) {
+	t.Run("Put/ClosureError", func(t *testing.T) {
 		s := newStore(t)
 		k.mustCreate(t, s, k.sample(0))
 		stop := errors.New("conformance: closure refused")
 		_, err := k.update(s, k.sample(0), func(v T) (T, error) {
-			// Changing v in place must not reach the store either.
+			// Changing what was read in place must not reach the store either.
 			scramble(&v)
 			return v, stop
 		})
@@ -321,16 +453,46 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 		}
 		k.expect(t, s, k.sample(0))
 	})
-	t.Run("Update/NotFound", func(t *testing.T) {
+	t.Run("Put/RolledBack", func(t *testing.T) {
 		s := newStore(t)
 		k.mustCreate(t, s, k.sample(0))
-		if _, err := k.update(s, k.sample(1), unchanged); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("update of an unknown record: got %v, want %v", err, storage.ErrNotFound)
+		stop := errors.New("conformance: transaction refused")
+		err := s.Update(ctx, func(tx storage.Tx) error {
+			v := k.sample(0)
+			k.change(&v)
+			if err := k.put(tx, v); err != nil {
+				return err
+			}
+			return stop
+		})
+		if !errors.Is(err, stop) {
+			t.Errorf("Update of a put and then an error: got %v, want %v", err, stop)
+		}
+		k.expect(t, s, k.sample(0))
+	})
+	t.Run("Put/NotFound", func(t *testing.T) {
+		s := newStore(t)
+		k.mustCreate(t, s, k.sample(0))
+		err := s.Update(ctx, func(tx storage.Tx) error { return k.put(tx, k.sample(1)) })
+		if !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("put of an unknown record: got %v, want %v", err, storage.ErrNotFound)
+		}
+		// storage.go does not say whether a Put's ErrNotFound leaves the transaction usable, as
+		// a Create's ErrAlreadyExists does: a store may commit the rest or refuse to, but the
+		// put itself must write nothing.
+		var putErr error
+		_ = s.Update(ctx, func(tx storage.Tx) error {
+			putErr = k.put(tx, k.sample(1))
+			return nil
+		})
+		if !errors.Is(putErr, storage.ErrNotFound) {
+			t.Errorf("put of an unknown record: got %v, want %v", putErr, storage.ErrNotFound)
 		}
 		k.absent(t, s, k.sample(1))
+		k.expect(t, s, k.sample(0))
 	})
 	for _, f := range k.fixed {
-		t.Run("Update/Immutable/"+f.name, func(t *testing.T) {
+		t.Run("Put/Immutable/"+f.name, func(t *testing.T) {
 			s := newStore(t)
 			k.mustCreate(t, s, k.sample(0))
 			_, err := k.update(s, k.sample(0), func(v T) (T, error) {
@@ -338,7 +500,7 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 				return v, nil
 			})
 			if err == nil {
-				t.Errorf("update changing %s: got no error", f.name)
+				t.Errorf("put changing %s: got no error", f.name)
 			}
 			k.expect(t, s, k.sample(0))
 			k.absent(t, s, k.sample(1))
@@ -346,7 +508,7 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 	}
 	for _, f := range k.movable {
 		if slices.ContainsFunc(k.unique, func(u field[T]) bool { return u.name == f.name }) {
-			t.Run("Update/AlreadyExists/"+f.name, func(t *testing.T) {
+			t.Run("Put/AlreadyExists/"+f.name, func(t *testing.T) {
 				s := newStore(t)
 				// Even samples: both have a key to take.
 				k.mustCreate(t, s, k.sample(0))
@@ -356,13 +518,13 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 					return v, nil
 				})
 				if !errors.Is(err, storage.ErrAlreadyExists) {
-					t.Errorf("update taking another record's %s: got %v, want %v", f.name, err, storage.ErrAlreadyExists)
+					t.Errorf("put taking another record's %s: got %v, want %v", f.name, err, storage.ErrAlreadyExists)
 				}
 				k.expect(t, s, k.sample(0))
 				k.expect(t, s, k.sample(2))
 			})
 		}
-		t.Run("Update/Moves/"+f.name, func(t *testing.T) {
+		t.Run("Put/Moves/"+f.name, func(t *testing.T) {
 			s := newStore(t)
 			prev := k.sample(0)
 			k.mustCreate(t, s, prev)
@@ -372,7 +534,7 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 				next := prev
 				f.copy(&next, k.sample(from))
 				if _, err := k.update(s, prev, func(T) (T, error) { return next, nil }); err != nil {
-					t.Fatalf("update of %s: %v", f.name, err)
+					t.Fatalf("put of %s: %v", f.name, err)
 				}
 				k.expect(t, s, next)
 				other := k.sample(4 + step)
@@ -385,36 +547,106 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 	}
 }
 
+// createIn creates v in a transaction of its own.
+func (k kind[T]) createIn(s storage.Store, v T) error {
+	return s.Update(ctx, func(tx storage.Tx) error { return k.create(tx, v) })
+}
+
 func (k kind[T]) mustCreate(t *testing.T, s storage.Store, v T) {
 	t.Helper()
-	if err := k.create(t, s, v); err != nil {
+	if err := k.createIn(s, v); err != nil {
 		t.Fatalf("create: %v", err)
 	}
+}
+
+// update is what a use case does in place of the Update* methods the store once had: in one
+// transaction it reads v's record by its key, puts what fn makes of it, and reads it back, as
+// stored, which it returns.
+func (k kind[T]) update(s storage.Store, v T, fn func(T) (T, error)) (T, error) {
+	var got T
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		old, err := k.gets[0].get(tx, v)
+		if err != nil {
+			return err
+		}
+		next, err := fn(old)
+		if err != nil {
+			return err
+		}
+		if err := k.put(tx, next); err != nil {
+			return err
+		}
+		got, err = k.gets[0].get(tx, next)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return got, nil
+}
+
+// check lists how every way of reading want's record in tx differs from want.
+func (k kind[T]) check(tx storage.ReadTx, want T) []string {
+	var problems []string
+	for _, g := range k.gets {
+		got, err := g.get(tx, want)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s: %v", g.name, err))
+			continue
+		}
+		for _, d := range diff(got, want) {
+			problems = append(problems, fmt.Sprintf("%s: %s", g.name, d))
+		}
+	}
+	return problems
+}
+
+// found lists the ways of reading v's record in tx that do not find nothing.
+func (k kind[T]) found(tx storage.ReadTx, v T) []string {
+	var problems []string
+	for _, g := range k.gets {
+		if _, err := g.get(tx, v); !errors.Is(err, storage.ErrNotFound) {
+			problems = append(problems, fmt.Sprintf("%s: got %v, want %v", g.name, err, storage.ErrNotFound))
+		}
+	}
+	return problems
 }
 
 // expect fails t unless every way of reading want's record returns want.
 func (k kind[T]) expect(t *testing.T, s storage.Store, want T) {
 	t.Helper()
-	for _, g := range k.gets {
-		got, err := g.get(s, want)
-		if err != nil {
-			t.Errorf("%s: %v", g.name, err)
-			continue
-		}
-		for _, d := range diff(got, want) {
-			t.Errorf("%s: %s", g.name, d)
-		}
+	for _, p := range viewProblems(s, func(tx storage.ReadTx) []string { return k.check(tx, want) }) {
+		t.Error(p)
 	}
 }
 
 // absent fails t unless every way of reading v's record finds nothing.
 func (k kind[T]) absent(t *testing.T, s storage.Store, v T) {
 	t.Helper()
-	for _, g := range k.gets {
-		if _, err := g.get(s, v); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("%s: got %v, want %v", g.name, err, storage.ErrNotFound)
-		}
+	for _, p := range viewProblems(s, func(tx storage.ReadTx) []string { return k.found(tx, v) }) {
+		t.Error(p)
 	}
+}
+
+// viewProblems runs check in a View and returns what it found, reported once the View is over.
+func viewProblems(s storage.Store, check func(storage.ReadTx) []string) []string {
+	var problems []string
+	if err := s.View(ctx, func(tx storage.ReadTx) error {
+		problems = check(tx)
+		return nil
+	}); err != nil {
+		return []string{fmt.Sprintf("View: %v", err)}
+	}
+	return problems
+}
+
+func prefix(p string, problems []string) []string {
+	out := make([]string, len(problems))
+	for i, s := range problems {
+		out[i] = p + s
+	}
+	return out
 }
 
 func unchanged[T any](v T) (T, error) { return v, nil }
@@ -632,6 +864,10 @@ func login(i int) storage.Login {
 		l.AccountID = fmt.Sprintf("account-%d", i)
 		l.DeviceID = fmt.Sprintf("device-%d", i)
 		l.AuthTime = new(at(i + 1))
+		l.PollInterval = time.Duration(5+5*i) * time.Second
+	}
+	if i%3 == 0 {
+		l.BrowserHash, l.Browser, l.Reason = hash("browser", i), "Chrome on Windows", "login_cancelled"
 	}
 	return l
 }
@@ -668,15 +904,10 @@ func signingKey(i int) storage.SigningKey {
 func challenges() kind[storage.Challenge] {
 	return kind[storage.Challenge]{
 		sample: challenge,
-		create: func(_ *testing.T, s storage.Store, c storage.Challenge) error { return s.CreateChallenge(ctx, c) },
-		// A challenge is only ever read by updating it.
-		gets: []getter[storage.Challenge]{{"UpdateChallenge", func(s storage.Store, c storage.Challenge) (storage.Challenge, error) {
-			return s.UpdateChallenge(ctx, c.Hash, unchanged)
+		create: storage.Tx.CreateChallenge,
+		gets: []getter[storage.Challenge]{{"Challenge", func(tx storage.ReadTx, c storage.Challenge) (storage.Challenge, error) {
+			return tx.Challenge(c.Hash)
 		}}},
-		update: func(s storage.Store, c storage.Challenge, fn func(storage.Challenge) (storage.Challenge, error)) (storage.Challenge, error) {
-			return s.UpdateChallenge(ctx, c.Hash, fn)
-		},
-		change: func(c *storage.Challenge) { c.UsedAt = new(at(3)) },
 		unique: []field[storage.Challenge]{{"Hash", func(dst *storage.Challenge, src storage.Challenge) { dst.Hash = src.Hash }}},
 		expiry: func(c *storage.Challenge) *time.Time { return &c.ExpiresAt },
 	}
@@ -685,9 +916,9 @@ func challenges() kind[storage.Challenge] {
 func sessions() kind[storage.Session] {
 	return kind[storage.Session]{
 		sample: session,
-		create: func(_ *testing.T, s storage.Store, v storage.Session) error { return s.CreateSession(ctx, v) },
-		gets: []getter[storage.Session]{{"GetSession", func(s storage.Store, v storage.Session) (storage.Session, error) {
-			return s.GetSession(ctx, v.Hash)
+		create: storage.Tx.CreateSession,
+		gets: []getter[storage.Session]{{"Session", func(tx storage.ReadTx, v storage.Session) (storage.Session, error) {
+			return tx.Session(v.Hash)
 		}}},
 		unique: []field[storage.Session]{{"Hash", func(dst *storage.Session, src storage.Session) { dst.Hash = src.Hash }}},
 		expiry: func(v *storage.Session) *time.Time { return &v.ExpiresAt },
@@ -701,16 +932,14 @@ func accounts() kind[storage.Account] {
 	}
 	return kind[storage.Account]{
 		sample: account,
-		create: func(_ *testing.T, s storage.Store, a storage.Account) error { return s.CreateAccount(ctx, a) },
+		create: storage.Tx.CreateAccount,
 		gets: []getter[storage.Account]{
-			{"GetAccount", func(s storage.Store, a storage.Account) (storage.Account, error) { return s.GetAccount(ctx, a.ID) }},
-			{"GetAccountByCitizen", func(s storage.Store, a storage.Account) (storage.Account, error) {
-				return s.GetAccountByCitizen(ctx, a.CitizenID)
+			{"Account", func(tx storage.ReadTx, a storage.Account) (storage.Account, error) { return tx.Account(a.ID) }},
+			{"AccountByCitizen", func(tx storage.ReadTx, a storage.Account) (storage.Account, error) {
+				return tx.AccountByCitizen(a.CitizenID)
 			}},
 		},
-		update: func(s storage.Store, a storage.Account, fn func(storage.Account) (storage.Account, error)) (storage.Account, error) {
-			return s.UpdateAccount(ctx, a.ID, fn)
-		},
+		put: storage.Tx.PutAccount,
 		change: func(a *storage.Account) {
 			a.Email, a.Phone, a.Status, a.UpdatedAt = "", "+66 81 999 0000", storage.AccountSuspended, at(30)
 		},
@@ -726,16 +955,14 @@ func bindings() kind[storage.Binding] {
 	}
 	return kind[storage.Binding]{
 		sample: binding,
-		create: func(_ *testing.T, s storage.Store, b storage.Binding) error { return s.CreateBinding(ctx, b) },
+		create: storage.Tx.CreateBinding,
 		gets: []getter[storage.Binding]{
-			{"GetBinding", func(s storage.Store, b storage.Binding) (storage.Binding, error) { return s.GetBinding(ctx, b.ID) }},
-			{"GetBindingByToken", func(s storage.Store, b storage.Binding) (storage.Binding, error) {
-				return s.GetBindingByToken(ctx, b.TokenHash)
+			{"Binding", func(tx storage.ReadTx, b storage.Binding) (storage.Binding, error) { return tx.Binding(b.ID) }},
+			{"BindingByToken", func(tx storage.ReadTx, b storage.Binding) (storage.Binding, error) {
+				return tx.BindingByToken(b.TokenHash)
 			}},
 		},
-		update: func(s storage.Store, b storage.Binding, fn func(storage.Binding) (storage.Binding, error)) (storage.Binding, error) {
-			return s.UpdateBinding(ctx, b.ID, fn)
-		},
+		put: storage.Tx.PutBinding,
 		change: func(b *storage.Binding) {
 			b.Status, b.SealedQR, b.WebAuthnSession = storage.BindingScanned, nil, []byte(`{"challenge":"scanned"}`)
 		},
@@ -750,31 +977,27 @@ func devices() kind[storage.Device] {
 	credential := field[storage.Device]{"CredentialID", func(dst *storage.Device, src storage.Device) { dst.CredentialID = src.CredentialID }}
 	account := field[storage.Device]{"AccountID", func(dst *storage.Device, src storage.Device) { dst.AccountID = src.AccountID }}
 	token := field[storage.Device]{"TokenHash", func(dst *storage.Device, src storage.Device) { dst.TokenHash = src.TokenHash }}
-	get := getter[storage.Device]{"GetDevice", func(s storage.Store, d storage.Device) (storage.Device, error) { return s.GetDevice(ctx, d.ID) }}
+	get := getter[storage.Device]{"Device", func(tx storage.ReadTx, d storage.Device) (storage.Device, error) { return tx.Device(d.ID) }}
 	list := listing[storage.Device]{
-		name: "ListDevices",
-		list: func(s storage.Store, accountID string) ([]storage.Device, error) {
-			return s.ListDevices(ctx, accountID)
-		},
+		name:    "Devices",
+		list:    storage.ReadTx.Devices,
 		owner:   func(d *storage.Device) *string { return &d.AccountID },
 		created: func(d *storage.Device) *time.Time { return &d.CreatedAt },
 		id:      func(d storage.Device) string { return d.ID },
 	}
 	return kind[storage.Device]{
 		sample: device,
-		create: bindNew,
+		create: storage.Tx.CreateDevice,
 		gets: []getter[storage.Device]{
 			get,
-			{"GetDeviceByCredential", func(s storage.Store, d storage.Device) (storage.Device, error) {
-				return s.GetDeviceByCredential(ctx, d.CredentialID)
+			{"DeviceByCredential", func(tx storage.ReadTx, d storage.Device) (storage.Device, error) {
+				return tx.DeviceByCredential(d.CredentialID)
 			}},
-			byIndex("GetDeviceByToken", func(d storage.Device) [][]byte { return keyIfSet(d.TokenHash) }, storage.Store.GetDeviceByToken, get),
+			byIndex("DeviceByToken", func(d storage.Device) [][]byte { return keyIfSet(d.TokenHash) }, storage.ReadTx.DeviceByToken, get),
 			list.getter(get),
 		},
-		update: func(s storage.Store, d storage.Device, fn func(storage.Device) (storage.Device, error)) (storage.Device, error) {
-			return s.UpdateDevice(ctx, d.ID, fn)
-		},
-		// Moving CreatedAt tests that ListDevices still finds the device after an update.
+		put: storage.Tx.PutDevice,
+		// Moving CreatedAt tests that Devices still finds the device after a put.
 		change: func(d *storage.Device) {
 			d.SignCount, d.LastUsedAt, d.RevokedAt, d.CreatedAt = d.SignCount+1, new(at(30)), nil, at(-60)
 			d.TokenHash, d.CloneWarningAt = hash("device token", 100), new(at(31))
@@ -788,20 +1011,18 @@ func devices() kind[storage.Device] {
 
 func clients() kind[storage.Client] {
 	id := field[storage.Client]{"ID", func(dst *storage.Client, src storage.Client) { dst.ID = src.ID }}
-	get := getter[storage.Client]{"GetClient", func(s storage.Store, c storage.Client) (storage.Client, error) { return s.GetClient(ctx, c.ID) }}
+	get := getter[storage.Client]{"Client", func(tx storage.ReadTx, c storage.Client) (storage.Client, error) { return tx.Client(c.ID) }}
 	list := listing[storage.Client]{
-		name:    "ListClients",
-		list:    func(s storage.Store, _ string) ([]storage.Client, error) { return s.ListClients(ctx) },
+		name:    "Clients",
+		list:    func(tx storage.ReadTx, _ string) ([]storage.Client, error) { return tx.Clients() },
 		created: func(c *storage.Client) *time.Time { return &c.CreatedAt },
 		id:      func(c storage.Client) string { return c.ID },
 	}
 	return kind[storage.Client]{
 		sample: client,
-		create: func(_ *testing.T, s storage.Store, c storage.Client) error { return s.CreateClient(ctx, c) },
+		create: storage.Tx.CreateClient,
 		gets:   []getter[storage.Client]{get, list.getter(get)},
-		update: func(s storage.Store, c storage.Client, fn func(storage.Client) (storage.Client, error)) (storage.Client, error) {
-			return s.UpdateClient(ctx, c.ID, fn)
-		},
+		put:    storage.Tx.PutClient,
 		change: func(c *storage.Client) {
 			c.SecretHash, c.Name, c.CIBA, c.Disabled = hash("client secret", 100), "Renamed relying party", !c.CIBA, !c.Disabled
 			c.RedirectURIs, c.PostLogoutRedirectURIs = []string{"https://renamed.example/callback"}, nil
@@ -814,16 +1035,14 @@ func clients() kind[storage.Client] {
 
 func logins() kind[storage.Login] {
 	id := field[storage.Login]{"Hash", func(dst *storage.Login, src storage.Login) { dst.Hash = src.Hash }}
-	// UpdateLogin/EachTokenHash tests the hashes one by one.
+	// PutLogin/EachTokenHash tests the hashes one by one.
 	tokenHashes := field[storage.Login]{"TokenHashes", func(dst *storage.Login, src storage.Login) { dst.TokenHashes = src.TokenHashes }}
 	code := field[storage.Login]{"CodeHash", func(dst *storage.Login, src storage.Login) { dst.CodeHash = src.CodeHash }}
 	account := field[storage.Login]{"AccountID", func(dst *storage.Login, src storage.Login) { dst.AccountID = src.AccountID }}
-	get := getter[storage.Login]{"GetLogin", func(s storage.Store, l storage.Login) (storage.Login, error) { return s.GetLogin(ctx, l.Hash) }}
+	get := getter[storage.Login]{"Login", func(tx storage.ReadTx, l storage.Login) (storage.Login, error) { return tx.Login(l.Hash) }}
 	list := listing[storage.Login]{
-		name: "ListWaitingLogins",
-		list: func(s storage.Store, accountID string) ([]storage.Login, error) {
-			return s.ListWaitingLogins(ctx, accountID)
-		},
+		name:    "WaitingLogins",
+		list:    storage.ReadTx.WaitingLogins,
 		owner:   func(l *storage.Login) *string { return &l.AccountID },
 		created: func(l *storage.Login) *time.Time { return &l.CreatedAt },
 		id:      func(l storage.Login) string { return string(l.Hash) },
@@ -832,16 +1051,14 @@ func logins() kind[storage.Login] {
 	}
 	return kind[storage.Login]{
 		sample: login,
-		create: func(_ *testing.T, s storage.Store, l storage.Login) error { return s.CreateLogin(ctx, l) },
+		create: storage.Tx.CreateLogin,
 		gets: []getter[storage.Login]{
 			get,
-			byIndex("GetLoginByToken", func(l storage.Login) [][]byte { return l.TokenHashes }, storage.Store.GetLoginByToken, get),
-			byIndex("GetLoginByCode", func(l storage.Login) [][]byte { return keyIfSet(l.CodeHash) }, storage.Store.GetLoginByCode, get),
+			byIndex("LoginByToken", func(l storage.Login) [][]byte { return l.TokenHashes }, storage.ReadTx.LoginByToken, get),
+			byIndex("LoginByCode", func(l storage.Login) [][]byte { return keyIfSet(l.CodeHash) }, storage.ReadTx.LoginByCode, get),
 			list.getter(get),
 		},
-		update: func(s storage.Store, l storage.Login, fn func(storage.Login) (storage.Login, error)) (storage.Login, error) {
-			return s.UpdateLogin(ctx, l.Hash, fn)
-		},
+		put: storage.Tx.PutLogin,
 		// Every index moves: the tokens, the code, the account and the creation time.
 		change: func(l *storage.Login) {
 			l.Status, l.TokenSerial, l.TokenExpiresAt = storage.LoginDone, l.TokenSerial+1, at(40)
@@ -860,9 +1077,9 @@ func logins() kind[storage.Login] {
 func tokens() kind[storage.Token] {
 	return kind[storage.Token]{
 		sample: token,
-		create: func(_ *testing.T, s storage.Store, v storage.Token) error { return s.CreateToken(ctx, v) },
-		gets: []getter[storage.Token]{{"GetToken", func(s storage.Store, v storage.Token) (storage.Token, error) {
-			return s.GetToken(ctx, v.ID)
+		create: storage.Tx.CreateToken,
+		gets: []getter[storage.Token]{{"Token", func(tx storage.ReadTx, v storage.Token) (storage.Token, error) {
+			return tx.Token(v.ID)
 		}}},
 		unique: []field[storage.Token]{{"ID", func(dst *storage.Token, src storage.Token) { dst.ID = src.ID }}},
 		expiry: func(v *storage.Token) *time.Time { return &v.ExpiresAt },
@@ -872,19 +1089,17 @@ func tokens() kind[storage.Token] {
 func signingKeys() kind[storage.SigningKey] {
 	id := field[storage.SigningKey]{"ID", func(dst *storage.SigningKey, src storage.SigningKey) { dst.ID = src.ID }}
 	list := listing[storage.SigningKey]{
-		name:    "ListSigningKeys",
-		list:    func(s storage.Store, _ string) ([]storage.SigningKey, error) { return s.ListSigningKeys(ctx) },
+		name:    "SigningKeys",
+		list:    func(tx storage.ReadTx, _ string) ([]storage.SigningKey, error) { return tx.SigningKeys() },
 		created: func(k *storage.SigningKey) *time.Time { return &k.CreatedAt },
 		id:      func(k storage.SigningKey) string { return k.ID },
 	}
 	return kind[storage.SigningKey]{
 		sample: signingKey,
-		create: func(_ *testing.T, s storage.Store, k storage.SigningKey) error { return s.CreateSigningKey(ctx, k) },
+		create: storage.Tx.CreateSigningKey,
 		// Signing keys are only ever read as a list; a list of every record needs no other getter.
-		gets: []getter[storage.SigningKey]{list.getter(getter[storage.SigningKey]{})},
-		update: func(s storage.Store, k storage.SigningKey, fn func(storage.SigningKey) (storage.SigningKey, error)) (storage.SigningKey, error) {
-			return s.UpdateSigningKey(ctx, k.ID, fn)
-		},
+		gets:   []getter[storage.SigningKey]{list.getter(getter[storage.SigningKey]{})},
+		put:    storage.Tx.PutSigningKey,
 		change: func(k *storage.SigningKey) { k.RetireAt = new(at(90)) },
 		unique: []field[storage.SigningKey]{id},
 		fixed:  []field[storage.SigningKey]{id},
@@ -897,51 +1112,95 @@ func signingKeys() kind[storage.SigningKey] {
 	}
 }
 
-// bindNew stores d as mcert makes every device: through a new pending binding. When that fails,
-// the binding must be as it was.
-func bindNew(t *testing.T, s storage.Store, d storage.Device) error {
-	t.Helper()
-	b := storage.Binding{
-		ID:        rand.Text(),
-		AccountID: d.AccountID,
-		Status:    storage.BindingPending,
-		CreatedAt: d.CreatedAt,
-		ExpiresAt: d.CreatedAt.Add(2 * time.Minute),
-	}
-	b.TokenHash = hash(b.ID, 0)
-	bindings().mustCreate(t, s, b)
-	_, err := s.BindDevice(ctx, b.ID, d, bindTo(d))
-	if err != nil {
-		bindings().expect(t, s, b)
-	}
-	return err
+// anyKind is a kind with its type left out, for the tests that write every kind at once.
+type anyKind struct {
+	name   string
+	create func(tx storage.Tx, i int) error // creates sample i
+	put    func(tx storage.Tx, i int) error // puts sample i as change makes it; nil for a kind without Put
+	expect func(t *testing.T, s storage.Store, i int)
+	absent func(t *testing.T, s storage.Store, i int)
 }
 
-func bindTo(d storage.Device) func(storage.Binding) (storage.Binding, error) {
-	return func(b storage.Binding) (storage.Binding, error) {
-		b.Status, b.DeviceID = storage.BindingBound, d.ID
-		return b, nil
+func erase[T any](name string, k kind[T]) anyKind {
+	a := anyKind{
+		name:   name,
+		create: func(tx storage.Tx, i int) error { return k.create(tx, k.sample(i)) },
+		expect: func(t *testing.T, s storage.Store, i int) {
+			t.Helper()
+			k.expect(t, s, k.sample(i))
+		},
+		absent: func(t *testing.T, s storage.Store, i int) {
+			t.Helper()
+			k.absent(t, s, k.sample(i))
+		},
+	}
+	if k.put != nil {
+		a.put = func(tx storage.Tx, i int) error {
+			v := k.sample(i)
+			k.change(&v)
+			return k.put(tx, v)
+		}
+	}
+	return a
+}
+
+func everyKind() []anyKind {
+	return []anyKind{
+		erase("challenge", challenges()),
+		erase("session", sessions()),
+		erase("account", accounts()),
+		erase("binding", bindings()),
+		erase("device", devices()),
+		erase("client", clients()),
+		erase("login", logins()),
+		erase("token", tokens()),
+		erase("signing key", signingKeys()),
 	}
 }
 
 // testDelete checks that del removes one record, from every lookup, and no other; that its keys
-// are free again; and that deleting it again is ErrNotFound.
-func testDelete[T any](k kind[T], del func(storage.Store, T) error) func(*testing.T, storage.Store) {
+// are free again; that deleting it again is ErrNotFound; and that the transaction that deletes
+// it no longer finds it.
+func testDelete[T any](k kind[T], del func(storage.Tx, T) error) func(*testing.T, storage.Store) {
 	return func(t *testing.T, s storage.Store) {
 		gone, kept := k.sample(0), k.sample(1)
 		k.mustCreate(t, s, gone)
 		k.mustCreate(t, s, kept)
-		if err := del(s, gone); err != nil {
+		if err := s.Update(ctx, func(tx storage.Tx) error { return del(tx, gone) }); err != nil {
 			t.Fatalf("delete: %v", err)
 		}
 		k.absent(t, s, gone)
 		k.expect(t, s, kept)
-		if err := del(s, gone); !errors.Is(err, storage.ErrNotFound) {
+		if err := s.Update(ctx, func(tx storage.Tx) error { return del(tx, gone) }); !errors.Is(err, storage.ErrNotFound) {
 			t.Errorf("delete of a deleted record: got %v, want %v", err, storage.ErrNotFound)
 		}
-		if err := k.create(t, s, gone); err != nil {
+		if err := k.createIn(s, gone); err != nil {
 			t.Errorf("create again after delete: %v", err)
 		}
+
+		var problems []string
+		err := s.Update(ctx, func(tx storage.Tx) error {
+			problems = nil
+			if err := del(tx, gone); err != nil {
+				return err
+			}
+			problems = append(problems, prefix("after the delete, ", k.found(tx, gone))...)
+			problems = append(problems, prefix("after the delete, ", k.check(tx, kept))...)
+			// Its keys are free at once.
+			if err := k.create(tx, gone); err != nil {
+				return err
+			}
+			problems = append(problems, prefix("after creating it again, ", k.check(tx, gone))...)
+			return del(tx, gone)
+		})
+		if err != nil {
+			t.Fatalf("Update that deletes, creates and deletes again: %v", err)
+		}
+		for _, p := range problems {
+			t.Errorf("in the transaction %s", p)
+		}
+		k.absent(t, s, gone)
+		k.expect(t, s, kept)
 	}
 }
 
@@ -962,7 +1221,7 @@ func testDeleteTokens(t *testing.T, s storage.Store) {
 	for _, v := range slices.Concat(gone, kept) {
 		tokens().mustCreate(t, s, v)
 	}
-	if n, err := s.DeleteTokens(ctx, "account-1", "client-1"); err != nil || n != len(gone) {
+	if n, err := deleteTokens(s, "account-1", "client-1"); err != nil || n != len(gone) {
 		t.Errorf("DeleteTokens: got %d and %v, want %d and no error", n, err, len(gone))
 	}
 	for _, v := range gone {
@@ -971,9 +1230,19 @@ func testDeleteTokens(t *testing.T, s storage.Store) {
 	for _, v := range kept {
 		tokens().expect(t, s, v)
 	}
-	if n, err := s.DeleteTokens(ctx, "account-1", "client-1"); err != nil || n != 0 {
+	if n, err := deleteTokens(s, "account-1", "client-1"); err != nil || n != 0 {
 		t.Errorf("DeleteTokens again: got %d and %v, want 0 and no error", n, err)
 	}
+}
+
+func deleteTokens(s storage.Store, accountID, clientID string) (int, error) {
+	var n int
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		n, err = tx.DeleteTokens(accountID, clientID)
+		return err
+	})
+	return n, err
 }
 
 // testDeleteClientTokens: a deleted client's tokens go with it, every account's, and no other
@@ -992,7 +1261,7 @@ func testDeleteClientTokens(t *testing.T, s storage.Store) {
 	for _, v := range slices.Concat(deleted, others) {
 		tokens().mustCreate(t, s, v)
 	}
-	if err := s.DeleteClient(ctx, gone.ID); err != nil {
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.DeleteClient(gone.ID) }); err != nil {
 		t.Fatalf("DeleteClient: %v", err)
 	}
 	clients().absent(t, s, gone)
@@ -1005,32 +1274,104 @@ func testDeleteClientTokens(t *testing.T, s storage.Store) {
 	}
 }
 
-func testBindDevice(t *testing.T, s storage.Store) {
-	b, d := binding(1), device(0)
-	bindings().mustCreate(t, s, b)
-	got, err := s.BindDevice(ctx, b.ID, d, bindTo(d))
+// bindDevice is what binding a phone does in place of the BindDevice method the store once had:
+// in one transaction it puts what bind makes of the binding, then creates the device, so that
+// both are stored or neither. It returns the binding as the transaction reads it back.
+func bindDevice(s storage.Store, bindingID string, d storage.Device, bind func(storage.Binding) (storage.Binding, error)) (storage.Binding, error) {
+	var got storage.Binding
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		b, err := tx.Binding(bindingID)
+		if err != nil {
+			return err
+		}
+		if b, err = bind(b); err != nil {
+			return err
+		}
+		if err := tx.PutBinding(b); err != nil {
+			return err
+		}
+		if err := tx.CreateDevice(d); err != nil {
+			return err
+		}
+		got, err = tx.Binding(bindingID)
+		return err
+	})
 	if err != nil {
-		t.Fatalf("BindDevice: %v", err)
+		return storage.Binding{}, err
 	}
-	want := b
-	want.Status, want.DeviceID = storage.BindingBound, d.ID
-	for _, d := range diff(got, want) {
-		t.Errorf("BindDevice returned %s", d)
-	}
-	bindings().expect(t, s, want)
-	devices().expect(t, s, d)
+	return got, nil
 }
 
-// testBindDeviceFails checks that a BindDevice failing with want creates no device.
-func testBindDeviceFails(t *testing.T, s storage.Store, bindingID string, update func(storage.Binding) (storage.Binding, error), want error) {
-	t.Helper()
-	if _, err := s.BindDevice(ctx, bindingID, device(0), update); !errors.Is(err, want) {
-		t.Errorf("BindDevice: got %v, want %v", err, want)
+func bindTo(d storage.Device) func(storage.Binding) (storage.Binding, error) {
+	return func(b storage.Binding) (storage.Binding, error) {
+		b.Status, b.DeviceID = storage.BindingBound, d.ID
+		return b, nil
 	}
-	devices().absent(t, s, device(0))
 }
 
-// testList checks that a List* method returns its owner's records, oldest first, and no others.
+// testBindDevice checks that a binding's put and its device's create in one transaction are
+// stored together or not at all: a device that cannot be created (its ID or credential taken)
+// leaves the binding as it was, though the binding was put first.
+func testBindDevice(t *testing.T, newStore func(*testing.T) storage.Store) {
+	b, d, other := binding(1), device(0), device(2)
+	setup := func(t *testing.T) storage.Store {
+		s := newStore(t)
+		bindings().mustCreate(t, s, b)
+		devices().mustCreate(t, s, other)
+		return s
+	}
+	t.Run("StoresBoth", func(t *testing.T) {
+		s := setup(t)
+		got, err := bindDevice(s, b.ID, d, bindTo(d))
+		if err != nil {
+			t.Fatalf("bind: %v", err)
+		}
+		want := b
+		want.Status, want.DeviceID = storage.BindingBound, d.ID
+		for _, d := range diff(got, want) {
+			t.Errorf("the transaction read back the binding's %s", d)
+		}
+		bindings().expect(t, s, want)
+		devices().expect(t, s, d)
+		devices().expect(t, s, other)
+	})
+
+	stop := errors.New("conformance: closure refused")
+	takenID, takenCredential := d, d
+	takenID.ID = other.ID
+	takenCredential.CredentialID = other.CredentialID
+	tests := []struct {
+		name      string
+		bindingID string
+		device    storage.Device
+		bind      func(storage.Binding) (storage.Binding, error)
+		want      error
+	}{
+		{"ClosureError", b.ID, d, func(v storage.Binding) (storage.Binding, error) {
+			v.Status = storage.BindingBound
+			return v, stop
+		}, stop},
+		{"UnknownBinding", binding(3).ID, d, bindTo(d), storage.ErrNotFound},
+		{"TakenDeviceID", b.ID, takenID, bindTo(takenID), storage.ErrAlreadyExists},
+		{"TakenCredential", b.ID, takenCredential, bindTo(takenCredential), storage.ErrAlreadyExists},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := setup(t)
+			if _, err := bindDevice(s, tc.bindingID, tc.device, tc.bind); !errors.Is(err, tc.want) {
+				t.Errorf("bind: got %v, want %v", err, tc.want)
+			}
+			bindings().expect(t, s, b)
+			bindings().absent(t, s, binding(3))
+			// None of d's own keys finds a device, and the device whose key d took is as it was.
+			devices().absent(t, s, d)
+			devices().expect(t, s, other)
+		})
+	}
+}
+
+// testList checks that a list of ReadTx returns its owner's records, oldest first, and no
+// others; and an empty list, not nil, for an owner without records.
 func testList[T any](t *testing.T, s storage.Store, k kind[T], l listing[T]) {
 	// Neither the order of creation nor that of the IDs is the order of CreatedAt, so that only
 	// a store that sorts by CreatedAt passes.
@@ -1063,7 +1404,10 @@ func testList[T any](t *testing.T, s storage.Store, k kind[T], l listing[T]) {
 		k.mustCreate(t, s, other)
 	}
 
-	got, err := l.list(s, "account-1")
+	list := func(owner string) ([]T, error) {
+		return storage.Get(ctx, s, func(tx storage.ReadTx) ([]T, error) { return l.list(tx, owner) })
+	}
+	got, err := list("account-1")
 	if err != nil {
 		t.Fatalf("%s: %v", l.name, err)
 	}
@@ -1078,8 +1422,8 @@ func testList[T any](t *testing.T, s storage.Store, k kind[T], l listing[T]) {
 	if l.owner == nil {
 		return
 	}
-	if got, err := l.list(s, "account-2"); err != nil || len(got) != 0 {
-		t.Errorf("%s of an owner without records: got %d records and %v, want none and no error", l.name, len(got), err)
+	if got, err := list("account-2"); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("%s of an owner without records: got %#v and %v, want an empty list and no error", l.name, got, err)
 	}
 }
 
@@ -1099,8 +1443,8 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	accounts().mustCreate(t, s, a)
 	d := device(0)
 	d.ExpiresAt = at(0)
-	if _, err := s.BindDevice(ctx, binding(0).ID, d, bindTo(d)); err != nil {
-		t.Fatalf("BindDevice: %v", err)
+	if _, err := bindDevice(s, binding(0).ID, d, bindTo(d)); err != nil {
+		t.Fatalf("bind: %v", err)
 	}
 	c := client(0)
 	clients().mustCreate(t, s, c)
@@ -1125,8 +1469,8 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 }
 
 // testCollectAfterUpdate checks that GarbageCollect goes by the expiry a record has now, not
-// the one it was created with: an update moves one record's expiry past the cutoff and
-// another's before it.
+// the one it was created with: a put moves one record's expiry past the cutoff and another's
+// before it.
 func testCollectAfterUpdate[T any](k kind[T]) func(*testing.T, storage.Store) {
 	return func(t *testing.T, s storage.Store) {
 		cutoff := at(60)
@@ -1143,7 +1487,7 @@ func testCollectAfterUpdate[T any](k kind[T]) func(*testing.T, storage.Store) {
 				return v, nil
 			})
 			if err != nil {
-				t.Fatalf("update of the expiry: %v", err)
+				t.Fatalf("put of the expiry: %v", err)
 			}
 			*u.v = got
 		}
@@ -1171,36 +1515,41 @@ func seedAroundCutoff[T any](t *testing.T, s storage.Store, k kind[T], cutoff ti
 		k.absent(t, s, records[0])
 		k.expect(t, s, records[1])
 		k.expect(t, s, records[2])
-		if err := k.create(t, s, records[0]); err != nil {
+		if err := k.createIn(s, records[0]); err != nil {
 			t.Errorf("create again after GarbageCollect: %v", err)
 		}
 	}
 }
 
-// testLoginTokenHashes checks that each of a login's token hashes is an index key of its own.
+// testLoginTokenHashes checks that each of a login's token hashes is an index key of its own,
+// which a Put keeps in step: a hash it drops finds nothing, one it adds finds the login, and
+// one another login has is refused.
 func testLoginTokenHashes(t *testing.T, s storage.Store) {
 	l, other := login(0), login(2)
 	logins().mustCreate(t, s, l)
 	a, b, n := l.TokenHashes[0], l.TokenHashes[1], hash("login token", 100)
+	byToken := func(h []byte) (storage.Login, error) {
+		return storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Login, error) { return tx.LoginByToken(h) })
+	}
 
 	// Only the second hash is taken.
 	dup := other
 	dup.TokenHashes = [][]byte{other.TokenHashes[0], b}
-	if err := s.CreateLogin(ctx, dup); !errors.Is(err, storage.ErrAlreadyExists) {
+	if err := logins().createIn(s, dup); !errors.Is(err, storage.ErrAlreadyExists) {
 		t.Errorf("CreateLogin with a taken second token hash: got %v, want %v", err, storage.ErrAlreadyExists)
 	}
 	logins().absent(t, s, dup)
 
-	// Replace the first, in place as a closure may: it is free at once, the others find the login.
+	// Replace the first, in place as a use case may: it is free at once, the others find the login.
 	l.TokenHashes = [][]byte{b, n}
-	if _, err := s.UpdateLogin(ctx, l.Hash, func(v storage.Login) (storage.Login, error) {
+	if _, err := logins().update(s, l, func(v storage.Login) (storage.Login, error) {
 		v.TokenHashes[0], v.TokenHashes[1] = b, n
 		return v, nil
 	}); err != nil {
-		t.Fatalf("UpdateLogin replacing a token hash: %v", err)
+		t.Fatalf("PutLogin replacing a token hash: %v", err)
 	}
-	if _, err := s.GetLoginByToken(ctx, a); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("GetLoginByToken of the replaced hash: got %v, want %v", err, storage.ErrNotFound)
+	if _, err := byToken(a); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("LoginByToken of the replaced hash: got %v, want %v", err, storage.ErrNotFound)
 	}
 	logins().expect(t, s, l)
 	other.TokenHashes = [][]byte{a}
@@ -1208,20 +1557,63 @@ func testLoginTokenHashes(t *testing.T, s storage.Store) {
 	logins().expect(t, s, other)
 
 	// Adding another login's hash, as the inbox does, fails and changes neither.
-	if _, err := s.UpdateLogin(ctx, l.Hash, func(v storage.Login) (storage.Login, error) {
+	if _, err := logins().update(s, l, func(v storage.Login) (storage.Login, error) {
 		v.TokenHashes = append(v.TokenHashes, hash("login token", 101), a)
 		return v, nil
 	}); !errors.Is(err, storage.ErrAlreadyExists) {
-		t.Errorf("UpdateLogin adding another login's token hash: got %v, want %v", err, storage.ErrAlreadyExists)
+		t.Errorf("PutLogin adding another login's token hash: got %v, want %v", err, storage.ErrAlreadyExists)
 	}
-	if _, err := s.GetLoginByToken(ctx, hash("login token", 101)); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("GetLoginByToken of a hash added by a failed update: got %v, want %v", err, storage.ErrNotFound)
+	if _, err := byToken(hash("login token", 101)); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("LoginByToken of a hash added by a failed put: got %v, want %v", err, storage.ErrNotFound)
 	}
 	logins().expect(t, s, l)
 	logins().expect(t, s, other)
 }
 
-// testApproveLogin checks that ApproveLogin writes the login and the device together, or neither.
+// approveLogin is what a phone's approval does in place of the ApproveLogin method the store
+// once had: in one transaction it puts the login and the device that approved it, and appends
+// the event, so that an approval is never without its event. It returns the login and the
+// device as the transaction reads them back.
+func approveLogin(s storage.Store, hash []byte, deviceID string, updateLogin func(storage.Login) (storage.Login, error), updateDevice func(storage.Device) (storage.Device, error), e storage.Event) (storage.Login, storage.Device, error) {
+	var l storage.Login
+	var d storage.Device
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		if l, err = tx.Login(hash); err != nil {
+			return err
+		}
+		if l, err = updateLogin(l); err != nil {
+			return err
+		}
+		if err := tx.PutLogin(l); err != nil {
+			return err
+		}
+		if d, err = tx.Device(deviceID); err != nil {
+			return err
+		}
+		if d, err = updateDevice(d); err != nil {
+			return err
+		}
+		if err := tx.PutDevice(d); err != nil {
+			return err
+		}
+		if _, err := tx.AppendEvent(e); err != nil {
+			return err
+		}
+		if l, err = tx.Login(hash); err != nil {
+			return err
+		}
+		d, err = tx.Device(deviceID)
+		return err
+	})
+	if err != nil {
+		return storage.Login{}, storage.Device{}, err
+	}
+	return l, d, nil
+}
+
+// testApproveLogin checks that the login, the device and the event of an approval are written
+// together, or none of them: a step that fails takes back the steps before it.
 func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 	l, d, taken, e := login(1), device(0), login(2), event(2)
 	approve := func(v storage.Login) (storage.Login, error) {
@@ -1241,17 +1633,17 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 		return s
 	}
 
-	t.Run("StoresBoth", func(t *testing.T) {
+	t.Run("StoresAll", func(t *testing.T) {
 		s := setup(t)
 		wantLogin, _ := approve(l)
 		wantDevice, _ := use(d)
-		gotLogin, gotDevice, err := s.ApproveLogin(ctx, l.Hash, d.ID, approve, use, e)
+		gotLogin, gotDevice, err := approveLogin(s, l.Hash, d.ID, approve, use, e)
 		if err != nil {
-			t.Fatalf("ApproveLogin: %v", err)
+			t.Fatalf("approve: %v", err)
 		}
-		got, err := s.ListEvents(ctx, "", "", 10)
+		got, err := listEvents(s, "", "", 10)
 		if err != nil || len(got) != 1 {
-			t.Fatalf("ListEvents after ApproveLogin: got %d events and %v, want its event", len(got), err)
+			t.Fatalf("Events after the approval: got %d events and %v, want its event", len(got), err)
 		}
 		if got[0].ID == "" {
 			t.Errorf("the approval's event has no ID")
@@ -1262,16 +1654,17 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 			t.Errorf("the approval's event: %s", d)
 		}
 		for _, d := range diff(gotLogin, wantLogin) {
-			t.Errorf("ApproveLogin returned login %s", d)
+			t.Errorf("the transaction read back login %s", d)
 		}
 		for _, d := range diff(gotDevice, wantDevice) {
-			t.Errorf("ApproveLogin returned device %s", d)
+			t.Errorf("the transaction read back device %s", d)
 		}
 		logins().expect(t, s, wantLogin)
 		devices().expect(t, s, wantDevice)
 	})
 
 	stop := errors.New("conformance: closure refused")
+	errAny := errors.New("an error") // the case wants one, but not which
 	tests := []struct {
 		name         string
 		hash         []byte
@@ -1284,6 +1677,7 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 			scramble(&v)
 			return v, stop
 		}, use, stop},
+		// The login is put before the device is read: these take the put back.
 		{"DeviceClosureError", l.Hash, d.ID, approve, func(v storage.Device) (storage.Device, error) {
 			scramble(&v)
 			return v, stop
@@ -1295,13 +1689,17 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 			v.CodeHash = taken.CodeHash
 			return v, nil
 		}, use, storage.ErrAlreadyExists},
+		{"DeviceImmutable", l.Hash, d.ID, approve, func(v storage.Device) (storage.Device, error) {
+			v.AccountID = "account-100"
+			return v, nil
+		}, errAny},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := setup(t)
-			_, _, err := s.ApproveLogin(ctx, tc.hash, tc.deviceID, tc.updateLogin, tc.updateDevice, e)
-			if !errors.Is(err, tc.want) {
-				t.Errorf("ApproveLogin: got %v, want %v", err, tc.want)
+			_, _, err := approveLogin(s, tc.hash, tc.deviceID, tc.updateLogin, tc.updateDevice, e)
+			if tc.want == errAny && err == nil || tc.want != errAny && !errors.Is(err, tc.want) {
+				t.Errorf("approve: got %v, want %v", err, tc.want)
 			}
 			expectEvents(t, s, "", "", 10, nil)
 			logins().expect(t, s, l)
@@ -1311,8 +1709,8 @@ func testApproveLogin(t *testing.T, newStore func(*testing.T) storage.Store) {
 	}
 }
 
-// testSecret checks that Secret creates each named secret once, and keeps it apart from the
-// slices it was given and gave out: every call changes both afterwards.
+// testSecret checks that storage.Secret creates each named secret once, and keeps it apart from
+// the slices it was given and gave out: every call changes both afterwards.
 func testSecret(t *testing.T, s storage.Store) {
 	tests := []struct {
 		name   string
@@ -1327,7 +1725,7 @@ func testSecret(t *testing.T, s storage.Store) {
 	}
 	for i, tc := range tests {
 		created := []byte(tc.create)
-		got, err := s.Secret(ctx, tc.name, func() []byte { return created })
+		got, err := storage.Secret(ctx, s, tc.name, func() []byte { return created })
 		if err != nil || string(got) != tc.want {
 			t.Errorf("call %d, Secret(%q): got %q and %v, want %q", i, tc.name, got, err, tc.want)
 		}
@@ -1335,31 +1733,70 @@ func testSecret(t *testing.T, s storage.Store) {
 	}
 }
 
-// testUpdateSecret checks that UpdateSecret replaces a secret's value for later calls of Secret,
-// leaves it as it was when update fails, and finds no secret that was never created.
-func testUpdateSecret(t *testing.T, s storage.Store) {
-	if _, err := s.Secret(ctx, "a", func() []byte { return []byte("plain") }); err != nil {
+// testPutSecret checks that PutSecret replaces a secret's value for every later read, in its own
+// transaction and after, storage.Secret's included; that a PutSecret in an aborted transaction
+// leaves the value as it was; that it stores a secret new to the store; and that a secret never
+// stored is ErrNotFound.
+func testPutSecret(t *testing.T, s storage.Store) {
+	if _, err := storage.Secret(ctx, s, "a", func() []byte { return []byte("plain") }); err != nil {
 		t.Fatal(err)
 	}
-	stop := errors.New("conformance: update refused")
-	if _, err := s.UpdateSecret(ctx, "a", func([]byte) ([]byte, error) { return []byte("lost"), stop }); !errors.Is(err, stop) {
-		t.Errorf("failing UpdateSecret: %v, want the update's error", err)
+	stop := errors.New("conformance: transaction refused")
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.PutSecret("a", []byte("lost")); err != nil {
+			return err
+		}
+		return stop
+	}); !errors.Is(err, stop) {
+		t.Errorf("PutSecret and then an error: got %v, want %v", err, stop)
 	}
-	got, err := s.UpdateSecret(ctx, "a", func(v []byte) ([]byte, error) { return append([]byte("sealed "), v...), nil })
-	if err != nil || string(got) != "sealed plain" {
-		t.Fatalf("UpdateSecret: got %q and %v, want %q", got, err, "sealed plain")
+	expectSecret(t, s, "a", "plain")
+
+	// Sealing a secret reads it and puts the sealed value in one transaction.
+	var sealed, readBack []byte
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		v, err := tx.Secret("a")
+		if err != nil {
+			return err
+		}
+		sealed = append([]byte("sealed "), v...)
+		if err := tx.PutSecret("a", sealed); err != nil {
+			return err
+		}
+		readBack, err = tx.Secret("a")
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update that seals the secret: %v", err)
 	}
-	scramble(&struct{ Got []byte }{got})
-	if later, err := s.Secret(ctx, "a", func() []byte { return []byte("new") }); err != nil || string(later) != "sealed plain" {
-		t.Errorf("Secret after UpdateSecret: got %q and %v, want %q", later, err, "sealed plain")
+	if string(readBack) != "sealed plain" {
+		t.Errorf("Secret in the transaction that put it: got %q, want %q", readBack, "sealed plain")
 	}
-	if _, err := s.UpdateSecret(ctx, "none", func(v []byte) ([]byte, error) { return v, nil }); !errors.Is(err, storage.ErrNotFound) {
-		t.Errorf("UpdateSecret of a secret never created: %v, want ErrNotFound", err)
+	scramble(&struct{ Sealed, ReadBack []byte }{sealed, readBack})
+	expectSecret(t, s, "a", "sealed plain")
+	if later, err := storage.Secret(ctx, s, "a", func() []byte { return []byte("new") }); err != nil || string(later) != "sealed plain" {
+		t.Errorf("storage.Secret after PutSecret: got %q and %v, want %q", later, err, "sealed plain")
+	}
+
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.PutSecret("b", []byte("put")) }); err != nil {
+		t.Errorf("PutSecret of a new secret: %v", err)
+	}
+	expectSecret(t, s, "b", "put")
+	if _, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]byte, error) { return tx.Secret("none") }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Secret of a secret never stored: got %v, want %v", err, storage.ErrNotFound)
 	}
 }
 
-// testConcurrentSecret checks that concurrent first calls of Secret all get the one secret that
-// one of them made.
+func expectSecret(t *testing.T, s storage.Store, name, want string) {
+	t.Helper()
+	got, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]byte, error) { return tx.Secret(name) })
+	if err != nil || string(got) != want {
+		t.Errorf("Secret(%q): got %q and %v, want %q", name, got, err, want)
+	}
+}
+
+// testConcurrentSecret checks that concurrent first calls of storage.Secret all get the one
+// secret that one of them made.
 func testConcurrentSecret(t *testing.T, s storage.Store) {
 	const callers = 16
 	made, got := make([][]byte, callers), make([][]byte, callers)
@@ -1368,13 +1805,13 @@ func testConcurrentSecret(t *testing.T, s storage.Store) {
 		made[i] = hash("secret", i)
 		wg.Go(func() {
 			var err error
-			if got[i], err = s.Secret(ctx, "signing", func() []byte { return bytes.Clone(made[i]) }); err != nil {
+			if got[i], err = storage.Secret(ctx, s, "signing", func() []byte { return bytes.Clone(made[i]) }); err != nil {
 				t.Errorf("Secret: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	later, err := s.Secret(ctx, "signing", func() []byte { return []byte("late") })
+	later, err := storage.Secret(ctx, s, "signing", func() []byte { return []byte("late") })
 	if err != nil {
 		t.Fatalf("Secret: %v", err)
 	}
@@ -1388,7 +1825,8 @@ func testConcurrentSecret(t *testing.T, s storage.Store) {
 	}
 }
 
-// testConcurrentUpdateDevice checks that concurrent updates are serialized: none is lost.
+// testConcurrentUpdateDevice checks that concurrent transactions that read a counter and write
+// it plus one are serialized: none is lost.
 func testConcurrentUpdateDevice(t *testing.T, s storage.Store) {
 	d := device(0)
 	devices().mustCreate(t, s, d)
@@ -1396,27 +1834,29 @@ func testConcurrentUpdateDevice(t *testing.T, s storage.Store) {
 	var wg sync.WaitGroup
 	for range writers {
 		wg.Go(func() {
-			_, err := s.UpdateDevice(ctx, d.ID, func(v storage.Device) (storage.Device, error) {
+			_, err := devices().update(s, d, func(v storage.Device) (storage.Device, error) {
 				v.SignCount++
 				return v, nil
 			})
 			if err != nil {
-				t.Errorf("UpdateDevice: %v", err)
+				t.Errorf("update: %v", err)
 			}
 		})
 	}
 	wg.Wait()
-	got, err := s.GetDevice(ctx, d.ID)
+	got, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(d.ID) })
 	if err != nil {
-		t.Fatalf("GetDevice: %v", err)
+		t.Fatalf("Device: %v", err)
 	}
 	if want := d.SignCount + writers; got.SignCount != want {
 		t.Errorf("SignCount after %d concurrent increments: got %d, want %d", writers, got.SignCount, want)
 	}
 }
 
-// testConcurrentFailingUpdates checks that an update whose function fails, among concurrent
-// ones that succeed, fails alone, with its own error, and that no update is lost or applied twice.
+// testConcurrentFailingUpdates checks that a transaction that fails after its write, among
+// concurrent ones that succeed, fails alone, with its own error, and that no increment is lost
+// or applied twice: what each good transaction read back is what its last run, the one
+// committed, wrote.
 func testConcurrentFailingUpdates(t *testing.T, s storage.Store) {
 	d := device(0)
 	devices().mustCreate(t, s, d)
@@ -1427,43 +1867,461 @@ func testConcurrentFailingUpdates(t *testing.T, s storage.Store) {
 	for i := range writers {
 		refusal := fmt.Errorf("conformance: update %d refused", i)
 		wg.Go(func() {
-			v, err := s.UpdateDevice(ctx, d.ID, func(v storage.Device) (storage.Device, error) {
-				v.SignCount++
-				if i%2 == 1 {
-					return v, refusal
+			if i%2 == 1 {
+				// An increment, put, and then refused: the put must go too.
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					v, err := tx.Device(d.ID)
+					if err != nil {
+						return err
+					}
+					v.SignCount++
+					if err := tx.PutDevice(v); err != nil {
+						return err
+					}
+					return refusal
+				})
+				if !errors.Is(err, refusal) {
+					t.Errorf("failing update %d: got %v, want its own error", i, err)
 				}
+				return
+			}
+			v, err := devices().update(s, d, func(v storage.Device) (storage.Device, error) {
+				v.SignCount++
 				return v, nil
 			})
-			switch {
-			case i%2 == 1 && !errors.Is(err, refusal):
-				t.Errorf("failing update %d: got %v, want its own error", i, err)
-			case i%2 == 0 && err != nil:
+			if err != nil {
 				t.Errorf("update %d: %v", i, err)
-			case i%2 == 0:
-				mu.Lock()
-				got = append(got, v.SignCount)
-				mu.Unlock()
+				return
 			}
+			mu.Lock()
+			got = append(got, v.SignCount)
+			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	slices.Sort(got)
 	for i, n := range got {
 		if want := d.SignCount + uint32(i) + 1; n != want {
-			t.Fatalf("the %d good updates returned the counts %v, want %d to %d once each", writers/2, got, d.SignCount+1, d.SignCount+writers/2)
+			t.Fatalf("the %d good updates read back the counts %v, want %d to %d once each", writers/2, got, d.SignCount+1, d.SignCount+writers/2)
 		}
 	}
-	v, err := s.GetDevice(ctx, d.ID)
+	v, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(d.ID) })
 	if err != nil {
-		t.Fatalf("GetDevice: %v", err)
+		t.Fatalf("Device: %v", err)
 	}
 	if want := d.SignCount + writers/2; v.SignCount != want {
 		t.Errorf("SignCount after %d good and %d failing updates: got %d, want %d", writers/2, writers/2, v.SignCount, want)
 	}
 }
 
+// testDeviceLimit checks that a rule checked and acted on in one transaction holds however many
+// run at once: each of these binds a device only while the account has fewer than limit.
+func testDeviceLimit(t *testing.T, s storage.Store) {
+	const callers, limit = 16, 3
+	errLimit := errors.New("conformance: device limit reached")
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		d := device(i)
+		d.AccountID = "account-1"
+		wg.Go(func() {
+			errs[i] = s.Update(ctx, func(tx storage.Tx) error {
+				list, err := tx.Devices("account-1")
+				if err != nil {
+					return err
+				}
+				if len(list) >= limit {
+					return errLimit
+				}
+				return tx.CreateDevice(d)
+			})
+		})
+	}
+	wg.Wait()
+	bound := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			bound++
+		case !errors.Is(err, errLimit):
+			t.Errorf("caller %d: got %v, want no error or the limit's %v", i, err, errLimit)
+		}
+	}
+	if bound != limit {
+		t.Errorf("%d concurrent binds under a limit of %d: %d succeeded, want %d", callers, limit, bound, limit)
+	}
+	list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Device, error) { return tx.Devices("account-1") })
+	if err != nil || len(list) != limit {
+		t.Errorf("Devices after the binds: got %d devices and %v, want %d", len(list), err, limit)
+	}
+}
+
+// testRedeemCode checks that an authorization code is redeemed once however many try at once:
+// each transaction finds the login by its code and moves it from approved to done.
+func testRedeemCode(t *testing.T, s storage.Store) {
+	l := login(0) // approved, with a code
+	logins().mustCreate(t, s, l)
+	const callers = 16
+	errUsed := errors.New("conformance: code already used")
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	for i := range callers {
+		wg.Go(func() {
+			errs[i] = s.Update(ctx, func(tx storage.Tx) error {
+				v, err := tx.LoginByCode(l.CodeHash)
+				if err != nil {
+					return err
+				}
+				if v.Status != storage.LoginApproved {
+					return errUsed
+				}
+				v.Status = storage.LoginDone
+				return tx.PutLogin(v)
+			})
+		})
+	}
+	wg.Wait()
+	redeemed := 0
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			redeemed++
+		case !errors.Is(err, errUsed):
+			t.Errorf("caller %d: got %v, want no error or %v", i, err, errUsed)
+		}
+	}
+	if redeemed != 1 {
+		t.Errorf("%d concurrent redemptions of one code: %d succeeded, want 1", callers, redeemed)
+	}
+	want := l
+	want.Status = storage.LoginDone
+	logins().expect(t, s, want)
+}
+
+// testCreateOnce checks that of concurrent creates of records that share a unique key, one
+// succeeds and the others are ErrAlreadyExists: that is what makes a card-login challenge
+// single-use (its create is its use), and one CitizenID one account. candidate is the i-th.
+func testCreateOnce[T any](k kind[T], candidate func(i int) T) func(*testing.T, storage.Store) {
+	return func(t *testing.T, s storage.Store) {
+		const callers = 16
+		errs := make([]error, callers)
+		var wg sync.WaitGroup
+		for i := range callers {
+			wg.Go(func() { errs[i] = k.createIn(s, candidate(i)) })
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && winner < 0:
+				winner = i
+			case err == nil:
+				t.Errorf("callers %d and %d both created their record", winner, i)
+			case !errors.Is(err, storage.ErrAlreadyExists):
+				t.Errorf("caller %d: got %v, want no error or %v", i, err, storage.ErrAlreadyExists)
+			}
+		}
+		if winner < 0 {
+			t.Fatalf("none of %d concurrent creates succeeded", callers)
+		}
+		k.expect(t, s, candidate(winner))
+	}
+}
+
+// seedAll stores what writeAll changes and expectSeed checks for: samples 0 and 2 of every
+// kind, an event, a hit and a secret.
+func seedAll(t *testing.T, s storage.Store) storage.Event {
+	t.Helper()
+	for _, k := range everyKind() {
+		for _, i := range []int{0, 2} {
+			if err := s.Update(ctx, func(tx storage.Tx) error { return k.create(tx, i) }); err != nil {
+				t.Fatalf("create %s %d: %v", k.name, i, err)
+			}
+		}
+	}
+	e := mustAppend(t, s, event(0))
+	if _, err := hitOnce(s, "k", time.Minute, at(0)); err != nil {
+		t.Fatalf("Hit: %v", err)
+	}
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.PutSecret("s", []byte("seeded")) }); err != nil {
+		t.Fatalf("PutSecret: %v", err)
+	}
+	return e
+}
+
+// writeAll makes in tx a write of every kind to what seedAll stored: it creates sample 1 of
+// each kind, puts sample 0 changed, deletes, appends an event, counts a hit and puts secrets.
+// Every write must succeed.
+func writeAll(tx storage.Tx) error {
+	for _, k := range everyKind() {
+		if err := k.create(tx, 1); err != nil {
+			return fmt.Errorf("create %s 1: %w", k.name, err)
+		}
+		if k.put == nil {
+			continue
+		}
+		if err := k.put(tx, 0); err != nil {
+			return fmt.Errorf("put %s 0: %w", k.name, err)
+		}
+	}
+	writes := []struct {
+		name  string
+		write func() error
+	}{
+		{"DeleteSession", func() error { return tx.DeleteSession(session(2).Hash) }},
+		{"DeleteLogin", func() error { return tx.DeleteLogin(login(2).Hash) }},
+		{"DeleteToken", func() error { return tx.DeleteToken(token(2).ID) }},
+		{"DeleteClient", func() error { return tx.DeleteClient(client(2).ID) }},
+		{"DeleteTokens", func() error {
+			if n, err := tx.DeleteTokens(token(0).AccountID, token(0).ClientID); err != nil || n != 1 {
+				return fmt.Errorf("deleted %d tokens and %w, want 1", n, err)
+			}
+			return nil
+		}},
+		{"AppendEvent", func() error { _, err := tx.AppendEvent(event(1)); return err }},
+		{"Hit", func() error { _, err := tx.Hit("k", time.Minute, at(0)); return err }},
+		{"PutSecret", func() error { return tx.PutSecret("s", []byte("written")) }},
+		{"PutSecret new", func() error { return tx.PutSecret("new", []byte("new")) }},
+	}
+	for _, w := range writes {
+		if err := w.write(); err != nil {
+			return fmt.Errorf("%s: %w", w.name, err)
+		}
+	}
+	return nil
+}
+
+// expectSeed fails t unless the store holds what seedAll stored, and none of writeAll's writes.
+func expectSeed(t *testing.T, s storage.Store, seeded storage.Event) {
+	t.Helper()
+	for _, k := range everyKind() {
+		k.expect(t, s, 0)
+		k.expect(t, s, 2)
+		k.absent(t, s, 1)
+	}
+	expectEvents(t, s, "", "", 10, []storage.Event{seeded})
+	if n, err := hitsNow(s, "k", time.Minute, at(0)); err != nil || n != 1 {
+		t.Errorf("Hits: got %d and %v, want 1", n, err)
+	}
+	expectSecret(t, s, "s", "seeded")
+	if _, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]byte, error) { return tx.Secret("new") }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Secret(%q): got %v, want %v", "new", err, storage.ErrNotFound)
+	}
+}
+
+// testErrorAbortsAll checks that an error fn returns takes back every write fn made before it,
+// of every kind, and that Update returns it as fn did.
+func testErrorAbortsAll(t *testing.T, s storage.Store) {
+	seeded := seedAll(t, s)
+	stop := errors.New("conformance: transaction refused")
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := writeAll(tx); err != nil {
+			return err
+		}
+		return stop
+	})
+	if !errors.Is(err, stop) {
+		t.Errorf("Update: got %v, want the error fn returned, %v", err, stop)
+	}
+	expectSeed(t, s, seeded)
+	// The store goes on: an event appended now comes after the one it kept.
+	if e := mustAppend(t, s, event(3)); e.ID <= seeded.ID {
+		t.Errorf("an event appended after the aborted transaction has ID %q, not after %q", e.ID, seeded.ID)
+	}
+}
+
+// testFailedWrites checks that a write that fails takes the whole transaction with it. Such a
+// write may have done part of its work before it failed (a bbolt write has no savepoint to go
+// back to), so a transaction that went on and committed could store half a record: Update must
+// refuse to commit even when fn ignores the error and returns nil ("Ignored"), and returns fn's
+// own error when fn returns one in its place ("Mapped", as a use case maps ErrAlreadyExists to
+// an error of its domain).
+func testFailedWrites(t *testing.T, newStore func(*testing.T) storage.Store) {
+	// Each fails on what seedAll and writeAll left in the transaction.
+	tests := []struct {
+		name  string
+		write func(tx storage.Tx) error
+	}{
+		{"PutAccount/CitizenID", func(tx storage.Tx) error {
+			a, err := tx.Account(account(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			a.CitizenID = account(5).CitizenID
+			return tx.PutAccount(a)
+		}},
+		{"PutBinding/TokenHash", func(tx storage.Tx) error {
+			b, err := tx.Binding(binding(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			b.TokenHash = binding(5).TokenHash
+			return tx.PutBinding(b)
+		}},
+		{"PutDevice/AccountID", func(tx storage.Tx) error {
+			d, err := tx.Device(device(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			d.AccountID = device(5).AccountID
+			return tx.PutDevice(d)
+		}},
+		{"PutDevice/CredentialID", func(tx storage.Tx) error {
+			d, err := tx.Device(device(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			d.CredentialID = device(5).CredentialID
+			return tx.PutDevice(d)
+		}},
+		{"PutDevice/TakenTokenHash", func(tx storage.Tx) error {
+			d, err := tx.Device(device(2).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			other, err := tx.Device(device(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			d.TokenHash = other.TokenHash
+			return tx.PutDevice(d)
+		}},
+		{"PutLogin/TakenTokenHash", func(tx storage.Tx) error {
+			l, err := tx.Login(login(1).Hash)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			other, err := tx.Login(login(0).Hash)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			// A free hash first, then a taken one: a store that writes as it goes has written
+			// the first when it finds the second.
+			l.TokenHashes = [][]byte{hash("login token", 101), other.TokenHashes[0]}
+			return tx.PutLogin(l)
+		}},
+		{"PutLogin/TakenCodeHash", func(tx storage.Tx) error {
+			l, err := tx.Login(login(1).Hash)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			other, err := tx.Login(login(0).Hash)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			l.TokenHashes, l.CodeHash = [][]byte{hash("login token", 101)}, other.CodeHash
+			return tx.PutLogin(l)
+		}},
+	}
+	errDomain := errors.New("conformance: the use case's own error")
+	for _, tc := range tests {
+		for _, mapped := range []bool{false, true} {
+			name := tc.name + "/Ignored"
+			if mapped {
+				name = tc.name + "/Mapped"
+			}
+			t.Run(name, func(t *testing.T) {
+				s := newStore(t)
+				seeded := seedAll(t, s)
+				var writeErr error
+				err := s.Update(ctx, func(tx storage.Tx) error {
+					if err := writeAll(tx); err != nil {
+						return err
+					}
+					if writeErr = tc.write(tx); writeErr != nil && mapped {
+						return errDomain
+					}
+					return nil
+				})
+				if writeErr == nil {
+					t.Fatalf("the write did not fail, so the test shows nothing")
+				}
+				switch {
+				case mapped && !errors.Is(err, errDomain):
+					t.Errorf("Update whose fn returned %v for a failed write: got %v, want fn's error", errDomain, err)
+				case !mapped && err == nil:
+					t.Errorf("Update whose fn ignored a failed write (%v): got no error, want the transaction refused", writeErr)
+				}
+				expectSeed(t, s, seeded)
+			})
+		}
+	}
+}
+
+// testViewIsolation checks that a View does not see a write of an Update that has not
+// committed, and that it sees it once committed.
+func testViewIsolation(t *testing.T, s storage.Store) {
+	a := account(0)
+	written, viewed := make(chan struct{}), make(chan []string, 1)
+	go func() {
+		<-written
+		viewed <- viewProblems(s, func(tx storage.ReadTx) []string { return accounts().found(tx, a) })
+	}()
+	var problems []string
+	// The first run holds its transaction open until the View is done; a run after it (fn may
+	// run more than once) need not wait again.
+	var first sync.Once
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		if err := tx.CreateAccount(a); err != nil {
+			return err
+		}
+		first.Do(func() {
+			close(written)
+			select {
+			case problems = <-viewed:
+			case <-time.After(10 * time.Second):
+				problems = []string{"the View beside the Update did not end within 10s"}
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("a View beside the uncommitted Update: %s", p)
+	}
+	accounts().expect(t, s, a)
+}
+
+// testEmptyLists checks that every list of ReadTx is empty, not nil, when nothing matches, in
+// a View and in an Update.
+func testEmptyLists(t *testing.T, s storage.Store) {
+	lists := []struct {
+		name string
+		list func(storage.ReadTx) (any, error)
+	}{
+		{"Devices", func(tx storage.ReadTx) (any, error) { return tx.Devices("account-1") }},
+		{"Clients", func(tx storage.ReadTx) (any, error) { return tx.Clients() }},
+		{"WaitingLogins", func(tx storage.ReadTx) (any, error) { return tx.WaitingLogins("account-1") }},
+		{"SigningKeys", func(tx storage.ReadTx) (any, error) { return tx.SigningKeys() }},
+		{"Events", func(tx storage.ReadTx) (any, error) { return tx.Events("", "", 10) }},
+		{"Events of an account", func(tx storage.ReadTx) (any, error) { return tx.Events("account-1", "", 10) }},
+	}
+	check := func(tx storage.ReadTx) []string {
+		var problems []string
+		for _, l := range lists {
+			got, err := l.list(tx)
+			if v := reflect.ValueOf(got); err != nil || v.IsNil() || v.Len() != 0 {
+				problems = append(problems, fmt.Sprintf("%s: got %#v and %v, want an empty list", l.name, got, err))
+			}
+		}
+		return problems
+	}
+	for _, p := range viewProblems(s, check) {
+		t.Errorf("in a View of an empty store, %s", p)
+	}
+	var problems []string
+	if err := s.Update(ctx, func(tx storage.Tx) error { problems = check(tx); return nil }); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("in an Update of an empty store, %s", p)
+	}
+}
+
 // testConcurrentEvents checks that events appended at once all get IDs of their own, that an
-// event appended after another returned has a later ID, and that ListEvents finds them all.
+// event appended after another returned has a later ID, and that Events finds them all.
 func testConcurrentEvents(t *testing.T, s storage.Store) {
 	const callers, each = 8, 5
 	appended := make([][]storage.Event, callers)
@@ -1471,7 +2329,7 @@ func testConcurrentEvents(t *testing.T, s storage.Store) {
 	for i := range callers {
 		wg.Go(func() {
 			for j := range each {
-				e, err := s.AppendEvent(ctx, event(i*each+j))
+				e, err := appendEvent(s, event(i*each+j))
 				if err != nil {
 					t.Errorf("AppendEvent: %v", err)
 					return
@@ -1507,10 +2365,25 @@ func event(i int) storage.Event {
 	return e
 }
 
+// appendEvent appends e in a transaction of its own.
+func appendEvent(s storage.Store, e storage.Event) (storage.Event, error) {
+	var got storage.Event
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		got, err = tx.AppendEvent(e)
+		return err
+	})
+	return got, err
+}
+
+func listEvents(s storage.Store, accountID, before string, limit int) ([]storage.Event, error) {
+	return storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Event, error) { return tx.Events(accountID, before, limit) })
+}
+
 // mustAppend appends e and checks that AppendEvent returns it as given but for a new ID.
 func mustAppend(t *testing.T, s storage.Store, e storage.Event) storage.Event {
 	t.Helper()
-	got, err := s.AppendEvent(ctx, e)
+	got, err := appendEvent(s, e)
 	if err != nil {
 		t.Fatalf("AppendEvent: %v", err)
 	}
@@ -1525,14 +2398,17 @@ func mustAppend(t *testing.T, s storage.Store, e storage.Event) storage.Event {
 	return got
 }
 
-// expectEvents fails t unless ListEvents returns want.
+// expectEvents fails t unless Events returns want: an empty list, not nil, when want is none.
 func expectEvents(t *testing.T, s storage.Store, accountID, before string, limit int, want []storage.Event) {
 	t.Helper()
-	call := fmt.Sprintf("ListEvents(%q, %q, %d)", accountID, before, limit)
-	got, err := s.ListEvents(ctx, accountID, before, limit)
+	call := fmt.Sprintf("Events(%q, %q, %d)", accountID, before, limit)
+	got, err := listEvents(s, accountID, before, limit)
 	if err != nil {
 		t.Errorf("%s: %v", call, err)
 		return
+	}
+	if got == nil {
+		t.Errorf("%s returned nil, want a list", call)
 	}
 	if len(got) != len(want) {
 		t.Errorf("%s returned %d events %v, want %d %v", call, len(got), eventIDs(got), len(want), eventIDs(want))
@@ -1553,7 +2429,7 @@ func eventIDs(events []storage.Event) []string {
 	return ids
 }
 
-// newestFirst returns events, appended in that order, as ListEvents lists them.
+// newestFirst returns events, appended in that order, as Events lists them.
 func newestFirst(events []storage.Event) []storage.Event {
 	list := slices.Clone(events)
 	slices.Reverse(list)
@@ -1589,7 +2465,45 @@ func testEventIDs(t *testing.T, s storage.Store) {
 	expectEvents(t, s, "", "", 100, newestFirst(stored))
 }
 
-// testListEvents checks ListEvents' pages: of one account or of all, newest first, older than
+// testEventsInTransaction checks that events appended in one transaction get increasing IDs of
+// their own, after those before, and that the transaction lists them at once.
+func testEventsInTransaction(t *testing.T, s storage.Store) {
+	first := mustAppend(t, s, event(0))
+	var appended, listed []storage.Event
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		appended = nil
+		for i := 1; i <= 3; i++ {
+			e, err := tx.AppendEvent(event(i))
+			if err != nil {
+				return err
+			}
+			appended = append(appended, e)
+		}
+		var err error
+		listed, err = tx.Events("", "", 10)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	all := append([]storage.Event{first}, appended...)
+	for i, e := range appended {
+		want := event(i + 1)
+		want.ID = e.ID
+		for _, d := range diff(e, want) {
+			t.Errorf("AppendEvent %d returned %s", i+1, d)
+		}
+		if e.ID <= all[i].ID {
+			t.Errorf("event %d has ID %q, not after the previous event's %q", i+1, e.ID, all[i].ID)
+		}
+	}
+	if !slices.Equal(eventIDs(listed), eventIDs(newestFirst(all))) {
+		t.Errorf("Events in the transaction listed %v, want %v", eventIDs(listed), eventIDs(newestFirst(all)))
+	}
+	expectEvents(t, s, "", "", 10, newestFirst(all))
+}
+
+// testListEvents checks Events' pages: of one account or of all, newest first, older than
 // before, up to limit.
 func testListEvents(t *testing.T, s storage.Store) {
 	// "a-10" starts with "a-1": a prefix scan without a separator would mix their events.
@@ -1636,16 +2550,16 @@ func testListEvents(t *testing.T, s storage.Store) {
 	// once: no page overlaps or skips.
 	for _, accountID := range []string{"", "a-1", "a-10"} {
 		t.Run(fmt.Sprintf("Pages/%q", accountID), func(t *testing.T) {
-			want, err := s.ListEvents(ctx, accountID, "", 100)
+			want, err := listEvents(s, accountID, "", 100)
 			if err != nil {
-				t.Fatalf("ListEvents: %v", err)
+				t.Fatalf("Events: %v", err)
 			}
 			var got []storage.Event
 			before := ""
 			for range len(want) + 1 {
-				page, err := s.ListEvents(ctx, accountID, before, 3)
+				page, err := listEvents(s, accountID, before, 3)
 				if err != nil {
-					t.Fatalf("ListEvents(%q, %q, 3): %v", accountID, before, err)
+					t.Fatalf("Events(%q, %q, 3): %v", accountID, before, err)
 				}
 				if len(page) == 0 {
 					break
@@ -1694,8 +2608,8 @@ func testEventBadCursor(t *testing.T, s storage.Store) {
 	e := mustAppend(t, s, event(0))
 	for _, before := range []string{"not an event ID", "\x00\xff", e.ID + "/..", "-" + e.ID} {
 		for _, accountID := range []string{"", e.AccountID} {
-			if _, err := s.ListEvents(ctx, accountID, before, 10); !errors.Is(err, storage.ErrBadCursor) {
-				t.Errorf("ListEvents(%q, %q, 10): got %v, want %v", accountID, before, err, storage.ErrBadCursor)
+			if _, err := listEvents(s, accountID, before, 10); !errors.Is(err, storage.ErrBadCursor) {
+				t.Errorf("Events(%q, %q, 10): got %v, want %v", accountID, before, err, storage.ErrBadCursor)
 			}
 		}
 	}
@@ -1750,6 +2664,22 @@ func testEventsKept(t *testing.T, s storage.Store) {
 	expectEvents(t, s, stored[0].AccountID, "", 100, stored[:1])
 }
 
+// hitOnce counts a hit in a transaction of its own.
+func hitOnce(s storage.Store, key string, window time.Duration, now time.Time) (int, error) {
+	var n int
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		n, err = tx.Hit(key, window, now)
+		return err
+	})
+	return n, err
+}
+
+// hitsNow reads a count in a read-only transaction.
+func hitsNow(s storage.Store, key string, window time.Duration, now time.Time) (int, error) {
+	return storage.Get(ctx, s, func(tx storage.ReadTx) (int, error) { return tx.Hits(key, window, now) })
+}
+
 // hit is one call of Hit and the count it must return.
 type hit struct {
 	key    string
@@ -1768,13 +2698,51 @@ func expectHits(t *testing.T, s storage.Store, hits []hit) {
 	for i, h := range hits {
 		// Hits sees the count before this hit, and does not count.
 		for range 2 {
-			if got, err := s.Hits(ctx, h.key, h.window, h.now); err != nil || got != h.want-1 {
+			if got, err := hitsNow(s, h.key, h.window, h.now); err != nil || got != h.want-1 {
 				t.Errorf("call %d, Hits(%q, %v, %v): got %d and %v, want %d", i, h.key, h.window, h.now, got, err, h.want-1)
 			}
 		}
-		if got, err := s.Hit(ctx, h.key, h.window, h.now); err != nil || got != h.want {
+		if got, err := hitOnce(s, h.key, h.window, h.now); err != nil || got != h.want {
 			t.Errorf("call %d, Hit(%q, %v, %v): got %d and %v, want %d", i, h.key, h.window, h.now, got, err, h.want)
 		}
+	}
+}
+
+// testHitsInTransaction checks that hits in one transaction count on from each other, that
+// Hits in it sees them, and that an aborted transaction's hits are not counted.
+func testHitsInTransaction(t *testing.T, s storage.Store) {
+	var counts []int
+	var seen int
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		counts = nil
+		for range 2 {
+			n, err := tx.Hit("k", time.Minute, at(0))
+			if err != nil {
+				return err
+			}
+			counts = append(counts, n)
+		}
+		var err error
+		seen, err = tx.Hits("k", time.Minute, at(0))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	if !slices.Equal(counts, []int{1, 2}) || seen != 2 {
+		t.Errorf("two hits and Hits in one transaction: got %v and %d, want [1 2] and 2", counts, seen)
+	}
+	stop := errors.New("conformance: transaction refused")
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		if _, err := tx.Hit("k", time.Minute, at(0)); err != nil {
+			return err
+		}
+		return stop
+	}); !errors.Is(err, stop) {
+		t.Errorf("Update of a hit and then an error: got %v, want %v", err, stop)
+	}
+	if n, err := hitsNow(s, "k", time.Minute, at(0)); err != nil || n != 2 {
+		t.Errorf("Hits after an aborted hit: got %d and %v, want 2", n, err)
 	}
 }
 
@@ -1844,7 +2812,7 @@ func testConcurrentHit(t *testing.T, s storage.Store) {
 	for i := range callers {
 		wg.Go(func() {
 			for range hits {
-				n, err := s.Hit(ctx, "k", time.Minute, at(0))
+				n, err := hitOnce(s, "k", time.Minute, at(0))
 				if err != nil {
 					t.Errorf("Hit: %v", err)
 				}
@@ -1886,4 +2854,149 @@ func testHitGarbageCollect(t *testing.T, s storage.Store) {
 		{"kept", 30 * time.Second, m, 2},
 		{"kept", minute, m.Add(minute), 2},
 	})
+}
+
+// testViewSnapshot checks that a View is a snapshot, as storage.Store says: an Update that
+// commits while the View is open is not seen by the View's later reads.
+func testViewSnapshot(t *testing.T, s storage.Store) {
+	// The View below waits for an Update. On bbolt a commit that grows the data file remaps it,
+	// which waits for every open read transaction: the Update cannot commit until the View
+	// ends, and a View that waited without the timeout would never end. (With a larger
+	// initial mmap the test passes on bbolt: its Views are snapshots.) storage.go does not say
+	// whether a View's fn may wait for another transaction; until it does, or says it may not
+	// and this guarantee is tested another way, the test cannot hold for every backend.
+	t.Skip("storage.Store does not say whether a View's fn may wait for an Update; on bbolt the Update waits for the View (remap), so a snapshot cannot be shown this way")
+	a := account(0)
+	committed := make(chan error, 1)
+	var problems []string
+	err := s.View(ctx, func(tx storage.ReadTx) error {
+		problems = prefix("before the Update, ", accounts().found(tx, a))
+		go func() { committed <- accounts().createIn(s, a) }()
+		select {
+		case err := <-committed:
+			if err != nil {
+				return err
+			}
+		case <-time.After(5 * time.Second):
+			problems = append(problems, "the Update did not commit within 5s while a View was open")
+			return nil
+		}
+		problems = append(problems, prefix("after the Update committed, ", accounts().found(tx, a))...)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	for _, p := range problems {
+		t.Errorf("in the View %s", p)
+	}
+	accounts().expect(t, s, a)
+}
+
+// dumpSample is two records of every kind, events in the order they are appended.
+func dumpSample() []storage.Record {
+	var out []storage.Record
+	for i := range 2 {
+		out = append(out,
+			storage.Record{Challenge: new(challenge(i))}, storage.Record{Session: new(session(i))},
+			storage.Record{Account: new(account(i))}, storage.Record{Binding: new(binding(i))},
+			storage.Record{Device: new(device(i))}, storage.Record{Client: new(client(i))},
+			storage.Record{Login: new(login(i))}, storage.Record{Token: new(token(i))},
+			storage.Record{Secret: &storage.NamedSecret{Name: fmt.Sprint("secret ", i), Value: hash("secret", i)}},
+			storage.Record{SigningKey: new(signingKey(i))},
+		)
+	}
+	for i := range 3 {
+		out = append(out, storage.Record{Event: new(event(i))})
+	}
+	return out
+}
+
+// testDump: a dump gives back every record restored into the store, each the same, kind by
+// kind in the order of storage.Kinds and events oldest first, and no rate-limit windows; each
+// record rereads as itself.
+func testDump(t *testing.T, s storage.Store) {
+	sample := dumpSample()
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, r := range sample {
+			if err := r.Restore(tx); err != nil {
+				return fmt.Errorf("restore %s: %w", r.Kind(), err)
+			}
+		}
+		_, err := tx.Hit("a window", time.Minute, at(0))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []storage.Record
+	if err := s.Dump(ctx, func(r storage.Record) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(sample) {
+		t.Fatalf("Dump gave %d records, want %d", len(got), len(sample))
+	}
+	kind := 0
+	var events []storage.Event
+	for _, r := range got {
+		for kind < len(storage.Kinds) && storage.Kinds[kind] != r.Kind() {
+			kind++
+		}
+		if kind == len(storage.Kinds) {
+			t.Fatalf("Dump gave %s out of the order of storage.Kinds", r.Kind())
+		}
+		if r.Event != nil {
+			events = append(events, *r.Event)
+			continue
+		}
+		found := slices.ContainsFunc(sample, func(w storage.Record) bool { return storage.Same(r, w) })
+		if !found {
+			t.Errorf("Dump gave a %s that was not stored: %+v", r.Kind(), r)
+		}
+		err := s.View(ctx, func(tx storage.ReadTx) error {
+			again, err := r.Reread(tx)
+			if err == nil && !storage.Same(again, r) {
+				err = fmt.Errorf("reread as %+v", again)
+			}
+			return err
+		})
+		if err != nil {
+			t.Errorf("reread the dumped %s: %v", r.Kind(), err)
+		}
+	}
+	for i, e := range events {
+		if want := event(i); !storage.Same(storage.Record{Event: &e}, storage.Record{Event: &want}) {
+			t.Errorf("dumped event %d is %+v, want %+v", i, e, want)
+		}
+		if i > 0 && e.ID == events[i-1].ID {
+			t.Errorf("dumped events %d and %d have one ID", i-1, i)
+		}
+	}
+}
+
+func testDumpEmpty(t *testing.T, s storage.Store) {
+	n := 0
+	if err := s.Dump(ctx, func(storage.Record) error { n++; return nil }); err != nil || n != 0 {
+		t.Fatalf("Dump of an empty store: %d records, %v", n, err)
+	}
+}
+
+func testDumpStops(t *testing.T, s storage.Store) {
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, r := range dumpSample() {
+			if err := r.Restore(tx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := errors.New("stop")
+	n := 0
+	err = s.Dump(ctx, func(storage.Record) error { n++; return stop })
+	if !errors.Is(err, stop) || n != 1 {
+		t.Fatalf("Dump after fn failed: %d calls, %v; want 1 call and fn's error", n, err)
+	}
 }
