@@ -263,6 +263,7 @@ var (
 			col("browser_hash", &l.BrowserHash),
 			col("browser", &l.Browser),
 			col("reason", &l.Reason),
+			col("poll_interval_ns", &l.PollInterval),
 			{name: "waiting", arg: l.Waiting() && l.AccountID != ""},
 		}
 	}, "hash")
@@ -277,6 +278,9 @@ var (
 			timeCol("expires_ns", &tk.ExpiresAt),
 		}
 	}, "id")
+	secrets = newTable("secrets", "secret", func(s *storage.NamedSecret) []column {
+		return []column{col("name", &s.Name), col("value", &s.Value)}
+	}, "name")
 	signingKeys = newTable("signing_keys", "signing key", func(k *storage.SigningKey) []column {
 		return []column{
 			col("id", &k.ID),

@@ -248,10 +248,8 @@ func (t *txn) DeleteTokens(accountID, clientID string) (int, error) {
 }
 
 func (t *txn) Secret(name string) ([]byte, error) {
-	return one(t, "get secret", func(row pgx.Row) ([]byte, error) {
-		var v []byte
-		return v, row.Scan(&v)
-	}, "SELECT value FROM secrets WHERE name = $1", name)
+	s, err := secrets.get(t, "WHERE name = $1", name)
+	return s.Value, err
 }
 
 func (t *txn) PutSecret(name string, value []byte) error {
@@ -296,12 +294,15 @@ func (t *txn) Events(accountID, before string, limit int) ([]storage.Event, erro
 		below = n
 	}
 	limit = min(max(limit, 1), maxEvents)
-	const list = "SELECT id, time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip FROM events "
+	const list = "SELECT " + eventColumns + " FROM events "
 	if accountID == "" {
 		return all(t, "list events", scanEvent, list+"WHERE id < $1 ORDER BY id DESC LIMIT $2", below, limit)
 	}
 	return all(t, "list events", scanEvent, list+"WHERE account_id = $1 AND account_id <> '' AND id < $2 ORDER BY id DESC LIMIT $3", accountID, below, limit)
 }
+
+// eventColumns are what scanEvent reads.
+const eventColumns = "id, time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip"
 
 func scanEvent(row pgx.Row) (storage.Event, error) {
 	var e storage.Event

@@ -119,6 +119,7 @@ CREATE TABLE logins (
 	browser_hash     bytea,
 	browser          text NOT NULL,
 	reason           text NOT NULL,
+	poll_interval_ns bigint NOT NULL,
 	-- storage.Login.Waiting, with an account: what a phone's inbox lists. The store sets it
 	-- from the record, so that Waiting's rule is written once, in Go.
 	waiting          boolean NOT NULL
