@@ -68,6 +68,7 @@ func readMigrations() ([]migration, error) {
 // migration lock: instances that start together take turns, and the later ones find the work
 // done. The connection has no statement_timeout, since waiting for the lock, or a migration
 // that rewrites a large table, may take longer than any request should; ctx bounds it instead.
+// Open makes the errors the store's.
 func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 	list, err := readMigrations()
 	if err != nil {
@@ -76,7 +77,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 	cfg.RuntimeParams["statement_timeout"] = "0"
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return dbError(ctx, "connect", err)
+		return fmt.Errorf("connect: %w", err)
 	}
 	// Closing the connection releases the lock too, whatever state it was left in.
 	defer func() {
@@ -85,22 +86,22 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 		_ = conn.Close(ctx)
 	}()
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
-		return dbError(ctx, "wait for other instances to migrate the schema", err)
+		return fmt.Errorf("wait for other instances to migrate the schema: %w", err)
 	}
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version    integer PRIMARY KEY,
 		name       text NOT NULL,
 		applied_at timestamptz NOT NULL DEFAULT now()
 	)`); err != nil {
-		return dbError(ctx, "create schema_migrations", err)
+		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	rows, err := conn.Query(ctx, "SELECT version FROM schema_migrations")
 	if err != nil {
-		return dbError(ctx, "read schema_migrations", err)
+		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	applied, err := pgx.CollectRows(rows, pgx.RowTo[int])
 	if err != nil {
-		return dbError(ctx, "read schema_migrations", err)
+		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 	for _, m := range list {
 		if slices.Contains(applied, m.version) {
@@ -114,7 +115,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 			return err
 		})
 		if err != nil {
-			return dbError(ctx, "apply migration "+m.name, err)
+			return fmt.Errorf("apply migration %s: %w", m.name, err)
 		}
 	}
 	return nil

@@ -73,13 +73,13 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 			cfg.ConnConfig.RuntimeParams[name] = ms
 		}
 	}
-	where := fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+	where := fmt.Sprintf("database at %s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
 	if err := migrate(ctx, cfg.ConnConfig.Copy()); err != nil {
-		return nil, fmt.Errorf("storage/postgres: database at %s: %w", where, err)
+		return nil, dbError(ctx, where, err)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("storage/postgres: database at %s: %w", where, err)
+		return nil, dbError(ctx, where, err)
 	}
 	return &Store{pool: pool, timeout: opts.Timeout}, nil
 }
