@@ -85,11 +85,32 @@ func withDatabase(raw, db string) string {
 	return u.String()
 }
 
+// Cluster starts a throwaway cluster for the test alone, for a test that stops it: stop may be
+// called more than once, and the cluster is stopped and removed when the test ends anyway.
+// The URL names its database postgres. It needs the PostgreSQL binaries even when
+// MCERT_TEST_POSTGRES is set.
+func Cluster(t testing.TB) (url string, stop func()) {
+	t.Helper()
+	url, stopCluster, err := startCluster()
+	if err != nil {
+		t.Fatalf("PostgreSQL cluster for the test: %v", err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(stopCluster) }
+	t.Cleanup(stop)
+	return url, stop
+}
+
 // start finds or starts the server.
 func start() (string, func(), error) {
 	if u := os.Getenv("MCERT_TEST_POSTGRES"); u != "" {
 		return u, nil, nil
 	}
+	return startCluster()
+}
+
+// startCluster starts a throwaway cluster.
+func startCluster() (string, func(), error) {
 	bin, err := binaries()
 	if err != nil {
 		return "", nil, err
