@@ -144,7 +144,9 @@ func TestCrash(t *testing.T) {
 		srv.kill()
 		cancel()
 		wg.Wait()
-		devices, logins := d.acked.verify(t, filepath.Join(dir, "mcert.db"))
+		store := openChecked(t, filepath.Join(dir, "mcert.db"))
+		devices, logins := d.acked.verify(t, store)
+		store.Close()
 		t.Logf("round %d: killed after %v; %d devices and %d logins acknowledged so far", round+1, delay, devices, logins)
 		if t.Failed() {
 			return
@@ -199,12 +201,10 @@ func (l *ledger) add(list *[]string, id string) {
 	*list = append(*list, id)
 }
 
-// verify checks the stopped server's data file against the ledger and says how many devices
-// and logins it holds.
-func (l *ledger) verify(t *testing.T, path string) (devices, logins int) {
+// verify checks the stopped server's store against the ledger and says how many devices and
+// logins it holds.
+func (l *ledger) verify(t *testing.T, store storage.Store) (devices, logins int) {
 	t.Helper()
-	store := openChecked(t, path)
-	defer store.Close()
 	ctx := context.Background()
 	for _, id := range l.accounts {
 		if _, err := storage.Get(ctx, store, func(tx storage.ReadTx) (storage.Account, error) { return tx.AccountByCitizen(id) }); err != nil {
@@ -234,16 +234,20 @@ func (l *ledger) verify(t *testing.T, path string) (devices, logins int) {
 	return len(l.devices), len(l.logins)
 }
 
-// driver makes clients of the child server and records what it acknowledges.
+// driver makes clients of the child server, or servers, and records what they acknowledge.
 type driver struct {
-	base   string
-	ca     *authn.DevCA
-	oauth  oauth2.Config
-	phones string // directory of the phones' key files
-	ids    []string
-	next   atomic.Int32 // next of ids to register
-	addrs  atomic.Int32 // loopback addresses handed out
-	acked  *ledger
+	base string
+	// instances are the addresses of the servers behind base, when there are several: each
+	// client sends each request to the next, as a load balancer might, so that every ceremony
+	// is begun on one and finished on another.
+	instances []string
+	ca        *authn.DevCA
+	oauth     oauth2.Config
+	phones    string // directory of the phones' key files
+	ids       []string
+	next      atomic.Int32 // next of ids to register
+	addrs     atomic.Int32 // loopback addresses handed out
+	acked     *ledger
 }
 
 // crashClient is a browser with a loopback address of its own: the server's rate limits count per
@@ -257,11 +261,36 @@ func (d *driver) client() *crashClient {
 	n := d.addrs.Add(1)
 	local := &net.TCPAddr{IP: net.IPv4(127, 0, byte(n/250), byte(2+n%250))}
 	jar, _ := cookiejar.New(nil)
+	dialer := &net.Dialer{LocalAddr: local}
+	var transport http.RoundTripper = &http.Transport{DialContext: dialer.DialContext}
+	if len(d.instances) > 0 {
+		transport = alternate(dialer, d.instances)
+	}
 	return &crashClient{driver: d, http: &http.Client{
 		Jar:           jar,
-		Transport:     &http.Transport{DialContext: (&net.Dialer{LocalAddr: local}).DialContext},
+		Transport:     transport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
+}
+
+// alternating sends each request to the next of its servers, whatever its URL says.
+type alternating struct {
+	to   []http.RoundTripper
+	next atomic.Uint64
+}
+
+func alternate(dialer *net.Dialer, addrs []string) *alternating {
+	a := &alternating{}
+	for _, addr := range addrs {
+		a.to = append(a.to, &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "tcp", addr)
+		}})
+	}
+	return a
+}
+
+func (a *alternating) RoundTrip(r *http.Request) (*http.Response, error) {
+	return a.to[(a.next.Add(1)-1)%uint64(len(a.to))].RoundTrip(r)
 }
 
 var errUnexpectedAnswer = errors.New("unexpected answer")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/bolt"
+	"github.com/mcert/mcert/storage/postgres"
 )
 
 // storeFlagHelp is --store's help, the same for every command that takes it.
@@ -80,7 +81,11 @@ func (s storeSpec) open(ctx context.Context) (storage.Store, error) {
 	if s.boltPath != "" {
 		return bolt.Open(s.boltPath, bolt.Options{})
 	}
-	return nil, fmt.Errorf("--store %s: PostgreSQL is not built in yet", s)
+	st, err := postgres.Open(ctx, s.postgresURL, postgres.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("%w (--store %s)", err, s)
+	}
+	return st, nil
 }
 
 // copyBatch records are written to the destination in one transaction.
