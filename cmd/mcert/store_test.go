@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
+	"github.com/mcert/mcert/storage/postgres/pgtest"
 )
 
 // on is the relying party rp, registered on the store of s, as it reaches s2: the same client
@@ -27,10 +28,22 @@ func (rp *relyingParty) on(s2 *server) *relyingParty {
 	return &moved
 }
 
-// TestStoreCopy moves a deployment's store into another: the copy is verified, a second copy
+// TestStoreCopy moves a deployment's store into another, bbolt or PostgreSQL: the copy is verified, a second copy
 // into it is refused, and a server on the copy serves the citizen and the relying party as
 // before, with the audit log kept.
 func TestStoreCopy(t *testing.T) {
+	for _, dest := range []struct {
+		name string
+		to   func(t testing.TB) string
+	}{
+		{"bolt", func(t testing.TB) string { return "bolt:" + filepath.Join(t.TempDir(), "copy.db") }},
+		{"postgres", pgtest.URL},
+	} {
+		t.Run("to "+dest.name, func(t *testing.T) { testStoreCopy(t, dest.to(t)) })
+	}
+}
+
+func testStoreCopy(t *testing.T, to string) {
 	s := startServer(t)
 	ph, _ := boundCitizen(t, s)
 	rp := s.relyingParty(t, "健保署", provider.ClientSpec{})
@@ -42,7 +55,6 @@ func TestStoreCopy(t *testing.T) {
 	s.stop()
 
 	from := "bolt:" + filepath.Join(s.Config.DataDir, "mcert.db")
-	to := "bolt:" + filepath.Join(t.TempDir(), "copy.db")
 	out := runMcert(t, 0, "store", "copy", "--from", from, "--to", to)
 	if !strings.Contains(out, "verified:") || !strings.Contains(out, "accounts 1, ") || !strings.Contains(out, "devices 1, ") {
 		t.Fatalf("store copy said:\n%s", out)
