@@ -56,7 +56,7 @@ func (s *Service) limits() Limits {
 // limit counts a request under key and refuses it once the window's allowance is spent.
 func (s *Service) limit(ctx context.Context, l Limit, key string) error {
 	now := s.now()
-	n, err := s.hit(ctx, key, l.Window, now)
+	n, err := s.Store.Hit(ctx, key, l.Window, now)
 	if err != nil {
 		return err
 	}
@@ -64,18 +64,6 @@ func (s *Service) limit(ctx context.Context, l Limit, key string) error {
 		return nil
 	}
 	return rateLimited(now, l.Window)
-}
-
-// hit counts one request under key, in a transaction of its own: a request refused later
-// still counted.
-func (s *Service) hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
-	var n int
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		var err error
-		n, err = tx.Hit(key, window, now)
-		return err
-	})
-	return n, err
 }
 
 // hits is key's count without counting: a read.
@@ -120,7 +108,7 @@ func (s *Service) refusal(ctx context.Context, l Limit, what string, err error) 
 		return false, rateLimited(now, l.Window)
 	}
 	if herr == nil {
-		_, herr = s.hit(ctx, key, l.Window, now)
+		_, herr = s.Store.Hit(ctx, key, l.Window, now)
 	}
 	if herr != nil && s.Log != nil {
 		s.Log.Error("rate limit: refusal not counted", "what", what, "err", herr)

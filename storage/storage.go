@@ -250,6 +250,13 @@ type Store interface {
 	// error from it ends the dump and is returned.
 	Dump(ctx context.Context, fn func(Record) error) error
 
+	// Hit counts one request under key, as Tx.Hit does, in a transaction of its own: what a
+	// rate limit does before anything else. Concurrent hits of one key never fail or wait for
+	// a retry: increments commute, so a backend need not serialize them as it does Update's
+	// transactions (on PostgreSQL, one statement; a limit's key shared by every request, such
+	// as a carrier's NAT address, would otherwise make them all conflict).
+	Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error)
+
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 	Close() error

@@ -49,17 +49,7 @@ func TestCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(bin, "rp", "add", "--data", dir, "--name", "Crash RP", "--redirect-uri", rpRedirect).Output()
-	if err != nil {
-		t.Fatalf("mcert rp add: %v", err)
-	}
-	var rp struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal(out, &rp); err != nil {
-		t.Fatalf("mcert rp add printed %s: %v", out, err)
-	}
+	rp := addClient(t, bin, "--data", dir, "--name", "Crash RP", "--redirect-uri", rpRedirect)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,47 +93,8 @@ func TestCrash(t *testing.T) {
 			break
 		}
 
-		ctx, cancel := context.WithCancel(context.Background())
-		var killed atomic.Bool
-		var wg sync.WaitGroup
-		work := func(name string, op func(context.Context, *crashClient) error) {
-			wg.Go(func() {
-				c := d.client()
-				defer func() { c.http.CloseIdleConnections() }()
-				for ops := 1; ctx.Err() == nil; ops++ {
-					if err := op(ctx, c); err != nil {
-						// After the kill only a connection cut short is expected; an answer
-						// the server did send, yet not the one wanted, is a failure whenever.
-						var refused *phone.APIError
-						if !killed.Load() || errors.As(err, &refused) || errors.Is(err, errUnexpectedAnswer) {
-							t.Errorf("round %d, %s: %v", round+1, name, err)
-						}
-						return
-					}
-					// A new address every 20 operations keeps each address under the server's
-					// per-address rate limits (card logins, phone ceremonies), however fast this runs.
-					if ops%20 == 0 {
-						c.http.CloseIdleConnections()
-						c = d.client()
-					}
-				}
-			})
-		}
-		for i := range binders {
-			work(fmt.Sprint("binder ", i+1), func(ctx context.Context, c *crashClient) error {
-				_, err := c.bind(ctx)
-				return err
-			})
-		}
-		for i, ph := range loginPhones {
-			work(fmt.Sprint("login ", i+1), func(ctx context.Context, c *crashClient) error { return c.login(ctx, ph) })
-		}
 		delay := time.Duration(50+rng.IntN(351)) * time.Millisecond
-		time.Sleep(delay)
-		killed.Store(true)
-		srv.kill()
-		cancel()
-		wg.Wait()
+		d.killMidLoad(t, round, binders, loginPhones, delay, srv.kill)
 		store := openChecked(t, filepath.Join(dir, "mcert.db"))
 		devices, logins := d.acked.verify(t, store)
 		store.Close()
@@ -152,6 +103,71 @@ func TestCrash(t *testing.T) {
 			return
 		}
 	}
+}
+
+// killMidLoad runs binders binding phones and a login loop for each of phones against the
+// server, calls kill after delay, and waits for them all to stop: after the kill only a
+// connection cut short is expected, and an answer the server did send, yet not the one wanted,
+// is a failure whenever.
+func (d *driver) killMidLoad(t *testing.T, round, binders int, phones []*phone.Phone, delay time.Duration, kill func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var killed atomic.Bool
+	var wg sync.WaitGroup
+	work := func(name string, op func(context.Context, *crashClient) error) {
+		wg.Go(func() {
+			c := d.client()
+			defer func() { c.http.CloseIdleConnections() }()
+			for ops := 1; ctx.Err() == nil; ops++ {
+				if err := op(ctx, c); err != nil {
+					var refused *phone.APIError
+					if !killed.Load() || errors.As(err, &refused) || errors.Is(err, errUnexpectedAnswer) {
+						t.Errorf("round %d, %s: %v", round+1, name, err)
+					}
+					return
+				}
+				// A new address every 20 operations keeps each address under the server's
+				// per-address rate limits (card logins, phone ceremonies), however fast this runs.
+				if ops%20 == 0 {
+					c.http.CloseIdleConnections()
+					c = d.client()
+				}
+			}
+		})
+	}
+	for i := range binders {
+		work(fmt.Sprint("binder ", i+1), func(ctx context.Context, c *crashClient) error {
+			_, err := c.bind(ctx)
+			return err
+		})
+	}
+	for i, ph := range phones {
+		work(fmt.Sprint("login ", i+1), func(ctx context.Context, c *crashClient) error { return c.login(ctx, ph) })
+	}
+	time.Sleep(delay)
+	killed.Store(true)
+	kill()
+	cancel()
+	wg.Wait()
+}
+
+// registered is what mcert rp add prints of the client it made.
+type registered struct {
+	ID     string `json:"client_id"`
+	Secret string `json:"client_secret"`
+}
+
+// addClient registers a relying party with the binary's mcert rp add and these flags.
+func addClient(t *testing.T, bin string, flags ...string) registered {
+	t.Helper()
+	out, err := exec.Command(bin, append([]string{"rp", "add"}, flags...)...).Output()
+	if err != nil {
+		t.Fatalf("mcert rp add: %v", err)
+	}
+	var rp registered
+	if err := json.Unmarshal(out, &rp); err != nil {
+		t.Fatalf("mcert rp add printed %s: %v", out, err)
+	}
+	return rp
 }
 
 // buildMcert builds the mcert binary, to run as a process the test can kill.

@@ -4,19 +4,15 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,17 +138,7 @@ func TestInstancesShareOnePostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The operator registers the relying party while the servers run: the store is shared.
-	out, err := exec.Command(in.bin, "rp", "add", "--data", in.dir, "--store", in.store, "--name", "健保署", "--redirect-uri", rpRedirect, "--ciba").Output()
-	if err != nil {
-		t.Fatalf("mcert rp add on the live store: %v", err)
-	}
-	var rp struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal(out, &rp); err != nil {
-		t.Fatal(err)
-	}
+	rp := addClient(t, in.bin, "--data", in.dir, "--store", in.store, "--name", "健保署", "--redirect-uri", rpRedirect, "--ciba")
 
 	// A citizen registers and binds a phone, every request to the other instance than the last.
 	d := &driver{base: in.base, ca: ca, phones: t.TempDir(), ids: citizenIDs(10), acked: &ledger{logins: map[string]approval{}}, instances: in.addrs}
@@ -295,17 +281,7 @@ func TestInstancesKilledMidLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(in.bin, "rp", "add", "--data", in.dir, "--store", in.store, "--name", "Crash RP", "--redirect-uri", rpRedirect).Output()
-	if err != nil {
-		t.Fatalf("mcert rp add: %v", err)
-	}
-	var rp struct {
-		ID     string `json:"client_id"`
-		Secret string `json:"client_secret"`
-	}
-	if err := json.Unmarshal(out, &rp); err != nil {
-		t.Fatal(err)
-	}
+	rp := addClient(t, in.bin, "--data", in.dir, "--store", in.store, "--name", "Crash RP", "--redirect-uri", rpRedirect)
 	d := &driver{
 		base: in.base, ca: ca, phones: t.TempDir(), ids: citizenIDs(1000), acked: &ledger{logins: map[string]approval{}}, instances: in.addrs,
 		oauth: oauth2.Config{ClientID: rp.ID, ClientSecret: rp.Secret, RedirectURL: rpRedirect, Scopes: []string{"openid"},
@@ -321,39 +297,11 @@ func TestInstancesKilledMidLoad(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0))
 	for round := range 2 {
-		ctx, cancel := context.WithCancel(context.Background())
-		var killed atomic.Bool
-		var wg sync.WaitGroup
-		work := func(name string, op func(context.Context, *crashClient) error) {
-			wg.Go(func() {
-				c := d.client()
-				for ops := 1; ctx.Err() == nil; ops++ {
-					if err := op(ctx, c); err != nil {
-						var refused *phone.APIError
-						if !killed.Load() || errors.As(err, &refused) || errors.Is(err, errUnexpectedAnswer) {
-							t.Errorf("round %d, %s: %v", round+1, name, err)
-						}
-						return
-					}
-					if ops%20 == 0 {
-						c = d.client()
-					}
-				}
-			})
-		}
-		for i := range 2 {
-			work(fmt.Sprint("binder ", i+1), func(ctx context.Context, c *crashClient) error { _, err := c.bind(ctx); return err })
-		}
-		for i, p := range phones {
-			work(fmt.Sprint("login ", i+1), func(ctx context.Context, c *crashClient) error { return c.login(ctx, p) })
-		}
-		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
-		killed.Store(true)
-		for _, p := range in.procs {
-			p.kill()
-		}
-		cancel()
-		wg.Wait()
+		d.killMidLoad(t, round, 2, phones, time.Duration(300+rng.IntN(700))*time.Millisecond, func() {
+			for _, p := range in.procs {
+				p.kill()
+			}
+		})
 		store, err := postgres.Open(context.Background(), in.store, postgres.Options{})
 		if err != nil {
 			t.Fatal(err)

@@ -82,6 +82,17 @@ var ErrLocked = errors.New("data file locked")
 // Close releases the data file.
 func (s *Store) Close() error { return s.db.Close() }
 
+// Hit counts in a write transaction of its own; the group committer batches concurrent ones.
+func (s *Store) Hit(ctx context.Context, key string, window time.Duration, now time.Time) (int, error) {
+	var n int
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		var err error
+		n, err = tx.Hit(key, window, now)
+		return err
+	})
+	return n, err
+}
+
 // Ping reports whether the data file is still open.
 func (s *Store) Ping(ctx context.Context) error {
 	return s.read(ctx, func(*bbolt.Tx) error { return nil })

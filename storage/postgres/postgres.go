@@ -114,6 +114,23 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Hit counts in one statement outside any transaction of ours, at PostgreSQL's default READ
+// COMMITTED: concurrent hits of one window wait for each other's row lock, each adding to the
+// count the one before committed, and none fails to serialize.
+func (s *Store) Hit(ctx context.Context, key string, length time.Duration, now time.Time) (int, error) {
+	start, end, err := window(length, now)
+	if err != nil {
+		return 0, err
+	}
+	bounded, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n int64
+	if err := s.pool.QueryRow(bounded, hitSQL, start, end, []byte(key)).Scan(&n); err != nil {
+		return 0, dbError(ctx, "count a hit", err)
+	}
+	return int(n), nil
+}
+
 // maxAttempts bounds how often Update runs a transaction that PostgreSQL could not serialize.
 // Measured with 64 logins at once on a nearly empty store (BenchmarkLogin), where conflicts
 // are most frequent: each attempt after the first fails about 0.4 times as often as the one

@@ -359,11 +359,13 @@ func (t *txn) Hit(key string, length time.Duration, now time.Time) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	n, err := one(t, "count a hit", scanCount, `INSERT INTO rate_limits (window_start_ns, window_end_ns, key, hits) VALUES ($1, $2, $3, 1)
-		ON CONFLICT (window_start_ns, window_end_ns, key) DO UPDATE SET hits = rate_limits.hits + 1 RETURNING hits`,
-		start, end, []byte(key))
+	n, err := one(t, "count a hit", scanCount, hitSQL, start, end, []byte(key))
 	return int(n), err
 }
+
+// hitSQL adds one to a window's count and returns it.
+const hitSQL = `INSERT INTO rate_limits (window_start_ns, window_end_ns, key, hits) VALUES ($1, $2, $3, 1)
+	ON CONFLICT (window_start_ns, window_end_ns, key) DO UPDATE SET hits = rate_limits.hits + 1 RETURNING hits`
 
 func (t *txn) Hits(key string, length time.Duration, now time.Time) (int, error) {
 	start, end, err := window(length, now)
