@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mcert/mcert/storage"
@@ -166,15 +165,15 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 // update runs fn once, in a transaction bounded by ctx. outer is the caller's context, which
 // tells a timeout of ours from the caller's.
 func (s *Store) update(ctx, outer context.Context, fn func(storage.Tx) error) error {
-	ptx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.Serializable})
+	ltx, err := s.beginLazy(ctx, "BEGIN ISOLATION LEVEL SERIALIZABLE")
 	if err != nil {
 		return dbError(outer, "begin", err)
 	}
-	t := &txn{ctx: ctx, outer: outer, tx: ptx}
+	t := &txn{ctx: ctx, outer: outer, tx: ltx}
 	if err := fn(t); err != nil || t.failed != nil {
-		// Whatever the rollback says, the transaction is over: pgx closes a connection it
-		// could not roll back, or whose context is done, and PostgreSQL then rolls back.
-		_ = ptx.Rollback(ctx)
+		// Whatever the rollback says, the transaction is over: a connection that could not
+		// roll back is closed, and PostgreSQL then rolls back.
+		ltx.rollback(ctx)
 		switch {
 		case retryable(t.failed):
 			// What fn made of a transaction that could not go on is moot: it runs again.
@@ -185,7 +184,7 @@ func (s *Store) update(ctx, outer context.Context, fn func(storage.Tx) error) er
 		// A write failed and fn went on as if it had not: the transaction still may not commit.
 		return t.failed
 	}
-	if err := ptx.Commit(ctx); err != nil {
+	if err := ltx.commit(ctx); err != nil {
 		return dbError(outer, "commit", err)
 	}
 	return nil
@@ -209,17 +208,16 @@ func pause(ctx context.Context, attempt int) error {
 func (s *Store) View(ctx context.Context, fn func(storage.ReadTx) error) error {
 	bounded, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	ptx, err := s.pool.BeginTx(bounded, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	ltx, err := s.beginLazy(bounded, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
 	if err != nil {
 		return dbError(ctx, "begin", err)
 	}
-	t := &txn{ctx: bounded, outer: ctx, tx: ptx}
+	t := &txn{ctx: bounded, outer: ctx, tx: ltx}
 	err = fn(t)
 	if t.failed != nil {
 		err = t.failed
 	}
-	// Nothing to commit: ending the transaction is all, and pgx closes a connection it could
-	// not end it on.
-	_ = ptx.Rollback(bounded)
+	// Nothing to commit: ending the transaction is all.
+	ltx.rollback(bounded)
 	return err
 }

@@ -22,7 +22,7 @@ var _ storage.Tx = (*txn)(nil)
 type txn struct {
 	ctx    context.Context // bounds the statements
 	outer  context.Context // the caller's, to tell its cancellation from our timeout
-	tx     pgx.Tx
+	tx     *lazyTx
 	failed error
 }
 
