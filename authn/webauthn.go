@@ -203,30 +203,41 @@ type Assertion struct {
 	CloneWarning bool // the counter did not move forward: a copy of the key may exist
 }
 
-// DeviceLookup finds the device holding a credential ID, with its account and all the
-// account's devices.
-type DeviceLookup func(credentialID []byte) (storage.Account, storage.Device, []storage.Device, error)
+// Signer is what a login's finish needs of the credential that signed: the state BeginLogin
+// saved for the ceremony, the device holding the credential, its account, and the devices the
+// ceremony allowed.
+type Signer struct {
+	State   []byte
+	Account storage.Account
+	Device  storage.Device
+	Devices []storage.Device
+}
+
+// DeviceLookup finds the signer of a credential ID. The ceremony's state comes with it, so that
+// the caller reads the login and the device in one go.
+type DeviceLookup func(credentialID []byte) (Signer, error)
 
 // FinishLogin verifies the phone's AuthenticationResponseJSON against the state saved by
 // BeginLogin. An assertion without the user-verification flag is refused. A counter that went
 // backwards is reported in CloneWarning, not refused here: the caller records and refuses it.
-func (w *WebAuthn) FinishLogin(state, response []byte, lookup DeviceLookup) (Assertion, error) {
-	session, err := loadSession(state)
-	if err != nil {
-		return Assertion{}, err
-	}
+func (w *WebAuthn) FinishLogin(response []byte, lookup DeviceLookup) (Assertion, error) {
 	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
 	if err != nil {
 		return Assertion{}, ceremonyError(mcert.BadLoginResponse, err)
 	}
-	account, device, devices, err := lookup(parsed.RawID)
+	signer, err := lookup(parsed.RawID)
+	if err != nil {
+		return Assertion{}, err
+	}
+	session, err := loadSession(signer.State)
 	if err != nil {
 		return Assertion{}, err
 	}
 	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
 		return Assertion{}, mcert.LoginNotVerified.New()
 	}
-	u := user{account: account, devices: devices}
+	device := signer.Device
+	u := user{account: signer.Account, devices: signer.Devices}
 	var cred *webauthn.Credential
 	if len(session.UserID) > 0 {
 		cred, err = w.wa.ValidateLogin(u, session, parsed)

@@ -76,7 +76,7 @@ func BenchmarkFinishLogin(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := w.FinishLogin(state, response, lookup(d)); err != nil {
+		if _, err := w.FinishLogin(response, lookup(state, d)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -99,7 +99,7 @@ func BenchmarkLogin(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := w.FinishLogin(state, response, lookup(d)); err != nil {
+		if _, err := w.FinishLogin(response, lookup(state, d)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -146,8 +146,8 @@ func enrolled(b *testing.B, w *authn.WebAuthn) (*phone.Phone, storage.Device) {
 	return p, d
 }
 
-func lookup(d storage.Device) authn.DeviceLookup {
-	return func([]byte) (storage.Account, storage.Device, []storage.Device, error) {
-		return benchAccount, d, []storage.Device{d}, nil
+func lookup(state []byte, d storage.Device) authn.DeviceLookup {
+	return func([]byte) (authn.Signer, error) {
+		return authn.Signer{State: state, Account: benchAccount, Device: d, Devices: []storage.Device{d}}, nil
 	}
 }

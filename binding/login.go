@@ -453,48 +453,48 @@ func tokenLogin(tx storage.ReadTx, token string, now time.Time, want string) (st
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
 // options with the relying party's name and the match code to show.
 func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
-	l, err := s.loginByToken(ctx, token, storage.LoginPending)
-	if err != nil {
-		return LoginPrompt{}, err
-	}
-	var account *storage.Account
-	var devices []storage.Device
-	if l.Kind == storage.LoginCIBA {
-		err := s.Store.View(ctx, func(tx storage.ReadTx) error {
+	now := s.now()
+	var prompt LoginPrompt
+	var byToken bool // the refusal is the token's: unknown, used or expired
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		l, err := tokenLogin(tx, token, now, storage.LoginPending)
+		if byToken = err != nil; byToken {
+			return err
+		}
+		var account *storage.Account
+		var devices []storage.Device
+		if l.Kind == storage.LoginCIBA {
 			a, err := tx.Account(l.AccountID)
 			if err != nil {
 				return err
 			}
+			if devices, err = s.usableDevices(tx, a); err != nil {
+				return err
+			}
+			if len(devices) == 0 {
+				return mcert.NoUsableDevice.New()
+			}
 			account = &a
-			devices, err = s.usableDevices(tx, a)
-			return err
-		})
+		}
+		// Making the options is a little CPU and no I/O, so it may run in the transaction.
+		options, state, err := s.WebAuthn.BeginLogin(account, devices)
 		if err != nil {
-			return LoginPrompt{}, err
-		}
-		if len(devices) == 0 {
-			return LoginPrompt{}, mcert.NoUsableDevice.New()
-		}
-	}
-	options, state, err := s.WebAuthn.BeginLogin(account, devices)
-	if err != nil {
-		return LoginPrompt{}, err
-	}
-	now := s.now()
-	_, err = s.updateLogin(ctx, l.Hash, func(l *storage.Login) error {
-		if err := usableLogin(*l, now, storage.LoginPending); err != nil {
 			return err
 		}
 		l.Status, l.WebAuthnSession = storage.LoginScanned, state
-		return nil
+		prompt = LoginPrompt{
+			Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage,
+			Browser: l.Browser, RequestedAt: l.CreatedAt,
+		}
+		return tx.PutLogin(l)
 	})
+	if byToken {
+		return LoginPrompt{}, s.refusePhone(ctx, err)
+	}
 	if err != nil {
 		return LoginPrompt{}, err
 	}
-	return LoginPrompt{
-		Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage,
-		Browser: l.Browser, RequestedAt: l.CreatedAt,
-	}, nil
+	return prompt, nil
 }
 
 // FinishLogin verifies the phone's assertion and approves the login. The device must be
@@ -505,13 +505,18 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 // A refused finish counts against the login: after maxFailures of them it is denied for good,
 // so a login cannot be hammered, and only the first is written to the audit log.
 func (s *Service) FinishLogin(ctx context.Context, token string, credential []byte) error {
-	l, err := s.loginByToken(ctx, token, storage.LoginScanned)
-	if err != nil {
-		return err
-	}
-	signer, err := s.finishLogin(ctx, l, credential)
-	if err == nil || mcert.ErrorKind(err) == mcert.Internal {
+	l, signer, err := s.finishLogin(ctx, token, credential)
+	switch {
+	case err == nil || mcert.ErrorKind(err) == mcert.Internal:
 		return err // an approval writes its own event
+	case l.Hash != nil:
+		return s.failLogin(ctx, l, signer, err)
+	}
+	// Refused before the login was read: a bad token is the token's refusal, and an answer
+	// that is not one counts against the login of a good token.
+	l, terr := s.loginByToken(ctx, token, storage.LoginScanned)
+	if terr != nil {
+		return terr
 	}
 	return s.failLogin(ctx, l, signer, err)
 }
@@ -631,28 +636,35 @@ func errorCode(err error) string {
 	return "internal"
 }
 
-// finishLogin does FinishLogin's work; it returns the device that signed, once known. The
-// assertion is verified outside the transaction, then the approval is written in one with the
+// finishLogin does FinishLogin's work; it returns the login of the token and the device that
+// signed, once known, both read in one snapshot. The assertion is verified outside any write
+// transaction, then the approval is written in one with the
 // checks that must hold when it is: the login still waits for this finish, the device is still
 // usable and its account active, and the signature counter moved past the stored one, so that
 // two logins racing with one counter value cannot both pass.
-func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential []byte) (storage.Device, error) {
+func (s *Service) finishLogin(ctx context.Context, token string, credential []byte) (storage.Login, storage.Device, error) {
+	var l storage.Login
 	var approver storage.Device
-	assertion, err := s.WebAuthn.FinishLogin(l.WebAuthnSession, credential, func(credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
-		var a storage.Account
-		var devices []storage.Device
+	assertion, err := s.WebAuthn.FinishLogin(credential, func(credID []byte) (authn.Signer, error) {
+		var signer authn.Signer
 		err := s.Store.View(ctx, func(tx storage.ReadTx) error {
 			var err error
-			a, approver, devices, err = s.approvingDevice(tx, l, credID)
+			if l, err = tokenLogin(tx, token, s.now(), storage.LoginScanned); err != nil {
+				l = storage.Login{}
+				return err
+			}
+			signer.State = l.WebAuthnSession
+			signer.Account, approver, signer.Devices, err = s.approvingDevice(tx, l, credID)
+			signer.Device = approver
 			return err
 		})
-		return a, approver, devices, err
+		return signer, err
 	})
 	if err != nil {
-		return approver, err
+		return l, approver, err
 	}
 	if assertion.CloneWarning {
-		return approver, errClone
+		return l, approver, errClone
 	}
 	now := s.now()
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
@@ -689,7 +701,7 @@ func (s *Service) finishLogin(ctx context.Context, l storage.Login, credential [
 		}
 		return s.event(ctx, tx, storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: d.AccountID, DeviceID: d.ID})
 	})
-	return approver, err
+	return l, approver, err
 }
 
 var errClone = mcert.CloneWarning.New()
