@@ -22,8 +22,8 @@ func TestNewCA(t *testing.T) {
 	if c.KeyUsage != x509.KeyUsageCertSign|x509.KeyUsageCRLSign {
 		t.Errorf("key usage %b", c.KeyUsage)
 	}
-	if !c.NotBefore.Equal(now) || !c.NotAfter.Equal(now.AddDate(10, 0, 0)) {
-		t.Errorf("valid from %s to %s, want ten years from %s", c.NotBefore, c.NotAfter, now)
+	if !c.NotBefore.Equal(caTime) || !c.NotAfter.Equal(caTime.AddDate(10, 0, 0)) {
+		t.Errorf("valid from %s to %s, want ten years from %s", c.NotBefore, c.NotAfter, caTime)
 	}
 	if err := c.CheckSignatureFrom(c); err != nil || len(ca.ChainDER()) != 1 {
 		t.Errorf("not a self-signed root alone in its chain: %v", err)

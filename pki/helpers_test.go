@@ -18,8 +18,12 @@ import (
 	"time"
 )
 
-// now is the tests' clock: the real time, since openssl checks certificates against it.
-var now = time.Now().UTC().Truncate(time.Second)
+// now is the tests' clock: the real time, since openssl checks certificates against it. The
+// CAs are a day older, the citizens' certificates an hour.
+var (
+	now    = time.Now().UTC().Truncate(time.Second)
+	caTime = now.AddDate(0, 0, -1)
+)
 
 const (
 	crlURL  = "http://mcert.example/pki/ca.crl"
@@ -30,7 +34,7 @@ var document = []byte("租賃契約，第一版\n")
 
 func newCA(t testing.TB) *CA {
 	t.Helper()
-	ca, err := NewCA(rand.Reader, now, "test")
+	ca, err := NewCA(rand.Reader, caTime, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
