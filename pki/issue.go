@@ -73,6 +73,8 @@ func (ca *CA) Issue(rand io.Reader, r IssueRequest) ([]byte, error) {
 		return nil, errors.New("the certificate needs the masked ID")
 	case r.Serial == nil || r.Serial.Sign() <= 0:
 		return nil, errors.New("the serial number must be positive (NewSerial makes one)")
+	case r.Serial.BitLen() > 159: // DER's sign bit makes 20 octets, RFC 5280's limit
+		return nil, fmt.Errorf("the serial number has %d bits, over the 20 octets of RFC 5280 (NewSerial makes 128)", r.Serial.BitLen())
 	case !r.NotAfter.After(r.NotBefore):
 		return nil, fmt.Errorf("the validity ends (%s) before it starts (%s)", stamp(r.NotAfter), stamp(r.NotBefore))
 	case r.NotAfter.After(ca.chain[0].NotAfter):
