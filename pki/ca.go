@@ -6,6 +6,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/x509"
@@ -68,7 +69,7 @@ func NewCA(rand io.Reader, now time.Time, name string) (*CA, error) {
 
 // LoadCA makes a CA of what KeyDER and ChainDER returned: a PKCS#8 ECDSA P-256 key and DER
 // certificates. It refuses a key that is not the first certificate's, a first certificate that
-// may not sign certificates and CRLs, and a chain that does not verify up to its last
+// may not sign certificates and CRLs, and a chain that does not verify up to a root, its last
 // certificate (see WithChain).
 func LoadCA(keyDER []byte, chainDER [][]byte) (*CA, error) {
 	parsed, err := x509.ParsePKCS8PrivateKey(keyDER)
@@ -88,17 +89,17 @@ func LoadCA(keyDER []byte, chainDER [][]byte) (*CA, error) {
 	if err := checkChain(key, chain); err != nil {
 		return nil, err
 	}
-	return &CA{key: key, keyDER: keyDER, chain: chain}, nil
+	return &CA{key: key, keyDER: bytes.Clone(keyDER), chain: chain}, nil
 }
 
 // KeyDER is the CA's private key, PKCS#8 DER, for the caller to seal and store.
-func (ca *CA) KeyDER() []byte { return ca.keyDER }
+func (ca *CA) KeyDER() []byte { return bytes.Clone(ca.keyDER) }
 
 // ChainDER is the CA's chain, DER, the issuing certificate first.
 func (ca *CA) ChainDER() [][]byte {
 	der := make([][]byte, len(ca.chain))
 	for i, c := range ca.chain {
-		der[i] = c.Raw
+		der[i] = bytes.Clone(c.Raw)
 	}
 	return der
 }
@@ -133,7 +134,8 @@ func (ca *CA) CSR(rand io.Reader) ([]byte, error) {
 // such as openssl's "subject=" lines, is ignored): the operator's certificate for mcert's CA
 // first, then the certificates above it up to the operator's root. The first certificate's key
 // must be the CA's, it must be a CA that may sign certificates and CRLs, and the chain must
-// verify up to its last certificate, leaving room below for the citizens' certificates.
+// verify up to its last certificate, a root (self-signed), as relying parties' tools need it in
+// ca.pem, leaving room below for the citizens' certificates.
 func (ca *CA) WithChain(chainPEM []byte) (*CA, error) {
 	var chain []*x509.Certificate
 	for rest := chainPEM; ; {
@@ -158,8 +160,8 @@ func (ca *CA) WithChain(chainPEM []byte) (*CA, error) {
 }
 
 // checkChain checks what makes chain usable as key's: chain[0] certifies key as a CA that may
-// sign certificates and CRLs, each certificate is signed by the next, and no path length
-// constraint above forbids the citizens' certificates below chain[0]. It takes no clock: how
+// sign certificates and CRLs, each certificate is signed by the next up to a root, and no path
+// length constraint above forbids the citizens' certificates below chain[0]. It takes no clock: how
 // long the chain stays valid is the caller's to watch (Certificate().NotAfter).
 func checkChain(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
 	if len(chain) == 0 {
@@ -188,6 +190,9 @@ func checkChain(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
 		}
 	}
 	root := chain[len(chain)-1]
+	if !bytes.Equal(root.RawIssuer, root.RawSubject) || root.CheckSignatureFrom(root) != nil {
+		return fmt.Errorf("the CA chain ends with %q, issued by %q: add the certificates up to its root", root.Subject, root.Issuer)
+	}
 	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(root)
 	for _, above := range chain[1:] {

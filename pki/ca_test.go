@@ -176,6 +176,7 @@ func TestWithChainRefusals(t *testing.T) {
 		{"not a CA", pemOf(notCA, root), "is not a CA certificate"},
 		{"may not sign certificates", pemOf(noCertSignCert, root), "may not sign both certificates and CRLs"},
 		{"another root", pemOf(issuing, other), "does not verify up to"},
+		{"no root", pemOf(issuing), "add the certificates up to its root"},
 		{"root that allows no CA below", pemOf(underTight, tightRoot), "allows 0 CA certificates below it"},
 		{"a private key in it", append(pemOf(issuing, root), keyPEM...), "holds a PRIVATE KEY block"},
 		{"a broken certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{0x30, 0}}), "certificate 1 of the chain"},

@@ -89,6 +89,8 @@ func (ca *CA) Issue(rand io.Reader, r IssueRequest) ([]byte, error) {
 	// crypto/x509 makes a subject key identifier only for CAs; this is its method for them
 	// (RFC 7093 section 2, method 1), so a certificate can be found by key either way.
 	skid := sha256.Sum256(point)
+	// The masked ID's asterisks are no PrintableString characters, so crypto/x509 writes the
+	// serialNumber as a UTF8String, where X.520 names PrintableString; Go and OpenSSL read it.
 	template := &x509.Certificate{
 		SerialNumber: r.Serial,
 		Subject: pkix.Name{

@@ -33,18 +33,19 @@ type Status struct {
 // or SHA-512 (those that x/crypto/ocsp reads), with the request's hash; status tells whether the
 // serial number is good, revoked or unknown. The CA key signs it directly (the responder ID is
 // the CA's name; no delegated responder certificate), with thisUpdate now and nextUpdate
-// OCSPValidity later. Request nonces are not echoed (the library does not read them): RFC 5019
-// responders may leave them out, and thisUpdate shows freshness.
+// OCSPValidity later; producedAt is the library's clock, to the minute. Request nonces are not
+// echoed (the library does not read them): RFC 5019 responders may leave them out, and
+// thisUpdate shows freshness.
 //
 // A request that does not parse gets the unsigned "malformedRequest" response, and one for a
 // certificate of another issuer (name or key hash not this CA's) the unsigned "unauthorized"
-// response, as RFC 5019 2.2.3 asks of a responder that is not authoritative for it, rather than
-// a signed "unknown" about a CA that is not ours: both are responses to send, not errors. The
-// error is status's, or the signer's.
+// response, as RFC 5019 2.2.3 asks of a responder without authoritative records for it, rather
+// than a signed "unknown" about a CA that is not ours: both are responses to send, not errors.
+// The error is status's, or the signer's.
 func (ca *CA) OCSP(requestDER []byte, now time.Time, status func(serial *big.Int) (Status, error)) ([]byte, error) {
 	req, err := ocsp.ParseRequest(requestDER)
 	if err != nil {
-		return ocsp.MalformedRequestErrorResponse, nil
+		return bytes.Clone(ocsp.MalformedRequestErrorResponse), nil
 	}
 	issuer := ca.chain[0]
 	nameHash, keyHash, err := issuerHashes(issuer, req)
@@ -52,7 +53,7 @@ func (ca *CA) OCSP(requestDER []byte, now time.Time, status func(serial *big.Int
 		return nil, err
 	}
 	if !bytes.Equal(req.IssuerNameHash, nameHash) || !bytes.Equal(req.IssuerKeyHash, keyHash) {
-		return ocsp.UnauthorizedErrorResponse, nil
+		return bytes.Clone(ocsp.UnauthorizedErrorResponse), nil
 	}
 	s, err := status(req.SerialNumber)
 	if err != nil {
@@ -100,9 +101,10 @@ func issuerHashes(issuer *x509.Certificate, req *ocsp.Request) (name, key []byte
 	return name, h.Sum(nil), nil
 }
 
-// CheckOCSP reads an OCSP response about cert, from its CA issuer, for a signature cert made
-// at the given time: nil if the certificate was not revoked then. A revocation after the
-// signature leaves it valid: the key was the citizen's until then. A "good" answer counts only
+// CheckOCSP reads an OCSP response about cert from its issuer and says whether a signature made
+// with cert's key at the given time still counts: nil unless the certificate was revoked at or
+// before then. A revocation after the signature leaves it valid: the key was the citizen's
+// until then. A "good" answer counts only
 // if it covers the signing time (thisUpdate at or after it, or nextUpdate not before it): an
 // older one says nothing of a revocation between. It accepts only answers signed by issuer
 // itself, as mcert's are.
