@@ -161,13 +161,13 @@ func (ca *CA) WithChain(chainPEM []byte) (*CA, error) {
 
 // checkChain checks what makes chain usable as key's: chain[0] certifies key as a CA that may
 // sign certificates and CRLs, each certificate is signed by the next up to a root, and no path
-// length constraint above forbids the citizens' certificates below chain[0]. It takes no clock: how
-// long the chain stays valid is the caller's to watch (Certificate().NotAfter).
+// length constraint above forbids the citizens' certificates below chain[0]. It takes no
+// clock: how long the chain stays valid is the caller's to watch (Certificate().NotAfter).
 func checkChain(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
 	if len(chain) == 0 {
 		return errors.New("the CA chain holds no certificate")
 	}
-	c := chain[0]
+	c, root := chain[0], chain[len(chain)-1]
 	if !key.PublicKey.Equal(c.PublicKey) {
 		return fmt.Errorf("the CA key is not the key of certificate %q", c.Subject)
 	}
@@ -181,6 +181,9 @@ func checkChain(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
 	if len(c.SubjectKeyId) == 0 {
 		return fmt.Errorf("certificate %q has no subject key identifier", c.Subject)
 	}
+	if !bytes.Equal(root.RawIssuer, root.RawSubject) || root.CheckSignatureFrom(root) != nil {
+		return fmt.Errorf("the CA chain ends with %q, issued by %q: add the certificates up to its root", root.Subject, root.Issuer)
+	}
 	// x509 checks chains only at an instant: one when every certificate is valid. If there is
 	// none, the error says which certificate has expired.
 	at := c.NotBefore
@@ -188,10 +191,6 @@ func checkChain(key *ecdsa.PrivateKey, chain []*x509.Certificate) error {
 		if above.NotBefore.After(at) {
 			at = above.NotBefore
 		}
-	}
-	root := chain[len(chain)-1]
-	if !bytes.Equal(root.RawIssuer, root.RawSubject) || root.CheckSignatureFrom(root) != nil {
-		return fmt.Errorf("the CA chain ends with %q, issued by %q: add the certificates up to its root", root.Subject, root.Issuer)
 	}
 	roots, intermediates := x509.NewCertPool(), x509.NewCertPool()
 	roots.AddCert(root)

@@ -19,12 +19,13 @@ import (
 // The CMS structures of RFC 5652 that SignCMS writes, as encoding/asn1 marshals them.
 //
 // They are written here because no maintained Go CMS library signs a digest it is given:
-// smallstep/pkcs7 (like its parents mozilla/pkcs7 and fullsailor/pkcs7, whose pull request for
-// a precomputed digest was closed unmerged, and its fork digitorus/pkcs7) hashes the content
-// passed to NewSignedData itself, and stamps the signing time from time.Now(). mcert is given
-// only the documents' SHA-256 digests, and its clock is injected. Verification, which has the
-// document, is smallstep/pkcs7's (verify.go), so that code other than this checks what this
-// writes; openssl checks it in the tests.
+// smallstep/pkcs7 v0.2.3, like the forks it comes from (fullsailor/pkcs7, mozilla-services/pkcs7,
+// where pull request 20 for a precomputed digest was closed unmerged) and digitorus/pkcs7,
+// hashes the content passed to NewSignedData itself and stamps the signing time from
+// time.Now(); its ExtraSignedAttributes would add a second message-digest beside its own. mcert
+// is given only the documents' SHA-256 digests, and its clock is injected. Verification, which
+// has the document, is smallstep/pkcs7's (verify.go), so that code other than this checks what
+// this writes; openssl checks it in the tests.
 
 type contentInfo struct {
 	ContentType asn1.ObjectIdentifier

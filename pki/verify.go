@@ -49,7 +49,8 @@ func VerifyCMS(sigDER, content []byte, roots *x509.CertPool) (Verified, error) {
 	if !signer.DigestAlgorithm.Algorithm.Equal(pkcs7.OIDDigestAlgorithmSHA256) {
 		return Verified{}, fmt.Errorf("the CMS signature's digest algorithm is %v, not SHA-256", signer.DigestAlgorithm.Algorithm)
 	}
-	// Without signed attributes the library would verify a signature over the content itself.
+	// Each of the three once: without signed attributes the library would verify a signature
+	// over the content itself, and of two message digests it would read the first.
 	seen := map[string]int{}
 	for _, a := range signer.AuthenticatedAttributes {
 		seen[a.Type.String()]++
