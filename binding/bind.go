@@ -317,6 +317,14 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 	deviceToken, deviceTokenHash := newToken()
 	d.ID, d.AccountID, d.TokenHash = newID(), a.ID, deviceTokenHash
 	d.Status, d.CreatedAt, d.ExpiresAt = storage.DeviceActive, now, now.AddDate(0, 0, DeviceDays)
+	ca, err := s.CA(ctx)
+	if err != nil {
+		return storage.Device{}, "", err
+	}
+	cert, err := s.newCertificate(ca, a, d, now)
+	if err != nil {
+		return storage.Device{}, "", err
+	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		b, err := tx.Binding(b.ID)
 		if err != nil {
@@ -338,6 +346,9 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		if err := tx.CreateDevice(d); errors.Is(err, storage.ErrAlreadyExists) {
 			return refusal{mcert.CredentialExists.New()}
 		} else if err != nil {
+			return err
+		}
+		if err := tx.CreateCertificate(cert); err != nil {
 			return err
 		}
 		b.Status, b.DeviceID, b.WebAuthnSession, b.SealedQR = storage.BindingBound, d.ID, nil, nil

@@ -67,6 +67,9 @@ func (s *Service) RevokeDevice(ctx context.Context, sess storage.Session, id str
 		if err := tx.PutDevice(d); err != nil {
 			return err
 		}
+		if err := revokeCertificates(tx, d.ID, reasonCessation, now); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, storage.Event{Type: EventDeviceRevoke, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)})
 	})
 	return d, err
@@ -74,14 +77,20 @@ func (s *Service) RevokeDevice(ctx context.Context, sess storage.Session, id str
 
 // SetSuspended suspends the account (a lost phone: every device is refused at once) or
 // reinstates it. Both need a card login, so a thief holding only the phone can do neither.
+// Suspension revokes the phones' signing certificates for good (a signature is valid only if
+// made before it, whatever follows); reinstatement gives each usable phone a new one.
 func (s *Service) SetSuspended(ctx context.Context, sess storage.Session, suspended bool) (storage.Account, error) {
 	status, event := storage.AccountActive, EventReinstate
 	if suspended {
 		status, event = storage.AccountSuspended, EventSuspend
 	}
+	ca, err := s.CA(ctx)
+	if err != nil {
+		return storage.Account{}, err
+	}
 	now := s.now()
 	var a storage.Account
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		var err error
 		if a, err = accountOf(tx, sess); err != nil || a.Status == status {
 			return err
@@ -89,6 +98,24 @@ func (s *Service) SetSuspended(ctx context.Context, sess storage.Session, suspen
 		a.Status, a.UpdatedAt = status, now
 		if err := tx.PutAccount(a); err != nil {
 			return err
+		}
+		devices, err := tx.Devices(a.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range devices {
+			switch {
+			case suspended:
+				err = revokeCertificates(tx, d.ID, reasonWithdrawn, now)
+			case deviceUnusable(d, now) == nil:
+				var c storage.Certificate
+				if c, err = s.newCertificate(ca, a, d, now); err == nil {
+					err = tx.CreateCertificate(c)
+				}
+			}
+			if err != nil {
+				return err
+			}
 		}
 		return s.event(ctx, tx, storage.Event{Type: event, AccountID: a.ID, Actor: actor(sess.CitizenID)})
 	})

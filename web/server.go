@@ -132,6 +132,7 @@ func New(cfg Config) *Server {
 	s.oidcRoutes(api)
 	s.demoRoutes()
 	s.pageRoutes()
+	s.pkiRoutes()
 	return s
 }
 

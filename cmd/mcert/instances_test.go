@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -239,6 +240,20 @@ func TestInstancesShareOnePostgres(t *testing.T) {
 	}
 	if kid := jws.Signatures[0].Header.KeyID; kid != rotated.Kids["RS256"] {
 		t.Fatalf("the other instance signed with key %s after the rotation to %s", kid, rotated.Kids["RS256"])
+	}
+
+	// One CA: both publish the same, which the phone's certificate, made on one, chains to.
+	var pems [2][]byte
+	for i := range 2 {
+		req, _ := http.NewRequest("GET", in.base+"/pki/ca.pem", nil)
+		res, body, err := roundTrip(in.client(nil, i), req)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("GET /pki/ca.pem on instance %d: %v %v", i, res, err)
+		}
+		pems[i] = body
+	}
+	if !bytes.Equal(pems[0], pems[1]) {
+		t.Fatal("the instances publish different signing CAs")
 	}
 
 	// Rate limits count on both: three card logins of one citizen a minute, wherever they land.
