@@ -124,6 +124,7 @@ type Client struct {
 	PostLogoutRedirectURIs []string
 	CitizenID              bool   // may receive the citizen_id claim
 	CIBA                   bool   // may start decoupled (push) logins
+	Sign                   bool   // may ask citizens to sign (PROTOCOL.md section 9)
 	IDTokenAlg             string // id_token_signed_response_alg: "RS256", "ES256", or "" for RS256
 	// Disabled: the operator has stopped the relying party, which is refused everywhere and
 	// whose access tokens are inactive, until it is enabled again.
@@ -135,6 +136,10 @@ type Client struct {
 const (
 	LoginRedirect = "redirect" // OpenID Connect code flow, approved by scanning the page's QR code
 	LoginCIBA     = "ciba"     // decoupled: started by the relying party's back end, approved from the phone's inbox
+	// LoginSign is a signing request: decoupled like LoginCIBA when it names the citizen
+	// (AccountID set at creation), else approved by scanning the website's QR code. Request
+	// holds what to sign and, once approved, the signatures.
+	LoginSign = "sign"
 )
 
 // Login statuses as stored; "expired" is derived, never stored.
@@ -181,7 +186,7 @@ type Login struct {
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's
 // inbox lists (ListWaitingLogins).
 func (l Login) Waiting() bool {
-	return l.Kind == LoginCIBA && (l.Status == LoginPending || l.Status == LoginScanned)
+	return (l.Kind == LoginCIBA || l.Kind == LoginSign && l.AccountID != "") && (l.Status == LoginPending || l.Status == LoginScanned)
 }
 
 // Token is an issued access token, found by its ID (the bearer value only carries the ID,

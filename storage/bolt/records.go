@@ -247,6 +247,7 @@ type clientRecord struct {
 	PostLogoutRedirectURIs []string  `json:"post_logout_redirect_uris"`
 	CitizenID              bool      `json:"citizen_id"`
 	CIBA                   bool      `json:"ciba"`
+	Sign                   bool      `json:"sign,omitempty"`
 	IDTokenAlg             string    `json:"id_token_alg,omitempty"` // records written before it read as ""
 	Disabled               bool      `json:"disabled,omitempty"`     // records written before it read as enabled
 	CreatedAt              time.Time `json:"created_at"`
@@ -262,6 +263,7 @@ func toClient(c storage.Client) clientRecord {
 		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		CitizenID:              c.CitizenID,
 		CIBA:                   c.CIBA,
+		Sign:                   c.Sign,
 		IDTokenAlg:             c.IDTokenAlg,
 		Disabled:               c.Disabled,
 		CreatedAt:              c.CreatedAt.UTC(),
@@ -277,6 +279,7 @@ func fromClient(r clientRecord) storage.Client {
 		PostLogoutRedirectURIs: r.PostLogoutRedirectURIs,
 		CitizenID:              r.CitizenID,
 		CIBA:                   r.CIBA,
+		Sign:                   r.Sign,
 		IDTokenAlg:             r.IDTokenAlg,
 		Disabled:               r.Disabled,
 		CreatedAt:              r.CreatedAt,

@@ -836,7 +836,7 @@ func client(i int) storage.Client {
 		c.SecretHash = hash("client secret", i)
 		c.RedirectURIs = append(c.RedirectURIs, fmt.Sprintf("https://rp%d.example/other", i))
 		c.PostLogoutRedirectURIs = []string{fmt.Sprintf("https://rp%d.example/", i)}
-		c.CitizenID, c.CIBA, c.IDTokenAlg, c.Disabled = true, true, "ES256", true
+		c.CitizenID, c.CIBA, c.Sign, c.IDTokenAlg, c.Disabled = true, true, true, "ES256", true
 	}
 	return c
 }
@@ -1107,7 +1107,7 @@ func clients() kind[storage.Client] {
 		gets:   []getter[storage.Client]{get, list.getter(get)},
 		put:    storage.Tx.PutClient,
 		change: func(c *storage.Client) {
-			c.SecretHash, c.Name, c.CIBA, c.Disabled = hash("client secret", 100), "Renamed relying party", !c.CIBA, !c.Disabled
+			c.SecretHash, c.Name, c.CIBA, c.Sign, c.Disabled = hash("client secret", 100), "Renamed relying party", !c.CIBA, !c.Sign, !c.Disabled
 			c.RedirectURIs, c.PostLogoutRedirectURIs = []string{"https://renamed.example/callback"}, nil
 		},
 		unique: []field[storage.Client]{id},

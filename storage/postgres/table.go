@@ -234,6 +234,7 @@ var (
 			col("post_logout_redirect_uris", &c.PostLogoutRedirectURIs),
 			col("citizen_id", &c.CitizenID),
 			col("ciba", &c.CIBA),
+			col("sign", &c.Sign),
 			col("id_token_alg", &c.IDTokenAlg),
 			col("disabled", &c.Disabled),
 			timeCol("created_ns", &c.CreatedAt),

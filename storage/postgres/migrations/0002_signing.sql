@@ -13,3 +13,6 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_by_device ON certificates (device_id, created_ns, serial);
 CREATE INDEX certificates_revoked ON certificates (revoked_ns, serial) WHERE revoked_ns IS NOT NULL;
+
+-- Relying parties registered for signing.
+ALTER TABLE clients ADD COLUMN sign boolean NOT NULL DEFAULT false;
