@@ -67,8 +67,8 @@ func matchCode() string {
 
 // StartRedirectLogin records the login behind an authorization request whose id the provider
 // made, for the browser that made the request; the login page at /login/<id> shows its QR code
-// to that browser only.
-func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte, browser Browser) error {
+// to that browser only. requiredACR is the class the relying party demands (RequiredACR), or "".
+func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte, requiredACR string, browser Browser) error {
 	if err := s.limitIP(ctx, s.limits().LoginPerIP, "redirect login"); err != nil {
 		return err
 	}
@@ -86,6 +86,7 @@ func (s *Service) StartRedirectLogin(ctx context.Context, id string, client stor
 		Status: storage.LoginPending, CreatedAt: now, ExpiresAt: now.Add(RedirectLoginTTL),
 		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(token)},
 		Code: matchCode(), Request: request, BrowserHash: hashToken(browser.Secret), Browser: browserName(browser.UserAgent),
+		RequiredACR: requiredACR,
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error { return tx.CreateLogin(l) })
 }
@@ -221,7 +222,9 @@ func usableLogin(l storage.Login, now time.Time, want string) error {
 // StartDecoupledLogin records a relying party's push login for the citizen with the given
 // national ID and returns its auth_req_id. Every answer about the citizen is the same whether
 // they are unknown or have no usable phone, so the endpoint does not tell who is enrolled.
-func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte) (string, time.Time, error) {
+// requiredACR is the class the relying party demands (RequiredACR), or "": a phone that cannot
+// meet it is refused at its finish, not here, which would tell the relying party about it.
+func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte, requiredACR string) (string, time.Time, error) {
 	if err := s.limit(ctx, s.limits().CIBAPerClient, "ciba client "+client.ID); err != nil {
 		return "", time.Time{}, err
 	}
@@ -237,7 +240,7 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	l := storage.Login{
 		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
 		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
-		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval,
+		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval, RequiredACR: requiredACR,
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		noUser := mcert.UnknownUserID.New()
@@ -591,7 +594,8 @@ func terminal(err error) bool {
 		return false
 	}
 	for _, c := range []*mcert.Code{mcert.DeviceRevoked, mcert.DeviceExpired, mcert.AccountSuspended, mcert.UnknownDevice,
-		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit} {
+		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit, mcert.AssuranceTooLow,
+		mcert.DeviceSuspended} {
 		if me.Code == c.Name {
 			return true
 		}
@@ -690,12 +694,16 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 		if (assertion.SignCount != 0 || d.SignCount != 0) && assertion.SignCount <= d.SignCount {
 			return errClone
 		}
+		if !meetsACR(d, l.RequiredACR) {
+			return mcert.AssuranceTooLow.Newf(l.RequiredACR)
+		}
 		d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
 		if err := tx.PutDevice(d); err != nil {
 			return err
 		}
 		l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, d.AccountID, d.ID, &now
-		l.WebAuthnSession = nil
+		// What the device is now is what the ID token says, whenever it is issued.
+		l.ACR, l.AMR, l.WebAuthnSession = DeviceACR(d), DeviceAMR(d), nil
 		if err := tx.PutLogin(l); err != nil {
 			return err
 		}
