@@ -315,6 +315,8 @@ func deviceUnusable(d storage.Device, now time.Time) error {
 		return mcert.DeviceRevoked.New()
 	case "expired":
 		return mcert.DeviceExpired.New()
+	case "suspended":
+		return mcert.DeviceSuspended.New()
 	}
 	return nil
 }
@@ -536,11 +538,17 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		why = cause
 		if errors.Is(cause, errClone) {
-			if err := markClone(tx, signer.ID, now); err != nil {
+			suspended, err := markClone(tx, signer.ID, now)
+			if err != nil {
 				return err
 			}
 			if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, cause)); err != nil {
 				return err
+			}
+			if suspended {
+				if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventDeviceSuspend, AccountID: e.AccountID, DeviceID: signer.ID, Reason: errClone.Code}, nil)); err != nil {
+					return err
+				}
 			}
 		}
 		var first bool
@@ -575,14 +583,20 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	return why
 }
 
-// markClone records a clone warning on the device.
-func markClone(tx storage.Tx, deviceID string, now time.Time) error {
+// markClone records a clone warning on the device and suspends it: a copy of its key may
+// exist, so it approves nothing more until the citizen revokes it and binds the phone again.
+// It reports whether it suspended the device now (not revoked or suspended already).
+func markClone(tx storage.Tx, deviceID string, now time.Time) (bool, error) {
 	d, err := tx.Device(deviceID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	d.CloneWarningAt = &now
-	return tx.PutDevice(d)
+	suspend := d.Status == storage.DeviceActive
+	if suspend {
+		d.Status = storage.DeviceSuspended
+	}
+	return suspend, tx.PutDevice(d)
 }
 
 // terminal reports whether a refusal of the phone's finish ends the login or binding: the

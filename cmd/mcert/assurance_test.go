@@ -90,3 +90,65 @@ func TestAssuranceUnattested(t *testing.T) {
 		t.Fatalf("CIBA poll after the refusal: %s", code)
 	}
 }
+
+// TestCloneWarningSuspends: a login whose signature counter went back suspends the phone. It
+// approves no further login, by QR code or from its inbox; the device list and the audit log
+// say why; the citizen revokes it and binds again, and logs in.
+func TestCloneWarningSuspends(t *testing.T) {
+	s := startServer(t)
+	ph, card := boundCitizen(t, s)
+	ctx := context.Background()
+	rp := s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{CIBA: true})
+	deviceID := ph.Phone.Credentials()[0].DeviceID
+	rp.login(ph) // the counter is past 1 now
+
+	a := rp.startLogin()
+	one := uint32(1)
+	if _, err := ph.Login(ctx, a.scan(t), phone.GetOptions{SignCount: &one}); !isAPIError(err, 403, "clone_warning") {
+		t.Fatalf("login with a counter that went back: %v", err)
+	}
+	a = rp.startLogin()
+	if _, err := ph.Login(ctx, a.scan(t), phone.GetOptions{}); !isAPIError(err, 403, "device_suspended") {
+		t.Fatalf("login by the suspended phone, with a good counter: %v", err)
+	}
+	if st := a.browser.do("GET", "/api/v1/logins/"+a.loginID, nil).want(t, 200).json(t); st["status"] != "refused" || st["reason"] != "device_suspended" {
+		t.Fatalf("login page: %v", st)
+	}
+	if _, err := ph.Inbox(ctx, s.PublicURL); !isAPIError(err, 403, "device_suspended") {
+		t.Fatalf("the suspended phone's inbox: %v", err)
+	}
+	c := cibaClient{t: t, rp: rp}
+	if status, body := c.post("/oidc/bc-authorize", url.Values{"scope": {"openid"}, "login_hint": {"A123456789"}}); status != 400 || body["error"] != "unknown_user_id" {
+		t.Fatalf("CIBA for a citizen whose only phone is suspended: %d %v", status, body)
+	}
+
+	b := s.browser(t)
+	b.cardLogin(card)
+	devices := b.do("GET", "/api/v1/devices", nil).want(t, 200).json(t)["devices"].([]any)
+	d := devices[0].(map[string]any)
+	if len(devices) != 1 || d["status"] != "suspended" || d["clone_warning_at"] == nil {
+		t.Fatalf("devices: %v", devices)
+	}
+	var suspend map[string]any
+	for _, ev := range b.do("GET", "/api/v1/account/events", nil).want(t, 200).json(t)["events"].([]any) {
+		if e := ev.(map[string]any); e["type"] == "device_suspend" {
+			suspend = e
+		}
+	}
+	if suspend == nil || suspend["reason"] != "clone_warning" || suspend["device_id"] != deviceID {
+		t.Fatalf("no device_suspend event for the clone warning: %v", suspend)
+	}
+
+	// Revoke and bind again, with a new key.
+	b.do("DELETE", "/api/v1/devices/"+deviceID, nil).want(t, 200)
+	bind := b.do("POST", "/api/v1/bindings", nil).want(t, 201).json(t)
+	p, err := phone.Open(t.TempDir() + "/phone.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := &phone.Client{HTTP: http.DefaultClient, Phone: p}
+	if _, err := again.Bind(ctx, bind["qr_text"].(string), "Pixel 8", phone.CreateOptions{}); err != nil {
+		t.Fatalf("binding the phone again: %v", err)
+	}
+	rp.login(again)
+}
