@@ -266,6 +266,13 @@ var (
 		Text: Text{
 			ZH: "無法驗證手機的綁定資料，請在電腦畫面產生新的QR Code後重新綁定。",
 			EN: "The phone's binding could not be verified; make a new QR code on the computer and bind again."}}
+	DeviceNotAccepted = &Code{Name: "device_not_accepted", Kind: Forbidden,
+		Message: "this service's policy refuses this phone's passkey (--device-policy)",
+		Text: Text{
+			ZH: "本服務不接受此手機的通行金鑰類型（例如會同步備份的通行金鑰，或無法證明由硬體保護的金鑰），無法綁定。請改用其他手機，或關閉通行金鑰的雲端同步後再綁定。",
+			EN: "This service does not accept this phone's kind of passkey (a passkey that syncs, or a key not shown to be held in hardware), so it cannot be bound. Use another phone, or turn off syncing passkeys, and bind again."}}
+	SyncedNotAccepted     = DeviceNotAccepted.variant("this service refuses synced passkeys (backup-eligible keys; --device-policy synced=refuse): bind a key that stays on the phone")
+	UnattestedNotAccepted = DeviceNotAccepted.variant("this service refuses keys whose attestation it does not trust (--device-policy unattested=refuse): the phone's attestation was %s")
 )
 
 // Logging in to a relying party with the phone (sections 4 and 6).
@@ -645,7 +652,7 @@ var catalog = []*Code{
 	InvalidContact, AccountExists, NoAccount, AccountSuspended, DeviceNotFound, BadCursor,
 
 	QROtherSession, BindingNotFound, BindingExpired, BindingNotStarted, BindingUsed, DeviceLimit,
-	InvalidDeviceName, CredentialExists, UserNotVerified, BadCredential, RegistrationRefused,
+	InvalidDeviceName, CredentialExists, UserNotVerified, BadCredential, RegistrationRefused, DeviceNotAccepted,
 
 	LoginNotFound, LoginExpired, LoginUsed, LoginRefreshed, LoginNotStarted, LoginRefused,
 	UnknownUserID, TooManyPending, DeviceRevoked, DeviceExpired, BadDeviceToken, NoUsableDevice,

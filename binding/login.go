@@ -609,7 +609,7 @@ func terminal(err error) bool {
 	}
 	for _, c := range []*mcert.Code{mcert.DeviceRevoked, mcert.DeviceExpired, mcert.AccountSuspended, mcert.UnknownDevice,
 		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit, mcert.AssuranceTooLow,
-		mcert.DeviceSuspended} {
+		mcert.DeviceSuspended, mcert.DeviceNotAccepted} {
 		if me.Code == c.Name {
 			return true
 		}

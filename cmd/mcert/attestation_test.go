@@ -173,3 +173,55 @@ func TestAttestationTrustFiles(t *testing.T) {
 		})
 	}
 }
+
+// TestDevicePolicy: with --device-policy synced=refuse,unattested=refuse a binding accepts only a
+// trusted, non-synced key; the others are refused at the phone's finish (device_not_accepted),
+// and the binding ends refused with that reason.
+func TestDevicePolicy(t *testing.T) {
+	trusted := newAttestationCA(t, "Trusted Maker")
+	roots := t.TempDir() + "/roots.pem"
+	if err := os.WriteFile(roots, trusted.rootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *Config) {
+		c.AttestationRoots, c.DevicePolicy = []string{roots}, "synced=refuse,unattested=refuse"
+	})
+	card := s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})
+	e := registerAndShowQR(t, s, card)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		opts phone.CreateOptions
+		ok   bool
+	}{
+		{"synced", trusted.options(true), false},
+		{"none", phone.CreateOptions{}, false},
+		{"self attested", phone.CreateOptions{Attestation: "packed"}, false},
+		{"hardware", trusted.options(false), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bind := e.browser.do("POST", "/api/v1/bindings", nil).want(t, 201).json(t)
+			p, err := phone.Open(t.TempDir() + "/phone.json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = (&phone.Client{HTTP: http.DefaultClient, Phone: p}).Bind(ctx, bind["qr_text"].(string), "Pixel 8", tc.opts)
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("bind: %v", err)
+				}
+				return
+			}
+			if !isAPIError(err, 403, "device_not_accepted") {
+				t.Fatalf("bind: %v, want 403 device_not_accepted", err)
+			}
+			st := e.browser.do("GET", "/api/v1/bindings/"+bind["id"].(string), nil).want(t, 200).json(t)
+			if st["status"] != "refused" || st["reason"] != "device_not_accepted" {
+				t.Fatalf("binding after the refusal: %v", st)
+			}
+		})
+	}
+	if err := (&Config{Addr: "x", DataDir: "x", DevicePolicy: "synced=maybe"}).Validate(); err == nil || !strings.Contains(err.Error(), "--device-policy") {
+		t.Fatalf("a bad --device-policy: %v", err)
+	}
+}

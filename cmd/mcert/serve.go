@@ -71,6 +71,9 @@ type Config struct {
 	AttestationRoots []string
 	FIDOMDS          string
 	FIDOMDSRoot      string
+	// DevicePolicy is --device-policy: which phones' keys a binding accepts, e.g.
+	// "synced=refuse,unattested=accept"; empty: accept both.
+	DevicePolicy string
 	// Operator is who runs the service, for the pages' footer and personal-data notice.
 	Operator web.Operator
 	Now      func() time.Time
@@ -90,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseStoreSpec(c.Store, c.DataDir); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := binding.ParseDevicePolicy(c.DevicePolicy); err != nil {
+		errs = append(errs, fmt.Errorf("--device-policy: %w", err))
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -263,9 +269,10 @@ func (m *Main) Open() error {
 		m.Close()
 		return err
 	}
+	policy, _ := binding.ParseDevicePolicy(cfg.DevicePolicy) // Validate has read it
 	m.service = &binding.Service{
 		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
-		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
+		DeviceLimit: cfg.DeviceLimit, DevicePolicy: policy, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
 	var handler *web.Server // the provider's error pages are the web layer's, made below
 	prov, err := provider.New(context.Background(), provider.Config{
@@ -692,6 +699,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.CardRevocation, "card-revocation", "", `how card revocation is checked: "ocsp,crl" (the OCSP responder the card names, then the CRL when it cannot answer; the default with --card-ca), "crl", "ocsp", or "none" (the development CA's default)`)
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
 	fs.Var((*stringsFlag)(&cfg.AttestationRoots), "attestation-roots", "PEM file of attestation root certificates (one or a bundle; repeatable): a phone whose attestation chains to one is trusted as hardware")
+	fs.StringVar(&cfg.DevicePolicy, "device-policy", "", `which phones' keys a binding accepts: "synced=accept|refuse,unattested=accept|refuse" (synced: backup-eligible passkeys; unattested: keys whose attestation is not trusted); default: accept both`)
 	fs.StringVar(&cfg.FIDOMDS, "fido-mds", "", "FIDO Metadata Service (MDS3) blob, the JWT file from https://mds3.fidoalliance.org/: a phone whose attestation chains to its AAGUID's roots is trusted as hardware")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://localhost:61161", "where the pages reach MOICA's cross-platform web component on the citizen's computer (or mcert card agent)")
