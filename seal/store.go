@@ -26,6 +26,9 @@ type sealedStore struct {
 func KeyPurpose(id string) string      { return "signing key " + id }
 func SecretPurpose(name string) string { return "secret " + name }
 
+// CertificatePurpose is what a phone's signing key is sealed for: its certificate's serial.
+func CertificatePurpose(serial []byte) string { return fmt.Sprintf("certificate key %x", serial) }
+
 func (s sealedStore) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return s.Store.Update(ctx, func(tx storage.Tx) error {
 		return fn(sealedTx{Tx: tx, opener: opener{tx, s.seal}})
@@ -70,6 +73,49 @@ func (o opener) SigningKeys() ([]storage.SigningKey, error) {
 	return keys, nil
 }
 
+func (o opener) certificate(c storage.Certificate) (storage.Certificate, error) {
+	plain, err := o.seal.Open(CertificatePurpose(c.Serial), c.PrivateKey)
+	if err != nil {
+		return c, fmt.Errorf("certificate %x: %w", c.Serial, err)
+	}
+	c.PrivateKey = plain
+	return c, nil
+}
+
+func (o opener) Certificate(serial []byte) (storage.Certificate, error) {
+	c, err := o.tx.Certificate(serial)
+	if err != nil {
+		return c, err
+	}
+	return o.certificate(c)
+}
+
+func (o opener) certificates(list []storage.Certificate, err error) ([]storage.Certificate, error) {
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i], err = o.certificate(list[i]); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+func (o opener) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
+	return o.certificates(o.tx.DeviceCertificates(deviceID))
+}
+
+// RevokedCertificates leaves the keys out, not opened: a revoked certificate's key signs
+// nothing more, and the CRL that lists them needs none.
+func (o opener) RevokedCertificates() ([]storage.Certificate, error) {
+	list, err := o.tx.RevokedCertificates()
+	for i := range list {
+		list[i].PrivateKey = nil
+	}
+	return list, err
+}
+
 type sealedReadTx struct {
 	storage.ReadTx
 	opener
@@ -77,6 +123,15 @@ type sealedReadTx struct {
 
 func (t sealedReadTx) Secret(name string) ([]byte, error)         { return t.opener.Secret(name) }
 func (t sealedReadTx) SigningKeys() ([]storage.SigningKey, error) { return t.opener.SigningKeys() }
+func (t sealedReadTx) Certificate(serial []byte) (storage.Certificate, error) {
+	return t.opener.Certificate(serial)
+}
+func (t sealedReadTx) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
+	return t.opener.DeviceCertificates(deviceID)
+}
+func (t sealedReadTx) RevokedCertificates() ([]storage.Certificate, error) {
+	return t.opener.RevokedCertificates()
+}
 
 type sealedTx struct {
 	storage.Tx
@@ -85,6 +140,25 @@ type sealedTx struct {
 
 func (t sealedTx) Secret(name string) ([]byte, error)         { return t.opener.Secret(name) }
 func (t sealedTx) SigningKeys() ([]storage.SigningKey, error) { return t.opener.SigningKeys() }
+func (t sealedTx) Certificate(serial []byte) (storage.Certificate, error) {
+	return t.opener.Certificate(serial)
+}
+func (t sealedTx) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
+	return t.opener.DeviceCertificates(deviceID)
+}
+func (t sealedTx) RevokedCertificates() ([]storage.Certificate, error) {
+	return t.opener.RevokedCertificates()
+}
+
+func (t sealedTx) CreateCertificate(c storage.Certificate) error {
+	c.PrivateKey = t.seal.Seal(CertificatePurpose(c.Serial), c.PrivateKey)
+	return t.Tx.CreateCertificate(c)
+}
+
+func (t sealedTx) PutCertificate(c storage.Certificate) error {
+	c.PrivateKey = t.seal.Seal(CertificatePurpose(c.Serial), c.PrivateKey)
+	return t.Tx.PutCertificate(c)
+}
 
 func (t sealedTx) PutSecret(name string, value []byte) error {
 	return t.Tx.PutSecret(name, t.seal.Seal(SecretPurpose(name), value))

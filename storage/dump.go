@@ -9,17 +9,18 @@ import (
 
 // Record is one record of a dump (Store.Dump): exactly one field is set.
 type Record struct {
-	Challenge  *Challenge
-	Session    *Session
-	Account    *Account
-	Binding    *Binding
-	Device     *Device
-	Client     *Client
-	Login      *Login
-	Token      *Token
-	Secret     *NamedSecret
-	SigningKey *SigningKey
-	Event      *Event
+	Challenge   *Challenge
+	Session     *Session
+	Account     *Account
+	Binding     *Binding
+	Device      *Device
+	Client      *Client
+	Login       *Login
+	Token       *Token
+	Secret      *NamedSecret
+	SigningKey  *SigningKey
+	Certificate *Certificate
+	Event       *Event
 }
 
 // NamedSecret is a server secret and its name.
@@ -29,7 +30,7 @@ type NamedSecret struct {
 }
 
 // Kinds are the kinds of record a dump holds, in the order it holds them.
-var Kinds = []string{"challenges", "sessions", "accounts", "bindings", "devices", "clients", "logins", "tokens", "secrets", "signing keys", "events"}
+var Kinds = []string{"challenges", "sessions", "accounts", "bindings", "devices", "clients", "logins", "tokens", "secrets", "signing keys", "certificates", "events"}
 
 // Kind is which of Kinds r is.
 func (r Record) Kind() string {
@@ -54,6 +55,8 @@ func (r Record) Kind() string {
 		return "secrets"
 	case r.SigningKey != nil:
 		return "signing keys"
+	case r.Certificate != nil:
+		return "certificates"
 	case r.Event != nil:
 		return "events"
 	}
@@ -84,6 +87,8 @@ func (r Record) Restore(tx Tx) error {
 		return tx.PutSecret(r.Secret.Name, r.Secret.Value)
 	case r.SigningKey != nil:
 		return tx.CreateSigningKey(*r.SigningKey)
+	case r.Certificate != nil:
+		return tx.CreateCertificate(*r.Certificate)
 	case r.Event != nil:
 		_, err := tx.AppendEvent(*r.Event)
 		return err
@@ -127,6 +132,8 @@ func (r Record) Reread(tx ReadTx) (Record, error) {
 				}
 			}
 		}
+	case r.Certificate != nil:
+		out.Certificate, err = read(tx.Certificate(r.Certificate.Serial))
 	default:
 		return r, nil
 	}

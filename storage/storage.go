@@ -217,6 +217,21 @@ type Token struct {
 	ExpiresAt time.Time
 }
 
+// Certificate is the signing certificate of a bound phone (PROTOCOL.md section 9), with the
+// key mcert holds for it and signs with only when that phone has just approved. A device may
+// have several over its life: a new one replaces one revoked while the device stayed usable.
+type Certificate struct {
+	Serial     []byte // the certificate's serial number, big-endian
+	DeviceID   string
+	AccountID  string
+	DER        []byte
+	PrivateKey []byte // PKCS#8 DER; sealed at rest, as the signing keys are
+	CreatedAt  time.Time
+	NotAfter   time.Time
+	RevokedAt  *time.Time
+	Reason     int // RFC 5280's CRLReason, when revoked
+}
+
 // SigningKey is a key the provider signs ID tokens with. The newest unretired key signs; all
 // unretired keys are published, so relying parties keep verifying across a rotation.
 type SigningKey struct {
@@ -322,6 +337,13 @@ type ReadTx interface {
 	// SigningKeys are every signing key, oldest first.
 	SigningKeys() ([]SigningKey, error)
 
+	Certificate(serial []byte) (Certificate, error)
+	// DeviceCertificates are the device's certificates, oldest first.
+	DeviceCertificates(deviceID string) ([]Certificate, error)
+	// RevokedCertificates are every revoked certificate, in the order of revocation: what a
+	// CRL lists, once the expired ones are left out.
+	RevokedCertificates() ([]Certificate, error)
+
 	// Events are up to limit (clamped to 1..1000) events, newest first, after the cursor
 	// before ("" for the newest; else an event's ID, which is opaque: only the store orders
 	// them); of one account, or of all when accountID is "". A before that is no event ID is
@@ -383,6 +405,11 @@ type Tx interface {
 
 	CreateSigningKey(k SigningKey) error
 	PutSigningKey(k SigningKey) error
+
+	// CreateCertificate fails with ErrAlreadyExists when the Serial is taken. PutCertificate
+	// may not change its Serial, DeviceID or AccountID.
+	CreateCertificate(c Certificate) error
+	PutCertificate(c Certificate) error
 
 	// AppendEvent adds an event to the audit log and returns it with its ID (an ID passed in
 	// is replaced). Events are never changed; GarbageCollect deletes them after their

@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -268,6 +269,21 @@ func TestInstancesShareOnePostgres(t *testing.T) {
 			want = http.StatusTooManyRequests
 		}
 		expect(t, c, req, want, nil)
+	}
+}
+
+// TestBackupOfPostgres: mcert backup, which copies a bbolt file, tells the operator of a
+// PostgreSQL store to use pg_dump instead, and writes nothing.
+func TestBackupOfPostgres(t *testing.T) {
+	in := newInstances(t, 1)
+	in.start()
+	out := filepath.Join(t.TempDir(), "backup.db")
+	said, err := exec.Command(in.bin, "backup", "--server", in.base, "--data", in.dir, "--out", out).CombinedOutput()
+	if err == nil || !strings.Contains(string(said), "pg_dump") {
+		t.Fatalf("mcert backup of a PostgreSQL store: %v: %s", err, said)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Fatalf("mcert backup left %s: %v", out, err)
 	}
 }
 

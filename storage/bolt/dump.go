@@ -25,6 +25,7 @@ func (s *Store) Dump(ctx context.Context, fn func(storage.Record) error) error {
 				return storage.Record{Secret: &storage.NamedSecret{Name: v.Name, Value: v.Value}}
 			}),
 			dump(signingKeys, func(v storage.SigningKey) storage.Record { return storage.Record{SigningKey: &v} }),
+			dump(certificates, func(v storage.Certificate) storage.Record { return storage.Record{Certificate: &v} }),
 			dump(events, func(v storage.Event) storage.Record { return storage.Record{Event: &v} }),
 		} {
 			if err := each(tx, fn); err != nil {

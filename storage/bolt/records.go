@@ -461,6 +461,36 @@ func fromSigningKey(r signingKeyRecord) storage.SigningKey {
 	}
 }
 
+// certificateRecord holds the private key as given, as signingKeyRecord does: package seal
+// seals it before it is stored.
+type certificateRecord struct {
+	format
+	Serial     []byte     `json:"serial"`
+	DeviceID   string     `json:"device_id"`
+	AccountID  string     `json:"account_id"`
+	DER        []byte     `json:"der"`
+	PrivateKey []byte     `json:"private_key"`
+	CreatedAt  time.Time  `json:"created_at"`
+	NotAfter   time.Time  `json:"not_after"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+	Reason     int        `json:"reason"`
+}
+
+func toCertificate(c storage.Certificate) certificateRecord {
+	return certificateRecord{
+		format: format{formatVersion}, Serial: c.Serial, DeviceID: c.DeviceID, AccountID: c.AccountID,
+		DER: c.DER, PrivateKey: c.PrivateKey, CreatedAt: c.CreatedAt.UTC(), NotAfter: c.NotAfter.UTC(),
+		RevokedAt: utc(c.RevokedAt), Reason: c.Reason,
+	}
+}
+
+func fromCertificate(r certificateRecord) storage.Certificate {
+	return storage.Certificate{
+		Serial: r.Serial, DeviceID: r.DeviceID, AccountID: r.AccountID, DER: r.DER, PrivateKey: r.PrivateKey,
+		CreatedAt: r.CreatedAt, NotAfter: r.NotAfter, RevokedAt: r.RevokedAt, Reason: r.Reason,
+	}
+}
+
 type eventRecord struct {
 	format
 	ID        string    `json:"id"`

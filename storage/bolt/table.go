@@ -15,17 +15,19 @@ import (
 
 // Index buckets map an index key to the key of the record it finds.
 const (
-	accountsByCitizen   = "accounts_by_citizen"
-	bindingsByToken     = "bindings_by_token"
-	devicesByCredential = "devices_by_credential"
-	devicesByAccount    = "devices_by_account"
-	devicesByToken      = "devices_by_token"
-	loginsByToken       = "logins_by_token"
-	loginsByCode        = "logins_by_code"
-	loginsWaiting       = "logins_waiting" // by account: decoupled logins waiting for a phone
-	tokensByGrant       = "tokens_by_grant"
-	tokensByClient      = "tokens_by_client"
-	eventsByAccount     = "events_by_account"
+	accountsByCitizen    = "accounts_by_citizen"
+	bindingsByToken      = "bindings_by_token"
+	devicesByCredential  = "devices_by_credential"
+	devicesByAccount     = "devices_by_account"
+	devicesByToken       = "devices_by_token"
+	loginsByToken        = "logins_by_token"
+	loginsByCode         = "logins_by_code"
+	loginsWaiting        = "logins_waiting" // by account: decoupled logins waiting for a phone
+	tokensByGrant        = "tokens_by_grant"
+	tokensByClient       = "tokens_by_client"
+	eventsByAccount      = "events_by_account"
+	certificatesByDevice = "certificates_by_device"
+	certificatesRevoked  = "certificates_revoked" // in the order of revocation
 )
 
 // retiredBuckets are buckets an older mcert kept and this one does not; Open deletes them.
@@ -34,7 +36,7 @@ const (
 var retiredBuckets = []string{"logins_by_account"}
 
 // tables lists every table, for Open to prepare.
-var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, events, rateLimits}
+var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, certificates, events, rateLimits}
 
 var (
 	challenges = expiring(table[storage.Challenge, challengeRecord]{
@@ -141,6 +143,26 @@ var (
 		to:      toSigningKey,
 		from:    fromSigningKey,
 	})
+	certificates = table[storage.Certificate, certificateRecord]{
+		bucket: "certificates",
+		key:    func(c storage.Certificate) []byte { return c.Serial },
+		indexes: []index[storage.Certificate]{
+			{certificatesByDevice, oneKey(func(c storage.Certificate) []byte { return ownedKey(c.DeviceID, c.CreatedAt, c.Serial) })},
+			{certificatesRevoked, func(c storage.Certificate) [][]byte {
+				if c.RevokedAt == nil {
+					return nil
+				}
+				return [][]byte{ownedKey("", *c.RevokedAt, c.Serial)}
+			}},
+		},
+		fixed: []field[storage.Certificate]{
+			{"Serial", func(c storage.Certificate) string { return string(c.Serial) }},
+			{"DeviceID", func(c storage.Certificate) string { return c.DeviceID }},
+			{"AccountID", func(c storage.Certificate) string { return c.AccountID }},
+		},
+		to:   toCertificate,
+		from: fromCertificate,
+	}
 	// events is the audit log, kept for the retention period (GCPolicy.EventsBefore). Each event
 	// is keyed by its ID, so the bucket is in the order events were appended, which is the order
 	// of their times.

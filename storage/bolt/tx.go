@@ -162,6 +162,20 @@ func (t *txn) CreateSigningKey(k storage.SigningKey) error {
 }
 func (t *txn) PutSigningKey(k storage.SigningKey) error { return put(t, signingKeys, k) }
 
+func (t *txn) Certificate(serial []byte) (storage.Certificate, error) {
+	return certificates.get(t.tx, serial)
+}
+func (t *txn) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
+	return nonNil(certificates.scan(t.tx, certificatesByDevice, ownerPrefix(deviceID)))
+}
+func (t *txn) RevokedCertificates() ([]storage.Certificate, error) {
+	return nonNil(certificates.scan(t.tx, certificatesRevoked, ownerPrefix("")))
+}
+func (t *txn) CreateCertificate(c storage.Certificate) error {
+	return t.created(certificates.create(t.tx, c))
+}
+func (t *txn) PutCertificate(c storage.Certificate) error { return put(t, certificates, c) }
+
 func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 	e, err := appendEvent(t.tx, e)
 	return e, t.wrote(err)

@@ -41,6 +41,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Login", func(t *testing.T) { testKind(t, newStore, logins()) })
 	t.Run("Token", func(t *testing.T) { testKind(t, newStore, tokens()) })
 	t.Run("SigningKey", func(t *testing.T) { testKind(t, newStore, signingKeys()) })
+	t.Run("Certificate", func(t *testing.T) { testKind(t, newStore, certificates()) })
 	t.Run("ApproveLogin", func(t *testing.T) { testApproveLogin(t, newStore) })
 	t.Run("BindDevice", func(t *testing.T) { testBindDevice(t, newStore) })
 	t.Run("Update/FailedWrite", func(t *testing.T) { testFailedWrites(t, newStore) })
@@ -53,6 +54,7 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"DeleteLogin", testDelete(logins(), func(tx storage.Tx, l storage.Login) error { return tx.DeleteLogin(l.Hash) })},
 		{"DeleteToken", testDelete(tokens(), func(tx storage.Tx, v storage.Token) error { return tx.DeleteToken(v.ID) })},
 		{"DeleteTokens", testDeleteTokens},
+		{"RevokedCertificates", testRevokedCertificates},
 		{"DeleteClient/Tokens", testDeleteClientTokens},
 		{"Update/ErrorAbortsAll", testErrorAbortsAll},
 		{"View/DoesNotSeeUncommitted", testViewIsolation},
@@ -905,6 +907,86 @@ func signingKey(i int) storage.SigningKey {
 	return k
 }
 
+func certificate(i int) storage.Certificate {
+	c := storage.Certificate{
+		Serial:     hash("serial", i)[:16],
+		DeviceID:   fmt.Sprintf("device-%d", i),
+		AccountID:  fmt.Sprintf("account-%d", i),
+		DER:        hash("certificate", i),
+		PrivateKey: hash("private key", i),
+		CreatedAt:  at(i),
+		NotAfter:   at(i + 365*24*60),
+	}
+	if i%2 == 0 {
+		c.RevokedAt, c.Reason = new(at(i+60)), 4
+	}
+	return c
+}
+
+func certificates() kind[storage.Certificate] {
+	serial := field[storage.Certificate]{"Serial", func(dst *storage.Certificate, src storage.Certificate) { dst.Serial = src.Serial }}
+	device := field[storage.Certificate]{"DeviceID", func(dst *storage.Certificate, src storage.Certificate) { dst.DeviceID = src.DeviceID }}
+	account := field[storage.Certificate]{"AccountID", func(dst *storage.Certificate, src storage.Certificate) { dst.AccountID = src.AccountID }}
+	get := getter[storage.Certificate]{"Certificate", func(tx storage.ReadTx, c storage.Certificate) (storage.Certificate, error) {
+		return tx.Certificate(c.Serial)
+	}}
+	list := listing[storage.Certificate]{
+		name:    "DeviceCertificates",
+		list:    storage.ReadTx.DeviceCertificates,
+		owner:   func(c *storage.Certificate) *string { return &c.DeviceID },
+		created: func(c *storage.Certificate) *time.Time { return &c.CreatedAt },
+		id:      func(c storage.Certificate) string { return string(c.Serial) },
+	}
+	return kind[storage.Certificate]{
+		sample: certificate,
+		create: storage.Tx.CreateCertificate,
+		gets:   []getter[storage.Certificate]{get, list.getter(get)},
+		put:    storage.Tx.PutCertificate,
+		change: func(c *storage.Certificate) { c.RevokedAt, c.Reason, c.CreatedAt = new(at(99)), 1, at(-60) },
+		unique: []field[storage.Certificate]{serial},
+		fixed:  []field[storage.Certificate]{serial, device, account},
+		list:   &list,
+	}
+}
+
+// testRevokedCertificates checks that RevokedCertificates lists every revoked certificate, in
+// the order of revocation, and follows a revocation.
+func testRevokedCertificates(t *testing.T, s storage.Store) {
+	var want []storage.Certificate
+	for i := range 6 {
+		c := certificate(i)
+		if c.RevokedAt != nil {
+			c.RevokedAt = new(at(100 - i)) // revoked in the reverse order of creation
+			want = append([]storage.Certificate{c}, want...)
+		}
+		certificates().mustCreate(t, s, c)
+	}
+	revoked := func() []storage.Certificate {
+		t.Helper()
+		list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Certificate, error) { return tx.RevokedCertificates() })
+		if err != nil {
+			t.Fatalf("RevokedCertificates: %v", err)
+		}
+		return list
+	}
+	same := func(got, want []storage.Certificate) bool {
+		return slices.EqualFunc(got, want, func(a, b storage.Certificate) bool {
+			return storage.Same(storage.Record{Certificate: &a}, storage.Record{Certificate: &b})
+		})
+	}
+	if got := revoked(); !same(got, want) {
+		t.Errorf("RevokedCertificates: got %d certificates, want %d in the order of revocation", len(got), len(want))
+	}
+	c := certificate(1)
+	c.RevokedAt, c.Reason = new(at(200)), 1
+	if err := s.Update(ctx, func(tx storage.Tx) error { return tx.PutCertificate(c) }); err != nil {
+		t.Fatal(err)
+	}
+	if got := revoked(); !same(got, append(want, c)) {
+		t.Errorf("RevokedCertificates after a revocation: got %d certificates, want %d, the new one last", len(got), len(want)+1)
+	}
+}
+
 func challenges() kind[storage.Challenge] {
 	return kind[storage.Challenge]{
 		sample: challenge,
@@ -1161,6 +1243,7 @@ func everyKind() []anyKind {
 		erase("login", logins()),
 		erase("token", tokens()),
 		erase("signing key", signingKeys()),
+		erase("certificate", certificates()),
 	}
 }
 

@@ -294,4 +294,17 @@ var (
 			optTimeCol("retire_ns", &k.RetireAt),
 		}
 	}, "id")
+	certificates = newTable("certificates", "certificate", func(c *storage.Certificate) []column {
+		return []column{
+			col("serial", &c.Serial),
+			col("device_id", &c.DeviceID),
+			col("account_id", &c.AccountID),
+			col("der", &c.DER),
+			col("private_key", &c.PrivateKey),
+			timeCol("created_ns", &c.CreatedAt),
+			timeCol("not_after_ns", &c.NotAfter),
+			optTimeCol("revoked_ns", &c.RevokedAt),
+			col("reason", &c.Reason),
+		}
+	}, "serial", "device_id", "account_id")
 )

@@ -263,6 +263,18 @@ func (t *txn) SigningKeys() ([]storage.SigningKey, error) {
 func (t *txn) CreateSigningKey(k storage.SigningKey) error { return signingKeys.create(t, k) }
 func (t *txn) PutSigningKey(k storage.SigningKey) error    { return signingKeys.put(t, k) }
 
+func (t *txn) Certificate(serial []byte) (storage.Certificate, error) {
+	return certificates.get(t, "WHERE serial = $1", serial)
+}
+func (t *txn) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
+	return certificates.list(t, "WHERE device_id = $1 ORDER BY created_ns, serial", deviceID)
+}
+func (t *txn) RevokedCertificates() ([]storage.Certificate, error) {
+	return certificates.list(t, "WHERE revoked_ns IS NOT NULL ORDER BY revoked_ns, serial")
+}
+func (t *txn) CreateCertificate(c storage.Certificate) error { return certificates.create(t, c) }
+func (t *txn) PutCertificate(c storage.Certificate) error    { return certificates.put(t, c) }
+
 // AppendEvent numbers the event from the events' sequence, which every instance shares.
 func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 	id, err := one(t, "append event", func(row pgx.Row) (int64, error) {
