@@ -266,6 +266,13 @@ var (
 		Text: Text{
 			ZH: "無法驗證手機的綁定資料，請在電腦畫面產生新的QR Code後重新綁定。",
 			EN: "The phone's binding could not be verified; make a new QR code on the computer and bind again."}}
+	DeviceNotAccepted = &Code{Name: "device_not_accepted", Kind: Forbidden,
+		Message: "this service's policy refuses this phone's passkey (--device-policy)",
+		Text: Text{
+			ZH: "本服務不接受此手機的通行金鑰類型（例如會同步備份的通行金鑰，或無法證明由硬體保護的金鑰），無法綁定。請改用其他手機，或關閉通行金鑰的雲端同步後再綁定。",
+			EN: "This service does not accept this phone's kind of passkey (a passkey that syncs, or a key not shown to be held in hardware), so it cannot be bound. Use another phone, or turn off syncing passkeys, and bind again."}}
+	SyncedNotAccepted     = DeviceNotAccepted.variant("this service refuses synced passkeys (backup-eligible keys; --device-policy synced=refuse): bind a key that stays on the phone")
+	UnattestedNotAccepted = DeviceNotAccepted.variant("this service refuses keys whose attestation it does not trust (--device-policy unattested=refuse): the phone's attestation was %s")
 )
 
 // Logging in to a relying party with the phone (sections 4 and 6).
@@ -352,6 +359,16 @@ var (
 		Text: Text{
 			ZH: "此行動裝置的金鑰可能已遭複製，本次登入已被拒絕並記錄。請以自然人憑證重新綁定此裝置。",
 			EN: "This phone's key may have been copied, so the login was refused and recorded. Bind the phone again with your citizen certificate."}}
+	AssuranceTooLow = &Code{Name: "assurance_too_low", Kind: Forbidden,
+		Message: "the website demands %s, which this phone's passkey does not meet: only a key attested as hardware-bound and not synced (backup-eligible) does",
+		Text: Text{
+			ZH: "此網站要求以硬體保護且不會同步備份的金鑰登入，此行動裝置的通行金鑰不符合，本次登入已被拒絕。請改用符合條件的行動裝置綁定後再登入。",
+			EN: "This website requires a key held in the phone's hardware and never synced; this phone's passkey is not one, so the login was refused. Bind a phone that meets it and log in with that one."}}
+	DeviceSuspended = &Code{Name: "device_suspended", Kind: Forbidden,
+		Message: "this phone is suspended: a login met a signature counter that went backwards, so a copy of its key may exist. Revoke it and bind the phone again with your citizen card",
+		Text: Text{
+			ZH: "此行動裝置的金鑰可能已遭複製，已暫停使用，無法再核准登入。請在帳戶頁面註銷此裝置，並以自然人憑證重新綁定。",
+			EN: "This phone's key may have been copied, so the phone is suspended and can no longer approve logins. Revoke it on your account page and bind the phone again with your citizen certificate."}}
 	RateLimited = &Code{Name: "rate_limited", Kind: TooMany,
 		Message: "too many requests; wait a little and try again",
 		Text: Text{
@@ -604,6 +621,11 @@ var (
 		Text: Text{
 			ZH: "手機未在時間內回應，登入請求已逾時，請回到網站重新登入。",
 			EN: "The login request expired before it was answered on the phone; go back to the website and log in again."}}
+	UnmetAuthenticationRequirements = &Code{Name: "unmet_authentication_requirements", Kind: Forbidden,
+		Message: "the login cannot meet the authentication context class the relying party demanded (acr_values)",
+		Text: Text{
+			ZH: "網站要求的登入安全等級，您核准登入的行動裝置無法達到，網站沒有取得您的資料。",
+			EN: "The phone that approved the login cannot meet the security level the website demands; the website received none of your data."}}
 	InvalidBindingMessage = &Code{Name: "invalid_binding_message", Kind: Invalid,
 		Message: "binding_message must be at most 64 characters, with no control, format or bidi characters (Unicode Cc, Cf)",
 		Text: Text{
@@ -630,11 +652,11 @@ var catalog = []*Code{
 	InvalidContact, AccountExists, NoAccount, AccountSuspended, DeviceNotFound, BadCursor,
 
 	QROtherSession, BindingNotFound, BindingExpired, BindingNotStarted, BindingUsed, DeviceLimit,
-	InvalidDeviceName, CredentialExists, UserNotVerified, BadCredential, RegistrationRefused,
+	InvalidDeviceName, CredentialExists, UserNotVerified, BadCredential, RegistrationRefused, DeviceNotAccepted,
 
 	LoginNotFound, LoginExpired, LoginUsed, LoginRefreshed, LoginNotStarted, LoginRefused,
 	UnknownUserID, TooManyPending, DeviceRevoked, DeviceExpired, BadDeviceToken, NoUsableDevice,
-	UnknownDevice, LoginCancelled, TooManyFailures, CloneWarning, RateLimited,
+	UnknownDevice, LoginCancelled, TooManyFailures, CloneWarning, AssuranceTooLow, DeviceSuspended, RateLimited,
 
 	NoSuchRoute, MethodNotAllowed, BodyTooLarge, UnsupportedMediaType, MalformedBody,
 	CrossSiteRequest, AdminTokenRequired, InvalidClientMetadata, ClientExists, ClientNotFound, PublicClient, StoreUnavailable,
@@ -646,7 +668,7 @@ var catalog = []*Code{
 	InvalidRequest, InvalidClient, InvalidGrant, UnauthorizedClient, UnsupportedGrantType,
 	UnsupportedResponseType, InvalidScope, InvalidTarget, AccessDenied, LoginRequired,
 	InteractionRequired, RequestNotSupported, ServerError, TemporarilyUnavailable, InvalidToken,
-	AuthorizationPending, SlowDown, ExpiredToken, InvalidBindingMessage,
+	AuthorizationPending, SlowDown, ExpiredToken, UnmetAuthenticationRequirements, InvalidBindingMessage,
 }
 
 // componentTexts: see ComponentTexts. The codes are those of MOICA's integration code for the

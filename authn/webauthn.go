@@ -22,6 +22,8 @@ const ceremonyTimeoutMS = 120_000
 // identity: the public URL's host is the RP ID and the public URL's origin the only origin.
 type WebAuthn struct {
 	wa *webauthn.WebAuthn
+	// Trust decides which attestation chains make a device's attestation "trusted".
+	Trust AttestationTrust
 }
 
 // NewWebAuthn configures the ceremonies for the server reachable at publicURL.
@@ -95,7 +97,9 @@ func (w *WebAuthn) BeginRegistration(account storage.Account, existing []storage
 			{Type: protocol.PublicKeyCredentialType, Algorithm: -257}, // RS256
 			{Type: protocol.PublicKeyCredentialType, Algorithm: -8},   // EdDSA
 		}),
-		webauthn.WithConveyancePreference(protocol.PreferNoAttestation),
+		// Direct: the phone's attestation, when it makes one, says what its key is (honest
+		// assurance: hwk only for a key known to stay in hardware). Phones may still send none.
+		webauthn.WithConveyancePreference(protocol.PreferDirectAttestation),
 		webauthn.WithExclusions(exclude),
 	)
 	if err != nil {
@@ -159,6 +163,7 @@ func (w *WebAuthn) FinishRegistration(account storage.Account, state, response [
 		Transports:      transports,
 		BackupEligible:  cred.Flags.BackupEligible,
 		BackupState:     cred.Flags.BackupState,
+		Attestation:     w.Trust.classify(parsed.Response.AttestationObject, cred.Authenticator.AAGUID),
 	}, nil
 }
 

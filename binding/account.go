@@ -136,6 +136,8 @@ func DeviceStatus(d storage.Device, now time.Time) string {
 	switch {
 	case d.Status == storage.DeviceRevoked:
 		return "revoked"
+	case d.Status == storage.DeviceSuspended:
+		return "suspended"
 	case !now.Before(d.ExpiresAt):
 		return "expired"
 	}

@@ -49,6 +49,8 @@ const (
 	EventReinstate     = "account_reinstate"
 	EventLogin         = "login"
 	EventCloneWarning  = "clone_warning"
+	// EventDeviceSuspend: a clone warning suspended the device (Reason clone_warning).
+	EventDeviceSuspend = "device_suspend"
 )
 
 // record appends an event to the audit log in a transaction of its own: for a refusal, which

@@ -310,6 +310,9 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		return storage.Device{}, "", s.failBinding(ctx, b, mcert.SuspendedNoBinding.New())
 	}
 	d, err := s.WebAuthn.FinishRegistration(a, b.WebAuthnSession, credential)
+	if err == nil {
+		err = s.DevicePolicy.check(d) // what the credential is, which no transaction changes
+	}
 	if err != nil {
 		return storage.Device{}, "", s.failBinding(ctx, b, err)
 	}

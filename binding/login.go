@@ -67,8 +67,8 @@ func matchCode() string {
 
 // StartRedirectLogin records the login behind an authorization request whose id the provider
 // made, for the browser that made the request; the login page at /login/<id> shows its QR code
-// to that browser only.
-func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte, browser Browser) error {
+// to that browser only. requiredACR is the class the relying party demands (RequiredACR), or "".
+func (s *Service) StartRedirectLogin(ctx context.Context, id string, client storage.Client, request []byte, requiredACR string, browser Browser) error {
 	if err := s.limitIP(ctx, s.limits().LoginPerIP, "redirect login"); err != nil {
 		return err
 	}
@@ -86,6 +86,7 @@ func (s *Service) StartRedirectLogin(ctx context.Context, id string, client stor
 		Status: storage.LoginPending, CreatedAt: now, ExpiresAt: now.Add(RedirectLoginTTL),
 		TokenExpiresAt: now.Add(LoginTokenTTL), TokenSerial: 1, TokenHashes: [][]byte{hashToken(token)},
 		Code: matchCode(), Request: request, BrowserHash: hashToken(browser.Secret), Browser: browserName(browser.UserAgent),
+		RequiredACR: requiredACR,
 	}
 	return s.Store.Update(ctx, func(tx storage.Tx) error { return tx.CreateLogin(l) })
 }
@@ -221,7 +222,9 @@ func usableLogin(l storage.Login, now time.Time, want string) error {
 // StartDecoupledLogin records a relying party's push login for the citizen with the given
 // national ID and returns its auth_req_id. Every answer about the citizen is the same whether
 // they are unknown or have no usable phone, so the endpoint does not tell who is enrolled.
-func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte) (string, time.Time, error) {
+// requiredACR is the class the relying party demands (RequiredACR), or "": a phone that cannot
+// meet it is refused at its finish, not here, which would tell the relying party about it.
+func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte, requiredACR string) (string, time.Time, error) {
 	if err := s.limit(ctx, s.limits().CIBAPerClient, "ciba client "+client.ID); err != nil {
 		return "", time.Time{}, err
 	}
@@ -237,7 +240,7 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	l := storage.Login{
 		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
 		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
-		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval,
+		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval, RequiredACR: requiredACR,
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		noUser := mcert.UnknownUserID.New()
@@ -312,6 +315,8 @@ func deviceUnusable(d storage.Device, now time.Time) error {
 		return mcert.DeviceRevoked.New()
 	case "expired":
 		return mcert.DeviceExpired.New()
+	case "suspended":
+		return mcert.DeviceSuspended.New()
 	}
 	return nil
 }
@@ -533,11 +538,17 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		why = cause
 		if errors.Is(cause, errClone) {
-			if err := markClone(tx, signer.ID, now); err != nil {
+			suspended, err := markClone(tx, signer.ID, now)
+			if err != nil {
 				return err
 			}
 			if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventCloneWarning, AccountID: e.AccountID, DeviceID: signer.ID, ClientID: l.ClientID}, cause)); err != nil {
 				return err
+			}
+			if suspended {
+				if _, err := tx.AppendEvent(s.auditEvent(ctx, storage.Event{Type: EventDeviceSuspend, AccountID: e.AccountID, DeviceID: signer.ID, Reason: errClone.Code}, nil)); err != nil {
+					return err
+				}
 			}
 		}
 		var first bool
@@ -572,14 +583,20 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	return why
 }
 
-// markClone records a clone warning on the device.
-func markClone(tx storage.Tx, deviceID string, now time.Time) error {
+// markClone records a clone warning on the device and suspends it: a copy of its key may
+// exist, so it approves nothing more until the citizen revokes it and binds the phone again.
+// It reports whether it suspended the device now (not revoked or suspended already).
+func markClone(tx storage.Tx, deviceID string, now time.Time) (bool, error) {
 	d, err := tx.Device(deviceID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	d.CloneWarningAt = &now
-	return tx.PutDevice(d)
+	suspend := d.Status == storage.DeviceActive
+	if suspend {
+		d.Status = storage.DeviceSuspended
+	}
+	return suspend, tx.PutDevice(d)
 }
 
 // terminal reports whether a refusal of the phone's finish ends the login or binding: the
@@ -591,7 +608,8 @@ func terminal(err error) bool {
 		return false
 	}
 	for _, c := range []*mcert.Code{mcert.DeviceRevoked, mcert.DeviceExpired, mcert.AccountSuspended, mcert.UnknownDevice,
-		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit} {
+		mcert.CloneWarning, mcert.NoUsableDevice, mcert.CredentialExists, mcert.DeviceLimit, mcert.AssuranceTooLow,
+		mcert.DeviceSuspended, mcert.DeviceNotAccepted} {
 		if me.Code == c.Name {
 			return true
 		}
@@ -690,12 +708,16 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 		if (assertion.SignCount != 0 || d.SignCount != 0) && assertion.SignCount <= d.SignCount {
 			return errClone
 		}
+		if !meetsACR(d, l.RequiredACR) {
+			return mcert.AssuranceTooLow.Newf(l.RequiredACR)
+		}
 		d.SignCount, d.BackupState, d.LastUsedAt = assertion.SignCount, assertion.BackupState, &now
 		if err := tx.PutDevice(d); err != nil {
 			return err
 		}
 		l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, d.AccountID, d.ID, &now
-		l.WebAuthnSession = nil
+		// What the device is now is what the ID token says, whenever it is issued.
+		l.ACR, l.AMR, l.WebAuthnSession = DeviceACR(d), DeviceAMR(d), nil
 		if err := tx.PutLogin(l); err != nil {
 			return err
 		}

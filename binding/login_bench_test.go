@@ -61,7 +61,7 @@ func BenchmarkLogin(b *testing.B) {
 func benchLogin(ctx context.Context, s *Service, p *phone.Phone) error {
 	id := newID()
 	browser := Browser{Secret: "browser secret", UserAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0"}
-	err := s.StartRedirectLogin(ctx, id, storage.Client{ID: "client", Name: "健保署"}, []byte(`{"scope":"openid","nonce":"n-0S6_WzA2Mj","state":"af0ifjsldkj"}`), browser)
+	err := s.StartRedirectLogin(ctx, id, storage.Client{ID: "client", Name: "健保署"}, []byte(`{"scope":"openid","nonce":"n-0S6_WzA2Mj","state":"af0ifjsldkj"}`), "", browser)
 	if err != nil {
 		return err
 	}

@@ -139,6 +139,8 @@ func (s *Service) PollDecoupled(ctx context.Context, clientID, id string) (stora
 			answer = mcert.TokensIssued.New()
 		case l.Status == storage.LoginDenied:
 			answer = mcert.CitizenDenied.New()
+		case l.Status == storage.LoginRefused && l.Reason == mcert.AssuranceTooLow.Name:
+			answer = mcert.UnmetAuthenticationRequirements.New()
 		case l.Status == storage.LoginRefused:
 			answer = mcert.AccessDenied.New()
 		case l.Status == storage.LoginApproved:

@@ -44,6 +44,8 @@ type Service struct {
 
 	// DeviceLimit is how many usable devices an account may have (0: 5).
 	DeviceLimit int
+	// DevicePolicy is which phones' keys a binding accepts (the zero policy: all).
+	DevicePolicy DevicePolicy
 	// Limits are the rate limits (zero fields: the defaults).
 	Limits Limits
 	// AuditRetention is how long audit events are kept (0: DefaultAuditRetention).

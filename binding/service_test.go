@@ -144,7 +144,7 @@ var testClient = storage.Client{ID: "client", Name: "健保署"}
 func (f *fixture) approved(p *phone.Phone) string {
 	f.t.Helper()
 	id := newID()
-	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), testBrowser); err != nil {
+	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), "", testBrowser); err != nil {
 		f.t.Fatal(err)
 	}
 	page, err := f.LoginPage(f.ctx, id, testBrowser.Secret)
@@ -355,7 +355,7 @@ func (f *fixture) ciba(sess storage.Session) string {
 	f.t.Helper()
 	c := testClient
 	c.CIBA = true
-	id, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`))
+	id, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`), "")
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestPendingLimitHoldsUnderConcurrentRequests(t *testing.T) {
 		c.CIBA = true
 		var made atomic.Int32
 		concurrently(10, func(int) {
-			_, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`))
+			_, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`), "")
 			switch {
 			case err == nil:
 				made.Add(1)
@@ -460,7 +460,7 @@ func TestLoginStateMachine(t *testing.T) {
 	f.bound(f.citizen(), p)
 
 	id := newID()
-	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), testBrowser); err != nil {
+	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), "", testBrowser); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.LoginPage(f.ctx, id, "another browser"); !isCode(err, mcert.LoginNotFound) {
@@ -519,7 +519,7 @@ func TestRefusedFinishesEndALogin(t *testing.T) {
 	sess := f.citizen()
 	f.bound(sess, newPhone(t))
 	id := newID()
-	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), testBrowser); err != nil {
+	if err := f.StartRedirectLogin(f.ctx, id, testClient, []byte(`{}`), "", testBrowser); err != nil {
 		t.Fatal(err)
 	}
 	page, _ := f.LoginPage(f.ctx, id, testBrowser.Secret)

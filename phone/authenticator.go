@@ -25,9 +25,16 @@ import (
 type CreateOptions struct {
 	// NoUserVerification leaves the UV flag clear, as a phone without a screen lock would.
 	NoUserVerification bool
-	// Attestation is "none" (the default) or "packed", for self attestation signed with the
-	// new credential's own key.
-	Attestation string
+	// Attestation is "none" (the default) or "packed": self attestation signed with the new
+	// credential's own key, or, with AttestationKey, full attestation signed by that key and
+	// carrying AttestationChain (DER, the attestation certificate first) as x5c.
+	Attestation      string
+	AttestationKey   *ecdsa.PrivateKey
+	AttestationChain [][]byte
+	// AAGUID is the authenticator model the credential says it is: all zero by default.
+	AAGUID [16]byte
+	// BackupEligible sets the BE and BS flags, as a synced passkey has them.
+	BackupEligible bool
 }
 
 // GetOptions change how the phone answers a login.
@@ -42,9 +49,6 @@ type GetOptions struct {
 
 // credentialIDLen is what platform authenticators use: long enough to be unguessable.
 const credentialIDLen = 32
-
-// The phone reports an all-zero AAGUID, as authenticators do when they convey no attestation.
-var aaguid [16]byte
 
 // Create answers navigator.credentials.create() from a page at origin: it makes a new P-256
 // credential and returns the RegistrationResponseJSON a browser would send. The credential is
@@ -85,7 +89,7 @@ func (p *Phone) create(origin string, opts protocol.PublicKeyCredentialCreationO
 	if err != nil {
 		return nil, nil, fmt.Errorf("generate a credential key: %w", err)
 	}
-	c := &Credential{ID: make([]byte, credentialIDLen), RPID: rpID, UserHandle: userHandle, UserName: opts.User.Name, key: key}
+	c := &Credential{ID: make([]byte, credentialIDLen), RPID: rpID, UserHandle: userHandle, UserName: opts.User.Name, BackupEligible: o.BackupEligible, key: key}
 	_, _ = rand.Read(c.ID) // crypto/rand.Read never fails
 
 	point, err := key.PublicKey.Bytes() // 0x04 | X | Y
@@ -104,8 +108,8 @@ func (p *Phone) create(origin string, opts protocol.PublicKeyCredentialCreationO
 	if err != nil {
 		return nil, nil, fmt.Errorf("encode the credential key: %w", err)
 	}
-	authData := authenticatorData(rpID, protocol.FlagAttestedCredentialData|userFlags(o.NoUserVerification), 0)
-	authData = append(authData, aaguid[:]...)
+	authData := authenticatorData(rpID, protocol.FlagAttestedCredentialData|userFlags(o.NoUserVerification)|backupFlags(o.BackupEligible), 0)
+	authData = append(authData, o.AAGUID[:]...)
 	authData = binary.BigEndian.AppendUint16(authData, credentialIDLen)
 	authData = append(authData, c.ID...)
 	authData = append(authData, coseKey...)
@@ -116,12 +120,23 @@ func (p *Phone) create(origin string, opts protocol.PublicKeyCredentialCreationO
 	}
 	att := attestationObject{Format: "none", Statement: map[string]any{}, AuthData: authData}
 	if o.Attestation == "packed" {
-		sig, err := sign(key, authData, clientDataJSON)
+		signer := key
+		if o.AttestationKey != nil {
+			signer = o.AttestationKey
+		}
+		sig, err := sign(signer, authData, clientDataJSON)
 		if err != nil {
 			return nil, nil, err
 		}
 		att.Format = "packed"
 		att.Statement = map[string]any{"alg": int64(webauthncose.AlgES256), "sig": sig}
+		if o.AttestationKey != nil {
+			x5c := make([]any, 0, len(o.AttestationChain))
+			for _, der := range o.AttestationChain {
+				x5c = append(x5c, der)
+			}
+			att.Statement["x5c"] = x5c
+		}
 	}
 	attObject, err := webauthncbor.Marshal(att)
 	if err != nil {
@@ -175,7 +190,7 @@ func (p *Phone) Get(origin string, opts protocol.PublicKeyCredentialRequestOptio
 	} else {
 		c.SignCount++
 	}
-	authData := authenticatorData(rpID, userFlags(o.NoUserVerification), c.SignCount)
+	authData := authenticatorData(rpID, userFlags(o.NoUserVerification)|backupFlags(c.BackupEligible), c.SignCount)
 	sig, err := sign(c.key, authData, clientDataJSON)
 	if err != nil {
 		return nil, err
@@ -254,6 +269,14 @@ func userFlags(noUserVerification bool) protocol.AuthenticatorFlags {
 		return protocol.FlagUserPresent
 	}
 	return protocol.FlagUserPresent | protocol.FlagUserVerified
+}
+
+// backupFlags are the BE and BS flags of a synced passkey, which is backed up as soon as made.
+func backupFlags(eligible bool) protocol.AuthenticatorFlags {
+	if eligible {
+		return protocol.FlagBackupEligible | protocol.FlagBackupState
+	}
+	return 0
 }
 
 // authenticatorData is the fixed start of WebAuthn's authenticator data: rpIdHash, flags and

@@ -35,6 +35,8 @@ type Credential struct {
 	Server      string
 	DeviceID    string
 	DeviceToken string
+	// BackupEligible: the key may be synced, as a passkey in a cloud account is (the BE flag).
+	BackupEligible bool
 
 	key *ecdsa.PrivateKey
 }
@@ -185,6 +187,7 @@ type fileCredential struct {
 	Server      string                    `json:"server,omitempty"`
 	DeviceID    string                    `json:"device_id,omitempty"`
 	DeviceToken string                    `json:"device_token,omitempty"`
+	Synced      bool                      `json:"backup_eligible,omitempty"`
 }
 
 func toFileCredential(c *Credential) (fileCredential, error) {
@@ -194,7 +197,7 @@ func toFileCredential(c *Credential) (fileCredential, error) {
 	}
 	return fileCredential{
 		ID: c.ID, RPID: c.RPID, UserHandle: c.UserHandle, UserName: c.UserName, PrivateKey: der,
-		SignCount: c.SignCount, Server: c.Server, DeviceID: c.DeviceID, DeviceToken: c.DeviceToken,
+		SignCount: c.SignCount, Server: c.Server, DeviceID: c.DeviceID, DeviceToken: c.DeviceToken, Synced: c.BackupEligible,
 	}, nil
 }
 
@@ -212,6 +215,6 @@ func (fc fileCredential) credential() (*Credential, error) {
 	}
 	return &Credential{
 		ID: fc.ID, RPID: fc.RPID, UserHandle: fc.UserHandle, UserName: fc.UserName, SignCount: fc.SignCount,
-		Server: fc.Server, DeviceID: fc.DeviceID, DeviceToken: fc.DeviceToken, key: key,
+		Server: fc.Server, DeviceID: fc.DeviceID, DeviceToken: fc.DeviceToken, BackupEligible: fc.Synced, key: key,
 	}, nil
 }

@@ -79,7 +79,7 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 		expiry = time.Duration(n) * time.Second
 	}
 	raw, _ := json.Marshal(request{Scopes: scopes})
-	id, expiresAt, err := p.svc.StartDecoupledLogin(r.Context(), c, hint, msg, expiry, raw)
+	id, expiresAt, err := p.svc.StartDecoupledLogin(r.Context(), c, hint, msg, expiry, raw, binding.RequiredACR(strings.Fields(f.Get("acr_values"))))
 	switch {
 	case err == nil:
 	case mcert.ErrorKind(err) == mcert.Invalid:

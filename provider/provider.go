@@ -33,18 +33,17 @@ const (
 	DiscoveryPath = "/.well-known/openid-configuration"
 	authorizePath = "/oidc/authorize"
 	// ContinuePath is where the login page sends the browser once the phone has answered.
-	ContinuePath      = authorizePath + "/callback"
-	tokenPath         = "/oidc/token"
-	userinfoPath      = "/oidc/userinfo"
-	revokePath        = "/oidc/revoke"
-	introspectPath    = "/oidc/introspect"
-	endSessionPath    = "/oidc/end_session"
-	keysPath          = "/oidc/keys"
-	backchannelPath   = "/oidc/bc-authorize"
-	cibaGrantType     = "urn:openid:params:grant-type:ciba"
-	accessTokenTTL    = time.Hour
-	idTokenTTL        = time.Hour
-	acrPhoneBiometric = "urn:mcert:acr:phone-biometric"
+	ContinuePath    = authorizePath + "/callback"
+	tokenPath       = "/oidc/token"
+	userinfoPath    = "/oidc/userinfo"
+	revokePath      = "/oidc/revoke"
+	introspectPath  = "/oidc/introspect"
+	endSessionPath  = "/oidc/end_session"
+	keysPath        = "/oidc/keys"
+	backchannelPath = "/oidc/bc-authorize"
+	cibaGrantType   = "urn:openid:params:grant-type:ciba"
+	accessTokenTTL  = time.Hour
+	idTokenTTL      = time.Hour
 )
 
 // Endpoint reports whether path is one of the provider's endpoints (those of newRoutes), so
@@ -57,9 +56,6 @@ func Endpoint(path string) bool {
 	}
 	return false
 }
-
-// amr: the phone's key is a hardware-bound key (hwk) and the user was verified on it (user).
-var amr = []string{"hwk", "user"}
 
 // Config is what the provider needs.
 type Config struct {
@@ -367,7 +363,12 @@ func (p *Provider) callback(w http.ResponseWriter, r *http.Request) {
 	l, err := p.svc.AuthRequest(r.Context(), id)
 	if err == nil && (l.Status == storage.LoginDenied || l.Status == storage.LoginRefused) {
 		if req, err := p.authRequest(id, l); err == nil {
-			op.AuthRequestError(w, r, req, oidc.ErrAccessDenied().WithDescription("%s", refusedDescription(l)), p.op)
+			answer := oidc.ErrAccessDenied()
+			if l.Reason == mcert.AssuranceTooLow.Name {
+				// OpenID Connect Core Error Code unmet_authentication_requirements 1.0.
+				answer = &oidc.Error{ErrorType: "unmet_authentication_requirements"} // mcert.UnmetAuthenticationRequirements
+			}
+			op.AuthRequestError(w, r, req, answer.WithDescription("%s", refusedDescription(l)), p.op)
 			return
 		}
 	}
@@ -404,7 +405,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 	doc.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	doc.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	doc.DeviceAuthorizationEndpoint = ""
-	doc.ACRValuesSupported = []string{acrPhoneBiometric}
+	doc.ACRValuesSupported = binding.ACRValues()
 	doc.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	raw, err := json.Marshal(doc)
 	var out map[string]any

@@ -1,11 +1,13 @@
 package provider
 
 import (
+	"cmp"
 	"encoding/json"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -42,9 +44,17 @@ func (p *Provider) authRequest(id string, l storage.Login) (*authRequest, error)
 	return a, nil
 }
 
-func (a *authRequest) GetID() string             { return a.id }
-func (a *authRequest) GetACR() string            { return acrPhoneBiometric }
-func (a *authRequest) GetAMR() []string          { return amr }
+func (a *authRequest) GetID() string { return a.id }
+
+// GetACR and GetAMR are what the approving device was at approval. A login approved before
+// they were recorded claims only what every login met.
+func (a *authRequest) GetACR() string { return cmp.Or(a.login.ACR, binding.ACRPhoneBiometric) }
+func (a *authRequest) GetAMR() []string {
+	if a.login.AMR == nil {
+		return []string{"user"}
+	}
+	return a.login.AMR
+}
 func (a *authRequest) GetAudience() []string     { return []string{a.login.ClientID} }
 func (a *authRequest) GetClientID() string       { return a.login.ClientID }
 func (a *authRequest) GetNonce() string          { return a.req.Nonce }

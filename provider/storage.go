@@ -60,7 +60,7 @@ func (s *opStorage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest
 		return nil, errors.New("provider: an authorization request without its browser")
 	}
 	id := newID()
-	switch err := s.p.svc.StartRedirectLogin(ctx, id, c, raw, browser); {
+	switch err := s.p.svc.StartRedirectLogin(ctx, id, c, raw, binding.RequiredACR(req.ACRValues), browser); {
 	case mcert.ErrorKind(err) == mcert.TooMany:
 		return nil, &oidc.Error{ErrorType: "temporarily_unavailable", Description: "too many login requests from this network; try again in a minute"}
 	case err != nil:

@@ -90,6 +90,17 @@ type Binding struct {
 const (
 	DeviceActive  = "active"
 	DeviceRevoked = "revoked"
+	// DeviceSuspended: a login met a clone warning (CloneWarningAt), so a copy of the key may
+	// exist; the device approves nothing more, and the citizen revokes it and binds again.
+	DeviceSuspended = "suspended"
+)
+
+// What the attestation of a device's credential showed at binding (Device.Attestation).
+const (
+	AttestationNone      = "none"      // no attestation (fmt none), or a record from before it was asked for ("")
+	AttestationSelf      = "self"      // signed by the credential's own key: says nothing of the authenticator
+	AttestationUntrusted = "untrusted" // a certificate chain mcert does not trust or could not check
+	AttestationTrusted   = "trusted"   // a chain to a configured root or to the FIDO metadata entry of its AAGUID
 )
 
 // Device is a phone's WebAuthn credential bound to an account. ID and CredentialID are unique.
@@ -113,6 +124,9 @@ type Device struct {
 	LastUsedAt      *time.Time
 	RevokedAt       *time.Time
 	CloneWarningAt  *time.Time // the last login refused because the signature counter did not advance
+	// Attestation: what checking the credential's attestation showed at binding, one of the
+	// Attestation constants; "" (a device bound before it was recorded) means none.
+	Attestation string
 }
 
 // Client is a registered relying party.
@@ -181,6 +195,13 @@ type Login struct {
 	// PollInterval: a decoupled login's interval its relying party must poll at, which each
 	// slow_down answer makes longer (CIBA Core 1.0, section 11).
 	PollInterval time.Duration
+	// RequiredACR: the least authentication context class the relying party demanded
+	// (acr_values), or "" for none; a device that cannot meet it may not approve the login.
+	RequiredACR string
+	// ACR and AMR: the class and methods of the approval, from the approving device as it was
+	// then, which the ID token states.
+	ACR string
+	AMR []string
 }
 
 // Waiting reports whether the login is a decoupled one waiting for a phone: what a phone's

@@ -292,10 +292,14 @@ func (s *Server) deviceView(d storage.Device) map[string]any {
 	if d.LastUsedAt != nil {
 		lastUsed = rfc3339(*d.LastUsedAt)
 	}
+	var cloneWarning any
+	if d.CloneWarningAt != nil {
+		cloneWarning = rfc3339(*d.CloneWarningAt)
+	}
 	return map[string]any{
 		"id": d.ID, "name": d.Name, "created_at": rfc3339(d.CreatedAt), "expires_at": rfc3339(d.ExpiresAt),
 		"last_used_at": lastUsed, "status": binding.DeviceStatus(d, now),
-		"expires_soon": binding.ExpiresSoon(d, now),
+		"expires_soon": binding.ExpiresSoon(d, now), "clone_warning_at": cloneWarning,
 	}
 }
 

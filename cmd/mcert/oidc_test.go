@@ -66,12 +66,13 @@ type loginAttempt struct {
 
 // startLogin sends a browser to the authorization endpoint, as the website would, and follows
 // it to the login page.
-func (rp *relyingParty) startLogin() loginAttempt {
+func (rp *relyingParty) startLogin(opts ...oauth2.AuthCodeOption) loginAttempt {
 	t := rp.t
 	t.Helper()
 	a := loginAttempt{browser: rp.s.browser(t), state: "state-" + t.Name(), nonce: "nonce-" + t.Name(), verifier: oauth2.GenerateVerifier()}
 	a.browser.http.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	r := a.browser.do("GET", rp.oauth.AuthCodeURL(a.state, oidc.Nonce(a.nonce), oauth2.S256ChallengeOption(a.verifier)), nil)
+	opts = append([]oauth2.AuthCodeOption{oidc.Nonce(a.nonce), oauth2.S256ChallengeOption(a.verifier)}, opts...)
+	r := a.browser.do("GET", rp.oauth.AuthCodeURL(a.state, opts...), nil)
 	loc := r.Header.Get("Location")
 	id, ok := strings.CutPrefix(loc, "/login/")
 	if r.Status != http.StatusFound || !ok {
@@ -188,7 +189,8 @@ func TestOIDCCodeFlow(t *testing.T) {
 	if c.Name != "王小明" || c.Email != "wang@example.tw" || c.PhoneNumber != "+886912345678" || c.CitizenID != "A123456789" {
 		t.Errorf("ID token claims %+v", c)
 	}
-	if c.ACR == "" || len(c.AMR) != 2 || c.AMR[0] != "hwk" || c.AMR[1] != "user" || c.AuthTime != s.clock.Now().Unix() {
+	// The software phone's key has no attestation: never hwk (TestAssurance has the rest).
+	if c.ACR != "urn:mcert:acr:phone-biometric" || len(c.AMR) != 2 || c.AMR[0] != "swk" || c.AMR[1] != "user" || c.AuthTime != s.clock.Now().Unix() {
 		t.Errorf("ID token acr %q amr %v auth_time %d", c.ACR, c.AMR, c.AuthTime)
 	}
 	info, err := withID.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
@@ -381,7 +383,7 @@ func TestDemoRelyingParty(t *testing.T) {
 	}
 	cont := b.do("GET", "/api/v1/logins/"+id, nil).want(t, 200).json(t)["continue"].(string)
 	done := b.do("GET", cont, nil).want(t, 200)
-	for _, want := range []string{"登入成功", "王小明", "A123456789", "hwk"} {
+	for _, want := range []string{"登入成功", "王小明", "A123456789", "swk"} {
 		if !strings.Contains(string(done.Body), want) {
 			t.Fatalf("the demo's result page lacks %q: %s", want, done.Body)
 		}

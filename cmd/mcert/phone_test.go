@@ -28,7 +28,7 @@ func TestPhoneInboxCommands(t *testing.T) {
 	rp := storage.Client{ID: "rp", Name: "戶政線上申辦", CIBA: true}
 	push := func(message string) {
 		t.Helper()
-		if _, _, err := s.service.StartDecoupledLogin(context.Background(), rp, "A123456789", message, 0, nil); err != nil {
+		if _, _, err := s.service.StartDecoupledLogin(context.Background(), rp, "A123456789", message, 0, nil, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

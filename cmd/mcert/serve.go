@@ -64,6 +64,16 @@ type Config struct {
 	Dev bool
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For gives the client's address.
 	TrustedProxies []netip.Prefix
+	// AttestationRoots are PEM files (each one certificate or a bundle) of the attestation roots
+	// whose chains make a phone's attestation trusted; FIDOMDS is a FIDO MDS3 blob (the JWT)
+	// whose entries' roots do, for their AAGUIDs; FIDOMDSRoot, when set, is the PEM root the
+	// blob is signed under instead of FIDO's (for tests).
+	AttestationRoots []string
+	FIDOMDS          string
+	FIDOMDSRoot      string
+	// DevicePolicy is --device-policy: which phones' keys a binding accepts, e.g.
+	// "synced=refuse,unattested=accept"; empty: accept both.
+	DevicePolicy string
 	// Operator is who runs the service, for the pages' footer and personal-data notice.
 	Operator web.Operator
 	Now      func() time.Time
@@ -83,6 +93,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := parseStoreSpec(c.Store, c.DataDir); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := binding.ParseDevicePolicy(c.DevicePolicy); err != nil {
+		errs = append(errs, fmt.Errorf("--device-policy: %w", err))
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -252,9 +265,14 @@ func (m *Main) Open() error {
 		m.Close()
 		return err
 	}
+	if wa.Trust, err = attestationTrust(*cfg); err != nil {
+		m.Close()
+		return err
+	}
+	policy, _ := binding.ParseDevicePolicy(cfg.DevicePolicy) // Validate has read it
 	m.service = &binding.Service{
 		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
-		DeviceLimit: cfg.DeviceLimit, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
+		DeviceLimit: cfg.DeviceLimit, DevicePolicy: policy, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
 	var handler *web.Server // the provider's error pages are the web layer's, made below
 	prov, err := provider.New(context.Background(), provider.Config{
@@ -680,6 +698,9 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.Var((*stringsFlag)(&cfg.CardCRL), "card-crl", "CRL file of a card CA (PEM or DER; repeatable), re-read when it changes and on SIGHUP; without one, the CRLs are fetched from the cards' distribution points and kept current")
 	fs.StringVar(&cfg.CardRevocation, "card-revocation", "", `how card revocation is checked: "ocsp,crl" (the OCSP responder the card names, then the CRL when it cannot answer; the default with --card-ca), "crl", "ocsp", or "none" (the development CA's default)`)
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
+	fs.Var((*stringsFlag)(&cfg.AttestationRoots), "attestation-roots", "PEM file of attestation root certificates (one or a bundle; repeatable): a phone whose attestation chains to one is trusted as hardware")
+	fs.StringVar(&cfg.DevicePolicy, "device-policy", "", `which phones' keys a binding accepts: "synced=accept|refuse,unattested=accept|refuse" (synced: backup-eligible passkeys; unattested: keys whose attestation is not trusted); default: accept both`)
+	fs.StringVar(&cfg.FIDOMDS, "fido-mds", "", "FIDO Metadata Service (MDS3) blob, the JWT file from https://mds3.fidoalliance.org/: a phone whose attestation chains to its AAGUID's roots is trusted as hardware")
 	fs.StringVar(&cfg.AdminToken, "admin-token", "", "bearer token for the admin API (default: the one in <data>/admin-token, created on first start)")
 	fs.StringVar(&cfg.CardAgentURL, "card-agent-url", "http://localhost:61161", "where the pages reach MOICA's cross-platform web component on the citizen's computer (or mcert card agent)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain to serve HTTPS with (TLS 1.2+). Without it the server speaks plain HTTP, for behind a TLS proxy: then listen on a private address (--addr 10.0.0.5:8080), give the proxy's URL as --public-url https://..., and the proxy's address as --trusted-proxy")
@@ -785,4 +806,36 @@ func (l *limitFlag) Set(v string) error {
 	}
 	*l = limitFlag{N: count, Window: window}
 	return nil
+}
+
+// attestationTrust reads --attestation-roots and --fido-mds: a file that is missing or not what
+// it should be stops the start with an error that names it.
+func attestationTrust(cfg Config) (authn.AttestationTrust, error) {
+	t := authn.AttestationTrust{Now: cfg.Now}
+	for _, path := range cfg.AttestationRoots {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return t, fmt.Errorf("read --attestation-roots: %w", err)
+		}
+		certs, err := authn.ParseAttestationRoots(data)
+		if err != nil {
+			return t, fmt.Errorf("--attestation-roots %s: %w", path, err)
+		}
+		if t.Roots == nil {
+			t.Roots = x509.NewCertPool()
+		}
+		for _, c := range certs {
+			t.Roots.AddCert(c)
+		}
+	}
+	if cfg.FIDOMDS != "" {
+		blob, err := os.ReadFile(cfg.FIDOMDS)
+		if err != nil {
+			return t, fmt.Errorf("read --fido-mds: %w", err)
+		}
+		if t.MDS, err = authn.ParseFIDOMetadata(blob, cfg.FIDOMDSRoot); err != nil {
+			return t, fmt.Errorf("--fido-mds %s: %w", cfg.FIDOMDS, err)
+		}
+	}
+	return t, nil
 }

@@ -328,6 +328,7 @@ func (d *deviceRecord) binaryFields(c fieldCodec) {
 	c.optTime(&d.LastUsedAt)
 	c.optTime(&d.RevokedAt)
 	c.optTime(&d.CloneWarningAt)
+	c.str(&d.Attestation)
 }
 
 func (l *loginRecord) binaryFields(c fieldCodec) {
@@ -354,4 +355,7 @@ func (l *loginRecord) binaryFields(c fieldCodec) {
 	c.str(&l.Browser)
 	c.str(&l.Reason)
 	c.int(&l.PollSeconds)
+	c.str(&l.RequiredACR)
+	c.str(&l.ACR)
+	c.strs(&l.AMR)
 }

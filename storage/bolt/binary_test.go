@@ -22,6 +22,7 @@ var (
 		Transports: []string{"internal", "hybrid"}, BackupEligible: true, BackupState: true, TokenHash: []byte("device token hash"),
 		Status: storage.DeviceRevoked, CreatedAt: formatTime, ExpiresAt: formatTime.AddDate(1, 0, 0),
 		LastUsedAt: new(formatTime.Add(time.Hour)), RevokedAt: new(formatTime.Add(2 * time.Hour)), CloneWarningAt: new(formatTime.Add(3 * time.Hour)),
+		Attestation: storage.AttestationTrusted,
 	}
 	fullAccount = storage.Account{
 		ID: "account", CitizenID: "A123456789", Name: "王小明", Email: "ming@example.tw", Phone: "0912345678",
@@ -34,6 +35,7 @@ var (
 		Request: []byte(`{"scope":"openid"}`), CodeHash: []byte("code hash"), WebAuthnSession: []byte(`{"challenge":"x"}`),
 		LastPolledAt: new(formatTime.Add(time.Second)), AccountID: "account", DeviceID: "device", AuthTime: new(formatTime.Add(time.Minute)),
 		BrowserHash: []byte("browser hash"), Browser: "Chrome on Windows", Reason: "too_many_failures",
+		RequiredACR: "urn:mcert:acr:phone-hardware", ACR: "urn:mcert:acr:phone-hardware", AMR: []string{"hwk", "user"},
 	}
 )
 
@@ -131,14 +133,25 @@ func TestRecordFormats(t *testing.T) {
 func TestBinaryReadsOlderRecords(t *testing.T) {
 	l := fullLogin
 	l.BrowserHash, l.Browser, l.Reason = nil, "", ""
+	l.RequiredACR, l.ACR, l.AMR = "", "", nil
 	full := encodeBinary(new(toLogin(l)))
-	older := full[:len(full)-3] // the three appended fields, each one byte when empty
+	older := full[:len(full)-7] // the seven appended fields, each one byte when empty
 	var r loginRecord
 	if err := decodeBinary(older, &r); err != nil {
-		t.Fatalf("a login written before its last three fields existed: %v", err)
+		t.Fatalf("a login written before its last seven fields existed: %v", err)
 	}
 	if got := fromLogin(r); !reflect.DeepEqual(got, l) {
 		t.Errorf("read %+v\nwant %+v", got, l)
+	}
+	d := fullDevice
+	d.Attestation = ""
+	full = encodeBinary(new(toDevice(d)))
+	var rd deviceRecord
+	if err := decodeBinary(full[:len(full)-1], &rd); err != nil {
+		t.Fatalf("a device written before its attestation was recorded: %v", err)
+	}
+	if got := fromDevice(rd); !reflect.DeepEqual(got, d) {
+		t.Errorf("read %+v\nwant %+v", got, d)
 	}
 }
 
@@ -159,7 +172,8 @@ func TestBinaryRefusesDamage(t *testing.T) {
 		// Eight empty fields and a zero counter, then the transports: 2²⁸ of them.
 		{"huge list", []byte{binaryFormat, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}, "truncated or malformed list"},
 		{"counter over 32 bits", []byte{binaryFormat, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x10}, "truncated or malformed 32-bit number"},
-		{"boolean of 2", append(bytes.TrimSuffix(encodeBinary(new(toDevice(storage.Device{}))), []byte{0}), 2), "truncated or malformed boolean"},
+		// An empty device ends with the clone warning's "not set" and an empty attestation.
+		{"boolean of 2", append(bytes.TrimSuffix(encodeBinary(new(toDevice(storage.Device{}))), []byte{0, 0}), 2), "truncated or malformed boolean"},
 	}
 	for _, tc := range tests {
 		var r deviceRecord

@@ -187,6 +187,7 @@ type deviceRecord struct {
 	LastUsedAt      *time.Time `json:"last_used_at"`
 	RevokedAt       *time.Time `json:"revoked_at"`
 	CloneWarningAt  *time.Time `json:"clone_warning_at"`
+	Attestation     string     `json:"attestation,omitempty"` // records written before it read as ""
 }
 
 func toDevice(d storage.Device) deviceRecord {
@@ -211,6 +212,7 @@ func toDevice(d storage.Device) deviceRecord {
 		LastUsedAt:      utc(d.LastUsedAt),
 		RevokedAt:       utc(d.RevokedAt),
 		CloneWarningAt:  utc(d.CloneWarningAt),
+		Attestation:     d.Attestation,
 	}
 }
 
@@ -235,6 +237,7 @@ func fromDevice(r deviceRecord) storage.Device {
 		LastUsedAt:      r.LastUsedAt,
 		RevokedAt:       r.RevokedAt,
 		CloneWarningAt:  r.CloneWarningAt,
+		Attestation:     r.Attestation,
 	}
 }
 
@@ -311,6 +314,9 @@ type loginRecord struct {
 	Browser         string     `json:"browser,omitempty"`
 	Reason          string     `json:"reason,omitempty"`
 	PollSeconds     int        `json:"poll_seconds,omitempty"`
+	RequiredACR     string     `json:"required_acr,omitempty"` // records written before these read as ""
+	ACR             string     `json:"acr,omitempty"`
+	AMR             []string   `json:"amr,omitempty"`
 }
 
 func toLogin(l storage.Login) loginRecord {
@@ -339,6 +345,9 @@ func toLogin(l storage.Login) loginRecord {
 		Browser:         l.Browser,
 		Reason:          l.Reason,
 		PollSeconds:     int(l.PollInterval / time.Second),
+		RequiredACR:     l.RequiredACR,
+		ACR:             l.ACR,
+		AMR:             l.AMR,
 	}
 }
 
@@ -367,6 +376,9 @@ func fromLogin(r loginRecord) storage.Login {
 		Browser:         r.Browser,
 		Reason:          r.Reason,
 		PollInterval:    time.Duration(r.PollSeconds) * time.Second,
+		RequiredACR:     r.RequiredACR,
+		ACR:             r.ACR,
+		AMR:             r.AMR,
 	}
 }
 

@@ -821,6 +821,7 @@ func device(i int) storage.Device {
 		d.LastUsedAt = new(at(i + 10))
 		d.RevokedAt = new(at(i + 20))
 		d.CloneWarningAt = new(at(i + 15))
+		d.Attestation = storage.AttestationTrusted
 	}
 	return d
 }
@@ -868,6 +869,8 @@ func login(i int) storage.Login {
 		l.DeviceID = fmt.Sprintf("device-%d", i)
 		l.AuthTime = new(at(i + 1))
 		l.PollInterval = time.Duration(5+5*i) * time.Second
+		l.RequiredACR, l.ACR = "urn:mcert:acr:phone-hardware", "urn:mcert:acr:phone-hardware"
+		l.AMR = []string{"hwk", "user"}
 	}
 	if i%3 == 0 {
 		l.BrowserHash, l.Browser, l.Reason = hash("browser", i), "Chrome on Windows", "login_cancelled"
@@ -1084,6 +1087,7 @@ func devices() kind[storage.Device] {
 		change: func(d *storage.Device) {
 			d.SignCount, d.LastUsedAt, d.RevokedAt, d.CreatedAt = d.SignCount+1, new(at(30)), nil, at(-60)
 			d.TokenHash, d.CloneWarningAt = hash("device token", 100), new(at(31))
+			d.Status, d.Attestation = storage.DeviceSuspended, storage.AttestationUntrusted
 		},
 		unique:  []field[storage.Device]{id, credential, token},
 		fixed:   []field[storage.Device]{id, account, credential},
@@ -1148,6 +1152,7 @@ func logins() kind[storage.Login] {
 			l.TokenHashes, l.CodeHash = [][]byte{hash("login token", 100)}, hash("authorization code", 100)
 			l.WebAuthnSession, l.LastPolledAt = nil, new(at(3))
 			l.AccountID, l.DeviceID, l.AuthTime, l.CreatedAt = "account-100", "device-100", new(at(4)), at(-60)
+			l.ACR, l.AMR = "urn:mcert:acr:phone-biometric", []string{"swk", "user"}
 		},
 		unique:  []field[storage.Login]{id, tokenHashes, code},
 		fixed:   []field[storage.Login]{id},

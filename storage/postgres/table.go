@@ -223,6 +223,7 @@ var (
 			optTimeCol("last_used_ns", &d.LastUsedAt),
 			optTimeCol("revoked_ns", &d.RevokedAt),
 			optTimeCol("clone_warning_ns", &d.CloneWarningAt),
+			col("attestation", &d.Attestation),
 		}
 	}, "id", "account_id", "credential_id")
 	clients = newTable("clients", "client", func(c *storage.Client) []column {
@@ -265,6 +266,9 @@ var (
 			col("browser", &l.Browser),
 			col("reason", &l.Reason),
 			col("poll_interval_ns", &l.PollInterval),
+			col("required_acr", &l.RequiredACR),
+			col("acr", &l.ACR),
+			col("amr", &l.AMR),
 			{name: "waiting", arg: l.Waiting() && l.AccountID != ""},
 		}
 	}, "hash")

@@ -212,7 +212,11 @@ function deviceItem(d) {
   setTime(q(".device-created"), d.created_at, date);
   setTime(q(".device-expires"), d.expires_at, date);
   q(".device-last-used").textContent = d.last_used_at ? dateTime(d.last_used_at) : t("device.never_used");
-  if (d.expires_soon) {
+  if (d.status === "suspended" && d.clone_warning_at) {
+    // A clone warning suspended it: what happened, and what to do.
+    q(".device-warning").textContent = "⚠ " + t("device.clone_warning", { date: dateTime(d.clone_warning_at) });
+    q(".device-warning").hidden = false;
+  } else if (d.expires_soon) {
     q(".device-warning").textContent = "⚠ " + t("device.expires_soon", { date: date(d.expires_at) });
     q(".device-warning").hidden = false;
   }
