@@ -36,6 +36,13 @@ func (c Code) variant(message string) *Code {
 	return &c
 }
 
+// variantOfKind is a variant answered with the status of another kind, for an API whose
+// contract gives the same code another status.
+func (c Code) variantOfKind(kind Kind, message string) *Code {
+	c.Kind, c.Message = kind, message
+	return &c
+}
+
 // Codes are the catalog's entries, every code the server answers; the variants of a code are
 // not listed again.
 func Codes() []*Code { return slices.Clone(catalog) }
@@ -633,6 +640,30 @@ var (
 			EN: "The website's message for the login is not valid; contact the website."}}
 )
 
+// Signing with the mobile certificate (PROTOCOL.md section 9).
+var (
+	SignRequestNotFound = &Code{Name: "sign_request_not_found", Kind: NotFound,
+		Message: "no signing request of this client has that id",
+		Text: Text{
+			ZH: "找不到此簽章請求，請回到網站重新操作。",
+			EN: "The signing request was not found; go back to the website and start again."}}
+	NoSigningCertificate = &Code{Name: "no_signing_certificate", Kind: Forbidden,
+		Message: "the phone has no current signing certificate: it was revoked or has expired; bind the phone again",
+		Text: Text{
+			ZH: "此手機的簽章憑證已廢止或逾期，無法簽章；請以自然人憑證重新綁定手機。",
+			EN: "This phone's signing certificate has been revoked or has expired, so it cannot sign; bind the phone again with your citizen certificate."}}
+)
+
+// Variants for signing: the relying party reads the codes PROTOCOL.md section 9 names.
+var (
+	InvalidSignRequest  = InvalidRequest.variant("the signing request is not valid: %s")
+	ClientNotForSigning = InvalidClient.variant(`the client is not registered for signing; register it with "sign": true, or mcert rp add --sign`)
+	// UnknownSigner is 400, as section 9 says, where a CIBA request's unknown_user_id is the
+	// OAuth error of its own section.
+	UnknownSigner  = UnknownUserID.variantOfKind(Invalid, "no citizen with that ID can sign with a phone")
+	SignPollSlower = SlowDown.variant("polled sooner than the interval allows; poll at most every %d seconds")
+)
+
 // Variants of the OAuth codes, for the cases of the token endpoint.
 var (
 	LoginRedeemed        = InvalidGrant.variant("the login's tokens have been issued already: a code, or a decoupled login, gives tokens once")
@@ -657,6 +688,7 @@ var catalog = []*Code{
 	LoginNotFound, LoginExpired, LoginUsed, LoginRefreshed, LoginNotStarted, LoginRefused,
 	UnknownUserID, TooManyPending, DeviceRevoked, DeviceExpired, BadDeviceToken, NoUsableDevice,
 	UnknownDevice, LoginCancelled, TooManyFailures, CloneWarning, AssuranceTooLow, DeviceSuspended, RateLimited,
+	SignRequestNotFound, NoSigningCertificate,
 
 	NoSuchRoute, MethodNotAllowed, BodyTooLarge, UnsupportedMediaType, MalformedBody,
 	CrossSiteRequest, AdminTokenRequired, InvalidClientMetadata, ClientExists, ClientNotFound, PublicClient, StoreUnavailable,

@@ -180,17 +180,23 @@ func ceremonyError(code *mcert.Code, err error) error {
 // BeginLogin starts an assertion with user verification required. Without an account (a QR
 // login: nobody knows yet who will scan) the phone may answer with any of its passkeys for this
 // server; with one (a decoupled login for a known citizen) only with that account's devices.
-func (w *WebAuthn) BeginLogin(account *storage.Account, devices []storage.Device) (*protocol.CredentialAssertion, []byte, error) {
-	uv := webauthn.WithUserVerification(protocol.VerificationRequired)
+//
+// A challenge given (a signing request's, which commits to what is signed) replaces the random
+// one; nil leaves it random.
+func (w *WebAuthn) BeginLogin(account *storage.Account, devices []storage.Device, challenge []byte) (*protocol.CredentialAssertion, []byte, error) {
+	opts := []webauthn.LoginOption{webauthn.WithUserVerification(protocol.VerificationRequired)}
+	if challenge != nil {
+		opts = append(opts, webauthn.WithChallenge(challenge))
+	}
 	var (
 		assertion *protocol.CredentialAssertion
 		session   *webauthn.SessionData
 		err       error
 	)
 	if account == nil {
-		assertion, session, err = w.wa.BeginDiscoverableLogin(uv)
+		assertion, session, err = w.wa.BeginDiscoverableLogin(opts...)
 	} else {
-		assertion, session, err = w.wa.BeginLogin(user{account: *account, devices: devices}, uv)
+		assertion, session, err = w.wa.BeginLogin(user{account: *account, devices: devices}, opts...)
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("begin login: %w", err)

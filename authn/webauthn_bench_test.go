@@ -54,7 +54,7 @@ func BenchmarkBeginLogin(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, _, err := w.BeginLogin(tc.account, []storage.Device{d}); err != nil {
+				if _, _, err := w.BeginLogin(tc.account, []storage.Device{d}, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -66,7 +66,7 @@ func BenchmarkBeginLogin(b *testing.B) {
 func BenchmarkFinishLogin(b *testing.B) {
 	w := benchWebAuthn(b)
 	p, d := enrolled(b, w)
-	options, state, err := w.BeginLogin(nil, nil)
+	options, state, err := w.BeginLogin(nil, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -89,7 +89,7 @@ func BenchmarkLogin(b *testing.B) {
 	p, d := enrolled(b, w)
 	b.ReportAllocs()
 	for b.Loop() {
-		options, state, err := w.BeginLogin(nil, nil)
+		options, state, err := w.BeginLogin(nil, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

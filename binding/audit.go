@@ -48,6 +48,7 @@ const (
 	EventSuspend       = "account_suspend"
 	EventReinstate     = "account_reinstate"
 	EventLogin         = "login"
+	EventSign          = "sign" // a signing request approved and signed
 	EventCloneWarning  = "clone_warning"
 	// EventDeviceSuspend: a clone warning suspended the device (Reason clone_warning).
 	EventDeviceSuspend = "device_suspend"

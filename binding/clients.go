@@ -2,6 +2,8 @@ package binding
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"time"
 
@@ -164,4 +166,22 @@ func (s *Service) RotateSigningKeys(ctx context.Context, fresh []storage.Signing
 // every instance sharing the store.
 func (s *Service) Secret(ctx context.Context, name string, create func() []byte) ([]byte, error) {
 	return storage.Secret(ctx, s.Store, name, create)
+}
+
+// AuthenticateClient checks a confidential client's secret, in constant time: the signing
+// API's clients authenticate as at the token endpoint. A public client, an unknown one, a
+// wrong secret and a disabled client are all invalid_client.
+func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (storage.Client, error) {
+	c, err := s.Client(ctx, id)
+	if errors.Is(err, storage.ErrNotFound) {
+		return c, mcert.InvalidClient.New()
+	}
+	if err != nil {
+		return c, err
+	}
+	h := sha256.Sum256([]byte(secret))
+	if c.SecretHash == nil || subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 || c.Disabled {
+		return storage.Client{}, mcert.InvalidClient.New()
+	}
+	return c, nil
 }

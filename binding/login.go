@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -18,6 +19,7 @@ import (
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/qr"
+	"github.com/mcert/mcert/signing"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -328,6 +330,8 @@ const maxInbox = 2 * MaxPending
 // InboxItem is a decoupled login waiting for the phone.
 type InboxItem struct {
 	Token          string
+	Kind           string             // storage.LoginCIBA or storage.LoginSign
+	Documents      []signing.Document // a signing request's
 	ClientName     string
 	BindingMessage string
 	Code           string
@@ -357,7 +361,7 @@ func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Accou
 	type unseen struct{ hash, tokenHash []byte }
 	var fresh []unseen // requests this phone has not been shown yet
 	for _, l := range logins {
-		if l.Kind != storage.LoginCIBA || usableLogin(l, now, storage.LoginPending) != nil {
+		if !l.Waiting() || usableLogin(l, now, storage.LoginPending) != nil {
 			continue
 		}
 		if len(items) == maxInbox {
@@ -367,7 +371,15 @@ func (s *Service) inbox(ctx context.Context, deviceToken string, a storage.Accou
 		if th := hashToken(token); !hasHash(l.TokenHashes, th) {
 			fresh = append(fresh, unseen{l.Hash, th})
 		}
-		items = append(items, InboxItem{Token: token, ClientName: l.ClientName, BindingMessage: l.BindingMessage, Code: l.Code, ExpiresAt: l.ExpiresAt})
+		item := InboxItem{Token: token, Kind: l.Kind, ClientName: l.ClientName, BindingMessage: l.BindingMessage, Code: l.Code, ExpiresAt: l.ExpiresAt}
+		if l.Kind == storage.LoginSign {
+			sign, err := readSignPayload(l)
+			if err != nil {
+				return nil, err
+			}
+			item.Documents = sign.Request.Documents
+		}
+		items = append(items, item)
 	}
 	if len(fresh) == 0 {
 		return items, nil
@@ -434,20 +446,43 @@ type LoginPrompt struct {
 	BindingMessage string
 	Browser        string
 	RequestedAt    time.Time
+	// Documents are what a signing request asks to sign; BindingMessage is then its text.
+	Documents []signing.Document
 }
 
 // loginByToken finds the login of a phone's token, in status want; a token that finds none
 // (unknown, used or expired) is counted against the address's allowance of refusals.
-func (s *Service) loginByToken(ctx context.Context, token, want string) (storage.Login, error) {
-	l, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Login, error) { return tokenLogin(tx, token, s.now(), want) })
+func (s *Service) loginByToken(ctx context.Context, token, want string, of forKind) (storage.Login, error) {
+	l, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Login, error) { return tokenLogin(tx, token, s.now(), want, of) })
 	return l, s.refusePhone(ctx, err)
 }
 
-// tokenLogin is the login of a phone's token, in status want ("": any).
-func tokenLogin(tx storage.ReadTx, token string, now time.Time, want string) (storage.Login, error) {
+// forKind is which logins a phone's call takes: the login calls refuse a signing request's
+// token as unknown, and the signing calls a login's (PROTOCOL.md section 9); a denial takes
+// either.
+type forKind int
+
+const (
+	forLogin forKind = iota
+	forSign
+	forEither
+)
+
+func (k forKind) takes(kind string) bool {
+	switch k {
+	case forLogin:
+		return kind != storage.LoginSign
+	case forSign:
+		return kind == storage.LoginSign
+	}
+	return true
+}
+
+// tokenLogin is the login of a phone's token, in status want ("": any), of the kinds of.
+func tokenLogin(tx storage.ReadTx, token string, now time.Time, want string, of forKind) (storage.Login, error) {
 	l, err := tx.LoginByToken(hashToken(token))
-	if errors.Is(err, storage.ErrNotFound) {
-		return l, mcert.UnknownLoginQR.New()
+	if errors.Is(err, storage.ErrNotFound) || err == nil && !of.takes(l.Kind) {
+		return storage.Login{}, mcert.UnknownLoginQR.New()
 	}
 	if err == nil && want != "" {
 		err = usableLogin(l, now, want)
@@ -458,17 +493,24 @@ func tokenLogin(tx storage.ReadTx, token string, now time.Time, want string) (st
 // BeginLogin is the phone's first step of a login: it claims the token and gets the WebAuthn
 // options with the relying party's name and the match code to show.
 func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, error) {
+	return s.beginApproval(ctx, token, forLogin)
+}
+
+// beginApproval claims the token of a login or a signing request and makes the WebAuthn
+// options: for one that names its citizen, only that citizen's usable phones may answer; a
+// signing request's challenge commits to what is to be signed.
+func (s *Service) beginApproval(ctx context.Context, token string, of forKind) (LoginPrompt, error) {
 	now := s.now()
 	var prompt LoginPrompt
 	var byToken bool // the refusal is the token's: unknown, used or expired
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		l, err := tokenLogin(tx, token, now, storage.LoginPending)
+		l, err := tokenLogin(tx, token, now, storage.LoginPending, of)
 		if byToken = err != nil; byToken {
 			return err
 		}
 		var account *storage.Account
 		var devices []storage.Device
-		if l.Kind == storage.LoginCIBA {
+		if l.AccountID != "" {
 			a, err := tx.Account(l.AccountID)
 			if err != nil {
 				return err
@@ -481,8 +523,22 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 			}
 			account = &a
 		}
+		var sign *signPayload
+		var challenge []byte
+		if l.Kind == storage.LoginSign {
+			if sign, err = readSignPayload(l); err != nil {
+				return err
+			}
+			if challenge, err = signing.NewChallenge(sign.Request); err != nil {
+				return err
+			}
+			sign.Challenge = challenge
+			if l.Request, err = json.Marshal(sign); err != nil {
+				return err
+			}
+		}
 		// Making the options is a little CPU and no I/O, so it may run in the transaction.
-		options, state, err := s.WebAuthn.BeginLogin(account, devices)
+		options, state, err := s.WebAuthn.BeginLogin(account, devices, challenge)
 		if err != nil {
 			return err
 		}
@@ -490,6 +546,9 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 		prompt = LoginPrompt{
 			Options: options, ClientName: l.ClientName, Code: l.Code, BindingMessage: l.BindingMessage,
 			Browser: l.Browser, RequestedAt: l.CreatedAt,
+		}
+		if sign != nil {
+			prompt.Documents = sign.Request.Documents
 		}
 		return tx.PutLogin(l)
 	})
@@ -510,7 +569,13 @@ func (s *Service) BeginLogin(ctx context.Context, token string) (LoginPrompt, er
 // A refused finish counts against the login: after maxFailures of them it is denied for good,
 // so a login cannot be hammered, and only the first is written to the audit log.
 func (s *Service) FinishLogin(ctx context.Context, token string, credential []byte) error {
-	l, signer, err := s.finishLogin(ctx, token, credential)
+	return s.finishApproval(ctx, token, credential, forLogin)
+}
+
+// finishApproval is FinishLogin for a login or a signing request, and what it does with a
+// refusal.
+func (s *Service) finishApproval(ctx context.Context, token string, credential []byte, of forKind) error {
+	l, signer, err := s.finishLogin(ctx, token, credential, of)
 	switch {
 	case err == nil || mcert.ErrorKind(err) == mcert.Internal:
 		return err // an approval writes its own event
@@ -519,7 +584,7 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 	}
 	// Refused before the login was read: a bad token is the token's refusal, and an answer
 	// that is not one counts against the login of a good token.
-	l, terr := s.loginByToken(ctx, token, storage.LoginScanned)
+	l, terr := s.loginByToken(ctx, token, storage.LoginScanned, of)
 	if terr != nil {
 		return terr
 	}
@@ -660,14 +725,14 @@ func errorCode(err error) string {
 // checks that must hold when it is: the login still waits for this finish, the device is still
 // usable and its account active, and the signature counter moved past the stored one, so that
 // two logins racing with one counter value cannot both pass.
-func (s *Service) finishLogin(ctx context.Context, token string, credential []byte) (storage.Login, storage.Device, error) {
+func (s *Service) finishLogin(ctx context.Context, token string, credential []byte, of forKind) (storage.Login, storage.Device, error) {
 	var l storage.Login
 	var approver storage.Device
 	assertion, err := s.WebAuthn.FinishLogin(credential, func(credID []byte) (authn.Signer, error) {
 		var signer authn.Signer
 		err := s.Store.View(ctx, func(tx storage.ReadTx) error {
 			var err error
-			if l, err = tokenLogin(tx, token, s.now(), storage.LoginScanned); err != nil {
+			if l, err = tokenLogin(tx, token, s.now(), storage.LoginScanned, of); err != nil {
 				l = storage.Login{}
 				return err
 			}
@@ -685,6 +750,16 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 		return l, approver, errClone
 	}
 	now := s.now()
+	// A signing request's signatures are made now that the phone's approval checked out, and
+	// kept only if the transaction below finds everything still as it was.
+	var signed func(storage.Tx, *storage.Login) error
+	event := EventLogin
+	if l.Kind == storage.LoginSign {
+		if signed, err = s.sign(ctx, l, approver, credential, now); err != nil {
+			return l, approver, err
+		}
+		event = EventSign
+	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		l, err := tx.Login(l.Hash)
 		if err != nil {
@@ -718,10 +793,15 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 		l.Status, l.AccountID, l.DeviceID, l.AuthTime = storage.LoginApproved, d.AccountID, d.ID, &now
 		// What the device is now is what the ID token says, whenever it is issued.
 		l.ACR, l.AMR, l.WebAuthnSession = DeviceACR(d), DeviceAMR(d), nil
+		if signed != nil {
+			if err := signed(tx, &l); err != nil {
+				return err
+			}
+		}
 		if err := tx.PutLogin(l); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: d.AccountID, DeviceID: d.ID})
+		return s.event(ctx, tx, storage.Event{Type: event, ClientID: l.ClientID, AccountID: d.AccountID, DeviceID: d.ID})
 	})
 	return l, approver, err
 }
@@ -731,7 +811,7 @@ var errClone = mcert.CloneWarning.New()
 // approvingDevice finds the device that signed and checks that it may approve this login.
 func (s *Service) approvingDevice(tx storage.ReadTx, l storage.Login, credID []byte) (storage.Account, storage.Device, []storage.Device, error) {
 	d, err := tx.DeviceByCredential(credID)
-	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.Kind == storage.LoginCIBA && d.AccountID != l.AccountID) {
+	if errors.Is(err, storage.ErrNotFound) || (err == nil && l.AccountID != "" && d.AccountID != l.AccountID) {
 		return storage.Account{}, d, nil, mcert.UnknownDevice.New()
 	}
 	if err != nil {
@@ -747,7 +827,7 @@ func (s *Service) approvingDevice(tx storage.ReadTx, l storage.Login, credID []b
 	if a.Status != storage.AccountActive {
 		return a, d, nil, errSuspended
 	}
-	if l.Kind != storage.LoginCIBA {
+	if l.AccountID == "" {
 		// A QR login's ceremony has no allow-list, so go-webauthn needs only the credential
 		// that signed: no scan of the account's devices on the busiest path.
 		return a, d, []storage.Device{d}, nil
@@ -784,7 +864,7 @@ func (s *Service) CancelLogin(ctx context.Context, id, browserSecret string) (Lo
 
 // DenyLogin is the phone saying no.
 func (s *Service) DenyLogin(ctx context.Context, token string) error {
-	l, err := s.loginByToken(ctx, token, "")
+	l, err := s.loginByToken(ctx, token, "", forEither)
 	if err != nil {
 		return err
 	}

@@ -57,13 +57,35 @@ type LoginResult struct {
 	Status      string    // "approved"
 }
 
-// InboxRequest is a relying party's pending decoupled login, waiting for the phone's answer.
+// InboxRequest is a relying party's pending decoupled login or signing request, waiting for
+// the phone's answer.
 type InboxRequest struct {
+	Kind           string    `json:"kind"` // "login" or "sign"
 	Token          string    `json:"token"`
 	ClientName     string    `json:"client_name"`
 	BindingMessage string    `json:"binding_message"`
 	Code           string    `json:"code"` // the four digits the relying party may show too
 	ExpiresAt      time.Time `json:"expires_at"`
+	// A signing request's text and the names of its documents.
+	Text      string `json:"text"`
+	Documents []struct {
+		Name string `json:"name"`
+	} `json:"documents"`
+}
+
+// SignResult is an approved signing request: what the phone showed before the citizen
+// approved it.
+type SignResult struct {
+	ClientName string
+	Text       string
+	Documents  []SignDocument
+	Status     string // "approved"
+}
+
+// SignDocument is a document of a signing request, its digest as the server sent it.
+type SignDocument struct {
+	Name   string `json:"name"`
+	Digest string `json:"digest"`
 }
 
 // Bind binds the phone to the account whose binding QR code reads qrText: it makes a new
@@ -151,7 +173,44 @@ func (c *Client) Approve(ctx context.Context, base, token string, o GetOptions) 
 	return c.approve(ctx, base, origin, token, o)
 }
 
-// Deny refuses the login request with token, from the inbox of the server at base.
+// Sign approves the signing request whose QR code reads qrText.
+func (c *Client) Sign(ctx context.Context, qrText string, o GetOptions) (SignResult, error) {
+	link, err := parseLink(qrText, qr.KindSign)
+	if err != nil {
+		return SignResult{}, err
+	}
+	return c.sign(ctx, link.Base, link.Origin, link.Token, o)
+}
+
+// ApproveSign approves the signing request with token, from the inbox of the server at base, as
+// Approve does a login.
+func (c *Client) ApproveSign(ctx context.Context, base, token string, o GetOptions) (SignResult, error) {
+	base = strings.TrimRight(base, "/")
+	origin, err := originOf(base)
+	if err != nil {
+		return SignResult{}, err
+	}
+	if cred, ok := c.Phone.boundTo(base); ok && o.CredentialID == nil {
+		o.CredentialID = cred.ID
+	}
+	return c.sign(ctx, base, origin, token, o)
+}
+
+func (c *Client) sign(ctx context.Context, base, origin, token string, o GetOptions) (SignResult, error) {
+	var begin struct {
+		protocol.CredentialAssertion
+		ClientName string         `json:"client_name"`
+		Text       string         `json:"text"`
+		Documents  []SignDocument `json:"documents"`
+	}
+	status, err := c.ceremony(ctx, base, origin, "/api/v1/phone/sign", token, o, &begin, &begin.CredentialAssertion)
+	if err != nil {
+		return SignResult{}, err
+	}
+	return SignResult{ClientName: begin.ClientName, Text: begin.Text, Documents: begin.Documents, Status: status}, nil
+}
+
+// Deny refuses the login or signing request with token, from the inbox of the server at base.
 func (c *Client) Deny(ctx context.Context, base, token string) error {
 	base = strings.TrimRight(base, "/")
 	var answer struct {
@@ -168,24 +227,35 @@ func (c *Client) approve(ctx context.Context, base, origin, token string, o GetO
 		Browser     string    `json:"browser"`
 		RequestedAt time.Time `json:"requested_at"`
 	}
-	if err := c.call(ctx, base, "/api/v1/phone/login/begin", "", map[string]string{"token": token}, &begin); err != nil {
-		return LoginResult{}, err
-	}
-	response, err := c.Phone.Get(origin, begin.Response, o)
+	status, err := c.ceremony(ctx, base, origin, "/api/v1/phone/login", token, o, &begin, &begin.CredentialAssertion)
 	if err != nil {
 		return LoginResult{}, err
 	}
+	return LoginResult{ClientName: begin.ClientName, Code: begin.Code, Browser: begin.Browser, RequestedAt: begin.RequestedAt, Status: status}, nil
+}
+
+// ceremony runs an approval's begin and finish at path (the login's or the signing request's
+// calls): begin's answer goes into begin, whose WebAuthn options assertion is, and finish's
+// status is returned.
+func (c *Client) ceremony(ctx context.Context, base, origin, path, token string, o GetOptions, begin any, assertion *protocol.CredentialAssertion) (string, error) {
+	if err := c.call(ctx, base, path+"/begin", "", map[string]string{"token": token}, begin); err != nil {
+		return "", err
+	}
+	response, err := c.Phone.Get(origin, assertion.Response, o)
+	if err != nil {
+		return "", err
+	}
 	// The counter has moved whether or not the server accepts: save it first.
 	if err := c.Phone.Save(); err != nil {
-		return LoginResult{}, err
+		return "", err
 	}
 	var finish struct {
 		Status string `json:"status"`
 	}
-	if err := c.call(ctx, base, "/api/v1/phone/login/finish", "", credentialBody(token, response), &finish); err != nil {
-		return LoginResult{}, err
+	if err := c.call(ctx, base, path+"/finish", "", credentialBody(token, response), &finish); err != nil {
+		return "", err
 	}
-	return LoginResult{ClientName: begin.ClientName, Code: begin.Code, Browser: begin.Browser, RequestedAt: begin.RequestedAt, Status: finish.Status}, nil
+	return finish.Status, nil
 }
 
 // parseLink reads a QR code text and checks that it is for the step the user asked for.

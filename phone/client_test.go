@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -336,7 +337,7 @@ func TestInboxApproveDeny(t *testing.T) {
 				t.Fatalf("Inbox: %v", err)
 			}
 			want := InboxRequest{Token: loginToken, ClientName: "Demo RP", BindingMessage: "W4SP", ExpiresAt: s.expires}
-			if len(requests) != 1 || requests[0] != want {
+			if len(requests) != 1 || !reflect.DeepEqual(requests[0], want) {
 				t.Fatalf("got %+v, want %+v", requests, want)
 			}
 			if err := tc.answer(ctx, c, base); err != nil {

@@ -25,6 +25,7 @@ type ClientSpec struct {
 	Public                 bool // no secret: a native or browser app, which must use PKCE
 	CitizenID              bool
 	CIBA                   bool
+	Sign                   bool   // may ask citizens to sign (PROTOCOL.md section 9)
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 or ES256; empty: RS256
 }
 
@@ -42,7 +43,7 @@ func RegisterClient(ctx context.Context, svc *binding.Service, spec ClientSpec, 
 	}
 	c := storage.Client{
 		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
-		CitizenID: spec.CitizenID, CIBA: spec.CIBA, IDTokenAlg: spec.IDTokenAlg,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, Sign: spec.Sign, IDTokenAlg: spec.IDTokenAlg,
 	}
 	if c.ID == "" {
 		c.ID = newID()
@@ -63,8 +64,8 @@ func (spec ClientSpec) problems() []string {
 	if name := strings.TrimSpace(spec.Name); name == "" || !mcert.PlainText(name, 64) {
 		problems = append(problems, "name must be 1 to 64 characters with no control, format or bidi characters: citizens see it on the login page and the phone")
 	}
-	if len(spec.RedirectURIs) == 0 && !spec.CIBA {
-		problems = append(problems, "give at least one redirect URI (or register a CIBA-only client)")
+	if len(spec.RedirectURIs) == 0 && !spec.CIBA && !spec.Sign {
+		problems = append(problems, "give at least one redirect URI (or register a CIBA-only or signing-only client)")
 	}
 	for _, u := range append(append([]string{}, spec.RedirectURIs...), spec.PostLogoutRedirectURIs...) {
 		if err := checkRedirectURI(u); err != nil {
@@ -76,6 +77,9 @@ func (spec ClientSpec) problems() []string {
 	}
 	if spec.Public && spec.CIBA {
 		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
+	}
+	if spec.Public && spec.Sign {
+		problems = append(problems, "a signing client authenticates its back end, so it cannot be public")
 	}
 	return problems
 }

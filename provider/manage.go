@@ -31,6 +31,7 @@ type ClientInfo struct {
 	Public                 bool     `json:"public"`
 	CitizenID              bool     `json:"citizen_id"`
 	CIBA                   bool     `json:"ciba"`
+	Sign                   bool     `json:"sign"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	Disabled               bool     `json:"disabled"`
 	CreatedAt              string   `json:"created_at"`
@@ -39,7 +40,7 @@ type ClientInfo struct {
 func infoOf(c storage.Client) ClientInfo {
 	return ClientInfo{
 		ID: c.ID, Name: c.Name, RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
-		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, IDTokenAlg: cmp.Or(c.IDTokenAlg, "RS256"),
+		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, Sign: c.Sign, IDTokenAlg: cmp.Or(c.IDTokenAlg, "RS256"),
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
 	}
 }

@@ -26,6 +26,7 @@ import (
 const (
 	KindBind  = "bind"
 	KindLogin = "login"
+	KindSign  = "sign" // a signing request shown on a website's page (PROTOCOL.md section 9)
 )
 
 // Token length bounds in base64url characters: 22 characters hold 128 bits, the least
@@ -50,13 +51,18 @@ func LoginText(publicURL, token string) string {
 	return linkText(publicURL, KindLogin, token)
 }
 
+// SignText is the text of the QR code of a signing request, which the website's page shows.
+func SignText(publicURL, token string) string {
+	return linkText(publicURL, KindSign, token)
+}
+
 func linkText(publicURL, kind, token string) string {
 	return strings.TrimRight(publicURL, "/") + "/m/" + kind + "#" + token
 }
 
 // Link is a parsed QR code text.
 type Link struct {
-	Kind   string // KindBind or KindLogin
+	Kind   string // KindBind, KindLogin or KindSign
 	Origin string // scheme://host[:port], the WebAuthn origin the phone presents
 	Base   string // the public base URL, which may include a path prefix
 	Token  string
@@ -73,6 +79,8 @@ func Parse(text string) (Link, error) {
 		l.Kind = KindBind
 	case strings.HasSuffix(page, "/m/"+KindLogin):
 		l.Kind = KindLogin
+	case strings.HasSuffix(page, "/m/"+KindSign):
+		l.Kind = KindSign
 	default:
 		return Link{}, notOurs
 	}

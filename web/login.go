@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/storage"
 )
 
 // qrCacheSize bounds the login QR images kept in memory: about 1 KB each, and far more than the
@@ -74,12 +75,19 @@ func (s *Server) inbox(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	views := make([]map[string]string, 0, len(items))
+	views := make([]map[string]any, 0, len(items))
 	for _, it := range items {
-		views = append(views, map[string]string{
-			"token": it.Token, "client_name": it.ClientName, "binding_message": it.BindingMessage,
-			"code": it.Code, "expires_at": rfc3339(it.ExpiresAt),
-		})
+		v := map[string]any{"token": it.Token, "client_name": it.ClientName, "expires_at": rfc3339(it.ExpiresAt)}
+		if it.Kind == storage.LoginSign {
+			names := make([]map[string]string, len(it.Documents))
+			for i, d := range it.Documents {
+				names[i] = map[string]string{"name": d.Name}
+			}
+			v["kind"], v["text"], v["documents"] = "sign", it.BindingMessage, names
+		} else {
+			v["kind"], v["binding_message"], v["code"] = "login", it.BindingMessage, it.Code
+		}
+		views = append(views, v)
 	}
 	// The device, with expires_soon, lets the app remind the citizen to bind again in time.
 	return c.JSON(http.StatusOK, map[string]any{"requests": views, "device": s.deviceView(d)})

@@ -137,6 +137,7 @@ type clientBody struct {
 	Public                 bool     `json:"public"`
 	CitizenID              bool     `json:"citizen_id"`
 	CIBA                   bool     `json:"ciba"`
+	Sign                   bool     `json:"sign"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 }
 
@@ -149,7 +150,7 @@ func (s *Server) adminCreateClient(c echo.Context) error {
 	}
 	out, err := s.clients().Register(c.Request().Context(), provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
-		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, IDTokenAlg: req.IDTokenAlg,
+		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, Sign: req.Sign, IDTokenAlg: req.IDTokenAlg,
 	})
 	if err != nil {
 		return err

@@ -64,7 +64,7 @@ func (s *Server) ocspPost(c echo.Context) error {
 		return err
 	}
 	if len(req) > maxOCSPRequest {
-		return mcert.BodyTooLarge.New()
+		return mcert.BodyTooLarge.Newf("4K")
 	}
 	return s.ocsp(c, req)
 }
@@ -77,7 +77,7 @@ func (s *Server) ocspGet(c echo.Context) error {
 		return s.ocsp(c, nil)
 	}
 	if len(raw) > 2*maxOCSPRequest {
-		return mcert.BodyTooLarge.New()
+		return mcert.BodyTooLarge.Newf("4K")
 	}
 	for _, enc := range []*base64.Encoding{base64.RawURLEncoding, base64.URLEncoding, base64.StdEncoding, base64.RawStdEncoding} {
 		if req, err := enc.DecodeString(raw); err == nil {

@@ -128,6 +128,7 @@ func New(cfg Config) *Server {
 	api.POST("/phone/bind/begin", s.bindBegin)
 	api.POST("/phone/bind/finish", s.bindFinish)
 	s.loginRoutes(api)
+	s.signRoutes(api)
 	s.deviceRoutes(api)
 	s.oidcRoutes(api)
 	s.demoRoutes()
