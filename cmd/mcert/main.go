@@ -45,6 +45,7 @@ var commands = map[string]command{
 	"restore":          {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
 	"bench seed":       {"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed},
 	"bench run":        {"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun},
+	"verify":           {"check a signature with the mobile certificate against mcert's CA, the certificate's OCSP status at signing time and, with --evidence, the phone's approval", runVerify},
 }
 
 // errUsage marks a usage error: exit status 2. The flag package has already said what is wrong.
