@@ -29,6 +29,7 @@ var commands = map[string]command{
 	"phone bind":       {"bind this software phone by QR code (PNG file or text)", runPhoneBind},
 	"phone show":       {"list the credentials in the phone's key file", runPhoneShow},
 	"phone login":      {"approve a website's login by its QR code (PNG file or text)", runPhoneLogin},
+	"phone sign":       {"approve a website's signing request by its QR code (PNG file or text)", runPhoneSign},
 	"phone inbox":      {"list the login requests waiting for this phone", runPhoneInbox},
 	"phone approve":    {"approve a waiting login request (--token, or the only one)", runPhoneApprove},
 	"phone deny":       {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},

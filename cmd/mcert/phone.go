@@ -131,6 +131,30 @@ func runPhoneLogin(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 	return nil
 }
 
+func runPhoneSign(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
+	var f scanFlags
+	f.define(fs)
+	c, text, err := f.parse(fs, args)
+	if err != nil {
+		return err
+	}
+	res, err := c.Sign(ctx, text, phone.GetOptions{NoUserVerification: f.noUV})
+	if err != nil {
+		return err
+	}
+	writeSign(stdout, res)
+	return nil
+}
+
+// writeSign says what the citizen approved: the website, its text, and each document with the
+// start of its digest, the fingerprint a phone shows.
+func writeSign(w io.Writer, res phone.SignResult) {
+	fmt.Fprintf(w, "%s: signed for %q: %q\n", res.Status, res.ClientName, res.Text)
+	for _, d := range res.Documents {
+		fmt.Fprintf(w, "  %s  (SHA-256 %s…)\n", d.Name, d.Digest[:min(len(d.Digest), 12)])
+	}
+}
+
 func writeLogin(w io.Writer, res phone.LoginResult) {
 	from := ""
 	if res.Browser != "" {
@@ -188,7 +212,7 @@ func runPhoneInbox(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 		return err
 	}
 	if len(requests) == 0 {
-		fmt.Fprintln(stdout, "no login requests are waiting")
+		fmt.Fprintln(stdout, "no requests are waiting")
 	}
 	for _, r := range requests {
 		writeRequest(stdout, r)
@@ -197,7 +221,15 @@ func runPhoneInbox(ctx context.Context, fs *flag.FlagSet, args []string, stdout 
 }
 
 func writeRequest(w io.Writer, r phone.InboxRequest) {
-	fmt.Fprintf(w, "%s  %q  %q  code %s  expires %s\n", r.Token, r.ClientName, r.BindingMessage, r.Code, r.ExpiresAt.Local().Format(time.DateTime))
+	if r.Kind == "sign" {
+		names := make([]string, len(r.Documents))
+		for i, d := range r.Documents {
+			names[i] = d.Name
+		}
+		fmt.Fprintf(w, "%s  sign  %q  %q  %s  expires %s\n", r.Token, r.ClientName, r.Text, strings.Join(names, ", "), r.ExpiresAt.Local().Format(time.DateTime))
+		return
+	}
+	fmt.Fprintf(w, "%s  login  %q  %q  code %s  expires %s\n", r.Token, r.ClientName, r.BindingMessage, r.Code, r.ExpiresAt.Local().Format(time.DateTime))
 }
 
 // answerFlags are the flags of phone approve and phone deny.
@@ -212,39 +244,57 @@ func (f *answerFlags) define(fs *flag.FlagSet) {
 }
 
 // parse parses the flags and picks the request to answer: the one given with --token, or else
-// the only one waiting, so that the user never answers a request they have not chosen.
-func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string) (*phone.Client, string, error) {
+// the only one waiting, so that the user never answers a request they have not chosen. A
+// token not in the inbox is answered as a login's.
+func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string) (*phone.Client, phone.InboxRequest, error) {
 	if err := parseFlags(fs, args); err != nil {
-		return nil, "", err
+		return nil, phone.InboxRequest{}, err
 	}
 	c, err := f.client()
-	if err != nil || f.token != "" {
-		return c, f.token, err
+	if err != nil {
+		return nil, phone.InboxRequest{}, err
 	}
 	requests, err := c.Inbox(ctx, f.server)
-	switch {
-	case err != nil:
-		return nil, "", err
-	case len(requests) == 1:
-		return c, requests[0].Token, nil
-	case len(requests) == 0:
-		return nil, "", fmt.Errorf("no login request is waiting at %s; start one at the website first", f.server)
+	if err != nil {
+		return nil, phone.InboxRequest{}, err
+	}
+	if f.token != "" {
+		for _, r := range requests {
+			if r.Token == f.token {
+				return c, r, nil
+			}
+		}
+		return c, phone.InboxRequest{Kind: "login", Token: f.token}, nil
+	}
+	switch len(requests) {
+	case 1:
+		return c, requests[0], nil
+	case 0:
+		return nil, phone.InboxRequest{}, fmt.Errorf("no request is waiting at %s; start one at the website first", f.server)
 	}
 	var list strings.Builder
 	for _, r := range requests {
 		writeRequest(&list, r)
 	}
-	return nil, "", fmt.Errorf("%d login requests are waiting; choose one with --token:\n%s", len(requests), strings.TrimSuffix(list.String(), "\n"))
+	return nil, phone.InboxRequest{}, fmt.Errorf("%d requests are waiting; choose one with --token:\n%s", len(requests), strings.TrimSuffix(list.String(), "\n"))
 }
 
 func runPhoneApprove(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var f answerFlags
 	f.define(fs)
-	c, token, err := f.parse(ctx, fs, args)
+	c, r, err := f.parse(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	res, err := c.Approve(ctx, f.server, token, phone.GetOptions{})
+	if r.Kind == "sign" {
+		res, err := c.ApproveSign(ctx, f.server, r.Token, phone.GetOptions{})
+		if err != nil {
+			return err
+		}
+		writeSign(stdout, res)
+		return nil
+	}
+	res, err := c.Approve(ctx, f.server, r.Token, phone.GetOptions{})
 	if err != nil {
 		return err
 	}
@@ -255,11 +305,11 @@ func runPhoneApprove(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 func runPhoneDeny(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var f answerFlags
 	f.define(fs)
-	c, token, err := f.parse(ctx, fs, args)
+	c, r, err := f.parse(ctx, fs, args)
 	if err != nil {
 		return err
 	}
-	if err := c.Deny(ctx, f.server, token); err != nil {
+	if err := c.Deny(ctx, f.server, r.Token); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "denied")

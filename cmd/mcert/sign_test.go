@@ -147,7 +147,13 @@ func TestSignEndToEnd(t *testing.T) {
 		if out := openssl(t, verify...); !strings.Contains(out, "Verification successful") {
 			t.Fatalf("openssl cms -verify of %s: %s", sig.Name, out)
 		}
+		evidenceFile := filepath.Join(dir, "evidence")
+		write(t, evidenceFile, std(t, st.Evidence))
+		if out := runMcert(t, 0, "verify", "--file", docFile, "--cms", sigFile, "--server", s.PublicURL, "--evidence", evidenceFile); !strings.Contains(out, "good at signing time") {
+			t.Fatalf("mcert verify of %s: %s", sig.Name, out)
+		}
 		write(t, docFile, append(contents[sig.Name], '!'))
+		runMcert(t, 1, "verify", "--file", docFile, "--cms", sigFile, "--server", s.PublicURL, "--evidence", evidenceFile)
 		if out, err := opensslFails(verify...); err == nil {
 			t.Fatalf("openssl cms -verify accepted a tampered %s: %s", sig.Name, out)
 		}
@@ -246,10 +252,12 @@ func TestSignRefusals(t *testing.T) {
 
 	// Approval by a phone of another citizen, forced to answer with its own key.
 	other2 := s.issueCard(t, "林小華", "B234567894", authn.IssueOptions{})
-	e := registerAndShowQR(t, s, other2)
+	b2 := s.loggedIn(t, other2)
+	b2.do("POST", "/api/v1/account", map[string]string{"email": "lin@example.tw", "phone": "0987654321"}).want(t, 201)
+	bind := b2.do("POST", "/api/v1/bindings", nil).want(t, 201).json(t)
 	p2, _ := phone.Open(t.TempDir() + "/phone2.json")
 	ph2 := &phone.Client{HTTP: http.DefaultClient, Phone: p2}
-	if _, err := ph2.Bind(context.Background(), e.binding["qr_text"].(string), "Other", phone.CreateOptions{}); err != nil {
+	if _, err := ph2.Bind(context.Background(), bind["qr_text"].(string), "Other", phone.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	inbox, err := ph.Inbox(context.Background(), s.PublicURL)
@@ -282,6 +290,9 @@ func TestSignRefusals(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	sp.call("POST", "/api/v1/sign/requests", request(nil)).want(t, 201)
+	inbox, _ = ph.Inbox(context.Background(), s.PublicURL)
+	token = inbox[len(inbox)-1].Token
 	if _, err := ph.ApproveSign(context.Background(), s.PublicURL, token, phone.GetOptions{}); !isAPIError(err, 403, "no_signing_certificate") {
 		t.Fatalf("approval with a revoked certificate: %v", err)
 	}
@@ -299,7 +310,7 @@ func TestSignRefusals(t *testing.T) {
 		}
 	}
 	var finish json.RawMessage
-	recorder := &recordingClient{inner: http.DefaultClient, path: "/api/v1/phone/sign/finish", body: &finish}
+	recorder := &recordingClient{inner: http.DefaultTransport, path: "/api/v1/phone/sign/finish", body: &finish}
 	if _, err := (&phone.Client{HTTP: &http.Client{Transport: recorder}, Phone: ph.Phone}).ApproveSign(context.Background(), s.PublicURL, fresh, phone.GetOptions{}); err != nil {
 		t.Fatalf("approve with the new certificate: %v", err)
 	}
@@ -323,7 +334,7 @@ func TestSignRefusals(t *testing.T) {
 
 // recordingClient keeps the body of the last request to path.
 type recordingClient struct {
-	inner *http.Client
+	inner http.RoundTripper
 	path  string
 	body  *json.RawMessage
 }
@@ -336,7 +347,7 @@ func (r *recordingClient) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		*r.body = data
 	}
-	return r.inner.Transport.RoundTrip(req)
+	return r.inner.RoundTrip(req)
 }
 
 // opensslFails runs openssl, which the caller expects to refuse.
