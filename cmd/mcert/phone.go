@@ -244,15 +244,16 @@ func (f *answerFlags) define(fs *flag.FlagSet) {
 }
 
 // parse parses the flags and picks the request to answer: the one given with --token, or else
-// the only one waiting, so that the user never answers a request they have not chosen. A
-// token not in the inbox is answered as a login's.
-func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string) (*phone.Client, phone.InboxRequest, error) {
+// the only one waiting, so that the user never answers a request they have not chosen. An
+// approval needs the request's kind, which the inbox tells: a token not in it is approved as a
+// login's; a denial of a token given needs no inbox.
+func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string, approve bool) (*phone.Client, phone.InboxRequest, error) {
 	if err := parseFlags(fs, args); err != nil {
 		return nil, phone.InboxRequest{}, err
 	}
 	c, err := f.client()
-	if err != nil {
-		return nil, phone.InboxRequest{}, err
+	if err != nil || f.token != "" && !approve {
+		return c, phone.InboxRequest{Token: f.token}, err
 	}
 	requests, err := c.Inbox(ctx, f.server)
 	if err != nil {
@@ -282,7 +283,7 @@ func (f *answerFlags) parse(ctx context.Context, fs *flag.FlagSet, args []string
 func runPhoneApprove(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var f answerFlags
 	f.define(fs)
-	c, r, err := f.parse(ctx, fs, args)
+	c, r, err := f.parse(ctx, fs, args, true)
 	if err != nil {
 		return err
 	}
@@ -305,7 +306,7 @@ func runPhoneApprove(ctx context.Context, fs *flag.FlagSet, args []string, stdou
 func runPhoneDeny(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	var f answerFlags
 	f.define(fs)
-	c, r, err := f.parse(ctx, fs, args)
+	c, r, err := f.parse(ctx, fs, args, false)
 	if err != nil {
 		return err
 	}
