@@ -42,6 +42,7 @@ var (
 	loginPage      = page{"login.html", "login.title", "login.js", []string{"common.", "error.", "login."}}
 	phoneBindPage  = page{"phone-bind.html", "mbind.title", "phone-bind.js", []string{"common.", "error.", "phone.", "mbind."}}
 	phoneLoginPage = page{"phone-login.html", "mlogin.title", "phone-login.js", []string{"common.", "error.", "phone.", "mlogin."}}
+	phoneSignPage  = page{"phone-sign.html", "msign.title", "phone-sign.js", []string{"common.", "error.", "phone.", "msign."}}
 	phoneInboxPage = page{"phone-inbox.html", "minbox.title", "phone-inbox.js", []string{"common.", "error.", "phone.", "minbox."}}
 	demoPage       = page{"demo.html", "demo.title", "", nil}
 	errorPage      = page{"error.html", "errorpage.title", "", nil}
@@ -71,6 +72,7 @@ func (s *Server) pageRoutes() {
 	s.echo.GET("/", s.homePage)
 	s.echo.GET("/m/bind", s.page(phoneBindPage))   // the token is in the fragment, for the script
 	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
+	s.echo.GET("/m/sign", s.page(phoneSignPage))   // the token is in the fragment, as for a login
 	s.echo.GET("/m/inbox", s.page(phoneInboxPage)) // the device token is in the browser's storage
 	s.echo.GET("/login/:id", s.loginPageFor)       // the script reads the id from the path
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
 	"fmt"
@@ -18,7 +20,11 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/pki"
 	"github.com/mcert/mcert/qr"
+	"github.com/mcert/mcert/signing"
+	"github.com/mcert/mcert/storage"
 )
 
 // chromiumPath finds Debian's Chromium, which .ci/run installs. Without it the browser tests
@@ -305,6 +311,32 @@ func TestBrowserJourney(t *testing.T) {
 	waitFor(t, desk, "the demo logged in", `location.pathname === "/demo/callback" && (document.querySelector("#claims")?.textContent || "").includes("王小明")`)
 	screenshot(t, desk, "demo-done-zh")
 
+	// A signing request shown as a QR code on a website's page, approved on the phone's page.
+	signer := storage.Client{ID: "land-office", Name: "地政事務所", Sign: true}
+	digest := sha256.Sum256([]byte("土地買賣契約書"))
+	started, err := s.service.StartSign(context.Background(), signer, binding.SignRequest{
+		Text: "簽署土地買賣契約", Format: "cms", Documents: []signing.Document{{Name: "買賣契約.pdf", Digest: digest[:]}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	browse(t, phoneTab, chromedp.Navigate(qr.SignText(s.PublicURL, started.QRToken)))
+	waitFor(t, phoneTab, "the signing request on the phone", `(document.querySelector("#documents")?.textContent || "").includes("買賣契約.pdf")`)
+	if text := textOf(t, phoneTab, "#sign-text"); text != "簽署土地買賣契約" {
+		t.Fatalf("the phone shows the text %q", text)
+	}
+	screenshot(t, phoneTab, "phone-sign-zh")
+	click(t, phoneTab, "#approve-button")
+	waitFor(t, phoneTab, "the phone signed", `document.querySelector("#result")?.dataset.status === "approved"`)
+	screenshot(t, phoneTab, "phone-signed-zh")
+	st, err := s.service.SignStatus(context.Background(), signer.ID, started.ID)
+	if err != nil || st.Status != "approved" || len(st.Signatures) != 1 {
+		t.Fatalf("the signing request after the phone's page approved: %+v, %v", st, err)
+	}
+	if _, err := pki.VerifyCMS(st.Signatures[0], []byte("土地買賣契約書"), caPool(t, s)); err != nil {
+		t.Fatalf("the signature made on the phone's page: %v", err)
+	}
+
 	// In English from here on (the cookie holds for every tab): a phone without user
 	// verification is refused, visibly.
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/?lang=en"))
@@ -360,4 +392,14 @@ func TestBrowserPagesInEnglish(t *testing.T) {
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/?lang=zh-TW"))
 	waitFor(t, desk, "the Chinese page", `document.documentElement.lang.startsWith("zh")`)
 	screenshot(t, desk, "home-zh")
+}
+
+// caPool is the server's signing CA, as relying parties trust it.
+func caPool(t *testing.T, s *server) *x509.CertPool {
+	t.Helper()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(get(t, s.PublicURL+"/pki/ca.pem", "application/x-pem-file")) {
+		t.Fatal("GET /pki/ca.pem holds no certificate")
+	}
+	return pool
 }

@@ -11,13 +11,15 @@ function render(r) {
   list.replaceChildren(...r.requests.map((q) => {
     const li = document.createElement("li");
     const a = document.createElement("a");
-    a.href = "/m/login#" + q.token;
-    a.textContent = t("minbox.request", { client: q.client_name, time: time(q.expires_at) });
+    const sign = q.kind === "sign";
+    a.href = (sign ? "/m/sign#" : "/m/login#") + q.token;
+    a.textContent = t(sign ? "minbox.sign_request" : "minbox.request", { client: q.client_name, time: time(q.expires_at) });
     li.append(a);
-    if (q.binding_message) {
+    const message = sign ? q.text : q.binding_message;
+    if (message) {
       const m = document.createElement("p");
       m.className = "hint";
-      m.textContent = q.binding_message;
+      m.textContent = message;
       li.append(m);
     }
     return li;
