@@ -61,6 +61,7 @@ type ClientChange struct {
 	PostLogoutRedirectURIs *[]string
 	CitizenID              *bool
 	CIBA                   *bool
+	Sign                   *bool
 	IDTokenAlg             *string
 	Disabled               *bool
 
@@ -86,6 +87,8 @@ func ClientChangeFrom(fields map[string]json.RawMessage) ClientChange {
 			ch.CitizenID, problem = field[bool](name, raw, "true or false")
 		case "ciba":
 			ch.CIBA, problem = field[bool](name, raw, "true or false")
+		case "sign":
+			ch.Sign, problem = field[bool](name, raw, "true or false")
 		case "id_token_signed_response_alg":
 			ch.IDTokenAlg, problem = field[string](name, raw, "a string")
 		case "disabled":
@@ -95,7 +98,7 @@ func ClientChangeFrom(fields map[string]json.RawMessage) ClientChange {
 		case "client_id", "public", "created_at":
 			problem = fmt.Sprintf("%s cannot be changed: register a new client instead", name)
 		default:
-			problem = fmt.Sprintf("unknown field %q: a client has name, redirect_uris, post_logout_redirect_uris, citizen_id, ciba, id_token_signed_response_alg and disabled", name)
+			problem = fmt.Sprintf("unknown field %q: a client has name, redirect_uris, post_logout_redirect_uris, citizen_id, ciba, sign, id_token_signed_response_alg and disabled", name)
 		}
 		if problem != "" {
 			ch.problems = append(ch.problems, problem)
@@ -115,7 +118,7 @@ func field[T any](name string, raw json.RawMessage, what string) (*T, string) {
 
 // metadata reports whether the change edits more than whether the client is disabled.
 func (ch ClientChange) metadata() bool {
-	return ch.Name != nil || ch.RedirectURIs != nil || ch.PostLogoutRedirectURIs != nil || ch.CitizenID != nil || ch.CIBA != nil || ch.IDTokenAlg != nil
+	return ch.Name != nil || ch.RedirectURIs != nil || ch.PostLogoutRedirectURIs != nil || ch.CitizenID != nil || ch.CIBA != nil || ch.Sign != nil || ch.IDTokenAlg != nil
 }
 
 func (ch ClientChange) apply(c storage.Client) storage.Client {
@@ -134,6 +137,9 @@ func (ch ClientChange) apply(c storage.Client) storage.Client {
 	if ch.CIBA != nil {
 		c.CIBA = *ch.CIBA
 	}
+	if ch.Sign != nil {
+		c.Sign = *ch.Sign
+	}
 	if ch.IDTokenAlg != nil {
 		c.IDTokenAlg = *ch.IDTokenAlg
 	}
@@ -146,7 +152,7 @@ func (ch ClientChange) apply(c storage.Client) storage.Client {
 func specOf(c storage.Client) ClientSpec {
 	return ClientSpec{
 		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, IDTokenAlg: c.IDTokenAlg,
+		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, Sign: c.Sign, IDTokenAlg: c.IDTokenAlg,
 	}
 }
 

@@ -139,6 +139,7 @@ func runRPEdit(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 	fs.Var(&logouts, "post-logout-redirect-uri", "a URI to return to after logout: the ones given replace them all (--post-logout-redirect-uri '' for none)")
 	citizenID := fs.Bool("citizen-id", false, "whether it may receive the citizen_id claim: --citizen-id or --citizen-id=false")
 	ciba := fs.Bool("ciba", false, "whether it may start decoupled (push) logins: --ciba or --ciba=false")
+	sign := fs.Bool("sign", false, "whether it may ask citizens to sign: --sign or --sign=false")
 	alg := fs.String("id-token-alg", "", "id_token_signed_response_alg: RS256 or ES256")
 	return clientCommand(ctx, fs, args, "use its admin API: PATCH /api/v1/admin/clients/<id>", func(clients provider.Clients, id string) error {
 		var ch provider.ClientChange
@@ -156,12 +157,14 @@ func runRPEdit(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.W
 				ch.CitizenID = citizenID
 			case "ciba":
 				ch.CIBA = ciba
+			case "sign":
+				ch.Sign = sign
 			case "id-token-alg":
 				ch.IDTokenAlg = alg
 			}
 		})
 		if !changed {
-			fmt.Fprintln(fs.Output(), "give what to change: --name, --redirect-uri, --post-logout-redirect-uri, --citizen-id, --ciba or --id-token-alg")
+			fmt.Fprintln(fs.Output(), "give what to change: --name, --redirect-uri, --post-logout-redirect-uri, --citizen-id, --ciba, --sign or --id-token-alg")
 			fs.Usage()
 			return errUsage
 		}
