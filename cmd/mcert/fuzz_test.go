@@ -141,6 +141,26 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 	})
 }
 
+// FuzzSignRequests sends arbitrary signing requests of a client registered for signing:
+// whatever is refused is answered with a code and stores nothing.
+func FuzzSignRequests(f *testing.F) {
+	s := startServer(f)
+	boundCitizen(f, s)
+	rp := s.relyingParty(f, "地政事務所", provider.ClientSpec{Sign: true})
+	auth := http.Header{}
+	req, _ := http.NewRequest("POST", "/", nil)
+	req.SetBasicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
+	auth.Set("Authorization", req.Header.Get("Authorization"))
+	digest := strings.Repeat("A", 43)
+	f.Add([]byte(`{"login_hint":"A123456789","text":"簽署","format":"cms","documents":[{"name":"a.pdf","digest":"` + digest + `"}]}`))
+	f.Add([]byte(`{"text":"確認","format":"raw","documents":[{"name":"a","digest":"` + digest + `="},{"name":"b","digest":"` + digest + `"}]}`))
+	f.Add([]byte(`{"text":"‮","format":"cms","documents":[{"name":"","digest":""}]}`))
+	f.Add([]byte(`{"client_id":"x","client_secret":"y","text":"t","format":"cms","documents":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		fuzzRequest(t, s, "/api/v1/sign/requests", "application/json", auth, body)
+	})
+}
+
 // FuzzJSONEndpoints sends arbitrary bodies to every JSON endpoint with a live session: the
 // first byte picks the endpoint.
 func FuzzJSONEndpoints(f *testing.F) {
@@ -150,6 +170,7 @@ func FuzzJSONEndpoints(f *testing.F) {
 	paths := []string{
 		"/api/v1/account", "/api/v1/phone/bind/begin", "/api/v1/phone/login/begin",
 		"/api/v1/phone/login/deny", "/api/v1/bindings", "/api/v1/account/suspend",
+		"/api/v1/phone/sign/begin", "/api/v1/phone/sign/finish",
 	}
 	token := tokenOf(f, e.binding["qr_text"].(string))
 	f.Add(byte(0), []byte(`{"email":"a@b.tw","phone":"0912345678"}`))
