@@ -753,12 +753,12 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 	// A signing request's signatures are made now that the phone's approval checked out, and
 	// kept only if the transaction below finds everything still as it was.
 	var signed func(storage.Tx, *storage.Login) error
-	event := EventLogin
+	event := storage.Event{Type: EventLogin}
 	if l.Kind == storage.LoginSign {
-		if signed, err = s.sign(ctx, l, approver, credential, now); err != nil {
+		if signed, event.Detail, err = s.sign(ctx, l, approver, credential, now); err != nil {
 			return l, approver, err
 		}
-		event = EventSign
+		event.Type = EventSign
 	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		l, err := tx.Login(l.Hash)
@@ -801,7 +801,8 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 		if err := tx.PutLogin(l); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, storage.Event{Type: event, ClientID: l.ClientID, AccountID: d.AccountID, DeviceID: d.ID})
+		event.ClientID, event.AccountID, event.DeviceID = l.ClientID, d.AccountID, d.ID
+		return s.event(ctx, tx, event)
 	})
 	return l, approver, err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -252,30 +253,31 @@ func (s *Service) FinishSign(ctx context.Context, token string, credential []byt
 
 // sign makes the signatures of the signing request l, which the device d has just approved
 // with credential, and returns what records them in l, inside the transaction that approves
-// it: there the certificate must still be unrevoked.
-func (s *Service) sign(ctx context.Context, l storage.Login, d storage.Device, credential []byte, now time.Time) (func(storage.Tx, *storage.Login) error, error) {
+// it (there the certificate must still be unrevoked), and the detail of its audit event: the
+// evidence's SHA-256, which ties the evidence the relying party keeps to the log.
+func (s *Service) sign(ctx context.Context, l storage.Login, d storage.Device, credential []byte, now time.Time) (func(storage.Tx, *storage.Login) error, string, error) {
 	p, err := readSignPayload(l)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	cert, err := s.DeviceCertificate(ctx, d.ID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return nil, mcert.NoSigningCertificate.New()
+		return nil, "", mcert.NoSigningCertificate.New()
 	}
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	key, err := x509.ParsePKCS8PrivateKey(cert.PrivateKey)
 	if err != nil {
-		return nil, fmt.Errorf("the signing key of certificate %x: %w", cert.Serial, err)
+		return nil, "", fmt.Errorf("the signing key of certificate %x: %w", cert.Serial, err)
 	}
 	signer, ok := key.(crypto.Signer)
 	if !ok {
-		return nil, fmt.Errorf("the signing key of certificate %x signs nothing", cert.Serial)
+		return nil, "", fmt.Errorf("the signing key of certificate %x signs nothing", cert.Serial)
 	}
 	ca, err := s.CA(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	p.Signatures = make([][]byte, len(p.Request.Documents))
 	for i, doc := range p.Request.Documents {
@@ -285,24 +287,25 @@ func (s *Service) sign(ctx context.Context, l storage.Login, d storage.Device, c
 			p.Signatures[i], err = pki.SignRaw(rand.Reader, doc.Digest, signer)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("sign document %d: %w", i+1, err)
+			return nil, "", fmt.Errorf("sign document %d: %w", i+1, err)
 		}
 	}
 	u, err := url.Parse(s.PublicURL)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	p.Certificate = cert.DER
 	if p.Evidence, err = (signing.Evidence{
 		V: 1, Request: p.Request, Challenge: p.Challenge, Credential: json.RawMessage(credential), DeviceID: d.ID,
 		PublicKey: d.PublicKey, RPID: u.Hostname(), Origin: u.Scheme + "://" + u.Host, Certificate: cert.DER, SignedAt: now,
 	}).Marshal(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	payload, err := json.Marshal(p)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	sum := sha256.Sum256(p.Evidence)
 	return func(tx storage.Tx, l *storage.Login) error {
 		c, err := tx.Certificate(cert.Serial)
 		if err != nil {
@@ -313,5 +316,5 @@ func (s *Service) sign(ctx context.Context, l storage.Login, d storage.Device, c
 		}
 		l.Request = payload
 		return nil
-	}, nil
+	}, fmt.Sprintf("evidence sha256:%x", sum), nil
 }

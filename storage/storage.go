@@ -261,6 +261,9 @@ type Event struct {
 	DeviceID  string
 	Actor     string // masked national ID of the card, or "operator"
 	IP        string // masked
+	// Detail is what the event concerns beyond its type: for a signature, the SHA-256 of the
+	// approval's evidence, which ties the relying party's copy to the log.
+	Detail string
 }
 
 // Store is everything mcert keeps. A use case reads, checks and writes in one transaction, so

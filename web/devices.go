@@ -117,10 +117,14 @@ func (s *Server) eventsPage(c echo.Context, events []storage.Event, limit int) e
 	}
 	views := make([]map[string]any, 0, len(events))
 	for _, e := range events {
-		views = append(views, map[string]any{
+		v := map[string]any{
 			"id": e.ID, "time": rfc3339(e.Time), "type": e.Type, "outcome": e.Outcome, "reason": e.Reason,
 			"client_id": e.ClientID, "client_name": names[e.ClientID], "device_id": e.DeviceID, "actor": e.Actor, "ip": e.IP,
-		})
+		}
+		if e.Detail != "" {
+			v["detail"] = e.Detail
+		}
+		views = append(views, v)
 	}
 	var next any
 	if len(events) == limit {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -132,6 +133,15 @@ func TestSignEndToEnd(t *testing.T) {
 	st := sp.poll(id)
 	if st.Status != "approved" || len(st.Signatures) != 2 || st.Certificate == "" || st.Evidence == "" {
 		t.Fatalf("after the approval: %+v", st)
+	}
+	// The audit log holds the signature, tied to the evidence the relying party keeps.
+	events, err := s.service.ListEvents(context.Background(), "", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(std(t, st.Evidence))
+	if e := events[0]; e.Type != "sign" || e.ClientID != sp.id || e.DeviceID == "" || e.Detail != fmt.Sprintf("evidence sha256:%x", sum) {
+		t.Fatalf("the audit log's newest event: %+v", e)
 	}
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")

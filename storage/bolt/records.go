@@ -506,6 +506,7 @@ type eventRecord struct {
 	DeviceID  string    `json:"device_id"`
 	Actor     string    `json:"actor"`
 	IP        string    `json:"ip"`
+	Detail    string    `json:"detail,omitempty"`
 }
 
 func toEvent(e storage.Event) eventRecord {
@@ -521,6 +522,7 @@ func toEvent(e storage.Event) eventRecord {
 		DeviceID:  e.DeviceID,
 		Actor:     e.Actor,
 		IP:        e.IP,
+		Detail:    e.Detail,
 	}
 }
 
@@ -536,5 +538,6 @@ func fromEvent(r eventRecord) storage.Event {
 		DeviceID:  r.DeviceID,
 		Actor:     r.Actor,
 		IP:        r.IP,
+		Detail:    r.Detail,
 	}
 }

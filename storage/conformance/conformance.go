@@ -2450,6 +2450,7 @@ func event(i int) storage.Event {
 		e.DeviceID = fmt.Sprintf("device-%d", i)
 		e.Actor = fmt.Sprintf("A12****%03d", i)
 		e.IP = fmt.Sprintf("198.51.%d.0/24", i)
+		e.Detail = fmt.Sprintf("evidence sha256:%064x", i)
 	}
 	return e
 }

@@ -280,9 +280,9 @@ func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 	id, err := one(t, "append event", func(row pgx.Row) (int64, error) {
 		var id int64
 		return id, row.Scan(&id)
-	}, `INSERT INTO events (time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
-		stamp(e.Time), e.AccountID, e.Type, e.Outcome, e.Reason, e.ClientID, e.DeviceID, e.Actor, e.IP)
+	}, `INSERT INTO events (time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip, detail)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
+		stamp(e.Time), e.AccountID, e.Type, e.Outcome, e.Reason, e.ClientID, e.DeviceID, e.Actor, e.IP, e.Detail)
 	if err != nil {
 		return storage.Event{}, err
 	}
@@ -314,12 +314,12 @@ func (t *txn) Events(accountID, before string, limit int) ([]storage.Event, erro
 }
 
 // eventColumns are what scanEvent reads.
-const eventColumns = "id, time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip"
+const eventColumns = "id, time_ns, account_id, type, outcome, reason, client_id, device_id, actor, ip, detail"
 
 func scanEvent(row pgx.Row) (storage.Event, error) {
 	var e storage.Event
 	var id int64
-	err := row.Scan(&id, timeDst{&e.Time}, &e.AccountID, &e.Type, &e.Outcome, &e.Reason, &e.ClientID, &e.DeviceID, &e.Actor, &e.IP)
+	err := row.Scan(&id, timeDst{&e.Time}, &e.AccountID, &e.Type, &e.Outcome, &e.Reason, &e.ClientID, &e.DeviceID, &e.Actor, &e.IP, &e.Detail)
 	e.ID = eventID(id)
 	return e, err
 }

@@ -16,3 +16,6 @@ CREATE INDEX certificates_revoked ON certificates (revoked_ns, serial) WHERE rev
 
 -- Relying parties registered for signing.
 ALTER TABLE clients ADD COLUMN sign boolean NOT NULL DEFAULT false;
+
+-- What an event concerns beyond its type: for a signature, its evidence's SHA-256.
+ALTER TABLE events ADD COLUMN detail text NOT NULL DEFAULT '';
