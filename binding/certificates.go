@@ -104,7 +104,7 @@ func (s *Service) newCertificate(ca *pki.CA, a storage.Account, d storage.Device
 	}
 	der, err := ca.Issue(rand.Reader, pki.IssueRequest{
 		PublicKey: key.Public(),
-		Subject:   pki.Subject{Name: a.Name, MaskedID: authn.MaskCitizenID(a.CitizenID)},
+		Subject:   s.certificateSubject(a),
 		Serial:    serial,
 		NotBefore: now, NotAfter: d.ExpiresAt,
 		CRLURL: s.PublicURL + "/pki/ca.crl", OCSPURL: s.PublicURL + "/pki/ocsp",
@@ -120,6 +120,16 @@ func (s *Service) newCertificate(ca *pki.CA, a storage.Account, d storage.Device
 		Serial: serial.Bytes(), DeviceID: d.ID, AccountID: a.ID, DER: der, PrivateKey: pkcs8,
 		CreatedAt: now, NotAfter: d.ExpiresAt,
 	}, nil
+}
+
+// certificateSubject names the citizen by the masked ID, or the whole one if the operator
+// asks for it.
+func (s *Service) certificateSubject(a storage.Account) pki.Subject {
+	sub := pki.Subject{Name: a.Name, MaskedID: authn.MaskCitizenID(a.CitizenID)}
+	if s.CertificateCitizenID {
+		sub.CitizenID = a.CitizenID
+	}
+	return sub
 }
 
 // revokeCertificates revokes the device's certificates that are not revoked yet.
@@ -202,4 +212,44 @@ func (s *Service) OCSP(ctx context.Context, request []byte) ([]byte, error) {
 		return nil, err
 	}
 	return ca.OCSP(request, s.now(), func(serial *big.Int) (pki.Status, error) { return s.CertificateStatus(ctx, serial) })
+}
+
+// CACSR is a certificate request for mcert's CA key, for an operator's own root to certify
+// the CA (mcert pki csr).
+func (s *Service) CACSR(ctx context.Context) ([]byte, error) {
+	ca, err := s.CA(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ca.CSR(rand.Reader)
+}
+
+// InstallCAChain replaces mcert's self-signed CA certificate by chainPEM, a certificate for the
+// same key from the operator's root followed by its chain to that root (mcert pki install).
+// The phones' certificates issued before keep chaining to the self-signed one; instances pick
+// the new chain up when they start.
+func (s *Service) InstallCAChain(ctx context.Context, chainPEM []byte) (*pki.CA, error) {
+	var installed *pki.CA
+	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+		v, err := tx.Secret(caSecret)
+		if errors.Is(err, storage.ErrNotFound) {
+			return errors.New("there is no signing CA yet: mcert pki csr makes it")
+		}
+		if err != nil {
+			return err
+		}
+		ca, err := decodeCA(v)
+		if err != nil {
+			return fmt.Errorf("signing CA in the store: %w", err)
+		}
+		if installed, err = ca.WithChain(chainPEM); err != nil {
+			return err
+		}
+		return tx.PutSecret(caSecret, encodeCA(installed))
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.keys.Store(caSecret, installed)
+	return installed, nil
 }

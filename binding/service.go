@@ -44,6 +44,9 @@ type Service struct {
 
 	// DeviceLimit is how many usable devices an account may have (0: 5).
 	DeviceLimit int
+	// CertificateCitizenID: the phones' signing certificates hold the whole national ID,
+	// where they hold the masked one by default.
+	CertificateCitizenID bool
 	// DevicePolicy is which phones' keys a binding accepts (the zero policy: all).
 	DevicePolicy DevicePolicy
 	// Limits are the rate limits (zero fields: the defaults).

@@ -33,6 +33,8 @@ var commands = map[string]command{
 	"phone inbox":      {"list the login requests waiting for this phone", runPhoneInbox},
 	"phone approve":    {"approve a waiting login request (--token, or the only one)", runPhoneApprove},
 	"phone deny":       {"refuse a waiting login request (--token, or the only one)", runPhoneDeny},
+	"pki csr":          {"print a certificate request for the signing CA's key, for the operator's own root to certify", runPKICSR},
+	"pki install":      {"install the CA certificate the operator's root issued, with its chain", runPKIInstall},
 	"rp add":           {"register a relying party (with a bbolt store, while the server is stopped; the admin API does it live)", runRPAdd},
 	"rp list":          {"list the relying parties (with a bbolt store, while the server is stopped; the admin API does it live)", runRPList},
 	"rp edit":          {"change a relying party's name, redirect URIs, claims or CIBA (with a bbolt store, while the server is stopped; the admin API does it live)", runRPEdit},

@@ -3,7 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/pem"
 	"math/big"
@@ -58,6 +62,15 @@ func TestSigningCertificate(t *testing.T) {
 	subject := openssl(t, "x509", "-in", certFile, "-noout", "-subject", "-nameopt", "utf8,sep_comma_plus_space")
 	if !strings.Contains(subject, "A12****789") || !strings.Contains(subject, "王小明") || strings.Contains(subject, "A123456789") {
 		t.Fatalf("subject %q: want the name and the masked ID, never the whole ID", subject)
+	}
+	whole := startServer(t, func(c *Config) { c.CertificateCitizenID = true })
+	wholePhone, _ := boundCitizen(t, whole)
+	wc, err := whole.service.DeviceCertificate(context.Background(), wholePhone.Phone.Credentials()[0].DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parsed, _ := x509.ParseCertificate(wc.DER); parsed.Subject.SerialNumber != "A123456789" {
+		t.Fatalf("with --certificate-citizen-id the subject is %v", parsed.Subject)
 	}
 	status := func(want string) {
 		t.Helper()
@@ -193,4 +206,65 @@ func openssl(t *testing.T, args ...string) string {
 		t.Fatalf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
+}
+
+// TestOperatorRootCA: the operator's own root certifies mcert's signing CA (mcert pki csr and
+// install); the server then publishes the chain, and a phone bound after it has a certificate
+// that verifies with only the operator's root trusted. A chain for another key is refused.
+func TestOperatorRootCA(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.Now = time.Now })
+	get(t, s.PublicURL+"/pki/ca.pem", "application/x-pem-file") // the CA is made on first use
+	dir := s.Config.DataDir
+	s.stop()
+
+	block, _ := pem.Decode([]byte(runMcert(t, 0, "pki", "csr", "--data", dir)))
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil || csr.CheckSignature() != nil {
+		t.Fatalf("mcert pki csr: %v", err)
+	}
+	rootKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	root := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "內政部 operator root"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(20, 0, 0),
+		IsCA: true, BasicConstraintsValid: true, MaxPathLen: 1, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+	}
+	rootDER, err := x509.CreateCertificate(rand.Reader, root, root, rootKey.Public(), rootKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ = x509.ParseCertificate(rootDER)
+	issue := func(pub any) []byte {
+		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+			SerialNumber: big.NewInt(2), Subject: csr.Subject, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(10, 0, 0),
+			IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		}, root, pub, rootKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: rootDER})...)
+	}
+	chainFile := filepath.Join(t.TempDir(), "chain.pem")
+	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	write(t, chainFile, issue(otherKey.Public()))
+	runMcert(t, 1, "pki", "install", "--data", dir, "--chain", chainFile)
+	write(t, chainFile, issue(csr.PublicKey))
+	if out := runMcert(t, 0, "pki", "install", "--data", dir, "--chain", chainFile); !strings.Contains(out, "內政部 operator root") {
+		t.Fatalf("mcert pki install: %s", out)
+	}
+
+	s2 := startServer(t, func(c *Config) { c.DataDir, c.Now = dir, time.Now })
+	intermediates := x509.NewCertPool()
+	if !intermediates.AppendCertsFromPEM(get(t, s2.PublicURL+"/pki/ca.pem", "application/x-pem-file")) {
+		t.Fatal("no CA certificate published")
+	}
+	ph, _ := boundCitizen(t, s2)
+	c, err := s2.service.DeviceCertificate(context.Background(), ph.Phone.Credentials()[0].DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(c.DER)
+	roots := x509.NewCertPool()
+	roots.AddCert(root)
+	if _, err := cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageEmailProtection}}); err != nil {
+		t.Fatalf("a phone's certificate under the operator's root: %v", err)
+	}
 }

@@ -51,14 +51,17 @@ type Config struct {
 	// empty: "ocsp,crl" with --card-ca, "none" for the development CA.
 	CardRevocation string
 	CardAgentURL   string
-	AdminToken     string        // bearer token of the admin API; empty: the store's, made on first start into DataDir/admin-token
-	TLSCert        string        // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
-	TLSKey         string        // PEM private key of TLSCert
-	DeviceLimit    int           // usable phones per account
-	DebugAddr      string        // where to serve Go's profiler (net/http/pprof); empty: nowhere
-	AuditRetention time.Duration // how long audit events are kept; 0: binding.DefaultAuditRetention
-	AdminAddr      string        // a second listener for the operator: the admin API and /metrics; empty: none
-	KeyFile        string        // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
+	AdminToken     string // bearer token of the admin API; empty: the store's, made on first start into DataDir/admin-token
+	TLSCert        string // PEM certificate chain to serve HTTPS with; empty: plain HTTP (behind a TLS proxy)
+	TLSKey         string // PEM private key of TLSCert
+	DeviceLimit    int    // usable phones per account
+	// CertificateCitizenID puts the whole national ID in the phones' signing certificates,
+	// where the masked one is by default.
+	CertificateCitizenID bool
+	DebugAddr            string        // where to serve Go's profiler (net/http/pprof); empty: nowhere
+	AuditRetention       time.Duration // how long audit events are kept; 0: binding.DefaultAuditRetention
+	AdminAddr            string        // a second listener for the operator: the admin API and /metrics; empty: none
+	KeyFile              string        // the key that seals signing keys and secrets in the store; empty: DataDir/mcert.key
 	// Dev allows development mode (the development card CA, the demo relying party) at a public
 	// URL other than http://localhost.
 	Dev bool
@@ -272,7 +275,7 @@ func (m *Main) Open() error {
 	policy, _ := binding.ParseDevicePolicy(cfg.DevicePolicy) // Validate has read it
 	m.service = &binding.Service{
 		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
-		DeviceLimit: cfg.DeviceLimit, DevicePolicy: policy, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
+		DeviceLimit: cfg.DeviceLimit, CertificateCitizenID: cfg.CertificateCitizenID, DevicePolicy: policy, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
 	var handler *web.Server // the provider's error pages are the web layer's, made below
 	prov, err := provider.New(context.Background(), provider.Config{
@@ -698,6 +701,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.Var((*stringsFlag)(&cfg.CardCRL), "card-crl", "CRL file of a card CA (PEM or DER; repeatable), re-read when it changes and on SIGHUP; without one, the CRLs are fetched from the cards' distribution points and kept current")
 	fs.StringVar(&cfg.CardRevocation, "card-revocation", "", `how card revocation is checked: "ocsp,crl" (the OCSP responder the card names, then the CRL when it cannot answer; the default with --card-ca), "crl", "ocsp", or "none" (the development CA's default)`)
 	fs.IntVar(&cfg.DeviceLimit, "device-limit", 5, "how many usable phones one account may have bound")
+	fs.BoolVar(&cfg.CertificateCitizenID, "certificate-citizen-id", false, "put the whole national ID in the phones' signing certificates (serialNumber), which otherwise hold the masked one; for a relying party that must identify the signer from the certificate alone")
 	fs.Var((*stringsFlag)(&cfg.AttestationRoots), "attestation-roots", "PEM file of attestation root certificates (one or a bundle; repeatable): a phone whose attestation chains to one is trusted as hardware")
 	fs.StringVar(&cfg.DevicePolicy, "device-policy", "", `which phones' keys a binding accepts: "synced=accept|refuse,unattested=accept|refuse" (synced: backup-eligible passkeys; unattested: keys whose attestation is not trusted); default: accept both`)
 	fs.StringVar(&cfg.FIDOMDS, "fido-mds", "", "FIDO Metadata Service (MDS3) blob, the JWT file from https://mds3.fidoalliance.org/: a phone whose attestation chains to its AAGUID's roots is trusted as hardware")
