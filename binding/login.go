@@ -245,24 +245,8 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval, RequiredACR: requiredACR,
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		noUser := mcert.UnknownUserID.New()
-		a, err := tx.AccountByCitizen(citizenID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return noUser
-		}
+		a, err := s.waitingFor(tx, citizenID, now, mcert.UnknownUserID)
 		if err != nil {
-			return err
-		}
-		devices, err := s.usableDevices(tx, a)
-		if err != nil {
-			return err
-		}
-		if len(devices) == 0 {
-			return noUser
-		}
-		// Counted in the transaction that adds one, so that requests racing for the last
-		// place cannot all take it.
-		if err := checkPending(tx, a, now); err != nil {
 			return err
 		}
 		l.AccountID = a.ID
@@ -272,6 +256,28 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 		return "", time.Time{}, err
 	}
 	return id, l.ExpiresAt, nil
+}
+
+// waitingFor is the account of the citizen a decoupled request names, which may take one more:
+// one unknown, or without a usable phone, is noUser, the same answer for both so that the
+// endpoint does not tell who is enrolled. It is counted in the transaction that adds the
+// request, so that requests racing for the last place cannot all take it.
+func (s *Service) waitingFor(tx storage.ReadTx, citizenID string, now time.Time, noUser *mcert.Code) (storage.Account, error) {
+	a, err := tx.AccountByCitizen(citizenID)
+	if errors.Is(err, storage.ErrNotFound) {
+		return a, noUser.New()
+	}
+	if err != nil {
+		return a, err
+	}
+	devices, err := s.usableDevices(tx, a)
+	if err != nil {
+		return a, err
+	}
+	if len(devices) == 0 {
+		return a, noUser.New()
+	}
+	return a, checkPending(tx, a, now)
 }
 
 // MaxPending is how many decoupled requests may wait for one citizen at once, from all relying

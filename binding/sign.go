@@ -169,22 +169,8 @@ func (s *Service) StartSign(ctx context.Context, client storage.Client, r SignRe
 		if r.CitizenID == "" {
 			return tx.CreateLogin(l)
 		}
-		noUser := mcert.UnknownSigner.New()
-		a, err := tx.AccountByCitizen(r.CitizenID)
-		if errors.Is(err, storage.ErrNotFound) {
-			return noUser
-		}
+		a, err := s.waitingFor(tx, r.CitizenID, now, mcert.UnknownSigner)
 		if err != nil {
-			return err
-		}
-		devices, err := s.usableDevices(tx, a)
-		if err != nil {
-			return err
-		}
-		if len(devices) == 0 {
-			return noUser
-		}
-		if err := checkPending(tx, a, now); err != nil {
 			return err
 		}
 		l.AccountID = a.ID

@@ -2,7 +2,8 @@
 // who asks and the code to compare with the computer's, and approves with the biometric or
 // denies.
 import { $, api, explain, say, t } from "/static/api.js";
-import { get, problem, supported, token } from "/static/webauthn.js";
+import { answerButtons } from "/static/phone-answer.js";
+import { supported, token } from "/static/webauthn.js";
 
 const tok = token();
 let options = null; // kept, so that the biometric may be tried again after a failure
@@ -32,35 +33,7 @@ async function start() {
   }
 }
 
-async function answer(approve) {
-  $("approve-button").disabled = $("deny-button").disabled = true;
-  try {
-    let r;
-    if (approve) {
-      say(t("phone.verifying"));
-      const credential = await get(options);
-      r = await api("POST", "/api/v1/phone/login/finish", { token: tok, credential });
-    } else {
-      r = await api("POST", "/api/v1/phone/login/deny", { token: tok });
-    }
-    done(r.status);
-  } catch (e) {
-    say(problem(e), true);
-  } finally {
-    $("approve-button").disabled = !supported;
-    $("deny-button").disabled = false;
-  }
-}
-
-function done(status) {
-  say("");
-  $("request").hidden = true;
+answerButtons(tok, "/api/v1/phone/login/finish", () => options, (status) => {
   $("result-text").textContent = t("mlogin." + status);
-  $("result").dataset.status = status;
-  $("result").hidden = false;
-  $("result").focus();
-}
-
-$("approve-button").addEventListener("click", () => answer(true));
-$("deny-button").addEventListener("click", () => answer(false));
+});
 start();

@@ -2,7 +2,8 @@
 // website, its text and each document with a short fingerprint of its digest, and approves with
 // the biometric (the challenge commits to all of it) or denies.
 import { $, api, explain, say, t } from "/static/api.js";
-import { get, problem, supported, token } from "/static/webauthn.js";
+import { answerButtons } from "/static/phone-answer.js";
+import { supported, token } from "/static/webauthn.js";
 
 const tok = token();
 let options = null; // kept, so that the biometric may be tried again after a failure
@@ -39,31 +40,7 @@ async function start() {
   }
 }
 
-async function answer(approve) {
-  $("approve-button").disabled = $("deny-button").disabled = true;
-  try {
-    let r;
-    if (approve) {
-      say(t("phone.verifying"));
-      const credential = await get(options);
-      r = await api("POST", "/api/v1/phone/sign/finish", { token: tok, credential });
-    } else {
-      r = await api("POST", "/api/v1/phone/login/deny", { token: tok });
-    }
-    say("");
-    $("request").hidden = true;
-    $("result-text").textContent = t("msign." + r.status);
-    $("result").dataset.status = r.status;
-    $("result").hidden = false;
-    $("result").focus();
-  } catch (e) {
-    say(problem(e), true);
-  } finally {
-    $("approve-button").disabled = !supported;
-    $("deny-button").disabled = false;
-  }
-}
-
-$("approve-button").addEventListener("click", () => answer(true));
-$("deny-button").addEventListener("click", () => answer(false));
+answerButtons(tok, "/api/v1/phone/sign/finish", () => options, (status) => {
+  $("result-text").textContent = t("msign." + status);
+});
 start();
