@@ -337,6 +337,17 @@ func TestBrowserJourney(t *testing.T) {
 		t.Fatalf("the signature made on the phone's page: %v", err)
 	}
 
+	// On the phone itself, no QR code: the login page opens the approval page for the same
+	// login, which returns to it, and it to the website.
+	browse(t, phoneTab, chromedp.Navigate(s.PublicURL+"/demo"))
+	click(t, phoneTab, "#demo-login")
+	waitFor(t, phoneTab, "the login page on the phone", `location.pathname.startsWith("/login/") && document.querySelector("#login-status")?.dataset.status === "pending"`)
+	screenshot(t, phoneTab, "login-same-phone-zh")
+	click(t, phoneTab, "#same-phone")
+	waitFor(t, phoneTab, "the approval page on the same phone", `location.pathname === "/m/login" && (document.querySelector("#code")?.textContent || "").trim().length === 4`)
+	click(t, phoneTab, "#approve-button")
+	waitFor(t, phoneTab, "the demo logged in on the phone", `location.pathname === "/demo/callback" && (document.querySelector("#claims")?.textContent || "").includes("王小明")`)
+
 	// In English from here on (the cookie holds for every tab): a phone without user
 	// verification is refused, visibly.
 	browse(t, desk, chromedp.Navigate(s.PublicURL+"/?lang=en"))

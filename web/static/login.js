@@ -25,7 +25,10 @@ function render(st) {
   // the new one without putting the token in a URL.
   const src = st.qr_png + "?expires=" + encodeURIComponent(st.expires_at);
   if ($("qr").getAttribute("src") !== src) $("qr").src = src;
-  $("qr").hidden = $("qr-text-box").hidden = $("cancel-button").hidden = ended(st);
+  $("qr").hidden = $("qr-text-box").hidden = $("cancel-button").hidden = $("same-phone-box").hidden = ended(st);
+  // On the phone itself, nothing can scan the screen: the approval page opens here, for this
+  // login, and comes back to this page, which then continues to the website.
+  $("same-phone").href = "/m/login?login=" + encodeURIComponent(id) + "#" + st.qr_text.split("#")[1];
   if (st.status !== "pending") notice = "";
   say(notice);
 }

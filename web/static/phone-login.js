@@ -33,7 +33,12 @@ async function start() {
   }
 }
 
+// Opened from the login page on this same phone (?login=<id>): its answer returns there, and the
+// login page hands the browser back to the website.
+const back = new URLSearchParams(location.search).get("login");
+
 answerButtons(tok, "/api/v1/phone/login/finish", () => options, (status) => {
   $("result-text").textContent = t("mlogin." + status);
+  if (back) window.location = "/login/" + encodeURIComponent(back);
 });
 start();
