@@ -161,6 +161,26 @@ func (cs Clients) Register(ctx context.Context, spec ClientSpec) (NewClient, err
 	return RegisterClient(ctx, cs.Service, spec, binding.EventAdminClientCreate)
 }
 
+// Registration is a registered relying party as the admin API answers its registration: the
+// metadata registered, and the secret, shown this once.
+type Registration struct {
+	ClientInfo
+	Secret string `json:"client_secret,omitempty"`
+}
+
+// Create registers a relying party as Register does, and answers with what was registered.
+func (cs Clients) Create(ctx context.Context, spec ClientSpec) (Registration, error) {
+	out, err := cs.Register(ctx, spec)
+	if err != nil {
+		return Registration{}, err
+	}
+	c, err := cs.Service.Client(ctx, out.ID)
+	if err != nil {
+		return Registration{}, err
+	}
+	return Registration{ClientInfo: infoOf(c), Secret: out.Secret}, nil
+}
+
 // List is every registered relying party, oldest first.
 func (cs Clients) List(ctx context.Context) ([]ClientInfo, error) {
 	list, err := cs.Service.Clients(ctx)

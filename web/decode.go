@@ -18,15 +18,24 @@ import (
 // decodeBody reads a JSON object into v. Unknown fields are ignored, so clients may send
 // fields of later protocol versions; anything that is not one JSON object is refused.
 func decodeBody(c echo.Context, v any) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	return decodeJSON(body, v)
+}
+
+// readBody reads the request's body, within the body limit.
+func readBody(c echo.Context) ([]byte, error) {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		var he *echo.HTTPError
 		if errors.As(err, &he) {
-			return he // the body limit
+			return nil, he // the body limit
 		}
-		return mcert.BodyUnreadable.New()
+		return nil, mcert.BodyUnreadable.New()
 	}
-	return decodeJSON(body, v)
+	return body, nil
 }
 
 func decodeJSON(body []byte, v any) error {

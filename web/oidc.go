@@ -6,6 +6,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -139,16 +142,43 @@ type clientBody struct {
 	CIBA                   bool     `json:"ciba"`
 	Sign                   bool     `json:"sign"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
+	DeliveryMode           string   `json:"backchannel_token_delivery_mode"`
 }
 
 func (s *Server) clients() provider.Clients { return provider.Clients{Service: s.svc} }
 
+// clientFields are the fields of a registration; any other is refused, so that a relying
+// party's operator learns at once that a setting they meant (a misspelt one, or one of a later
+// version) was not registered.
+var clientFields = []string{"name", "redirect_uris", "post_logout_redirect_uris", "public", "citizen_id", "ciba", "sign", "id_token_signed_response_alg", "backchannel_token_delivery_mode"}
+
 func (s *Server) adminCreateClient(c echo.Context) error {
-	var req clientBody
-	if err := decodeBody(c, &req); err != nil {
+	body, err := readBody(c)
+	if err != nil {
 		return err
 	}
-	out, err := s.clients().Register(c.Request().Context(), provider.ClientSpec{
+	var fields map[string]json.RawMessage
+	if err := decodeJSON(body, &fields); err != nil {
+		return err
+	}
+	var unknown []string
+	for name := range fields {
+		if !slices.Contains(clientFields, name) {
+			unknown = append(unknown, strconv.Quote(name))
+		}
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return mcert.InvalidClientMetadata.Newf("unknown fields " + strings.Join(unknown, ", ") + ": a registration has " + strings.Join(clientFields, ", "))
+	}
+	var req clientBody
+	if err := decodeJSON(body, &req); err != nil {
+		return err
+	}
+	if mode := req.DeliveryMode; mode != "" && mode != "poll" {
+		return mcert.InvalidClientMetadata.Newf(`backchannel_token_delivery_mode: only "poll" is supported`)
+	}
+	out, err := s.clients().Create(c.Request().Context(), provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
 		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, Sign: req.Sign, IDTokenAlg: req.IDTokenAlg,
 	})

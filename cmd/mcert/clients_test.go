@@ -292,3 +292,27 @@ func TestRPCommandsWhileServing(t *testing.T) {
 		t.Errorf("the client after the refused commands: %+v, %v", got, err)
 	}
 }
+
+// TestAdminRegistrationAnswer: the admin API's registration answers with the metadata it
+// registered and the secret (PROTOCOL.md section 9); an unknown field, or a delivery mode mcert
+// does not offer, is 400 invalid_client_metadata and registers nothing.
+func TestAdminRegistrationAnswer(t *testing.T) {
+	s := startServer(t)
+	admin := s.admin(t)
+	got := admin("POST", "/api/v1/admin/clients", map[string]any{"name": "地政事務所", "sign": true, "ciba": true, "backchannel_token_delivery_mode": "poll"}).want(t, 201).json(t)
+	if got["client_id"] == "" || got["client_secret"] == "" || got["sign"] != true || got["ciba"] != true || got["name"] != "地政事務所" || got["id_token_signed_response_alg"] != "RS256" {
+		t.Fatalf("registration answer: %v", got)
+	}
+	before := len(admin("GET", "/api/v1/admin/clients", nil).want(t, 200).json(t)["clients"].([]any))
+	for _, body := range []map[string]any{
+		{"name": "x", "redirect_uris": []string{rpRedirect}, "redirect_uri": rpRedirect},
+		{"name": "x", "ciba": true, "backchannel_token_delivery_mode": "push"},
+	} {
+		if r := admin("POST", "/api/v1/admin/clients", body); r.Status != 400 || r.errorCode(t) != "invalid_client_metadata" {
+			t.Errorf("%v: %d %s", body, r.Status, r.Body)
+		}
+	}
+	if after := len(admin("GET", "/api/v1/admin/clients", nil).want(t, 200).json(t)["clients"].([]any)); after != before {
+		t.Fatalf("refused registrations registered %d clients", after-before)
+	}
+}
