@@ -177,8 +177,13 @@ func (s *Service) CertificateStatus(ctx context.Context, serial *big.Int) (pki.S
 		return pki.Status{}, err
 	}
 	st := pki.Status{Issued: true}
-	if c.RevokedAt != nil {
+	switch now := s.now(); {
+	case c.RevokedAt != nil:
 		st.RevokedAt, st.Reason = *c.RevokedAt, c.Reason
+	case !now.Before(c.NotAfter):
+		// The device's year is over, and with it the certificate, which section 9 has OCSP
+		// answer as revoked from then on.
+		st.RevokedAt, st.Reason = c.NotAfter, reasonCessation
 	}
 	return st, nil
 }

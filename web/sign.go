@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -50,9 +49,11 @@ func (s *Server) startSign(c echo.Context) error {
 	}
 	r := binding.SignRequest{CitizenID: body.LoginHint, Text: body.Text, Format: body.Format}
 	for i, d := range body.Documents {
-		digest, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(d.Digest, "="))
+		// Strict, unpadded base64url, the one encoding of each digest: the poll's answer echoes
+		// the digest as it was sent.
+		digest, err := base64.RawURLEncoding.Strict().DecodeString(d.Digest)
 		if err != nil {
-			return mcert.InvalidSignRequest.Newf(fmt.Sprintf("document %d: the digest is not base64url", i+1))
+			return mcert.InvalidSignRequest.Newf(fmt.Sprintf("document %d: the digest is not base64url without padding", i+1))
 		}
 		r.Documents = append(r.Documents, signing.Document{Name: d.Name, Digest: digest})
 	}

@@ -268,3 +268,22 @@ func TestOperatorRootCA(t *testing.T) {
 		t.Fatalf("a phone's certificate under the operator's root: %v", err)
 	}
 }
+
+// TestCertificateExpiry: when the phone's year is over, OCSP answers its certificate revoked
+// from the moment it expired, as PROTOCOL.md section 9 says.
+func TestCertificateExpiry(t *testing.T) {
+	s := startServer(t)
+	ph, _ := boundCitizen(t, s)
+	c, err := s.service.DeviceCertificate(context.Background(), ph.Phone.Credentials()[0].DeviceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := new(big.Int).SetBytes(c.Serial)
+	if st, err := s.service.CertificateStatus(context.Background(), serial); err != nil || !st.Issued || !st.RevokedAt.IsZero() {
+		t.Fatalf("a current certificate: %+v, %v", st, err)
+	}
+	s.clock.Advance(366 * 24 * time.Hour)
+	if st, err := s.service.CertificateStatus(context.Background(), serial); err != nil || !st.RevokedAt.Equal(c.NotAfter) {
+		t.Fatalf("an expired certificate: %+v, %v; want revoked at %v", st, err, c.NotAfter)
+	}
+}

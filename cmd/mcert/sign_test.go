@@ -231,6 +231,7 @@ func TestSignRefusals(t *testing.T) {
 		{"two documents of one name", request(map[string]any{"documents": []document{doc, doc}}), 400, "invalid_request"},
 		{"short digest", request(map[string]any{"documents": []document{{"a", base64.RawURLEncoding.EncodeToString(make([]byte, 31))}}}), 400, "invalid_request"},
 		{"digest not base64url", request(map[string]any{"documents": []document{{"a", "!!"}}}), 400, "invalid_request"},
+		{"padded digest", request(map[string]any{"documents": []document{{"a", doc.Digest + "="}}}), 400, "invalid_request"},
 		{"unknown format", request(map[string]any{"format": "pdf"}), 400, "invalid_request"},
 		{"unknown citizen", request(map[string]any{"login_hint": "B234567894"}), 400, "unknown_user_id"},
 	} {
