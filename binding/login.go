@@ -226,7 +226,9 @@ func usableLogin(l storage.Login, now time.Time, want string) error {
 // they are unknown or have no usable phone, so the endpoint does not tell who is enrolled.
 // requiredACR is the class the relying party demands (RequiredACR), or "": a phone that cannot
 // meet it is refused at its finish, not here, which would tell the relying party about it.
-func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request []byte, requiredACR string) (string, time.Time, error) {
+// request makes what the provider keeps with the login from its auth_req_id, which a ping
+// client's notification names; nil keeps nothing.
+func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client, citizenID, bindingMessage string, expiry time.Duration, request func(authReqID string) []byte, requiredACR string) (string, time.Time, error) {
 	if err := s.limit(ctx, s.limits().CIBAPerClient, "ciba client "+client.ID); err != nil {
 		return "", time.Time{}, err
 	}
@@ -239,10 +241,14 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 	expiry = min(expiry, CIBAMaxExpiry)
 	now := s.now()
 	id, hash := newToken()
+	var raw []byte
+	if request != nil {
+		raw = request(id)
+	}
 	l := storage.Login{
 		Hash: hash, Kind: storage.LoginCIBA, ClientID: client.ID, ClientName: client.Name, Status: storage.LoginPending,
 		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
-		BindingMessage: bindingMessage, Request: request, PollInterval: CIBAInterval, RequiredACR: requiredACR,
+		BindingMessage: bindingMessage, Request: raw, PollInterval: CIBAInterval, RequiredACR: requiredACR,
 	}
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		a, err := s.waitingFor(tx, citizenID, now, mcert.UnknownUserID)
@@ -583,8 +589,11 @@ func (s *Service) FinishLogin(ctx context.Context, token string, credential []by
 func (s *Service) finishApproval(ctx context.Context, token string, credential []byte, of forKind) error {
 	l, signer, err := s.finishLogin(ctx, token, credential, of)
 	switch {
-	case err == nil || mcert.ErrorKind(err) == mcert.Internal:
-		return err // an approval writes its own event
+	case err == nil:
+		s.decided(l)
+		return nil // an approval writes its own event
+	case mcert.ErrorKind(err) == mcert.Internal:
+		return err
 	case l.Hash != nil:
 		return s.failLogin(ctx, l, signer, err)
 	}
@@ -606,6 +615,7 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	now := s.now()
 	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
 	var why error
+	var ended bool // the login was refused for good
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		why = cause
 		if errors.Is(cause, errClone) {
@@ -623,12 +633,13 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 			}
 		}
 		var first bool
+		ended = false
 		if terminal(cause) {
 			refused, err := refuseLogin(tx, l.Hash, cause, now)
 			if err != nil {
 				return err
 			}
-			first = refused
+			first, ended = refused, refused
 		} else {
 			n, err := countFailure(tx, l.Hash, now)
 			if err != nil {
@@ -637,7 +648,7 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 			first = n == 1
 			if n >= maxFailures {
 				why = errTooManyFailures
-				if _, err := refuseLogin(tx, l.Hash, why, now); err != nil {
+				if ended, err = refuseLogin(tx, l.Hash, why, now); err != nil {
 					return err
 				}
 			}
@@ -651,7 +662,17 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 	if err != nil {
 		return err
 	}
+	if ended {
+		s.decided(l)
+	}
 	return why
+}
+
+// decided tells Decided of a decoupled login answered for good.
+func (s *Service) decided(l storage.Login) {
+	if s.Decided != nil && l.Kind == storage.LoginCIBA {
+		s.Decided(l)
+	}
 }
 
 // markClone records a clone warning on the device and suspends it: a copy of its key may
@@ -876,7 +897,7 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 		return err
 	}
 	now := s.now()
-	return s.Store.Update(ctx, func(tx storage.Tx) error {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		l, err := tx.Login(l.Hash)
 		if err != nil {
 			return err
@@ -890,4 +911,8 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 		}
 		return s.event(ctx, tx, storage.Event{Type: EventLogin, Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID})
 	})
+	if err == nil {
+		s.decided(l)
+	}
+	return err
 }

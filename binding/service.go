@@ -42,6 +42,10 @@ type Service struct {
 	Now       func() time.Time
 	Log       *slog.Logger
 
+	// Decided, when set, is told of each decoupled login approved, denied or refused for good,
+	// once its transaction has committed: the provider's CIBA ping. It must return at once.
+	Decided func(storage.Login)
+
 	// DeviceLimit is how many usable devices an account may have (0: 5).
 	DeviceLimit int
 	// CertificateCitizenID: the phones' signing certificates hold the whole national ID,

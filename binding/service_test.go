@@ -355,7 +355,7 @@ func (f *fixture) ciba(sess storage.Session) string {
 	f.t.Helper()
 	c := testClient
 	c.CIBA = true
-	id, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`), "")
+	id, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, nil, "")
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -438,7 +438,7 @@ func TestPendingLimitHoldsUnderConcurrentRequests(t *testing.T) {
 		c.CIBA = true
 		var made atomic.Int32
 		concurrently(10, func(int) {
-			_, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, []byte(`{}`), "")
+			_, _, err := f.StartDecoupledLogin(f.ctx, c, sess.CitizenID, "", 0, nil, "")
 			switch {
 			case err == nil:
 				made.Add(1)

@@ -78,8 +78,26 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 		}
 		expiry = time.Duration(n) * time.Second
 	}
-	raw, _ := json.Marshal(request{Scopes: scopes})
-	id, expiresAt, err := p.svc.StartDecoupledLogin(r.Context(), c, hint, msg, expiry, raw, binding.RequiredACR(strings.Fields(f.Get("acr_values"))))
+	token := f.Get("client_notification_token")
+	switch {
+	case c.CIBAPing != "" && token == "":
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "client_notification_token is required of a client in ping mode (CIBA Core section 7.1)")
+		return
+	case len(token) > 1024:
+		oauthError(w, http.StatusBadRequest, mcert.InvalidRequest, "client_notification_token is longer than 1024 characters")
+		return
+	case c.CIBAPing == "":
+		token = "" // poll mode: nothing to notify
+	}
+	request := func(id string) []byte {
+		req := request{Scopes: scopes}
+		if token != "" {
+			req.AuthReqID, req.NotificationToken = id, token
+		}
+		raw, _ := json.Marshal(req)
+		return raw
+	}
+	id, expiresAt, err := p.svc.StartDecoupledLogin(r.Context(), c, hint, msg, expiry, request, binding.RequiredACR(strings.Fields(f.Get("acr_values"))))
 	switch {
 	case err == nil:
 	case mcert.ErrorKind(err) == mcert.Invalid:

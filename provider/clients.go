@@ -26,6 +26,7 @@ type ClientSpec struct {
 	CitizenID              bool
 	CIBA                   bool
 	Sign                   bool   // may ask citizens to sign (PROTOCOL.md section 9)
+	CIBAPing               string // a CIBA client's notification endpoint, for ping mode
 	IDTokenAlg             string // id_token_signed_response_alg: RS256 or ES256; empty: RS256
 }
 
@@ -43,7 +44,7 @@ func RegisterClient(ctx context.Context, svc *binding.Service, spec ClientSpec, 
 	}
 	c := storage.Client{
 		ID: spec.ID, Name: strings.TrimSpace(spec.Name), RedirectURIs: spec.RedirectURIs, PostLogoutRedirectURIs: spec.PostLogoutRedirectURIs,
-		CitizenID: spec.CitizenID, CIBA: spec.CIBA, Sign: spec.Sign, IDTokenAlg: spec.IDTokenAlg,
+		CitizenID: spec.CitizenID, CIBA: spec.CIBA, Sign: spec.Sign, CIBAPing: spec.CIBAPing, IDTokenAlg: spec.IDTokenAlg,
 	}
 	if c.ID == "" {
 		c.ID = newID()
@@ -77,6 +78,14 @@ func (spec ClientSpec) problems() []string {
 	}
 	if spec.Public && spec.CIBA {
 		problems = append(problems, "a CIBA client authenticates its back end, so it cannot be public")
+	}
+	if spec.CIBAPing != "" {
+		if !spec.CIBA {
+			problems = append(problems, "a ping notification endpoint is for a CIBA client: register it with ciba too")
+		}
+		if err := checkRedirectURI(spec.CIBAPing); err != nil {
+			problems = append(problems, "backchannel_client_notification_endpoint: "+err.Error())
+		}
 	}
 	if spec.Public && spec.Sign {
 		problems = append(problems, "a signing client authenticates its back end, so it cannot be public")

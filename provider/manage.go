@@ -32,13 +32,23 @@ type ClientInfo struct {
 	CitizenID              bool     `json:"citizen_id"`
 	CIBA                   bool     `json:"ciba"`
 	Sign                   bool     `json:"sign"`
+	DeliveryMode           string   `json:"backchannel_token_delivery_mode,omitempty"`
+	NotificationEndpoint   string   `json:"backchannel_client_notification_endpoint,omitempty"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	Disabled               bool     `json:"disabled"`
 	CreatedAt              string   `json:"created_at"`
 }
 
 func infoOf(c storage.Client) ClientInfo {
+	mode := ""
+	switch {
+	case c.CIBAPing != "":
+		mode = "ping"
+	case c.CIBA:
+		mode = "poll"
+	}
 	return ClientInfo{
+		DeliveryMode: mode, NotificationEndpoint: c.CIBAPing,
 		ID: c.ID, Name: c.Name, RedirectURIs: orEmpty(c.RedirectURIs), PostLogoutRedirectURIs: orEmpty(c.PostLogoutRedirectURIs),
 		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, Sign: c.Sign, IDTokenAlg: cmp.Or(c.IDTokenAlg, "RS256"),
 		Disabled: c.Disabled, CreatedAt: c.CreatedAt.UTC().Format(time.RFC3339),
@@ -152,7 +162,7 @@ func (ch ClientChange) apply(c storage.Client) storage.Client {
 func specOf(c storage.Client) ClientSpec {
 	return ClientSpec{
 		ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, Sign: c.Sign, IDTokenAlg: c.IDTokenAlg,
+		Public: c.SecretHash == nil, CitizenID: c.CitizenID, CIBA: c.CIBA, Sign: c.Sign, CIBAPing: c.CIBAPing, IDTokenAlg: c.IDTokenAlg,
 	}
 }
 

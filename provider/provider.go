@@ -85,6 +85,7 @@ type Provider struct {
 // with another key, is refused, the latter with an error that wraps seal.ErrWrongKey.
 func New(ctx context.Context, cfg Config) (*Provider, error) {
 	p := &Provider{svc: cfg.Service, issuer: strings.TrimRight(cfg.Issuer, "/"), logger: cfg.Logger, errorPage: cfg.ErrorPage}
+	p.svc.Decided = p.decided
 	if p.logger == nil {
 		p.logger = slog.Default()
 	}
@@ -417,7 +418,7 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out["backchannel_authentication_endpoint"] = p.issuer + backchannelPath
-	out["backchannel_token_delivery_modes_supported"] = []string{"poll"}
+	out["backchannel_token_delivery_modes_supported"] = []string{"poll", "ping"}
 	out["backchannel_user_code_parameter_supported"] = false
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	writeJSON(w, http.StatusOK, out)

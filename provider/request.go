@@ -22,6 +22,10 @@ type request struct {
 	ResponseMode        string   `json:"response_mode,omitempty"`
 	CodeChallenge       string   `json:"code_challenge,omitempty"`
 	CodeChallengeMethod string   `json:"code_challenge_method,omitempty"`
+	// A CIBA ping client's request: its auth_req_id and client_notification_token, for the
+	// notification.
+	AuthReqID         string `json:"auth_req_id,omitempty"`
+	NotificationToken string `json:"client_notification_token,omitempty"`
 }
 
 // authRequest is a login transaction as op sees it: an authorization request (redirect login)

@@ -136,10 +136,12 @@ type Client struct {
 	Name                   string // shown to the citizen on the login page and the phone
 	RedirectURIs           []string
 	PostLogoutRedirectURIs []string
-	CitizenID              bool   // may receive the citizen_id claim
-	CIBA                   bool   // may start decoupled (push) logins
-	Sign                   bool   // may ask citizens to sign (PROTOCOL.md section 9)
-	IDTokenAlg             string // id_token_signed_response_alg: "RS256", "ES256", or "" for RS256
+	CitizenID              bool // may receive the citizen_id claim
+	CIBA                   bool // may start decoupled (push) logins
+	Sign                   bool // may ask citizens to sign (PROTOCOL.md section 9)
+	// CIBAPing is the client's notification endpoint for CIBA ping mode; "" for poll mode.
+	CIBAPing   string
+	IDTokenAlg string // id_token_signed_response_alg: "RS256", "ES256", or "" for RS256
 	// Disabled: the operator has stopped the relying party, which is refused everywhere and
 	// whose access tokens are inactive, until it is enabled again.
 	Disabled  bool

@@ -143,6 +143,7 @@ type clientBody struct {
 	Sign                   bool     `json:"sign"`
 	IDTokenAlg             string   `json:"id_token_signed_response_alg"`
 	DeliveryMode           string   `json:"backchannel_token_delivery_mode"`
+	NotificationEndpoint   string   `json:"backchannel_client_notification_endpoint"`
 }
 
 func (s *Server) clients() provider.Clients { return provider.Clients{Service: s.svc} }
@@ -150,7 +151,7 @@ func (s *Server) clients() provider.Clients { return provider.Clients{Service: s
 // clientFields are the fields of a registration; any other is refused, so that a relying
 // party's operator learns at once that a setting they meant (a misspelt one, or one of a later
 // version) was not registered.
-var clientFields = []string{"name", "redirect_uris", "post_logout_redirect_uris", "public", "citizen_id", "ciba", "sign", "id_token_signed_response_alg", "backchannel_token_delivery_mode"}
+var clientFields = []string{"name", "redirect_uris", "post_logout_redirect_uris", "public", "citizen_id", "ciba", "sign", "id_token_signed_response_alg", "backchannel_token_delivery_mode", "backchannel_client_notification_endpoint"}
 
 func (s *Server) adminCreateClient(c echo.Context) error {
 	body, err := readBody(c)
@@ -175,12 +176,15 @@ func (s *Server) adminCreateClient(c echo.Context) error {
 	if err := decodeJSON(body, &req); err != nil {
 		return err
 	}
-	if mode := req.DeliveryMode; mode != "" && mode != "poll" {
-		return mcert.InvalidClientMetadata.Newf(`backchannel_token_delivery_mode: only "poll" is supported`)
+	switch {
+	case req.DeliveryMode != "" && req.DeliveryMode != "poll" && req.DeliveryMode != "ping":
+		return mcert.InvalidClientMetadata.Newf(`backchannel_token_delivery_mode must be "poll" or "ping"`)
+	case (req.DeliveryMode == "ping") != (req.NotificationEndpoint != ""):
+		return mcert.InvalidClientMetadata.Newf(`ping mode ("backchannel_token_delivery_mode": "ping") and backchannel_client_notification_endpoint go together`)
 	}
 	out, err := s.clients().Create(c.Request().Context(), provider.ClientSpec{
 		Name: req.Name, RedirectURIs: req.RedirectURIs, PostLogoutRedirectURIs: req.PostLogoutRedirectURIs,
-		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, Sign: req.Sign, IDTokenAlg: req.IDTokenAlg,
+		Public: req.Public, CitizenID: req.CitizenID, CIBA: req.CIBA, Sign: req.Sign, CIBAPing: req.NotificationEndpoint, IDTokenAlg: req.IDTokenAlg,
 	})
 	if err != nil {
 		return err

@@ -230,7 +230,7 @@ func TestDiscoveryConformance(t *testing.T) {
 		{"token_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post", "none"}},
 		{"revocation_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post", "none"}},
 		{"introspection_endpoint_auth_methods_supported", []string{"client_secret_basic", "client_secret_post"}},
-		{"backchannel_token_delivery_modes_supported", []string{"poll"}},
+		{"backchannel_token_delivery_modes_supported", []string{"ping", "poll"}},
 		{"subject_types_supported", []string{"pairwise"}},
 		{"code_challenge_methods_supported", []string{"S256"}},
 	} {

@@ -65,6 +65,7 @@ func runRPAdd(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.BoolVar(&spec.CitizenID, "citizen-id", false, "may receive the citizen_id claim (the full national ID)")
 	fs.BoolVar(&spec.CIBA, "ciba", false, "may start decoupled (push) logins by national ID")
 	fs.BoolVar(&spec.Sign, "sign", false, "may ask citizens to sign documents with their mobile certificate")
+	fs.StringVar(&spec.CIBAPing, "ciba-ping", "", "with --ciba: CIBA ping mode, notifying this endpoint (https, or http on localhost) when the citizen answers")
 	fs.StringVar(&spec.IDTokenAlg, "id-token-alg", "", "id_token_signed_response_alg: RS256 (the default) or ES256")
 	if err := parseFlags(fs, args); err != nil {
 		return err

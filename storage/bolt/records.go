@@ -251,6 +251,7 @@ type clientRecord struct {
 	CitizenID              bool      `json:"citizen_id"`
 	CIBA                   bool      `json:"ciba"`
 	Sign                   bool      `json:"sign,omitempty"`
+	CIBAPing               string    `json:"ciba_ping,omitempty"`
 	IDTokenAlg             string    `json:"id_token_alg,omitempty"` // records written before it read as ""
 	Disabled               bool      `json:"disabled,omitempty"`     // records written before it read as enabled
 	CreatedAt              time.Time `json:"created_at"`
@@ -267,6 +268,7 @@ func toClient(c storage.Client) clientRecord {
 		CitizenID:              c.CitizenID,
 		CIBA:                   c.CIBA,
 		Sign:                   c.Sign,
+		CIBAPing:               c.CIBAPing,
 		IDTokenAlg:             c.IDTokenAlg,
 		Disabled:               c.Disabled,
 		CreatedAt:              c.CreatedAt.UTC(),
@@ -283,6 +285,7 @@ func fromClient(r clientRecord) storage.Client {
 		CitizenID:              r.CitizenID,
 		CIBA:                   r.CIBA,
 		Sign:                   r.Sign,
+		CIBAPing:               r.CIBAPing,
 		IDTokenAlg:             r.IDTokenAlg,
 		Disabled:               r.Disabled,
 		CreatedAt:              r.CreatedAt,

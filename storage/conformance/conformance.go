@@ -838,6 +838,7 @@ func client(i int) storage.Client {
 		c.RedirectURIs = append(c.RedirectURIs, fmt.Sprintf("https://rp%d.example/other", i))
 		c.PostLogoutRedirectURIs = []string{fmt.Sprintf("https://rp%d.example/", i)}
 		c.CitizenID, c.CIBA, c.Sign, c.IDTokenAlg, c.Disabled = true, true, true, "ES256", true
+		c.CIBAPing = fmt.Sprintf("https://rp%d.example/ciba", i)
 	}
 	return c
 }

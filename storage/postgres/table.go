@@ -236,6 +236,7 @@ var (
 			col("citizen_id", &c.CitizenID),
 			col("ciba", &c.CIBA),
 			col("sign", &c.Sign),
+			col("ciba_ping", &c.CIBAPing),
 			col("id_token_alg", &c.IDTokenAlg),
 			col("disabled", &c.Disabled),
 			timeCol("created_ns", &c.CreatedAt),

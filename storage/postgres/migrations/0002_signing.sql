@@ -16,6 +16,8 @@ CREATE INDEX certificates_revoked ON certificates (revoked_ns, serial) WHERE rev
 
 -- Relying parties registered for signing.
 ALTER TABLE clients ADD COLUMN sign boolean NOT NULL DEFAULT false;
+-- A CIBA client's notification endpoint in ping mode; '' in poll mode.
+ALTER TABLE clients ADD COLUMN ciba_ping text NOT NULL DEFAULT '';
 
 -- What an event concerns beyond its type: for a signature, its evidence's SHA-256.
 ALTER TABLE events ADD COLUMN detail text NOT NULL DEFAULT '';
