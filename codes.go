@@ -657,7 +657,9 @@ var (
 // Variants for signing: the relying party reads the codes PROTOCOL.md section 9 names.
 var (
 	InvalidSignRequest  = InvalidRequest.variant("the signing request is not valid: %s")
-	ClientNotForSigning = InvalidClient.variant(`the client is not registered for signing; register it with "sign": true, or mcert rp add --sign`)
+	ClientUnknownOrWrongSecret = InvalidClient.variant("unknown client or wrong secret")
+	ClientDisabled             = InvalidClient.variant("this client is disabled; ask the operator of mcert to enable it")
+	ClientNotForSigning        = InvalidClient.variant(`the client is not registered for signing; register it with "sign": true, or mcert rp add --sign`)
 	// UnknownSigner is 400, as section 9 says, where a CIBA request's unknown_user_id is the
 	// OAuth error of its own section.
 	UnknownSigner  = UnknownUserID.variantOfKind(Invalid, "no citizen with that ID can sign with a phone")

@@ -168,20 +168,29 @@ func (s *Service) Secret(ctx context.Context, name string, create func() []byte)
 	return storage.Secret(ctx, s.Store, name, create)
 }
 
-// AuthenticateClient checks a confidential client's secret, in constant time: the signing
-// API's clients authenticate as at the token endpoint. A public client, an unknown one, a
-// wrong secret and a disabled client are all invalid_client.
-func (s *Service) AuthenticateClient(ctx context.Context, id, secret string) (storage.Client, error) {
+// AuthenticateClient checks a client's credentials, as every endpoint that authenticates
+// clients does: a confidential client by its secret, in constant time; a public one, where
+// public is true, by its ID alone. A disabled client is refused once authenticated, so that
+// only the client itself learns that it is disabled.
+func (s *Service) AuthenticateClient(ctx context.Context, id, secret string, public bool) (storage.Client, error) {
 	c, err := s.Client(ctx, id)
-	if errors.Is(err, storage.ErrNotFound) {
-		return c, mcert.InvalidClient.New()
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return c, mcert.ClientUnknownOrWrongSecret.New()
+	case err != nil:
 		return c, err
+	case c.SecretHash == nil:
+		if !public || secret != "" {
+			return c, mcert.ClientUnknownOrWrongSecret.New()
+		}
+	default:
+		h := sha256.Sum256([]byte(secret))
+		if subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 {
+			return c, mcert.ClientUnknownOrWrongSecret.New()
+		}
 	}
-	h := sha256.Sum256([]byte(secret))
-	if c.SecretHash == nil || subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 || c.Disabled {
-		return storage.Client{}, mcert.InvalidClient.New()
+	if c.Disabled {
+		return c, mcert.ClientDisabled.New()
 	}
 	return c, nil
 }

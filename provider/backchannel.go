@@ -2,8 +2,6 @@ package provider
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -51,38 +49,22 @@ func clientCredentials(r *http.Request) (credentials, error) {
 	return credentials{id, secret}, nil
 }
 
-func errBadClient() *oidc.Error {
-	return oidc.ErrInvalidClient().WithDescription("unknown client or wrong secret")
-}
-
 func errDisabledClient() *oidc.Error {
-	return oidc.ErrInvalidClient().WithDescription("this client is disabled; ask the operator of mcert to enable it")
+	return oidc.ErrInvalidClient().WithDescription("%s", mcert.ClientDisabled.Message)
 }
 
-// authenticate checks the client of a request: a confidential one by its secret, in constant
-// time; a public one, where public is true, by its ID alone. A disabled client is refused once
-// authenticated, so that only the client itself learns that it is disabled.
+// authenticate checks the client of a request (binding.AuthenticateClient), answering as OAuth
+// does.
 func (p *Provider) authenticate(ctx context.Context, cr credentials, public bool) (storage.Client, error) {
-	c, err := p.svc.Client(ctx, cr.id)
+	c, err := p.svc.AuthenticateClient(ctx, cr.id, cr.secret, public)
+	var me *mcert.Error
 	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return c, errBadClient()
-	case err != nil:
-		return c, oidc.ErrServerError().WithParent(err)
-	case c.SecretHash == nil:
-		if !public || cr.secret != "" {
-			return c, errBadClient()
-		}
-	default:
-		h := sha256.Sum256([]byte(cr.secret))
-		if subtle.ConstantTimeCompare(h[:], c.SecretHash) != 1 {
-			return c, errBadClient()
-		}
+	case err == nil:
+		return c, nil
+	case errors.As(err, &me) && me.Code == mcert.InvalidClient.Name:
+		return c, oidc.ErrInvalidClient().WithDescription("%s", me.Message)
 	}
-	if c.Disabled {
-		return c, errDisabledClient()
-	}
-	return c, nil
+	return c, oidc.ErrServerError().WithParent(err)
 }
 
 // backChannel reads a back-channel request, a POST with its parameters in the body (RFC 6749

@@ -112,7 +112,7 @@ func (s *Server) signClient(c echo.Context, id, secret string) (storage.Client, 
 	if id == "" {
 		return storage.Client{}, mcert.InvalidClient.New()
 	}
-	client, err := s.svc.AuthenticateClient(c.Request().Context(), id, secret)
+	client, err := s.svc.AuthenticateClient(c.Request().Context(), id, secret, false)
 	if err != nil {
 		return client, err
 	}

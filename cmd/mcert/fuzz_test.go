@@ -128,10 +128,7 @@ func FuzzBackchannelAuthorize(f *testing.F) {
 	s := startServer(f)
 	boundCitizen(f, s)
 	rp := s.relyingParty(f, "健保署", provider.ClientSpec{CIBA: true})
-	auth := http.Header{}
-	req, _ := http.NewRequest("POST", "/", nil)
-	req.SetBasicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
-	auth.Set("Authorization", req.Header.Get("Authorization"))
+	auth := basicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
 	f.Add([]byte("scope=openid&login_hint=A123456789&binding_message=%E7%99%BB%E5%85%A5&requested_expiry=60"))
 	f.Add([]byte("scope=openid&login_hint=A123456789&user_code=1"))
 	f.Add([]byte("scope=openid+profile&login_hint=%00%ff&requested_expiry=99999999999999999999"))
@@ -147,10 +144,7 @@ func FuzzSignRequests(f *testing.F) {
 	s := startServer(f)
 	boundCitizen(f, s)
 	rp := s.relyingParty(f, "地政事務所", provider.ClientSpec{Sign: true})
-	auth := http.Header{}
-	req, _ := http.NewRequest("POST", "/", nil)
-	req.SetBasicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
-	auth.Set("Authorization", req.Header.Get("Authorization"))
+	auth := basicAuth(rp.oauth.ClientID, rp.oauth.ClientSecret)
 	digest := strings.Repeat("A", 43)
 	f.Add([]byte(`{"login_hint":"A123456789","text":"簽署","format":"cms","documents":[{"name":"a.pdf","digest":"` + digest + `"}]}`))
 	f.Add([]byte(`{"text":"確認","format":"raw","documents":[{"name":"a","digest":"` + digest + `="},{"name":"b","digest":"` + digest + `"}]}`))
@@ -193,4 +187,11 @@ func mustParseURL(t testing.TB, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// basicAuth is the header of a client authenticating by client_secret_basic.
+func basicAuth(id, secret string) http.Header {
+	req, _ := http.NewRequest("POST", "/", nil)
+	req.SetBasicAuth(id, secret)
+	return http.Header{"Authorization": req.Header["Authorization"]}
 }
