@@ -613,7 +613,7 @@ func (s *Service) finishApproval(ctx context.Context, token string, credential [
 // of a login is written to the audit log.
 func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage.Device, cause error) error {
 	now := s.now()
-	e := storage.Event{Type: EventLogin, ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
+	e := storage.Event{Type: eventOf(l), ClientID: l.ClientID, AccountID: cmp.Or(l.AccountID, signer.AccountID), DeviceID: signer.ID}
 	var why error
 	var ended bool // the login was refused for good
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
@@ -666,6 +666,14 @@ func (s *Service) failLogin(ctx context.Context, l storage.Login, signer storage
 		s.decided(l)
 	}
 	return why
+}
+
+// eventOf is the audit event type of what is done to l: a signing request's, or a login's.
+func eventOf(l storage.Login) string {
+	if l.Kind == storage.LoginSign {
+		return EventSign
+	}
+	return EventLogin
 }
 
 // decided tells Decided of a decoupled login answered for good.
@@ -780,12 +788,11 @@ func (s *Service) finishLogin(ctx context.Context, token string, credential []by
 	// A signing request's signatures are made now that the phone's approval checked out, and
 	// kept only if the transaction below finds everything still as it was.
 	var signed func(storage.Tx, *storage.Login) error
-	event := storage.Event{Type: EventLogin}
+	event := storage.Event{Type: eventOf(l)}
 	if l.Kind == storage.LoginSign {
 		if signed, event.Detail, err = s.sign(ctx, l, approver, credential, now); err != nil {
 			return l, approver, err
 		}
-		event.Type = EventSign
 	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		l, err := tx.Login(l.Hash)
@@ -909,7 +916,7 @@ func (s *Service) DenyLogin(ctx context.Context, token string) error {
 		if err := tx.PutLogin(l); err != nil {
 			return err
 		}
-		return s.event(ctx, tx, storage.Event{Type: EventLogin, Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID})
+		return s.event(ctx, tx, storage.Event{Type: eventOf(l), Outcome: "denied", ClientID: l.ClientID, AccountID: l.AccountID})
 	})
 	if err == nil {
 		s.decided(l)
