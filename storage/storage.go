@@ -127,6 +127,14 @@ type Device struct {
 	// Attestation: what checking the credential's attestation showed at binding, one of the
 	// Attestation constants; "" (a device bound before it was recorded) means none.
 	Attestation string
+	// Push is the phone's Web Push subscription (PROTOCOL.md section 10); zero: none.
+	Push PushSubscription
+}
+
+// PushSubscription is where and how to reach a phone's browser with a notification: the push
+// service's endpoint and the browser's keys, base64url as the browser gave them.
+type PushSubscription struct {
+	Endpoint, P256dh, Auth string
 }
 
 // Client is a registered relying party.

@@ -329,6 +329,9 @@ func (d *deviceRecord) binaryFields(c fieldCodec) {
 	c.optTime(&d.RevokedAt)
 	c.optTime(&d.CloneWarningAt)
 	c.str(&d.Attestation)
+	c.str(&d.PushEndpoint)
+	c.str(&d.PushP256dh)
+	c.str(&d.PushAuth)
 }
 
 func (l *loginRecord) binaryFields(c fieldCodec) {

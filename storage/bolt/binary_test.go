@@ -23,6 +23,7 @@ var (
 		Status: storage.DeviceRevoked, CreatedAt: formatTime, ExpiresAt: formatTime.AddDate(1, 0, 0),
 		LastUsedAt: new(formatTime.Add(time.Hour)), RevokedAt: new(formatTime.Add(2 * time.Hour)), CloneWarningAt: new(formatTime.Add(3 * time.Hour)),
 		Attestation: storage.AttestationTrusted,
+		Push:        storage.PushSubscription{Endpoint: "https://push.example/abc", P256dh: "BPub", Auth: "auth"},
 	}
 	fullAccount = storage.Account{
 		ID: "account", CitizenID: "A123456789", Name: "王小明", Email: "ming@example.tw", Phone: "0912345678",
@@ -144,11 +145,11 @@ func TestBinaryReadsOlderRecords(t *testing.T) {
 		t.Errorf("read %+v\nwant %+v", got, l)
 	}
 	d := fullDevice
-	d.Attestation = ""
+	d.Attestation, d.Push = "", storage.PushSubscription{}
 	full = encodeBinary(new(toDevice(d)))
 	var rd deviceRecord
-	if err := decodeBinary(full[:len(full)-1], &rd); err != nil {
-		t.Fatalf("a device written before its attestation was recorded: %v", err)
+	if err := decodeBinary(full[:len(full)-4], &rd); err != nil {
+		t.Fatalf("a device written before its attestation and push subscription were recorded: %v", err)
 	}
 	if got := fromDevice(rd); !reflect.DeepEqual(got, d) {
 		t.Errorf("read %+v\nwant %+v", got, d)
@@ -172,8 +173,9 @@ func TestBinaryRefusesDamage(t *testing.T) {
 		// Eight empty fields and a zero counter, then the transports: 2²⁸ of them.
 		{"huge list", []byte{binaryFormat, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0x7f}, "truncated or malformed list"},
 		{"counter over 32 bits", []byte{binaryFormat, 0, 0, 0, 0, 0, 0, 0, 0, 0x80, 0x80, 0x80, 0x80, 0x10}, "truncated or malformed 32-bit number"},
-		// An empty device ends with the clone warning's "not set" and an empty attestation.
-		{"boolean of 2", append(bytes.TrimSuffix(encodeBinary(new(toDevice(storage.Device{}))), []byte{0, 0}), 2), "truncated or malformed boolean"},
+		// An empty device ends with the clone warning's "not set", an empty attestation and an
+		// empty push subscription.
+		{"boolean of 2", append(bytes.TrimSuffix(encodeBinary(new(toDevice(storage.Device{}))), []byte{0, 0, 0, 0, 0}), 2), "truncated or malformed boolean"},
 	}
 	for _, tc := range tests {
 		var r deviceRecord

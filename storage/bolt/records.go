@@ -188,6 +188,9 @@ type deviceRecord struct {
 	RevokedAt       *time.Time `json:"revoked_at"`
 	CloneWarningAt  *time.Time `json:"clone_warning_at"`
 	Attestation     string     `json:"attestation,omitempty"` // records written before it read as ""
+	PushEndpoint    string     `json:"push_endpoint,omitempty"`
+	PushP256dh      string     `json:"push_p256dh,omitempty"`
+	PushAuth        string     `json:"push_auth,omitempty"`
 }
 
 func toDevice(d storage.Device) deviceRecord {
@@ -213,6 +216,9 @@ func toDevice(d storage.Device) deviceRecord {
 		RevokedAt:       utc(d.RevokedAt),
 		CloneWarningAt:  utc(d.CloneWarningAt),
 		Attestation:     d.Attestation,
+		PushEndpoint:    d.Push.Endpoint,
+		PushP256dh:      d.Push.P256dh,
+		PushAuth:        d.Push.Auth,
 	}
 }
 
@@ -238,6 +244,7 @@ func fromDevice(r deviceRecord) storage.Device {
 		RevokedAt:       r.RevokedAt,
 		CloneWarningAt:  r.CloneWarningAt,
 		Attestation:     r.Attestation,
+		Push:            storage.PushSubscription{Endpoint: r.PushEndpoint, P256dh: r.PushP256dh, Auth: r.PushAuth},
 	}
 }
 

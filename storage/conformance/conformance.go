@@ -822,6 +822,7 @@ func device(i int) storage.Device {
 		d.RevokedAt = new(at(i + 20))
 		d.CloneWarningAt = new(at(i + 15))
 		d.Attestation = storage.AttestationTrusted
+		d.Push = storage.PushSubscription{Endpoint: fmt.Sprintf("https://push.example/%d", i), P256dh: "BPub", Auth: "auth"}
 	}
 	return d
 }
@@ -1089,6 +1090,7 @@ func devices() kind[storage.Device] {
 			d.SignCount, d.LastUsedAt, d.RevokedAt, d.CreatedAt = d.SignCount+1, new(at(30)), nil, at(-60)
 			d.TokenHash, d.CloneWarningAt = hash("device token", 100), new(at(31))
 			d.Status, d.Attestation = storage.DeviceSuspended, storage.AttestationUntrusted
+			d.Push = storage.PushSubscription{Endpoint: "https://push.example/new", P256dh: "BNew", Auth: "new"}
 		},
 		unique:  []field[storage.Device]{id, credential, token},
 		fixed:   []field[storage.Device]{id, account, credential},

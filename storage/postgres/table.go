@@ -224,6 +224,9 @@ var (
 			optTimeCol("revoked_ns", &d.RevokedAt),
 			optTimeCol("clone_warning_ns", &d.CloneWarningAt),
 			col("attestation", &d.Attestation),
+			col("push_endpoint", &d.Push.Endpoint),
+			col("push_p256dh", &d.Push.P256dh),
+			col("push_auth", &d.Push.Auth),
 		}
 	}, "id", "account_id", "credential_id")
 	clients = newTable("clients", "client", func(c *storage.Client) []column {
