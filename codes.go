@@ -656,7 +656,9 @@ var (
 
 // Variants for signing: the relying party reads the codes PROTOCOL.md section 9 names.
 var (
-	InvalidSignRequest         = InvalidRequest.variant("the signing request is not valid: %s")
+	InvalidSignRequest = InvalidRequest.variant("the signing request is not valid: %s")
+	// PROTOCOL.md section 10 answers a bad push subscription with invalid_request too.
+	InvalidPushSubscription    = InvalidRequest.variant("the push subscription is not valid: %v")
 	ClientUnknownOrWrongSecret = InvalidClient.variant("unknown client or wrong secret")
 	ClientDisabled             = InvalidClient.variant("this client is disabled; ask the operator of mcert to enable it")
 	ClientNotForSigning        = InvalidClient.variant(`the client is not registered for signing; register it with "sign": true, or mcert rp add --sign`)

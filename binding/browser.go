@@ -88,15 +88,20 @@ func sameBrowser(hash []byte, secret string) bool {
 type keyName string
 
 // Secrets are the names of the service's secrets in the store.
-var Secrets = []string{string(keyChallenge), string(keyLoginQR)}
+var Secrets = []string{string(keyChallenge), string(keyLoginQR), string(keyVAPID)}
 
 // key returns a server secret from the store, made on first use and the same on every
 // instance. It is cached: a secret never changes once made.
 func (s *Service) key(ctx context.Context, name keyName) ([]byte, error) {
+	return s.keyWith(ctx, name, func() []byte { b, _ := newSecret(32); return b })
+}
+
+// keyWith is key, for a secret that create makes.
+func (s *Service) keyWith(ctx context.Context, name keyName, create func() []byte) ([]byte, error) {
 	if k, ok := s.keys.Load(name); ok {
 		return k.([]byte), nil
 	}
-	k, err := storage.Secret(ctx, s.Store, string(name), func() []byte { b, _ := newSecret(32); return b })
+	k, err := storage.Secret(ctx, s.Store, string(name), create)
 	if err != nil {
 		return nil, err
 	}

@@ -26,6 +26,7 @@ type Limits struct {
 	PhoneBeginPerIP     Limit // refused phone begins, finishes and denies from one address: unknown, used or expired tokens
 	LoginPerIP          Limit // relying-party logins (authorization requests) started from one address
 	CIBAPerClient       Limit // decoupled logins one relying party may start: login_hint enumeration
+	PushPerDevice       Limit // changes of one phone's push subscription
 }
 
 // DefaultLimits are far above what a person or an office behind one address does, and far
@@ -38,6 +39,7 @@ var DefaultLimits = Limits{
 	PhoneBeginPerIP:     Limit{N: 300, Window: time.Minute},
 	LoginPerIP:          Limit{N: 300, Window: time.Minute},
 	CIBAPerClient:       Limit{N: 600, Window: time.Minute},
+	PushPerDevice:       Limit{N: 30, Window: time.Hour},
 }
 
 func (s *Service) limits() Limits {
@@ -45,6 +47,7 @@ func (s *Service) limits() Limits {
 	for _, p := range []struct{ got, def *Limit }{
 		{&l.CardLoginPerIP, &d.CardLoginPerIP}, {&l.CardLoginPerCitizen, &d.CardLoginPerCitizen},
 		{&l.PhoneBeginPerIP, &d.PhoneBeginPerIP}, {&l.LoginPerIP, &d.LoginPerIP}, {&l.CIBAPerClient, &d.CIBAPerClient},
+		{&l.PushPerDevice, &d.PushPerDevice},
 	} {
 		if p.got.N <= 0 || p.got.Window <= 0 {
 			*p.got = *p.def

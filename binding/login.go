@@ -250,40 +250,43 @@ func (s *Service) StartDecoupledLogin(ctx context.Context, client storage.Client
 		CreatedAt: now, ExpiresAt: now.Add(expiry), TokenExpiresAt: now.Add(expiry), Code: matchCode(),
 		BindingMessage: bindingMessage, Request: raw, PollInterval: CIBAInterval, RequiredACR: requiredACR,
 	}
+	var phones []storage.Device
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
-		a, err := s.waitingFor(tx, citizenID, now, mcert.UnknownUserID)
+		a, devices, err := s.waitingFor(tx, citizenID, now, mcert.UnknownUserID)
 		if err != nil {
 			return err
 		}
-		l.AccountID = a.ID
+		l.AccountID, phones = a.ID, devices
 		return tx.CreateLogin(l)
 	})
 	if err != nil {
 		return "", time.Time{}, err
 	}
+	s.announce(l, phones)
 	return id, l.ExpiresAt, nil
 }
 
-// waitingFor is the account of the citizen a decoupled request names, which may take one more:
+// waitingFor is the account of the citizen a decoupled request names, which may take one more,
+// and its usable phones, which are told of the request:
 // one unknown, or without a usable phone, is noUser, the same answer for both so that the
 // endpoint does not tell who is enrolled. It is counted in the transaction that adds the
 // request, so that requests racing for the last place cannot all take it.
-func (s *Service) waitingFor(tx storage.ReadTx, citizenID string, now time.Time, noUser *mcert.Code) (storage.Account, error) {
+func (s *Service) waitingFor(tx storage.ReadTx, citizenID string, now time.Time, noUser *mcert.Code) (storage.Account, []storage.Device, error) {
 	a, err := tx.AccountByCitizen(citizenID)
 	if errors.Is(err, storage.ErrNotFound) {
-		return a, noUser.New()
+		return a, nil, noUser.New()
 	}
 	if err != nil {
-		return a, err
+		return a, nil, err
 	}
 	devices, err := s.usableDevices(tx, a)
 	if err != nil {
-		return a, err
+		return a, nil, err
 	}
 	if len(devices) == 0 {
-		return a, noUser.New()
+		return a, nil, noUser.New()
 	}
-	return a, checkPending(tx, a, now)
+	return a, devices, checkPending(tx, a, now)
 }
 
 // MaxPending is how many decoupled requests may wait for one citizen at once, from all relying
@@ -428,21 +431,28 @@ func (s *Service) deviceByToken(ctx context.Context, deviceToken string) (storag
 	var a storage.Account
 	err := s.Store.View(ctx, func(tx storage.ReadTx) error {
 		var err error
-		d, err = tx.DeviceByToken(hashToken(deviceToken))
-		if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
-			return mcert.BadDeviceToken.New()
-		}
-		if err != nil {
-			return err
-		}
-		if err := deviceUnusable(d, s.now()); err != nil {
-			return err
-		}
-		if a, err = tx.Account(d.AccountID); err == nil && a.Status != storage.AccountActive {
-			err = errSuspended
-		}
+		d, a, err = s.deviceOfToken(tx, deviceToken)
 		return err
 	})
+	return d, a, err
+}
+
+// deviceOfToken is the usable device of deviceToken, and its active account.
+func (s *Service) deviceOfToken(tx storage.ReadTx, deviceToken string) (storage.Device, storage.Account, error) {
+	var a storage.Account
+	d, err := tx.DeviceByToken(hashToken(deviceToken))
+	if errors.Is(err, storage.ErrNotFound) || deviceToken == "" {
+		return d, a, mcert.BadDeviceToken.New()
+	}
+	if err != nil {
+		return d, a, err
+	}
+	if err := deviceUnusable(d, s.now()); err != nil {
+		return d, a, err
+	}
+	if a, err = tx.Account(d.AccountID); err == nil && a.Status != storage.AccountActive {
+		err = errSuspended
+	}
 	return d, a, err
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/push"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -45,6 +46,8 @@ type Service struct {
 	// Decided, when set, is told of each decoupled login approved, denied or refused for good,
 	// once its transaction has committed: the provider's CIBA ping. It must return at once.
 	Decided func(storage.Login)
+	// Push, when set, sends the phones' notifications (PROTOCOL.md section 10).
+	Push *push.Sender
 
 	// DeviceLimit is how many usable devices an account may have (0: 5).
 	DeviceLimit int

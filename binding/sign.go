@@ -165,20 +165,22 @@ func (s *Service) StartSign(ctx context.Context, client storage.Client, r SignRe
 		started.QRToken, tokenHash = newToken()
 		l.TokenHashes = [][]byte{tokenHash}
 	}
+	var phones []storage.Device
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		if r.CitizenID == "" {
 			return tx.CreateLogin(l)
 		}
-		a, err := s.waitingFor(tx, r.CitizenID, now, mcert.UnknownSigner)
+		a, devices, err := s.waitingFor(tx, r.CitizenID, now, mcert.UnknownSigner)
 		if err != nil {
 			return err
 		}
-		l.AccountID = a.ID
+		l.AccountID, phones = a.ID, devices
 		return tx.CreateLogin(l)
 	})
 	if err != nil {
 		return SignStarted{}, err
 	}
+	s.announce(l, phones)
 	return started, nil
 }
 

@@ -145,15 +145,14 @@ func (c *Client) Login(ctx context.Context, qrText string, o GetOptions) (LoginR
 // Inbox lists the decoupled logins waiting for the phone at the server whose public base URL is
 // base, read with the device token of the phone's newest binding there.
 func (c *Client) Inbox(ctx context.Context, base string) ([]InboxRequest, error) {
-	base = strings.TrimRight(base, "/")
-	cred, ok := c.Phone.boundTo(base)
-	if !ok {
-		return nil, fmt.Errorf("this phone is not bound to %s; bind it with a QR code from that server first", base)
+	base, token, err := c.deviceToken(base)
+	if err != nil {
+		return nil, err
 	}
 	var inbox struct {
 		Requests []InboxRequest `json:"requests"`
 	}
-	if err := c.call(ctx, base, "/api/v1/phone/inbox", cred.DeviceToken, nil, &inbox); err != nil {
+	if err := c.call(ctx, base, "/api/v1/phone/inbox", token, nil, &inbox); err != nil {
 		return nil, err
 	}
 	return inbox.Requests, nil
@@ -289,13 +288,22 @@ func credentialBody(token string, credential []byte) any {
 // call sends body as JSON (a GET when body is nil) to base+path and decodes the answer into
 // out. A refusal becomes an *APIError.
 func (c *Client) call(ctx context.Context, base, path, bearer string, body, out any) error {
-	method, reader := http.MethodGet, io.Reader(nil)
+	method := http.MethodGet
+	if body != nil {
+		method = http.MethodPost
+	}
+	return c.do(ctx, method, base, path, bearer, body, out)
+}
+
+// do is call with another method; an answer without a body (204) leaves out as it is.
+func (c *Client) do(ctx context.Context, method, base, path, bearer string, body, out any) error {
+	var reader io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
 		if err != nil {
 			return fmt.Errorf("encode the request to %s: %w", path, err)
 		}
-		method, reader = http.MethodPost, bytes.NewReader(data)
+		reader = bytes.NewReader(data)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, base+path, reader)
 	if err != nil {
@@ -323,6 +331,9 @@ func (c *Client) call(ctx context.Context, base, path, bearer string, body, out 
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return refusal(resp.StatusCode, data)
+	}
+	if resp.StatusCode == http.StatusNoContent {
+		return nil
 	}
 	if err := json.Unmarshal(data, out); err != nil {
 		return fmt.Errorf("the server's answer to %s is not the JSON PROTOCOL.md describes: %w", path, err)

@@ -31,11 +31,6 @@ type Config struct {
 	Contact string           // the operator's contact for VAPID's sub: an email address or an https URL
 	Now     func() time.Time // the service's clock (tests advance it); nil = time.Now
 	Log     *slog.Logger     // nil = slog.Default()
-	// Gone is told of a subscription the push service says is gone (404 or 410), or that can
-	// never be sent to (no HTTP answer on any attempt while the request lasted, an address the
-	// dialer refuses, or one Check refuses), so that the caller drops it. It is called from the
-	// sender's goroutine.
-	Gone func(Subscription)
 	// AllowLoopback lets the sender connect to loopback addresses (development, tests);
 	// otherwise the dialer refuses loopback, private, link-local, unspecified, multicast and
 	// reserved addresses at connect time, after DNS resolution. Redirects are never followed.
@@ -52,7 +47,6 @@ type Sender struct {
 	contact         string
 	now             func() time.Time
 	log             *slog.Logger
-	gone            func(Subscription)
 	client          *http.Client
 	outcomes        *prometheus.CounterVec
 
@@ -70,7 +64,6 @@ func NewSender(c Config) *Sender {
 		contact: strings.TrimPrefix(c.Contact, "mailto:"),
 		now:     c.Now,
 		log:     c.Log,
-		gone:    c.Gone,
 		client:  c.Client,
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "mcert_push_notifications_total",
@@ -83,9 +76,6 @@ func NewSender(c Config) *Sender {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
-	}
-	if s.gone == nil {
-		s.gone = func(Subscription) {}
 	}
 	if s.client == nil {
 		s.client = newClient(c.AllowLoopback)
@@ -104,8 +94,11 @@ func (s *Sender) Collector() prometheus.Collector { return s.outcomes }
 
 // Send delivers m to sub until expires, on Config.Now's clock, retrying while the push service
 // is busy or unreachable. When too many deliveries are in flight it drops the notification: the
-// phone still finds the request in its inbox.
-func (s *Sender) Send(sub Subscription, m Message, expires time.Time) {
+// phone still finds the request in its inbox. gone, when not nil, is told that the
+// subscription is gone (the push service answered 404 or 410) or can never be sent to (no HTTP
+// answer on any attempt while the request lasted, an address the dialer refuses, or one Check
+// refuses), so that the caller drops it; it is called from the sender's goroutine.
+func (s *Sender) Send(sub Subscription, m Message, expires time.Time, gone func()) {
 	if !s.start() {
 		s.outcomes.WithLabelValues("dropped").Inc()
 		s.log.Warn("push: too many notifications in flight; dropped one", "host", hostOf(sub.Endpoint), "in_flight", maxInFlight)
@@ -113,7 +106,7 @@ func (s *Sender) Send(sub Subscription, m Message, expires time.Time) {
 	}
 	go func() {
 		defer s.end()
-		s.deliver(sub, m, expires)
+		s.deliver(sub, m, expires, gone)
 	}()
 }
 
@@ -158,7 +151,7 @@ func (s *Sender) end() {
 // deliver makes the attempts of one notification. The deadline is on the service's clock,
 // which tests move ahead, while the waits between attempts are real time; the context's real
 // deadline, fixed at the start, bounds the whole in case the service's clock stands still.
-func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
+func (s *Sender) deliver(sub Subscription, m Message, expires time.Time, gone func()) {
 	// The endpoint's path is a capability: whoever knows it can notify the phone. Only the host
 	// is logged.
 	log := s.log.With("host", hostOf(sub.Endpoint), "kind", m.Kind)
@@ -168,7 +161,7 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 		return
 	}
 	if err := sub.Check(); err != nil {
-		s.drop(log, sub, "push: a subscription that cannot be sent to; dropping it", "err", err)
+		s.drop(log, gone, "push: a subscription that cannot be sent to; dropping it", "err", err)
 		return
 	}
 	body, err := json.Marshal(m)
@@ -208,7 +201,7 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 			// *url.Error's text holds the whole URL, path and all: log only what it wraps.
 			last = []any{"attempts", attempt, "err", netErr.Err}
 			if errors.Is(err, errRefused) {
-				s.drop(log, sub, "push: the endpoint's address is not one mcert connects to; dropping the subscription", last...)
+				s.drop(log, gone, "push: the endpoint's address is not one mcert connects to; dropping the subscription", last...)
 				return
 			}
 		case err != nil:
@@ -227,7 +220,7 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 				log.Debug("push: notification sent", last...)
 				return
 			case res.StatusCode == http.StatusNotFound || res.StatusCode == http.StatusGone:
-				s.drop(log, sub, "push: the push service says the subscription is gone; dropping it", last...)
+				s.drop(log, gone, "push: the push service says the subscription is gone; dropping it", last...)
 				return
 			case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
 				wait = retryAfter(res)
@@ -241,7 +234,7 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 		}
 		wait = max(wait, backoff(attempt))
 		if ctx.Err() != nil || wait >= expires.Sub(s.now()) {
-			s.giveUp(log, sub, answered, last)
+			s.giveUp(log, gone, answered, last)
 			return
 		}
 		log.Debug("push: will retry", append(last, "wait", wait)...)
@@ -250,7 +243,7 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil || !s.now().Before(expires) {
-			s.giveUp(log, sub, answered, last)
+			s.giveUp(log, gone, answered, last)
 			return
 		}
 		s.outcomes.WithLabelValues("retried").Inc()
@@ -258,19 +251,21 @@ func (s *Sender) deliver(sub Subscription, m Message, expires time.Time) {
 }
 
 // giveUp ends a delivery whose time ran out: a subscription that never answered is dropped.
-func (s *Sender) giveUp(log *slog.Logger, sub Subscription, answered bool, last []any) {
+func (s *Sender) giveUp(log *slog.Logger, gone func(), answered bool, last []any) {
 	if !answered {
-		s.drop(log, sub, "push: the push service could not be reached while the request lasted; dropping the subscription", last...)
+		s.drop(log, gone, "push: the push service could not be reached while the request lasted; dropping the subscription", last...)
 		return
 	}
 	s.outcomes.WithLabelValues("failed").Inc()
 	log.Warn("push: the push service did not take the notification while the request lasted", last...)
 }
 
-func (s *Sender) drop(log *slog.Logger, sub Subscription, msg string, args ...any) {
+func (s *Sender) drop(log *slog.Logger, gone func(), msg string, args ...any) {
 	s.outcomes.WithLabelValues("gone").Inc()
 	log.Info(msg, args...)
-	s.gone(sub)
+	if gone != nil {
+		gone()
+	}
 }
 
 // backoff is the wait after the given attempt: 1 s, 2 s, 4 s, ... up to maxBackoff.

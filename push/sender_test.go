@@ -49,7 +49,6 @@ func newHarness(t *testing.T, change func(*push.Config)) *harness {
 		Contact:       "ops@mcert.example",
 		Now:           h.clock.Now,
 		Log:           slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Gone:          func(s push.Subscription) { h.gone <- s },
 		AllowLoopback: true,
 	}
 	if change != nil {
@@ -67,6 +66,11 @@ func newHarness(t *testing.T, change func(*push.Config)) *harness {
 		}
 	})
 	return h
+}
+
+// goneOf is the gone callback of a send to sub: it tells the harness.
+func (h *harness) goneOf(sub push.Subscription) func() {
+	return func() { h.gone <- sub }
 }
 
 // wait waits for every delivery to end.
@@ -180,7 +184,7 @@ func TestSendDelivers(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, func(c *push.Config) { c.Contact = tc.contact })
 			sub := h.svc.Subscribe()
-			h.sender.Send(sub, message, start.Add(5*time.Minute))
+			h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 			m := h.message(t)
 			h.wait(t)
 
@@ -227,7 +231,7 @@ func TestSendGone(t *testing.T) {
 			h := newHarness(t, nil)
 			sub := h.svc.Subscribe()
 			h.svc.Answer(sub, status, 1)
-			h.sender.Send(sub, message, start.Add(5*time.Minute))
+			h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 			h.wait(t)
 			h.wantGone(t, sub)
 			if n := h.svc.Attempts(sub); n != 1 {
@@ -244,7 +248,7 @@ func TestSendUnknownEndpointIsGone(t *testing.T) {
 	h := newHarness(t, nil)
 	sub := h.svc.Subscribe()
 	sub.Endpoint += "x" // the push service knows no such subscription: 404
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.wait(t)
 	h.wantGone(t, sub)
 	h.wantOutcomes(t, map[string]float64{"gone": 1})
@@ -256,7 +260,7 @@ func TestSendRetries(t *testing.T) {
 	sub := h.svc.Subscribe()
 	h.svc.Answer(sub, http.StatusInternalServerError, 2)
 	began := time.Now()
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.message(t)
 	h.wait(t)
 	if n := h.svc.Attempts(sub); n != 3 {
@@ -276,7 +280,7 @@ func TestSendRetriesTooManyRequests(t *testing.T) {
 	h := newHarness(t, nil)
 	sub := h.svc.Subscribe()
 	h.svc.Answer(sub, http.StatusTooManyRequests, 1)
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.message(t)
 	h.wait(t)
 	if n := h.svc.Attempts(sub); n != 2 {
@@ -292,7 +296,7 @@ func TestSendRefusedIsNotRetried(t *testing.T) {
 			h := newHarness(t, nil)
 			sub := h.svc.Subscribe()
 			h.svc.Answer(sub, status, 1)
-			h.sender.Send(sub, message, start.Add(5*time.Minute))
+			h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 			h.wait(t)
 			if n := h.svc.Attempts(sub); n != 1 {
 				t.Errorf("%d attempts, want 1", n)
@@ -323,7 +327,7 @@ func TestSendRetryAfterPastExpiry(t *testing.T) {
 	sub := h.svc.Subscribe()
 	sub.Endpoint = busy.URL + "/push/busy"
 	began := time.Now()
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.wait(t)
 	if took := time.Since(began); took > 900*time.Millisecond {
 		t.Errorf("gave up after %s, want at once", took)
@@ -343,7 +347,7 @@ func TestSendStopsWhenTheRequestExpires(t *testing.T) {
 	h := newHarness(t, nil)
 	sub := h.svc.Subscribe()
 	h.svc.Answer(sub, http.StatusServiceUnavailable, 1000)
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	for !strings.Contains(h.log.String(), "will retry") {
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -363,7 +367,7 @@ func TestSendStopsWhenTheRequestExpires(t *testing.T) {
 func TestSendExpired(t *testing.T) {
 	h := newHarness(t, nil)
 	sub := h.svc.Subscribe()
-	h.sender.Send(sub, message, start.Add(-time.Second))
+	h.sender.Send(sub, message, start.Add(-time.Second), h.goneOf(sub))
 	h.wait(t)
 	if n := h.svc.Attempts(sub); n != 0 {
 		t.Errorf("%d attempts for an expired request", n)
@@ -383,7 +387,7 @@ func TestSendUnreachable(t *testing.T) {
 	l.Close()
 	sub := h.svc.Subscribe()
 	sub.Endpoint = "http://" + closed + "/push/unreachable"
-	h.sender.Send(sub, message, time.Now().Add(3*time.Second))
+	h.sender.Send(sub, message, time.Now().Add(3*time.Second), h.goneOf(sub))
 	h.wait(t)
 	h.wantGone(t, sub)
 	h.wantOutcomes(t, map[string]float64{"gone": 1, "retried": 1})
@@ -410,7 +414,7 @@ func TestSendRefusesInternalAddresses(t *testing.T) {
 				t.Fatalf("Check() = %v: the dialer is to refuse it, not Check", err)
 			}
 			began := time.Now()
-			h.sender.Send(sub, message, start.Add(5*time.Minute))
+			h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 			h.wait(t)
 			if took := time.Since(began); took > time.Second {
 				t.Errorf("refused after %s, want at once", took)
@@ -432,7 +436,7 @@ func TestSendInvalidSubscriptionIsGone(t *testing.T) {
 	h := newHarness(t, nil)
 	sub := h.svc.Subscribe()
 	sub.Keys.Auth = "short"
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.wait(t)
 	h.wantGone(t, sub)
 	if n := h.svc.Attempts(sub); n != 0 {
@@ -448,7 +452,7 @@ func TestSendDropsOverTheBound(t *testing.T) {
 	h.svc.Hold(sub)
 	began := time.Now()
 	for range 257 {
-		h.sender.Send(sub, message, start.Add(5*time.Minute))
+		h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	}
 	if took := time.Since(began); took > time.Second {
 		t.Errorf("257 Sends took %s", took)
@@ -476,7 +480,7 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 		t.Fatalf("Wait with nothing in flight: %v", err)
 	}
 	h.svc.Hold(sub)
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := h.sender.Wait(ctx); err != context.DeadlineExceeded {
@@ -490,7 +494,7 @@ func TestWaitEndsWithItsContext(t *testing.T) {
 func TestSendWithABadKey(t *testing.T) {
 	h := newHarness(t, func(c *push.Config) { c.Key = make([]byte, 32) })
 	sub := h.svc.Subscribe()
-	h.sender.Send(sub, message, start.Add(5*time.Minute))
+	h.sender.Send(sub, message, start.Add(5*time.Minute), h.goneOf(sub))
 	h.wait(t)
 	if n := h.svc.Attempts(sub); n != 0 {
 		t.Errorf("%d attempts with a bad key", n)

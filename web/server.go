@@ -96,6 +96,9 @@ func New(cfg Config) *Server {
 	if cfg.Revocation != nil {
 		collectors = cfg.Revocation.Collectors()
 	}
+	if cfg.Service.Push != nil {
+		collectors = append(collectors, cfg.Service.Push.Collector())
+	}
 	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics(collectors...)}
 	s.echo, s.admin = s.newEcho(), s.newEcho()
 	s.public, s.operator = headAsGet(s.echo), headAsGet(s.admin)
@@ -129,6 +132,7 @@ func New(cfg Config) *Server {
 	api.POST("/phone/bind/finish", s.bindFinish)
 	s.loginRoutes(api)
 	s.signRoutes(api)
+	s.pushRoutes(api)
 	s.deviceRoutes(api)
 	s.oidcRoutes(api)
 	s.demoRoutes()

@@ -33,7 +33,7 @@ import (
 )
 
 // The server's secrets in the store: the provider's, and the binding service's.
-var providerSecrets = []string{"oidc-crypto-key", "pairwise-subject-key", "login-qr-key", "card-challenge-key"}
+var providerSecrets = []string{"oidc-crypto-key", "pairwise-subject-key", "login-qr-key", "card-challenge-key", "vapid-key"}
 
 // plainSecrets are what sealing must keep out of the data file, opened with the server's key:
 // every signing key's PKCS#8 form and its private scalar, and the provider's secrets. It fails

@@ -17,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof" // served only on --debug-addr
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
@@ -32,6 +33,7 @@ import (
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/push"
 	"github.com/mcert/mcert/revocation"
 	"github.com/mcert/mcert/seal"
 	"github.com/mcert/mcert/storage"
@@ -79,8 +81,11 @@ type Config struct {
 	DevicePolicy string
 	// Operator is who runs the service, for the pages' footer and personal-data notice.
 	Operator web.Operator
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// PushContact is the operator's contact that push notifications carry (VAPID's sub, RFC
+	// 8292): an email address or an https URL; empty: the public URL when it is https.
+	PushContact string
+	Now         func() time.Time
+	Logger      *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -112,6 +117,9 @@ func (c *Config) Validate() error {
 		case u.RawQuery != "" || u.Fragment != "":
 			errs = append(errs, fmt.Errorf("--public-url %q must not have a query or fragment", c.PublicURL))
 		}
+	}
+	if c.PushContact != "" && !validPushContact(c.PushContact) {
+		errs = append(errs, fmt.Errorf("--push-contact %q must be an email address such as push@mcert.example.tw or an https URL", c.PushContact))
 	}
 	if c.AuditRetention < 0 {
 		errs = append(errs, errors.New("--audit-retention must be positive, such as 9600h (400 days)"))
@@ -172,6 +180,31 @@ func (c *Config) localHTTP() bool {
 	}
 	u, err := url.Parse(c.PublicURL)
 	return err == nil && u.Scheme == "http" && isLoopback(u.Hostname())
+}
+
+// validPushContact: an email address or an https URL, for VAPID's sub (RFC 8292 section 2.1).
+func validPushContact(c string) bool {
+	if strings.ContainsFunc(c, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return false
+	}
+	if strings.HasPrefix(c, "https:") {
+		u, err := url.Parse(c)
+		return err == nil && u.Host != ""
+	}
+	_, err := mail.ParseAddress(c)
+	return err == nil && !strings.ContainsAny(c, "<>")
+}
+
+// pushContact is the contact for VAPID: --push-contact, else the public URL when it is https,
+// else a local address for development, where no real push service is reached.
+func (c *Config) pushContact(publicURL string) string {
+	switch {
+	case c.PushContact != "":
+		return c.PushContact
+	case strings.HasPrefix(publicURL, "https://"):
+		return publicURL
+	}
+	return "mcert@localhost"
 }
 
 func isLoopback(host string) bool { return host == "localhost" || net.ParseIP(host).IsLoopback() }
@@ -296,6 +329,19 @@ func (m *Main) Open() error {
 		m.Close()
 		return err
 	}
+	// A wrong key file was told of above, where the provider first opens a secret.
+	vapid, err := m.service.VAPIDKey(context.Background())
+	if err != nil {
+		m.Close()
+		return err
+	}
+	public, _ := url.Parse(m.PublicURL)
+	m.service.Push = push.NewSender(push.Config{
+		Key: vapid, Contact: cfg.pushContact(m.PublicURL), Now: cfg.Now, Log: cfg.Logger,
+		// A server on this machine may reach a push service on it (development, tests); one on
+		// the network never reaches its own or its network's addresses for a phone.
+		AllowLoopback: isLoopback(public.Hostname()),
+	})
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
@@ -718,6 +764,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.Operator.Name, "operator-name", "", "who runs the service, as the pages' footer names it, e.g. 內政部")
 	fs.StringVar(&cfg.Operator.SupportPhone, "support-phone", "", "the helpline the pages give citizens, e.g. 0800-080-117")
 	fs.StringVar(&cfg.Operator.PrivacyURL, "privacy-url", "", "the privacy policy the pages link to")
+	fs.StringVar(&cfg.PushContact, "push-contact", "", "the operator's contact that phone notifications carry to the browsers' push services (VAPID), an email address or an https URL (default: the public URL when https)")
 	fs.StringVar(&cfg.Operator.PersonalDataURL, "personal-data-url", "", "the personal data notice (個人資料蒐集告知) the pages link to, beside the registration form too")
 	cfg.Limits = binding.DefaultLimits
 	fs.Var((*limitFlag)(&cfg.Limits.CardLoginPerIP), "limit-card-login-ip", "rate limit of refused card logins from one address, as N/duration; a trusted card's login is never refused by it")
