@@ -79,7 +79,7 @@ var (
 func TestPagesRender(t *testing.T) {
 	demoStates := []pageData{{}, {Claims: `{"name": "王小明"}`}, {Refusal: "access_denied"}, {Refusal: "made_up"}, {Problem: "demo.error_failed", Detail: "oops"}}
 	for lang := range catalog {
-		for _, p := range []page{homePage, loginPage, phoneBindPage, phoneLoginPage, demoPage} {
+		for _, p := range []page{homePage, loginPage, phoneBindPage, phoneLoginPage, phoneInboxPage, demoPage} {
 			states := []pageData{{}}
 			if p.template == demoPage.template {
 				states = demoStates
@@ -113,7 +113,7 @@ func TestPagesRender(t *testing.T) {
 var (
 	textCall    = regexp.MustCompile(`\bt\("([^"]+)"\s*[,)]`) // literal keys; "prefix." + x is not checked
 	moduleOf    = regexp.MustCompile(`from "/static/([^"]+)"`)
-	scriptPages = []page{homePage, loginPage, phoneBindPage, phoneLoginPage}
+	scriptPages = []page{homePage, loginPage, phoneBindPage, phoneLoginPage, phoneInboxPage}
 )
 
 // TestScriptTexts checks that each text a page's scripts (and the modules they import) name

@@ -55,6 +55,7 @@ type pageData struct {
 	Title       string // catalog key
 	Script      string
 	Messages    map[string]string // the script's texts, as the page's JSON data block
+	App         bool              // a phone page: it links the web app's manifest and registers its worker
 
 	CardAgentURL string
 	Operator     Operator
@@ -74,7 +75,9 @@ func (s *Server) pageRoutes() {
 	s.echo.GET("/m/login", s.page(phoneLoginPage)) // likewise
 	s.echo.GET("/m/sign", s.page(phoneSignPage))   // the token is in the fragment, as for a login
 	s.echo.GET("/m/inbox", s.page(phoneInboxPage)) // the device token is in the browser's storage
-	s.echo.GET("/login/:id", s.loginPageFor)       // the script reads the id from the path
+	s.echo.GET("/m/manifest.webmanifest", s.webManifest)
+	s.echo.GET("/m/sw.js", s.serveServiceWorker) // from /m/, so that its scope is /m/
+	s.echo.GET("/login/:id", s.loginPageFor)     // the script reads the id from the path
 }
 
 // homePage is the enrollment page. It opens the card component's popup, which must keep its
@@ -98,6 +101,7 @@ func (s *Server) render(c echo.Context, p page, data pageData) error {
 func (s *Server) renderStatus(c echo.Context, status int, p page, data pageData) error {
 	lang := s.language(c)
 	data.Lang, data.Other, data.Title, data.Script = lang, otherLang(lang), p.title, p.script
+	data.App = p.isAppPage()
 	data.CardAgentURL, data.Operator = s.cfg.CardAgentURL, s.cfg.Operator
 	if p.script != "" {
 		data.Messages = messagesFor(lang, p.messages)
