@@ -96,7 +96,7 @@ func New(cfg Config) *Server {
 	if cfg.Revocation != nil {
 		collectors = cfg.Revocation.Collectors()
 	}
-	if cfg.Service.Push != nil {
+	if cfg.Service != nil && cfg.Service.Push != nil {
 		collectors = append(collectors, cfg.Service.Push.Collector())
 	}
 	s := &Server{cfg: cfg, svc: cfg.Service, metrics: newMetrics(collectors...)}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/provider"
+	"github.com/mcert/mcert/push/pushtest"
 )
 
 // webManifest is what the test reads of the web app manifest.
@@ -138,9 +139,11 @@ func waitNotification(t *testing.T, ctx context.Context, what string, ok func(no
 // TestPushServiceWorker checks the phone pages' web app (PROTOCOL.md section 10): the manifest
 // and its icons; and, in Chromium, that a phone bound in its browser has the service worker of
 // scope /m/ on its inbox, which offers 開啟通知, and that a push delivered through the DevTools
-// protocol (no push service: the server's sending is tested apart) shows the request's
-// notification in the page's language, opening the inbox, replaces a repeat of it, has the
-// open inbox read the request at once, and shows a general one for data it cannot read.
+// protocol shows the request's notification in the page's language, opening the inbox,
+// replaces a repeat of it, has the open inbox read the request at once, and shows a general one
+// for data it cannot read. The login's push is the server's own: sent to a local push service
+// that decrypts it, whose plaintext the DevTools protocol hands the worker as the browser would;
+// the page the notification opens then approves the request, and the website gets its tokens.
 func TestPushServiceWorker(t *testing.T) {
 	browser := newChrome(t)
 	s := startServer(t)
@@ -219,25 +222,38 @@ func TestPushServiceWorker(t *testing.T) {
 	// The open inbox hears of each push from the worker.
 	eval[bool](t, phoneTab, `(window.pushes = 0, navigator.serviceWorker.addEventListener("message", e => { if (e.data?.type === "mcert.push") window.pushes++ }), true)`)
 
-	// A website's push login, which the server announces (its sending is tested apart): here
-	// the DevTools protocol delivers what it would send.
+	// The browser's subscription, as its vendor's push service would hold it (pushManager.subscribe
+	// needs a real push service, which headless Chromium has not): the local one, given to the
+	// server with the device token the page keeps.
+	ps := pushtest.New(t)
+	deviceToken := eval[string](t, phoneTab, `localStorage.getItem("mcert.device_token")`)
+	body, _ := json.Marshal(map[string]any{"subscription": ps.Subscribe()})
+	req := mustRequest(t, "POST", s.PublicURL+"/api/v1/phone/push", body)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+deviceToken)
+	if res, out, err := roundTrip(http.DefaultClient, req); err != nil || res.StatusCode != 201 {
+		t.Fatalf("subscribe: %v %s", err, out)
+	}
+
+	// A website's push login: the server's notification, decrypted by the push service, is
+	// what the DevTools protocol hands the worker, as the browser would.
 	c := cibaClient{t: t, rp: s.relyingParty(t, "臺灣雲市集", provider.ClientSpec{CIBA: true})}
-	c.start("A123456789", "登入臺灣雲市集")
-	expires := time.Now().Add(2 * time.Minute).UTC().Format(time.RFC3339)
-	login := fmt.Sprintf(`{"kind":"login","client_name":"臺灣雲市集","expires_at":%q}`, expires)
+	authReqID := c.start("A123456789", "登入臺灣雲市集")
+	login := string(nextMessage(t, ps).Plaintext)
 	push(login)
 	n := waitNotification(t, phoneTab, "of the login request", func(n notification) bool { return strings.Contains(n.Title, "臺灣雲市集") })
 	if n.Title != "臺灣雲市集要求登入" || n.URL != "/m/inbox" || !strings.Contains(n.Body, "生物特徵") {
 		t.Errorf("the login request's notification: %+v", n)
 	}
 	waitFor(t, phoneTab, "the inbox told of the push", `window.pushes === 1`)
-	waitWithin(t, phoneTab, 1500*time.Millisecond, "the inbox reading the request at once", `[...document.querySelectorAll("#requests a")].some(a => a.textContent.includes("臺灣雲市集"))`)
+	waitFor(t, phoneTab, "the inbox reading the request at once", `[...document.querySelectorAll("#requests a")].some(a => a.textContent.includes("臺灣雲市集"))`)
 	push(login) // a repeat replaces it
 	waitFor(t, phoneTab, "the inbox told of the second push", `window.pushes === 2`)
 	if got := len(shownNotifications(t, phoneTab)); got != 1 {
 		t.Errorf("after the same request twice, %d notifications, want 1", got)
 	}
 
+	expires := time.Now().Add(2 * time.Minute).UTC().Format(time.RFC3339)
 	push(fmt.Sprintf(`{"kind":"sign","client_name":"地政事務所","expires_at":%q}`, expires))
 	waitNotification(t, phoneTab, "of the signing request", func(n notification) bool { return n.Title == "地政事務所要求簽章" && n.URL == "/m/inbox" })
 
@@ -259,5 +275,17 @@ func TestPushServiceWorker(t *testing.T) {
 	n = waitNotification(t, phoneTab, "in English", func(n notification) bool { return strings.Contains(n.Title, "Taiwan Cloud Market") })
 	if n.Title != "Taiwan Cloud Market asks you to log in" || !strings.Contains(n.Body, "biometrics") {
 		t.Errorf("the English notification: %+v", n)
+	}
+
+	// The page the notification opens approves the request with the biometric, and the
+	// website's poll gets the tokens.
+	browse(t, phoneTab, chromedp.Navigate(s.PublicURL+n.URL))
+	waitFor(t, phoneTab, "the request in the inbox", `document.querySelectorAll("#requests a").length === 1`)
+	click(t, phoneTab, "#requests a")
+	waitFor(t, phoneTab, "the approval page", `(document.querySelector("#code")?.textContent || "").trim().length === 4`)
+	click(t, phoneTab, "#approve-button")
+	waitFor(t, phoneTab, "the phone approved", `document.querySelector("#result")?.dataset.status === "approved"`)
+	if code, tokens := c.poll(authReqID); code != "" || tokens["id_token"] == nil {
+		t.Fatalf("the website's poll after the approval: %s %v", code, tokens)
 	}
 }
