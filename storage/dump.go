@@ -20,6 +20,8 @@ type Record struct {
 	Secret      *NamedSecret
 	SigningKey  *SigningKey
 	Certificate *Certificate
+	Ticket      *Ticket
+	Mail        *Mail
 	Event       *Event
 }
 
@@ -30,7 +32,7 @@ type NamedSecret struct {
 }
 
 // Kinds are the kinds of record a dump holds, in the order it holds them.
-var Kinds = []string{"challenges", "sessions", "accounts", "bindings", "devices", "clients", "logins", "tokens", "secrets", "signing keys", "certificates", "events"}
+var Kinds = []string{"challenges", "sessions", "accounts", "bindings", "devices", "clients", "logins", "tokens", "secrets", "signing keys", "certificates", "tickets", "mails", "events"}
 
 // Kind is which of Kinds r is.
 func (r Record) Kind() string {
@@ -57,6 +59,10 @@ func (r Record) Kind() string {
 		return "signing keys"
 	case r.Certificate != nil:
 		return "certificates"
+	case r.Ticket != nil:
+		return "tickets"
+	case r.Mail != nil:
+		return "mails"
 	case r.Event != nil:
 		return "events"
 	}
@@ -89,6 +95,10 @@ func (r Record) Restore(tx Tx) error {
 		return tx.CreateSigningKey(*r.SigningKey)
 	case r.Certificate != nil:
 		return tx.CreateCertificate(*r.Certificate)
+	case r.Ticket != nil:
+		return tx.CreateTicket(*r.Ticket)
+	case r.Mail != nil:
+		return tx.CreateMail(*r.Mail)
 	case r.Event != nil:
 		_, err := tx.AppendEvent(*r.Event)
 		return err
@@ -134,6 +144,10 @@ func (r Record) Reread(tx ReadTx) (Record, error) {
 		}
 	case r.Certificate != nil:
 		out.Certificate, err = read(tx.Certificate(r.Certificate.Serial))
+	case r.Ticket != nil:
+		out.Ticket, err = read(tx.Ticket(r.Ticket.Hash))
+	case r.Mail != nil:
+		out.Mail, err = read(tx.Mail(r.Mail.ID))
 	default:
 		return r, nil
 	}

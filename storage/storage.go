@@ -60,7 +60,18 @@ type Account struct {
 	Status     string
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+	// EmailVerified: Email was proven by a link mailed to it (a TicketVerifyEmail). The caller
+	// resets it when it changes Email.
+	EmailVerified bool
+	// Lang is the language of the citizen's notices: LangZhTW or LangEn; "" means LangZhTW.
+	Lang string
 }
+
+// The languages of a citizen's notices (Account.Lang, Mail.Lang).
+const (
+	LangZhTW = "zh-TW"
+	LangEn   = "en"
+)
 
 // Binding statuses as stored; "expired" is derived from ExpiresAt, never stored.
 const (
@@ -247,6 +258,57 @@ type Certificate struct {
 	Reason     int // RFC 5280's CRLReason, when revoked
 }
 
+// Ticket kinds.
+const (
+	TicketVerifyEmail = "verify-email" // the link that proves an email address: Email is set
+	TicketNotMe       = "not-me"       // the "this was not me" link of a phone-bound notice: DeviceID is set
+)
+
+// Ticket is a single-use secret mailed to a citizen: the link that verifies an email address,
+// or the "this was not me" link of a phone-bound notice. Only the token's hash is stored, as
+// the key. GarbageCollect deletes a ticket once it has expired (GCPolicy.ExpiredBefore), used
+// or not.
+type Ticket struct {
+	Hash      []byte // SHA-256 of the token
+	Kind      string // TicketVerifyEmail or TicketNotMe
+	AccountID string
+	Email     string // the address a verification link proves
+	DeviceID  string // the phone a "not me" link is about
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    *time.Time // set when the link was followed; kept until GC, so a second use is told apart
+}
+
+// Mail is a message in the outbox, queued in the transaction of what it tells of and sent once
+// that transaction has committed: a mail is queued exactly when what it says happened. A
+// mail is pending until SentAt or FailedAt is set; a sender takes the due ones (DueMails),
+// holds each for a while by setting LeaseUntil, and then records the outcome. GarbageCollect
+// deletes mails, sent or not, after the audit log's retention (GCPolicy.EventsBefore).
+type Mail struct {
+	ID string // random
+	// Key, when not "", is unique: a notice that exists at most once, such as
+	// "expiring-30/<device id>", is queued by creating its mail, which ErrAlreadyExists then
+	// tells was queued before.
+	Key       string
+	AccountID string
+	To        string
+	Lang      string
+	Notice    string // what the mail says: its template's name
+	Params    []byte // JSON: the template's values
+	CreatedAt time.Time
+	NextAt    time.Time // not tried before then
+	// LeaseUntil: the instance that took the mail to send it holds it until then; another may
+	// take it after, if it is still pending.
+	LeaseUntil time.Time
+	Attempts   int
+	SentAt     *time.Time
+	FailedAt   *time.Time // given up for good
+	LastError  string
+}
+
+// Pending reports whether the mail is neither sent nor given up: what DueMails looks among.
+func (m Mail) Pending() bool { return m.SentAt == nil && m.FailedAt == nil }
+
 // SigningKey is a key the provider signs ID tokens with. The newest unretired key signs; all
 // unretired keys are published, so relying parties keep verifying across a rotation.
 type SigningKey struct {
@@ -335,6 +397,13 @@ type ReadTx interface {
 	DeviceByToken(tokenHash []byte) (Device, error)
 	// Devices are the account's devices, oldest first.
 	Devices(accountID string) ([]Device, error)
+	// ExpiringDevices are up to limit (clamped to 1..1000) devices of every account whose
+	// (ExpiresAt, ID) comes after (from, afterID) and whose ExpiresAt is before to, in the order
+	// of ExpiresAt, then ID: a job pages through the devices expiring in a period by passing the
+	// last one's ExpiresAt and ID as the next page's from and afterID (afterID "" for the first
+	// page, which then starts with the devices expiring at from). Revoked devices are listed
+	// too. An index scan, however many devices the store holds.
+	ExpiringDevices(from time.Time, afterID string, to time.Time, limit int) ([]Device, error)
 
 	Client(id string) (Client, error)
 	// Clients are every client, oldest first.
@@ -361,6 +430,18 @@ type ReadTx interface {
 	// RevokedCertificates are every revoked certificate, in the order of revocation: what a
 	// CRL lists, once the expired ones are left out.
 	RevokedCertificates() ([]Certificate, error)
+
+	Ticket(hash []byte) (Ticket, error)
+
+	Mail(id string) (Mail, error)
+	// MailByKey finds a mail by its Key; "" finds none.
+	MailByKey(key string) (Mail, error)
+	// DueMails are up to limit (clamped to 1..1000) pending mails (Mail.Pending) whose NextAt
+	// and LeaseUntil are at or before now, oldest NextAt first, then by ID. An index scan of
+	// the pending mails, however many sent ones the store holds.
+	DueMails(now time.Time, limit int) ([]Mail, error)
+	// Mails are the account's mails, sent or not, oldest first (by CreatedAt).
+	Mails(accountID string) ([]Mail, error)
 
 	// Events are up to limit (clamped to 1..1000) events, newest first, after the cursor
 	// before ("" for the newest; else an event's ID, which is opaque: only the store orders
@@ -429,6 +510,17 @@ type Tx interface {
 	CreateCertificate(c Certificate) error
 	PutCertificate(c Certificate) error
 
+	// CreateTicket fails with ErrAlreadyExists when the Hash is taken. PutTicket may change
+	// only its times: it may not change its Hash, Kind, AccountID, Email or DeviceID, which
+	// say what following the link proves.
+	CreateTicket(t Ticket) error
+	PutTicket(t Ticket) error
+
+	// CreateMail fails with ErrAlreadyExists when the ID or a Key other than "" is taken.
+	// PutMail may not change its ID, Key or AccountID.
+	CreateMail(m Mail) error
+	PutMail(m Mail) error
+
 	// AppendEvent adds an event to the audit log and returns it with its ID (an ID passed in
 	// is replaced). Events are never changed; GarbageCollect deletes them after their
 	// retention.
@@ -474,13 +566,14 @@ func Secret(ctx context.Context, s Store, name string, create func() []byte) ([]
 
 // GCPolicy says what GarbageCollect deletes.
 type GCPolicy struct {
-	// ExpiredBefore: challenges, sessions, bindings, logins and tokens whose ExpiresAt is
-	// before it, signing keys whose RetireAt is, and rate-limit windows that ended before it.
-	// Callers pass a time somewhat in the past so that a late replay is still answered "used"
-	// or "expired" rather than "unknown".
+	// ExpiredBefore: challenges, sessions, bindings, logins, tokens and tickets whose
+	// ExpiresAt is before it, signing keys whose RetireAt is, and rate-limit windows that
+	// ended before it. Callers pass a time somewhat in the past so that a late replay is still
+	// answered "used" or "expired" rather than "unknown".
 	ExpiredBefore time.Time
-	// EventsBefore: audit events whose Time is before it (the retention period); the zero
-	// time keeps every event.
+	// EventsBefore: audit events whose Time is before it (the retention period), and mails,
+	// sent or not, whose CreatedAt is: the outbox is kept as long as the log of what it told
+	// of. The zero time keeps every event and every mail.
 	EventsBefore time.Time
 	// Batch is the most records one transaction deletes; 0 means DefaultGCBatch.
 	Batch int
@@ -499,6 +592,8 @@ type GCResult struct {
 	SigningKeys int
 	RateLimits  int
 	Events      int
+	Tickets     int
+	Mails       int
 }
 
 // Add adds o's counts to r's.
@@ -511,9 +606,11 @@ func (r *GCResult) Add(o GCResult) {
 	r.SigningKeys += o.SigningKeys
 	r.RateLimits += o.RateLimits
 	r.Events += o.Events
+	r.Tickets += o.Tickets
+	r.Mails += o.Mails
 }
 
 // Total is how many records were deleted.
 func (r GCResult) Total() int {
-	return r.Challenges + r.Sessions + r.Bindings + r.Logins + r.Tokens + r.SigningKeys + r.RateLimits + r.Events
+	return r.Challenges + r.Sessions + r.Bindings + r.Logins + r.Tokens + r.SigningKeys + r.RateLimits + r.Events + r.Tickets + r.Mails
 }

@@ -306,6 +306,8 @@ func (a *accountRecord) binaryFields(c fieldCodec) {
 	c.str(&a.Status)
 	c.time(&a.CreatedAt)
 	c.time(&a.UpdatedAt)
+	c.bool(&a.EmailVerified)
+	c.str(&a.Lang)
 }
 
 func (d *deviceRecord) binaryFields(c fieldCodec) {

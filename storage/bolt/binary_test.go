@@ -28,6 +28,7 @@ var (
 	fullAccount = storage.Account{
 		ID: "account", CitizenID: "A123456789", Name: "王小明", Email: "ming@example.tw", Phone: "0912345678",
 		WebAuthnID: []byte("user handle"), Status: storage.AccountSuspended, CreatedAt: formatTime, UpdatedAt: formatTime.Add(time.Minute),
+		EmailVerified: true, Lang: storage.LangEn,
 	}
 	fullLogin = storage.Login{
 		Hash: []byte("login hash"), Kind: storage.LoginCIBA, ClientID: "client", ClientName: "健保署", Status: storage.LoginApproved,
@@ -154,6 +155,25 @@ func TestBinaryReadsOlderRecords(t *testing.T) {
 	if got := fromDevice(rd); !reflect.DeepEqual(got, d) {
 		t.Errorf("read %+v\nwant %+v", got, d)
 	}
+	a := fullAccount
+	a.EmailVerified, a.Lang = false, ""
+	full = encodeBinary(new(toAccount(a)))
+	var ra accountRecord
+	if err := decodeBinary(full[:len(full)-2], &ra); err != nil { // the two appended fields, each one byte when empty
+		t.Fatalf("an account written before its email was verified and its language recorded: %v", err)
+	}
+	if got := fromAccount(ra); !reflect.DeepEqual(got, a) {
+		t.Errorf("read %+v\nwant %+v", got, a)
+	}
+	// An account written before the language, with its email verified, reads so.
+	a.EmailVerified = true
+	full = encodeBinary(new(toAccount(a)))
+	if err := decodeBinary(full[:len(full)-1], &ra); err != nil {
+		t.Fatalf("an account written before its language was recorded: %v", err)
+	}
+	if got := fromAccount(ra); !reflect.DeepEqual(got, a) {
+		t.Errorf("read %+v\nwant %+v", got, a)
+	}
 }
 
 // TestBinaryRefusesDamage checks that a damaged binary record is an error, never a record with
@@ -183,11 +203,33 @@ func TestBinaryRefusesDamage(t *testing.T) {
 			t.Errorf("%s: got %v, want an error saying %q", tc.name, err, tc.want)
 		}
 	}
+	// An account's appended fields are refused damaged as well: an empty account ends with its
+	// email unverified and an empty language.
+	account := encodeBinary(new(toAccount(fullAccount)))
+	accountTests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"email verified of 2", append(bytes.TrimSuffix(encodeBinary(new(toAccount(storage.Account{}))), []byte{0, 0}), 2), "truncated or malformed boolean"},
+		{"language cut", account[:len(account)-1], "truncated or malformed string"},
+		{"trailing bytes", append(account[:len(account):len(account)], 0), "bytes after the last field"},
+	}
+	for _, tc := range accountTests {
+		var r accountRecord
+		if err := decodeBinary(tc.data, &r); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("account %s: got %v, want an error saying %q", tc.name, err, tc.want)
+		}
+	}
 }
 
 // FuzzBinaryRecords decodes any bytes as each binary record: the decoder must not panic, and
 // whatever it accepts must survive encoding and decoding again unchanged.
 func FuzzBinaryRecords(f *testing.F) {
+	older := fullAccount
+	older.EmailVerified, older.Lang = false, ""
+	olderAccount := encodeBinary(new(toAccount(older)))
+	f.Add(olderAccount[:len(olderAccount)-2]) // written before EmailVerified and Lang
 	for _, rec := range []binaryRecord{new(toAccount(fullAccount)), new(toDevice(fullDevice)), new(toLogin(fullLogin)), new(toLogin(storage.Login{TokenHashes: [][]byte{{}, nil}, Request: []byte{}}))} {
 		f.Add(encodeBinary(rec))
 	}

@@ -193,6 +193,9 @@ func (s *Store) View(ctx context.Context, fn func(storage.ReadTx) error) error {
 // maxEvents is the most Events returns at once.
 const maxEvents = 1000
 
+// maxPage is the most ExpiringDevices and DueMails return at once.
+const maxPage = 1000
+
 func appendEvent(tx *bbolt.Tx, e storage.Event) (storage.Event, error) {
 	seq, err := tx.Bucket([]byte(events.bucket)).NextSequence()
 	if err != nil {
@@ -244,8 +247,10 @@ func collectRound(tx *bbolt.Tx, p storage.GCPolicy, budget int) (storage.GCResul
 		{&r.Logins, logins.collect, p.ExpiredBefore},
 		{&r.Tokens, tokens.collect, p.ExpiredBefore},
 		{&r.SigningKeys, signingKeys.collect, p.ExpiredBefore},
+		{&r.Tickets, tickets.collect, p.ExpiredBefore},
 		{&r.RateLimits, rateLimits.collect, p.ExpiredBefore},
 		{&r.Events, collectEvents, p.EventsBefore},
+		{&r.Mails, unlessZero(mails.collect), p.EventsBefore},
 	}
 	for _, step := range steps {
 		left := budget - r.Total()
@@ -259,6 +264,17 @@ func collectRound(tx *bbolt.Tx, p storage.GCPolicy, budget int) (storage.GCResul
 		*step.count = n
 	}
 	return r, nil
+}
+
+// unlessZero is collect, which collects nothing before the zero time: EventsBefore's zero keeps
+// everything.
+func unlessZero(collect func(*bbolt.Tx, time.Time, int) (int, error)) func(*bbolt.Tx, time.Time, int) (int, error) {
+	return func(tx *bbolt.Tx, before time.Time, limit int) (int, error) {
+		if before.IsZero() {
+			return 0, nil
+		}
+		return collect(tx, before, limit)
+	}
 }
 
 // collectEvents deletes up to limit of the oldest events, those whose time is before the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -262,5 +263,129 @@ func TestOpenIndexesTokensByClient(t *testing.T) {
 	}
 	if err := s.Check(); err != nil {
 		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestOpenIndexesDevicesByExpiry opens a data file of an mcert before devices_by_expiry: Open
+// indexes the devices it holds, so that ExpiringDevices finds them, and the index follows a
+// device's expiry from then on.
+func TestOpenIndexesDevicesByExpiry(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "mcert.db")
+	s := open(t, path, Options{})
+	d := seedDevice(t, s)
+	if err := s.db.Update(func(tx *bbolt.Tx) error { return tx.DeleteBucket([]byte(devicesByExpiry)) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = open(t, path, Options{})
+	expiring := func(to time.Time) ([]storage.Device, error) {
+		return storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Device, error) { return tx.ExpiringDevices(time.Time{}, "", to, 10) })
+	}
+	if got, err := expiring(d.ExpiresAt.Add(time.Second)); err != nil || len(got) != 1 || got[0].ID != d.ID {
+		t.Fatalf("ExpiringDevices after reopening: got %+v and %v, want device %s", got, err, d.ID)
+	}
+	renewed := d.ExpiresAt.AddDate(1, 0, 0)
+	if err := s.Update(ctx, func(tx storage.Tx) error {
+		d, err := tx.Device(d.ID)
+		if err != nil {
+			return err
+		}
+		d.ExpiresAt = renewed
+		return tx.PutDevice(d)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := expiring(d.ExpiresAt.Add(time.Second)); err != nil || len(got) != 0 {
+		t.Errorf("ExpiringDevices before the renewed expiry: got %d devices and %v, want none", len(got), err)
+	}
+	if got, err := expiring(renewed.Add(time.Second)); err != nil || len(got) != 1 {
+		t.Errorf("ExpiringDevices to after the renewed expiry: got %d devices and %v, want 1", len(got), err)
+	}
+	if n := entries(t, s, devicesByExpiry); n != 1 {
+		t.Errorf("devices_by_expiry holds %d entries, want 1", n)
+	}
+	if err := s.Check(); err != nil {
+		t.Errorf("Check: %v", err)
+	}
+}
+
+// TestMailsPendingIndex checks that mails_pending holds the pending mails alone, so that
+// DueMails never reads a sent mail: a mail leaves it when it is sent or given up.
+func TestMailsPendingIndex(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	now := time.Now()
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for i := range 5 {
+			m := storage.Mail{ID: fmt.Sprint("mail-", i), AccountID: "account", To: "ming@example.tw", Notice: "verify-email", CreatedAt: now, NextAt: now}
+			if i >= 3 {
+				m.SentAt = &now
+			}
+			if err := tx.CreateMail(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := entries(t, s, mailsPending); n != 3 {
+		t.Fatalf("mails_pending holds %d entries for 3 pending mails", n)
+	}
+	for i, change := range []func(*storage.Mail){
+		func(m *storage.Mail) { m.NextAt = now.Add(time.Minute) }, // moves
+		func(m *storage.Mail) { m.SentAt = &now },                 // leaves
+		func(m *storage.Mail) { m.FailedAt = &now },               // leaves
+	} {
+		if err := s.Update(ctx, func(tx storage.Tx) error {
+			m, err := tx.Mail(fmt.Sprint("mail-", i))
+			if err != nil {
+				return err
+			}
+			change(&m)
+			return tx.PutMail(m)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := entries(t, s, mailsPending); n != 1 {
+		t.Errorf("mails_pending holds %d entries for the one pending mail", n)
+	}
+	if n := entries(t, s, mails.bucket); n != 5 {
+		t.Errorf("mails holds %d mails, want 5", n)
+	}
+}
+
+// entries counts the keys in the named bucket.
+func entries(t *testing.T, s *Store, bucket string) int {
+	t.Helper()
+	n := 0
+	if err := s.db.View(func(tx *bbolt.Tx) error {
+		n = tx.Bucket([]byte(bucket)).Stats().KeyN
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestAccountsOfOlderDataAreUnverified reads an account as an mcert before EmailVerified and
+// Lang wrote it, in format 1: its email is unverified, its language the default.
+func TestAccountsOfOlderDataAreUnverified(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	old := `{"v":1,"id":"account","citizen_id":"A123456789","name":"王小明","email":"ming@example.tw","phone":"",` +
+		`"webauthn_id":null,"status":"active","created_at":"2026-03-01T09:00:00Z","updated_at":"2026-03-01T09:00:00Z"}`
+	if err := s.db.Update(func(tx *bbolt.Tx) error {
+		return tx.Bucket([]byte(accounts.bucket)).Put([]byte("account"), []byte(old))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	a, err := storage.Get(context.Background(), s, func(tx storage.ReadTx) (storage.Account, error) { return tx.Account("account") })
+	if err != nil || a.EmailVerified || a.Lang != "" || a.Email != "ming@example.tw" {
+		t.Fatalf("read %+v and %v, want the account with its email unverified and no language", a, err)
 	}
 }

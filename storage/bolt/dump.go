@@ -26,6 +26,8 @@ func (s *Store) Dump(ctx context.Context, fn func(storage.Record) error) error {
 			}),
 			dump(signingKeys, func(v storage.SigningKey) storage.Record { return storage.Record{SigningKey: &v} }),
 			dump(certificates, func(v storage.Certificate) storage.Record { return storage.Record{Certificate: &v} }),
+			dump(tickets, func(v storage.Ticket) storage.Record { return storage.Record{Ticket: &v} }),
+			dump(mails, func(v storage.Mail) storage.Record { return storage.Record{Mail: &v} }),
 			dump(events, func(v storage.Event) storage.Record { return storage.Record{Event: &v} }),
 		} {
 			if err := each(tx, fn); err != nil {

@@ -87,34 +87,41 @@ type accountRecord struct {
 	Status     string    `json:"status"`
 	CreatedAt  time.Time `json:"created_at"`
 	UpdatedAt  time.Time `json:"updated_at"`
+	// Records written before these read as unverified, in the default language.
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Lang          string `json:"lang,omitempty"`
 }
 
 func toAccount(a storage.Account) accountRecord {
 	return accountRecord{
-		format:     format{formatVersion},
-		ID:         a.ID,
-		CitizenID:  a.CitizenID,
-		Name:       a.Name,
-		Email:      a.Email,
-		Phone:      a.Phone,
-		WebAuthnID: a.WebAuthnID,
-		Status:     a.Status,
-		CreatedAt:  a.CreatedAt.UTC(),
-		UpdatedAt:  a.UpdatedAt.UTC(),
+		format:        format{formatVersion},
+		ID:            a.ID,
+		CitizenID:     a.CitizenID,
+		Name:          a.Name,
+		Email:         a.Email,
+		Phone:         a.Phone,
+		WebAuthnID:    a.WebAuthnID,
+		Status:        a.Status,
+		CreatedAt:     a.CreatedAt.UTC(),
+		UpdatedAt:     a.UpdatedAt.UTC(),
+		EmailVerified: a.EmailVerified,
+		Lang:          a.Lang,
 	}
 }
 
 func fromAccount(r accountRecord) storage.Account {
 	return storage.Account{
-		ID:         r.ID,
-		CitizenID:  r.CitizenID,
-		Name:       r.Name,
-		Email:      r.Email,
-		Phone:      r.Phone,
-		WebAuthnID: r.WebAuthnID,
-		Status:     r.Status,
-		CreatedAt:  r.CreatedAt,
-		UpdatedAt:  r.UpdatedAt,
+		ID:            r.ID,
+		CitizenID:     r.CitizenID,
+		Name:          r.Name,
+		Email:         r.Email,
+		Phone:         r.Phone,
+		WebAuthnID:    r.WebAuthnID,
+		Status:        r.Status,
+		CreatedAt:     r.CreatedAt,
+		UpdatedAt:     r.UpdatedAt,
+		EmailVerified: r.EmailVerified,
+		Lang:          r.Lang,
 	}
 }
 
@@ -501,6 +508,69 @@ func fromCertificate(r certificateRecord) storage.Certificate {
 	return storage.Certificate{
 		Serial: r.Serial, DeviceID: r.DeviceID, AccountID: r.AccountID, DER: r.DER, PrivateKey: r.PrivateKey,
 		CreatedAt: r.CreatedAt, NotAfter: r.NotAfter, RevokedAt: r.RevokedAt, Reason: r.Reason,
+	}
+}
+
+type ticketRecord struct {
+	format
+	Hash      []byte     `json:"hash"`
+	Kind      string     `json:"kind"`
+	AccountID string     `json:"account_id"`
+	Email     string     `json:"email,omitempty"`
+	DeviceID  string     `json:"device_id,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt time.Time  `json:"expires_at"`
+	UsedAt    *time.Time `json:"used_at"`
+}
+
+func toTicket(t storage.Ticket) ticketRecord {
+	return ticketRecord{
+		format: format{formatVersion}, Hash: t.Hash, Kind: t.Kind, AccountID: t.AccountID, Email: t.Email, DeviceID: t.DeviceID,
+		CreatedAt: t.CreatedAt.UTC(), ExpiresAt: t.ExpiresAt.UTC(), UsedAt: utc(t.UsedAt),
+	}
+}
+
+func fromTicket(r ticketRecord) storage.Ticket {
+	return storage.Ticket{
+		Hash: r.Hash, Kind: r.Kind, AccountID: r.AccountID, Email: r.Email, DeviceID: r.DeviceID,
+		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UsedAt: r.UsedAt,
+	}
+}
+
+// mailRecord holds Params as the bytes given, which JSON writes in base64: the template's
+// values are the caller's JSON, kept exactly, not reencoded.
+type mailRecord struct {
+	format
+	ID         string     `json:"id"`
+	Key        string     `json:"key,omitempty"`
+	AccountID  string     `json:"account_id"`
+	To         string     `json:"to"`
+	Lang       string     `json:"lang,omitempty"`
+	Notice     string     `json:"notice"`
+	Params     []byte     `json:"params"`
+	CreatedAt  time.Time  `json:"created_at"`
+	NextAt     time.Time  `json:"next_at"`
+	LeaseUntil time.Time  `json:"lease_until"`
+	Attempts   int        `json:"attempts,omitempty"`
+	SentAt     *time.Time `json:"sent_at"`
+	FailedAt   *time.Time `json:"failed_at"`
+	LastError  string     `json:"last_error,omitempty"`
+}
+
+func toMail(m storage.Mail) mailRecord {
+	return mailRecord{
+		format: format{formatVersion}, ID: m.ID, Key: m.Key, AccountID: m.AccountID, To: m.To, Lang: m.Lang,
+		Notice: m.Notice, Params: m.Params, CreatedAt: m.CreatedAt.UTC(), NextAt: m.NextAt.UTC(),
+		LeaseUntil: m.LeaseUntil.UTC(), Attempts: m.Attempts, SentAt: utc(m.SentAt), FailedAt: utc(m.FailedAt),
+		LastError: m.LastError,
+	}
+}
+
+func fromMail(r mailRecord) storage.Mail {
+	return storage.Mail{
+		ID: r.ID, Key: r.Key, AccountID: r.AccountID, To: r.To, Lang: r.Lang, Notice: r.Notice, Params: r.Params,
+		CreatedAt: r.CreatedAt, NextAt: r.NextAt, LeaseUntil: r.LeaseUntil, Attempts: r.Attempts,
+		SentAt: r.SentAt, FailedAt: r.FailedAt, LastError: r.LastError,
 	}
 }
 

@@ -20,6 +20,7 @@ const (
 	devicesByCredential  = "devices_by_credential"
 	devicesByAccount     = "devices_by_account"
 	devicesByToken       = "devices_by_token"
+	devicesByExpiry      = "devices_by_expiry" // every device by ExpiresAt, then ID: ExpiringDevices
 	loginsByToken        = "logins_by_token"
 	loginsByCode         = "logins_by_code"
 	loginsWaiting        = "logins_waiting" // by account: decoupled logins waiting for a phone
@@ -28,6 +29,10 @@ const (
 	eventsByAccount      = "events_by_account"
 	certificatesByDevice = "certificates_by_device"
 	certificatesRevoked  = "certificates_revoked" // in the order of revocation
+	mailsByKey           = "mails_by_key"
+	mailsByAccount       = "mails_by_account"
+	mailsPending         = "mails_pending"     // the pending mails by NextAt, then ID: DueMails
+	mailsByCreation      = "mails_by_creation" // GarbageCollect's, which deletes mails after the audit retention
 )
 
 // retiredBuckets are buckets an older mcert kept and this one does not; Open deletes them.
@@ -36,7 +41,7 @@ const (
 var retiredBuckets = []string{"logins_by_account"}
 
 // tables lists every table, for Open to prepare.
-var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, certificates, events, rateLimits}
+var tables = []interface{ prepare(*bbolt.Tx) error }{challenges, sessions, accounts, bindings, devices, clients, logins, tokens, secrets, signingKeys, certificates, tickets, mails, events, rateLimits}
 
 var (
 	challenges = expiring(table[storage.Challenge, challengeRecord]{
@@ -84,6 +89,7 @@ var (
 			{devicesByCredential, oneKey(func(d storage.Device) []byte { return d.CredentialID })},
 			{devicesByAccount, oneKey(func(d storage.Device) []byte { return ownedKey(d.AccountID, d.CreatedAt, []byte(d.ID)) })},
 			{devicesByToken, keyIfSet(func(d storage.Device) []byte { return d.TokenHash })},
+			{devicesByExpiry, oneKey(func(d storage.Device) []byte { return append(appendTime(nil, d.ExpiresAt), d.ID...) })},
 		},
 		fixed: []field[storage.Device]{
 			{"ID", func(d storage.Device) string { return d.ID }},
@@ -163,6 +169,47 @@ var (
 		to:   toCertificate,
 		from: fromCertificate,
 	}
+	tickets = expiring(table[storage.Ticket, ticketRecord]{
+		bucket: "tickets",
+		key:    func(t storage.Ticket) []byte { return t.Hash },
+		fixed: []field[storage.Ticket]{
+			{"Hash", func(t storage.Ticket) string { return string(t.Hash) }},
+			{"Kind", func(t storage.Ticket) string { return t.Kind }},
+			{"AccountID", func(t storage.Ticket) string { return t.AccountID }},
+			{"Email", func(t storage.Ticket) string { return t.Email }},
+			{"DeviceID", func(t storage.Ticket) string { return t.DeviceID }},
+		},
+		expires: func(t storage.Ticket) *time.Time { return &t.ExpiresAt },
+		to:      toTicket,
+		from:    fromTicket,
+	})
+	// mails is the outbox, kept for the audit retention (GCPolicy.EventsBefore): its index for
+	// GarbageCollect goes by CreatedAt.
+	mails = collected(table[storage.Mail, mailRecord]{
+		bucket: "mails",
+		key:    func(m storage.Mail) []byte { return []byte(m.ID) },
+		indexes: []index[storage.Mail]{
+			{mailsByKey, keyIfSet(func(m storage.Mail) []byte { return []byte(m.Key) })},
+			{mailsByAccount, oneKey(func(m storage.Mail) []byte { return ownedKey(m.AccountID, m.CreatedAt, []byte(m.ID)) })},
+			// A mail leaves the pending index once it is sent or given up, so that DueMails
+			// never reads the outbox's sent mails, millions in a national service, to find the
+			// few due.
+			{mailsPending, func(m storage.Mail) [][]byte {
+				if !m.Pending() {
+					return nil
+				}
+				return [][]byte{append(appendTime(nil, m.NextAt), m.ID...)}
+			}},
+		},
+		fixed: []field[storage.Mail]{
+			{"ID", func(m storage.Mail) string { return m.ID }},
+			{"Key", func(m storage.Mail) string { return m.Key }},
+			{"AccountID", func(m storage.Mail) string { return m.AccountID }},
+		},
+		expires: func(m storage.Mail) *time.Time { return &m.CreatedAt },
+		to:      toMail,
+		from:    fromMail,
+	}, mailsByCreation)
 	// events is the audit log, kept for the retention period (GCPolicy.EventsBefore). Each event
 	// is keyed by its ID, so the bucket is in the order events were appended, which is the order
 	// of their times.
@@ -258,7 +305,7 @@ type table[T any, R record] struct {
 	indexes []index[T]
 	fixed   []field[T]         // what an update may not change: the key and the unique fields
 	expires func(T) *time.Time // when GarbageCollect may delete a record, or nil to keep it; nil for a table kept for good
-	expiry  string             // the bucket of the index by expires, which expiring adds
+	expiry  string             // the bucket of the index by expires, which expiring or collected adds
 	to      func(T) R
 	from    func(R) T
 }
@@ -373,6 +420,29 @@ func (tb table[T, R]) scan(tx *bbolt.Tx, ix string, prefix []byte) ([]T, error) 
 			return nil, err
 		}
 		list = append(list, v)
+	}
+	return list, nil
+}
+
+// scanFrom returns up to limit records, of those keep accepts (nil: every one), whose keys in
+// the index kept in the bucket named ix come at or after start (nil: the first), in the order of
+// those keys, up to the first key that past says is past the end.
+func (tb table[T, R]) scanFrom(tx *bbolt.Tx, ix string, start []byte, past func(k []byte) bool, keep func(T) bool, limit int) ([]T, error) {
+	var list []T
+	records := tx.Bucket([]byte(tb.bucket))
+	c := tx.Bucket([]byte(ix)).Cursor()
+	k, key := c.First()
+	if len(start) > 0 {
+		k, key = c.Seek(start)
+	}
+	for ; k != nil && !past(k) && len(list) < limit; k, key = c.Next() {
+		v, err := tb.getIn(records, key)
+		if err != nil {
+			return nil, err
+		}
+		if keep == nil || keep(v) {
+			list = append(list, v)
+		}
 	}
 	return list, nil
 }
@@ -574,7 +644,13 @@ func (tb table[T, R]) delete(tx *bbolt.Tx, v T) error {
 // in a write transaction, and a scan of every record would hold up every write for as long as
 // a table of millions of logins takes to decode.
 func expiring[T any, R record](tb table[T, R]) table[T, R] {
-	tb.expiry = tb.bucket + "_by_expiry"
+	return collected(tb, tb.bucket+"_by_expiry")
+}
+
+// collected is expiring with the index in the bucket named ix: for a table whose records go
+// by another time than their expiry, such as the mails' creation.
+func collected[T any, R record](tb table[T, R], ix string) table[T, R] {
+	tb.expiry = ix
 	tb.indexes = append(slices.Clip(tb.indexes), index[T]{tb.expiry, func(v T) [][]byte {
 		at := tb.expires(v)
 		if at == nil {

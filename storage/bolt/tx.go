@@ -1,6 +1,7 @@
 package bolt
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"time"
@@ -86,6 +87,16 @@ func (t *txn) DeviceByToken(tokenHash []byte) (storage.Device, error) {
 }
 func (t *txn) Devices(accountID string) ([]storage.Device, error) {
 	return nonNil(devices.scan(t.tx, devicesByAccount, ownerPrefix(accountID)))
+}
+
+// ExpiringDevices scans devices_by_expiry from the first key after (from, afterID): the key
+// (from, afterID) itself followed by a NUL, its successor in the order of bytes. Its keys' first
+// twelve bytes are the expiry, so the scan ends at the first of to or later.
+func (t *txn) ExpiringDevices(from time.Time, afterID string, to time.Time, limit int) ([]storage.Device, error) {
+	start := append(append(appendTime(nil, from), afterID...), 0)
+	end := appendTime(nil, to)
+	past := func(k []byte) bool { return bytes.Compare(k[:min(len(k), len(end))], end) >= 0 }
+	return nonNil(devices.scanFrom(t.tx, devicesByExpiry, start, past, nil, min(max(limit, 1), maxPage)))
 }
 func (t *txn) CreateDevice(d storage.Device) error { return t.created(devices.create(t.tx, d)) }
 func (t *txn) PutDevice(d storage.Device) error    { return put(t, devices, d) }
@@ -175,6 +186,32 @@ func (t *txn) CreateCertificate(c storage.Certificate) error {
 	return t.created(certificates.create(t.tx, c))
 }
 func (t *txn) PutCertificate(c storage.Certificate) error { return put(t, certificates, c) }
+
+func (t *txn) Ticket(hash []byte) (storage.Ticket, error) { return tickets.get(t.tx, hash) }
+func (t *txn) CreateTicket(tk storage.Ticket) error       { return t.created(tickets.create(t.tx, tk)) }
+func (t *txn) PutTicket(tk storage.Ticket) error          { return put(t, tickets, tk) }
+
+func (t *txn) Mail(id string) (storage.Mail, error) { return mails.get(t.tx, []byte(id)) }
+func (t *txn) MailByKey(key string) (storage.Mail, error) {
+	if key == "" {
+		return storage.Mail{}, storage.ErrNotFound // mails without a key are in no index
+	}
+	return mails.getBy(t.tx, mailsByKey, []byte(key))
+}
+
+// DueMails scans mails_pending, which holds the pending mails alone, from the oldest NextAt up
+// to now, passing over those still leased: at most the mails being sent at the time.
+func (t *txn) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
+	end := appendTime(nil, now)
+	past := func(k []byte) bool { return bytes.Compare(k[:min(len(k), len(end))], end) > 0 }
+	free := func(m storage.Mail) bool { return !m.LeaseUntil.After(now) }
+	return nonNil(mails.scanFrom(t.tx, mailsPending, nil, past, free, min(max(limit, 1), maxPage)))
+}
+func (t *txn) Mails(accountID string) ([]storage.Mail, error) {
+	return nonNil(mails.scan(t.tx, mailsByAccount, ownerPrefix(accountID)))
+}
+func (t *txn) CreateMail(m storage.Mail) error { return t.created(mails.create(t.tx, m)) }
+func (t *txn) PutMail(m storage.Mail) error    { return put(t, mails, m) }
 
 func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 	e, err := appendEvent(t.tx, e)

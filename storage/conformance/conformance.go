@@ -42,6 +42,8 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 	t.Run("Token", func(t *testing.T) { testKind(t, newStore, tokens()) })
 	t.Run("SigningKey", func(t *testing.T) { testKind(t, newStore, signingKeys()) })
 	t.Run("Certificate", func(t *testing.T) { testKind(t, newStore, certificates()) })
+	t.Run("Ticket", func(t *testing.T) { testKind(t, newStore, tickets()) })
+	t.Run("Mail", func(t *testing.T) { testKind(t, newStore, mails()) })
 	t.Run("ApproveLogin", func(t *testing.T) { testApproveLogin(t, newStore) })
 	t.Run("BindDevice", func(t *testing.T) { testBindDevice(t, newStore) })
 	t.Run("Update/FailedWrite", func(t *testing.T) { testFailedWrites(t, newStore) })
@@ -68,6 +70,17 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 		{"GarbageCollect/AfterUpdate/Binding", testCollectAfterUpdate(bindings())},
 		{"GarbageCollect/AfterUpdate/Login", testCollectAfterUpdate(logins())},
 		{"GarbageCollect/AfterUpdate/SigningKey", testCollectAfterUpdate(signingKeys())},
+		{"GarbageCollect/AfterUpdate/Ticket", testCollectAfterUpdate(tickets())},
+		{"GarbageCollect/AfterUpdate/Mail", testCollectAfterUpdate(mails())},
+		{"GarbageCollect/Tickets", testCollectTickets},
+		{"GarbageCollect/Mails", testCollectMails},
+		{"Mail/Due", testDueMails},
+		{"Mail/Due/Limit", testDueMailsLimit},
+		{"Mail/Due/Follows", testDueMailsFollow},
+		{"Mail/Key", testMailKey},
+		{"Device/Expiring", testExpiringDevices},
+		{"Device/Expiring/Limit", testExpiringDevicesLimit},
+		{"Device/Expiring/Follows", testExpiringDevicesFollow},
 		{"Concurrent/Counter", testConcurrentUpdateDevice},
 		{"Concurrent/Counter/Failing", testConcurrentFailingUpdates},
 		{"Concurrent/DeviceLimit", testDeviceLimit},
@@ -77,6 +90,12 @@ func Run(t *testing.T, newStore func(t *testing.T) storage.Store) {
 			a := account(i)
 			a.CitizenID = account(0).CitizenID
 			return a
+		})},
+		// Instances that queue the same notice at once (expiry reminders) queue it once.
+		{"Concurrent/CreateOnce/MailKey", testCreateOnce(mails(), func(i int) storage.Mail {
+			m := mail(i)
+			m.Key = mail(0).Key
+			return m
 		})},
 		{"Event/RoundTrip", testEventRoundTrip},
 		{"Event/IDsIncrease", testEventIDs},
@@ -134,7 +153,18 @@ type kind[T any] struct {
 	// samples leave each empty, taking the record out of that index.
 	movable []field[T]
 	expiry  func(*T) *time.Time // for a type GarbageCollect deletes
-	list    *listing[T]         // for a type with a list in ReadTx
+	// retained: GarbageCollect deletes the type's records by GCPolicy.EventsBefore, the audit
+	// retention, and expiry is the time it goes by; else by ExpiredBefore.
+	retained bool
+	list     *listing[T] // for a type with a list in ReadTx
+}
+
+// policy is the GCPolicy that deletes the records of k whose expiry is before the given time.
+func (k kind[T]) policy(before time.Time) storage.GCPolicy {
+	if k.retained {
+		return storage.GCPolicy{EventsBefore: before}
+	}
+	return storage.GCPolicy{ExpiredBefore: before}
 }
 
 type getter[T any] struct {
@@ -409,7 +439,7 @@ func testKind[T any](t *testing.T, newStore func(*testing.T) storage.Store, k ki
 			return
 		}
 		// The index GarbageCollect goes by must not have kept a slice of the caller's either.
-		if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: at(100 * 365 * 24 * 60)}); err != nil || got.Total() != 1 {
+		if got, err := s.GarbageCollect(ctx, k.policy(farFuture)); err != nil || got.Total() != 1 {
 			t.Errorf("GarbageCollect after the record expired: got %+v and %v, want it deleted", got, err)
 		}
 		k.absent(t, s, want)
@@ -737,6 +767,9 @@ func at(minutes int) time.Time {
 	return time.Date(2025, 3, 14, 15, 9, 26, 535_897_000, time.FixedZone("EET", 2*60*60)).Add(time.Duration(minutes) * time.Minute)
 }
 
+// farFuture is after every time the samples hold, and in every backend's range.
+var farFuture = at(100 * 365 * 24 * 60)
+
 // hash stands for the SHA-256 of a secret.
 func hash(what string, i int) []byte {
 	h := sha256.Sum256(fmt.Appendf(nil, "%s %d", what, i))
@@ -774,6 +807,7 @@ func account(i int) storage.Account {
 	if i%2 == 0 {
 		a.Email = fmt.Sprintf("citizen%d@example.org", i)
 		a.Phone = fmt.Sprintf("+66 81 000 %04d", i)
+		a.EmailVerified, a.Lang = true, storage.LangEn
 	}
 	return a
 }
@@ -951,6 +985,119 @@ func certificates() kind[storage.Certificate] {
 	}
 }
 
+func ticket(i int) storage.Ticket {
+	tk := storage.Ticket{
+		Hash:      hash("ticket", i),
+		Kind:      storage.TicketNotMe,
+		AccountID: fmt.Sprintf("account-%d", i),
+		DeviceID:  fmt.Sprintf("device-%d", i),
+		CreatedAt: at(i),
+		ExpiresAt: at(i + 24*60),
+	}
+	if i%2 == 0 {
+		tk.Kind, tk.Email, tk.DeviceID = storage.TicketVerifyEmail, fmt.Sprintf("citizen%d@example.org", i), ""
+		tk.UsedAt = new(at(i + 1))
+	}
+	return tk
+}
+
+func tickets() kind[storage.Ticket] {
+	return kind[storage.Ticket]{
+		sample: ticket,
+		create: storage.Tx.CreateTicket,
+		gets: []getter[storage.Ticket]{{"Ticket", func(tx storage.ReadTx, tk storage.Ticket) (storage.Ticket, error) {
+			return tx.Ticket(tk.Hash)
+		}}},
+		put:    storage.Tx.PutTicket,
+		change: func(tk *storage.Ticket) { tk.UsedAt, tk.CreatedAt, tk.ExpiresAt = new(at(50)), at(-60), at(90) },
+		unique: []field[storage.Ticket]{{"Hash", func(dst *storage.Ticket, src storage.Ticket) { dst.Hash = src.Hash }}},
+		fixed: []field[storage.Ticket]{
+			{"Hash", func(dst *storage.Ticket, src storage.Ticket) { dst.Hash = src.Hash }},
+			{"Kind", func(dst *storage.Ticket, src storage.Ticket) { dst.Kind = src.Kind }},
+			{"AccountID", func(dst *storage.Ticket, src storage.Ticket) { dst.AccountID = src.AccountID }},
+			{"Email", func(dst *storage.Ticket, src storage.Ticket) { dst.Email = src.Email }},
+			{"DeviceID", func(dst *storage.Ticket, src storage.Ticket) { dst.DeviceID = src.DeviceID }},
+		},
+		expiry: func(tk *storage.Ticket) *time.Time { return &tk.ExpiresAt },
+	}
+}
+
+// mail is a pending mail without a Key when i is odd; when i is even, one with a Key that was
+// sent (i%4 == 0) or given up (i%4 == 2).
+func mail(i int) storage.Mail {
+	m := storage.Mail{
+		ID:        fmt.Sprintf("mail-%d", i),
+		AccountID: fmt.Sprintf("account-%d", i),
+		To:        fmt.Sprintf("citizen%d@example.org", i),
+		Notice:    "verify-email",
+		CreatedAt: at(i),
+		NextAt:    at(i),
+	}
+	if i%2 == 0 {
+		m.Key, m.Lang, m.Notice = fmt.Sprintf("expiring-30/device-%d", i), storage.LangEn, "expiring-30"
+		m.Params = fmt.Appendf(nil, `{"device":"Phone %d","days":30}`, i)
+		m.NextAt, m.LeaseUntil, m.Attempts = at(i+5), at(i+6), 3
+		m.LastError = "421 4.7.0 try again later"
+		if i%4 == 0 {
+			m.SentAt = new(at(i + 7))
+		} else {
+			m.FailedAt = new(at(i + 8))
+		}
+	}
+	return m
+}
+
+func mails() kind[storage.Mail] {
+	id := field[storage.Mail]{"ID", func(dst *storage.Mail, src storage.Mail) { dst.ID = src.ID }}
+	key := field[storage.Mail]{"Key", func(dst *storage.Mail, src storage.Mail) { dst.Key = src.Key }}
+	account := field[storage.Mail]{"AccountID", func(dst *storage.Mail, src storage.Mail) { dst.AccountID = src.AccountID }}
+	get := getter[storage.Mail]{"Mail", func(tx storage.ReadTx, m storage.Mail) (storage.Mail, error) { return tx.Mail(m.ID) }}
+	list := listing[storage.Mail]{
+		name:    "Mails",
+		list:    storage.ReadTx.Mails,
+		owner:   func(m *storage.Mail) *string { return &m.AccountID },
+		created: func(m *storage.Mail) *time.Time { return &m.CreatedAt },
+		id:      func(m storage.Mail) string { return m.ID },
+	}
+	// Every test of a mail checks that DueMails lists it when it is pending and not otherwise:
+	// at farFuture every pending sample is due.
+	due := listing[storage.Mail]{
+		name:   "DueMails",
+		list:   func(tx storage.ReadTx, _ string) ([]storage.Mail, error) { return tx.DueMails(farFuture, 1000) },
+		id:     func(m storage.Mail) string { return m.ID },
+		listed: storage.Mail.Pending,
+	}
+	return kind[storage.Mail]{
+		sample: mail,
+		create: storage.Tx.CreateMail,
+		gets: []getter[storage.Mail]{
+			get,
+			byIndex("MailByKey", func(m storage.Mail) [][]byte { return keyIfSet([]byte(m.Key)) }, func(tx storage.ReadTx, k []byte) (storage.Mail, error) {
+				return tx.MailByKey(string(k))
+			}, get),
+			list.getter(get),
+			due.getter(get),
+		},
+		put: storage.Tx.PutMail,
+		// A pending mail is sent, a sent or failed one is pending again: each leaves DueMails or
+		// enters it. CreatedAt moves, and Mails must follow.
+		change: func(m *storage.Mail) {
+			if m.Pending() {
+				m.SentAt = new(at(45))
+			} else {
+				m.SentAt, m.FailedAt = nil, nil
+			}
+			m.NextAt, m.LeaseUntil, m.Attempts, m.LastError, m.CreatedAt = at(40), at(41), m.Attempts+1, "550 5.1.1 no such user", at(-60)
+			m.To, m.Lang, m.Params = "renamed@example.org", storage.LangZhTW, []byte(`{"changed":true}`)
+		},
+		unique:   []field[storage.Mail]{id, key},
+		fixed:    []field[storage.Mail]{id, key, account},
+		expiry:   func(m *storage.Mail) *time.Time { return &m.CreatedAt },
+		retained: true,
+		list:     &list,
+	}
+}
+
 // testRevokedCertificates checks that RevokedCertificates lists every revoked certificate, in
 // the order of revocation, and follows a revocation.
 func testRevokedCertificates(t *testing.T, s storage.Store) {
@@ -1030,6 +1177,7 @@ func accounts() kind[storage.Account] {
 		put: storage.Tx.PutAccount,
 		change: func(a *storage.Account) {
 			a.Email, a.Phone, a.Status, a.UpdatedAt = "", "+66 81 999 0000", storage.AccountSuspended, at(30)
+			a.EmailVerified, a.Lang = !a.EmailVerified, storage.LangZhTW
 		},
 		unique: fields,
 		fixed:  fields,
@@ -1073,6 +1221,15 @@ func devices() kind[storage.Device] {
 		created: func(d *storage.Device) *time.Time { return &d.CreatedAt },
 		id:      func(d storage.Device) string { return d.ID },
 	}
+	// Every device expires before farFuture: ExpiringDevices from the beginning of time lists
+	// them all, so that every test of a device checks the index by expiry too.
+	expiring := listing[storage.Device]{
+		name: "ExpiringDevices",
+		list: func(tx storage.ReadTx, _ string) ([]storage.Device, error) {
+			return tx.ExpiringDevices(time.Time{}, "", farFuture, 1000)
+		},
+		id: func(d storage.Device) string { return d.ID },
+	}
 	return kind[storage.Device]{
 		sample: device,
 		create: storage.Tx.CreateDevice,
@@ -1083,10 +1240,13 @@ func devices() kind[storage.Device] {
 			}},
 			byIndex("DeviceByToken", func(d storage.Device) [][]byte { return keyIfSet(d.TokenHash) }, storage.ReadTx.DeviceByToken, get),
 			list.getter(get),
+			expiring.getter(get),
 		},
 		put: storage.Tx.PutDevice,
-		// Moving CreatedAt tests that Devices still finds the device after a put.
+		// Moving CreatedAt tests that Devices still finds the device after a put, and moving
+		// ExpiresAt that ExpiringDevices does.
 		change: func(d *storage.Device) {
+			d.ExpiresAt = at(2 * 365 * 24 * 60)
 			d.SignCount, d.LastUsedAt, d.RevokedAt, d.CreatedAt = d.SignCount+1, new(at(30)), nil, at(-60)
 			d.TokenHash, d.CloneWarningAt = hash("device token", 100), new(at(31))
 			d.Status, d.Attestation = storage.DeviceSuspended, storage.AttestationUntrusted
@@ -1247,6 +1407,8 @@ func everyKind() []anyKind {
 		erase("token", tokens()),
 		erase("signing key", signingKeys()),
 		erase("certificate", certificates()),
+		erase("ticket", tickets()),
+		erase("mail", mails()),
 	}
 }
 
@@ -1528,6 +1690,8 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 		seedAroundCutoff(t, s, logins(), cutoff),
 		seedAroundCutoff(t, s, tokens(), cutoff),
 		seedAroundCutoff(t, s, signingKeys(), cutoff),
+		seedAroundCutoff(t, s, tickets(), cutoff),
+		seedAroundCutoff(t, s, mails(), cutoff),
 	}
 	// Accounts and devices stay however old, even when the binding that made the device goes;
 	// clients stay, and so does a signing key not yet retired, however old.
@@ -1544,11 +1708,13 @@ func testGarbageCollect(t *testing.T, s storage.Store) {
 	k.CreatedAt = at(-24 * 60)
 	signingKeys().mustCreate(t, s, k)
 
-	got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff})
-	if want := (storage.GCResult{Challenges: 1, Sessions: 1, Bindings: 1, Logins: 1, Tokens: 1, SigningKeys: 1}); err != nil || got != want {
+	// Mails go by the audit retention.
+	policy := storage.GCPolicy{ExpiredBefore: cutoff, EventsBefore: cutoff}
+	got, err := s.GarbageCollect(ctx, policy)
+	if want := (storage.GCResult{Challenges: 1, Sessions: 1, Bindings: 1, Logins: 1, Tokens: 1, SigningKeys: 1, Tickets: 1, Mails: 1}); err != nil || got != want {
 		t.Errorf("GarbageCollect: got %+v and %v, want %+v", got, err, want)
 	}
-	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil || got != (storage.GCResult{}) {
+	if got, err := s.GarbageCollect(ctx, policy); err != nil || got != (storage.GCResult{}) {
 		t.Errorf("GarbageCollect again: got %+v and %v, want nothing deleted", got, err)
 	}
 	for _, check := range checks {
@@ -1583,7 +1749,7 @@ func testCollectAfterUpdate[T any](k kind[T]) func(*testing.T, storage.Store) {
 			}
 			*u.v = got
 		}
-		if _, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil {
+		if _, err := s.GarbageCollect(ctx, k.policy(cutoff)); err != nil {
 			t.Fatalf("GarbageCollect: %v", err)
 		}
 		k.expect(t, s, kept)
@@ -2292,6 +2458,30 @@ func testFailedWrites(t *testing.T, newStore func(*testing.T) storage.Store) {
 			l.TokenHashes = [][]byte{hash("login token", 101), other.TokenHashes[0]}
 			return tx.PutLogin(l)
 		}},
+		{"PutTicket/Kind", func(tx storage.Tx) error {
+			tk, err := tx.Ticket(ticket(0).Hash)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			tk.Kind = storage.TicketNotMe
+			return tx.PutTicket(tk)
+		}},
+		{"PutMail/Key", func(tx storage.Tx) error {
+			m, err := tx.Mail(mail(1).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			m.Key = "expiring-7/device-1"
+			return tx.PutMail(m)
+		}},
+		{"PutMail/AccountID", func(tx storage.Tx) error {
+			m, err := tx.Mail(mail(0).ID)
+			if err != nil {
+				return fmt.Errorf("conformance: %w", err)
+			}
+			m.AccountID = mail(5).AccountID
+			return tx.PutMail(m)
+		}},
 		{"PutLogin/TakenCodeHash", func(tx storage.Tx) error {
 			l, err := tx.Login(login(1).Hash)
 			if err != nil {
@@ -2389,6 +2579,9 @@ func testEmptyLists(t *testing.T, s storage.Store) {
 		{"SigningKeys", func(tx storage.ReadTx) (any, error) { return tx.SigningKeys() }},
 		{"Events", func(tx storage.ReadTx) (any, error) { return tx.Events("", "", 10) }},
 		{"Events of an account", func(tx storage.ReadTx) (any, error) { return tx.Events("account-1", "", 10) }},
+		{"Mails", func(tx storage.ReadTx) (any, error) { return tx.Mails("account-1") }},
+		{"DueMails", func(tx storage.ReadTx) (any, error) { return tx.DueMails(farFuture, 10) }},
+		{"ExpiringDevices", func(tx storage.ReadTx) (any, error) { return tx.ExpiringDevices(time.Time{}, "", farFuture, 10) }},
 	}
 	check := func(tx storage.ReadTx) []string {
 		var problems []string
@@ -2743,15 +2936,22 @@ func testGCBatches(t *testing.T, s storage.Store) {
 	expectEvents(t, s, "", "", 100, []storage.Event{kept})
 }
 
-// testEventsKept checks that GarbageCollect leaves events alone, however old, without an
-// EventsBefore.
+// testEventsKept checks that GarbageCollect leaves events and mails alone, however old,
+// without an EventsBefore.
 func testEventsKept(t *testing.T, s storage.Store) {
 	var stored []storage.Event
 	for i := range 4 {
 		stored = append(stored, mustAppend(t, s, event(i)))
 	}
-	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: at(100 * 365 * 24 * 60)}); err != nil || got != (storage.GCResult{}) {
+	// So are mails, which go by the same retention.
+	for i := range 2 {
+		mails().mustCreate(t, s, mail(i))
+	}
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: farFuture}); err != nil || got != (storage.GCResult{}) {
 		t.Errorf("GarbageCollect: got %+v and %v, want nothing deleted", got, err)
+	}
+	for i := range 2 {
+		mails().expect(t, s, mail(i))
 	}
 	expectEvents(t, s, "", "", 100, newestFirst(stored))
 	expectEvents(t, s, stored[0].AccountID, "", 100, stored[:1])
@@ -3003,7 +3203,8 @@ func dumpSample() []storage.Record {
 			storage.Record{Device: new(device(i))}, storage.Record{Client: new(client(i))},
 			storage.Record{Login: new(login(i))}, storage.Record{Token: new(token(i))},
 			storage.Record{Secret: &storage.NamedSecret{Name: fmt.Sprint("secret ", i), Value: hash("secret", i)}},
-			storage.Record{SigningKey: new(signingKey(i))},
+			storage.Record{SigningKey: new(signingKey(i))}, storage.Record{Certificate: new(certificate(i))},
+			storage.Record{Ticket: new(ticket(i))}, storage.Record{Mail: new(mail(i))},
 		)
 	}
 	for i := range 3 {
@@ -3098,5 +3299,475 @@ func testDumpStops(t *testing.T, s storage.Store) {
 	err = s.Dump(ctx, func(storage.Record) error { n++; return stop })
 	if !errors.Is(err, stop) || n != 1 {
 		t.Fatalf("Dump after fn failed: %d calls, %v; want 1 call and fn's error", n, err)
+	}
+}
+
+// dueMails lists the IDs of the mails DueMails returns, in its order.
+func dueMails(t *testing.T, s storage.Store, now time.Time, limit int) []string {
+	t.Helper()
+	list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.DueMails(now, limit) })
+	if err != nil {
+		t.Fatalf("DueMails: %v", err)
+	}
+	return mailIDs(list)
+}
+
+func mailIDs(list []storage.Mail) []string {
+	ids := []string{}
+	for _, m := range list {
+		ids = append(ids, m.ID)
+	}
+	return ids
+}
+
+// putMail reads the mail with m's ID, puts what change makes of it, and returns it as stored.
+func putMail(t *testing.T, s storage.Store, id string, change func(*storage.Mail)) storage.Mail {
+	t.Helper()
+	var got storage.Mail
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		m, err := tx.Mail(id)
+		if err != nil {
+			return err
+		}
+		change(&m)
+		if err := tx.PutMail(m); err != nil {
+			return err
+		}
+		got, err = tx.Mail(id)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("put mail %s: %v", id, err)
+	}
+	return got
+}
+
+// testDueMails checks what DueMails lists: the pending mails whose NextAt and LeaseUntil have
+// come, oldest NextAt first, then by ID; not those sent, given up, leased or not yet due; and
+// no more than its limit.
+func testDueMails(t *testing.T, s storage.Store) {
+	now := at(100)
+	queued := func(id string, created, next, lease time.Time) storage.Mail {
+		return storage.Mail{ID: id, AccountID: "account-1", To: "citizen@example.org", Notice: "verify-email", CreatedAt: created, NextAt: next, LeaseUntil: lease}
+	}
+	sent, failed := queued("mail-f", at(0), at(0), time.Time{}), queued("mail-g", at(0), at(0), time.Time{})
+	sent.SentAt, failed.FailedAt = new(at(1)), new(at(1))
+	// Neither the order of creation, nor CreatedAt, nor the IDs are the order of NextAt.
+	all := []storage.Mail{
+		queued("mail-b", at(10), at(50), time.Time{}),
+		queued("mail-d", at(0), now, time.Time{}), // due at now itself
+		queued("mail-e", at(0), at(101), time.Time{}),
+		queued("mail-a", at(20), at(50), time.Time{}), // as old as mail-b: before it by ID
+		sent,
+		failed,
+		queued("mail-h", at(0), at(20), at(101)), // leased past now
+		queued("mail-i", at(0), at(30), now),     // a lease that ends at now
+		queued("mail-j", at(0), at(40), at(60)),  // a lease that ended
+		queued("mail-c", at(90), at(10), time.Time{}),
+		queued("mail-z", at(95), time.Time{}, time.Time{}), // queued with no NextAt: due at once
+	}
+	want := []string{"mail-z", "mail-c", "mail-i", "mail-j", "mail-a", "mail-b", "mail-d"}
+	var inTx []string
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for _, m := range all {
+			if err := tx.CreateMail(m); err != nil {
+				return err
+			}
+		}
+		list, err := tx.DueMails(now, 100)
+		inTx = mailIDs(list)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(inTx, want) {
+		t.Errorf("DueMails in the transaction that queued them: got %q, want %q", inTx, want)
+	}
+	for _, tc := range []struct {
+		now   time.Time
+		limit int
+		want  []string
+	}{
+		{now, 100, want},
+		{now, 3, want[:3]},
+		{now, len(want), want},
+		{at(35), 100, []string{"mail-z", "mail-c"}}, // mail-i is leased until now, mail-j until at(60)
+		{at(-1), 100, []string{"mail-z"}},
+		{at(101), 100, []string{"mail-z", "mail-c", "mail-h", "mail-i", "mail-j", "mail-a", "mail-b", "mail-d", "mail-e"}},
+	} {
+		if got := dueMails(t, s, tc.now, tc.limit); !slices.Equal(got, tc.want) {
+			t.Errorf("DueMails(%v, %d): got %q, want %q", tc.now, tc.limit, got, tc.want)
+		}
+	}
+	// The mails are returned whole.
+	list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.DueMails(now, 1) })
+	if err != nil || len(list) != 1 {
+		t.Fatalf("DueMails(now, 1): got %d mails and %v", len(list), err)
+	}
+	for _, d := range diff(list[0], all[len(all)-1]) {
+		t.Errorf("DueMails: %s", d)
+	}
+}
+
+// testDueMailsLimit checks that DueMails clamps its limit to 1..1000.
+func testDueMailsLimit(t *testing.T, s storage.Store) {
+	const most = 1000
+	var want []string
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		want = nil
+		for i := range most + 1 {
+			m := mail(2*i + 1) // pending
+			m.ID, m.NextAt = fmt.Sprintf("mail-%04d", i), at(i)
+			if err := tx.CreateMail(m); err != nil {
+				return err
+			}
+			want = append(want, m.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit, want int
+	}{{0, 1}, {-1, 1}, {1, 1}, {most, most}, {most + 1, most}, {math.MaxInt, most}} {
+		if got := dueMails(t, s, farFuture, tc.limit); !slices.Equal(got, want[:tc.want]) {
+			t.Errorf("DueMails with limit %d: got %d mails, want the first %d", tc.limit, len(got), tc.want)
+		}
+	}
+}
+
+// testDueMailsFollow checks that DueMails follows a mail's puts: it moves with NextAt, waits
+// out a lease, and leaves the list once the mail is sent or given up, and comes back if it is
+// pending again.
+func testDueMailsFollow(t *testing.T, s storage.Store) {
+	m1, m3 := mail(1), mail(3) // pending, NextAt at(1) and at(3)
+	mails().mustCreate(t, s, m1)
+	mails().mustCreate(t, s, m3)
+	steps := []struct {
+		name   string
+		id     string
+		change func(*storage.Mail)
+		now    time.Time
+		want   []string
+	}{
+		{"created", "", nil, at(10), []string{"mail-1", "mail-3"}},
+		{"NextAt later", "mail-1", func(m *storage.Mail) { m.NextAt = at(5) }, at(10), []string{"mail-3", "mail-1"}},
+		{"NextAt past now", "mail-1", func(m *storage.Mail) { m.NextAt, m.Attempts = at(20), 1 }, at(10), []string{"mail-3"}},
+		{"NextAt come", "", nil, at(20), []string{"mail-3", "mail-1"}},
+		{"leased", "mail-3", func(m *storage.Mail) { m.LeaseUntil = at(30) }, at(20), []string{"mail-1"}},
+		{"lease over", "", nil, at(30), []string{"mail-3", "mail-1"}},
+		{"sent", "mail-3", func(m *storage.Mail) { m.SentAt, m.LeaseUntil = new(at(25)), time.Time{} }, farFuture, []string{"mail-1"}},
+		{"given up", "mail-1", func(m *storage.Mail) { m.FailedAt, m.LastError = new(at(26)), "550 5.1.1 no such user" }, farFuture, []string{}},
+		{"tried again", "mail-1", func(m *storage.Mail) { m.FailedAt, m.NextAt = nil, at(40) }, at(40), []string{"mail-1"}},
+		{"not yet", "", nil, at(39), []string{}},
+	}
+	for _, step := range steps {
+		if step.change != nil {
+			putMail(t, s, step.id, step.change)
+		}
+		if got := dueMails(t, s, step.now, 100); !slices.Equal(got, step.want) {
+			t.Errorf("%s: DueMails(%v): got %q, want %q", step.name, step.now, got, step.want)
+		}
+	}
+	// In the transaction that puts it, too.
+	var got []string
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		m, err := tx.Mail("mail-1")
+		if err != nil {
+			return err
+		}
+		m.SentAt = new(at(41))
+		if err := tx.PutMail(m); err != nil {
+			return err
+		}
+		list, err := tx.DueMails(farFuture, 100)
+		got = mailIDs(list)
+		return err
+	})
+	if err != nil || len(got) != 0 {
+		t.Errorf("DueMails after a put that sent the last pending mail, in its transaction: got %q and %v, want none", got, err)
+	}
+}
+
+// testMailKey checks that a Key other than "" finds one mail at most, sent or not, and that
+// mails without one do not clash.
+func testMailKey(t *testing.T, s storage.Store) {
+	sent := mail(0) // sent, with a Key
+	mails().mustCreate(t, s, sent)
+	again := mail(1)
+	again.Key = sent.Key
+	if err := mails().createIn(s, again); !errors.Is(err, storage.ErrAlreadyExists) {
+		t.Errorf("a second mail with the Key %q: got %v, want %v", sent.Key, err, storage.ErrAlreadyExists)
+	}
+	if _, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Mail, error) { return tx.Mail(again.ID) }); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Mail of the refused mail: got %v, want %v", err, storage.ErrNotFound)
+	}
+	// Keys that begin with another are keys of their own.
+	one, ten := mail(2), mail(4)
+	one.Key, ten.Key = "expiring-30/device-1", "expiring-30/device-10"
+	for _, m := range []storage.Mail{mail(1), mail(3), one, ten} {
+		mails().mustCreate(t, s, m)
+		mails().expect(t, s, m)
+	}
+	for _, key := range []string{"", "expiring-30/device-", "expiring-30/device-100", "EXPIRING-30/DEVICE-1"} {
+		if _, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Mail, error) { return tx.MailByKey(key) }); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("MailByKey(%q): got %v, want %v", key, err, storage.ErrNotFound)
+		}
+	}
+	mails().expect(t, s, sent)
+}
+
+// testCollectTickets checks that GarbageCollect deletes the tickets that expired before
+// ExpiredBefore, used or not, and only those.
+func testCollectTickets(t *testing.T, s storage.Store) {
+	cutoff := at(600)
+	var gone, kept []storage.Ticket
+	for i := range 4 {
+		tk := ticket(i) // used when i is even
+		if i < 2 {
+			tk.ExpiresAt = cutoff.Add(-time.Microsecond)
+			gone = append(gone, tk)
+		} else {
+			tk.ExpiresAt = cutoff
+			kept = append(kept, tk)
+		}
+		tickets().mustCreate(t, s, tk)
+	}
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{EventsBefore: farFuture}); err != nil || got != (storage.GCResult{}) {
+		t.Errorf("GarbageCollect by the audit retention alone: got %+v and %v, want nothing deleted", got, err)
+	}
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: cutoff}); err != nil || got != (storage.GCResult{Tickets: 2}) {
+		t.Errorf("GarbageCollect: got %+v and %v, want 2 tickets deleted", got, err)
+	}
+	for _, tk := range gone {
+		tickets().absent(t, s, tk)
+	}
+	for _, tk := range kept {
+		tickets().expect(t, s, tk)
+	}
+}
+
+// testCollectMails checks that GarbageCollect deletes the mails created before EventsBefore,
+// pending, sent or given up, from every lookup, so that their Keys are free again; and keeps
+// every mail without an EventsBefore.
+func testCollectMails(t *testing.T, s storage.Store) {
+	cutoff := at(600)
+	var gone, kept []storage.Mail
+	for i := range 6 {
+		m := mail(i) // sent (0, 4), given up (2) or pending (odd)
+		m.AccountID = "account-1"
+		if i < 3 {
+			m.CreatedAt = cutoff.Add(-time.Duration(i+1) * time.Microsecond)
+			gone = append(gone, m)
+		} else {
+			m.CreatedAt = cutoff.Add(time.Duration(i-3) * time.Minute)
+			kept = append(kept, m)
+		}
+		mails().mustCreate(t, s, m)
+	}
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{ExpiredBefore: farFuture}); err != nil || got != (storage.GCResult{}) {
+		t.Errorf("GarbageCollect without EventsBefore: got %+v and %v, want nothing deleted", got, err)
+	}
+	if got, err := s.GarbageCollect(ctx, storage.GCPolicy{EventsBefore: cutoff}); err != nil || got != (storage.GCResult{Mails: 3}) {
+		t.Errorf("GarbageCollect: got %+v and %v, want 3 mails deleted", got, err)
+	}
+	for _, m := range gone {
+		mails().absent(t, s, m)
+	}
+	for _, m := range kept {
+		mails().expect(t, s, m)
+	}
+	list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.Mails("account-1") })
+	if got, want := mailIDs(list), mailIDs(kept); err != nil || !slices.Equal(got, want) {
+		t.Errorf("Mails after GarbageCollect: got %q and %v, want %q", got, err, want)
+	}
+	for _, m := range gone {
+		if err := mails().createIn(s, m); err != nil {
+			t.Errorf("create %s again after GarbageCollect: %v", m.ID, err)
+		}
+	}
+}
+
+func expiringDevices(t *testing.T, s storage.Store, from time.Time, afterID string, to time.Time, limit int) []string {
+	t.Helper()
+	list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Device, error) {
+		return tx.ExpiringDevices(from, afterID, to, limit)
+	})
+	if err != nil {
+		t.Fatalf("ExpiringDevices: %v", err)
+	}
+	ids := []string{}
+	for _, d := range list {
+		ids = append(ids, d.ID)
+	}
+	return ids
+}
+
+// testExpiringDevices checks that ExpiringDevices lists the devices of every account that
+// expire from from (after afterID) to before to, by expiry then ID, and that a job paging
+// through them with the last device of each page sees each once, when devices that expire at
+// the same instant straddle pages and IDs begin with others.
+func testExpiringDevices(t *testing.T, s storage.Store) {
+	from, to := at(1000), at(5000)
+	expiring := []struct {
+		id      string
+		expires time.Time
+	}{
+		{"device-2", at(2000)},
+		{"device-x", at(999)}, // before from
+		{"device-10", at(2000)},
+		{"device-a", from}, // at from: on the first page
+		{"device-y", to},   // at to: not listed
+		{"device-z", to.Add(-time.Microsecond)},
+		{"device-r", at(3000)}, // revoked (even sample): listed all the same
+		{"device-1", at(2000)},
+	}
+	want := []string{"device-a", "device-1", "device-10", "device-2", "device-r", "device-z"}
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		for i, e := range expiring {
+			d := device(i)
+			d.ID, d.ExpiresAt = e.id, e.expires
+			if e.id == "device-r" && d.Status != storage.DeviceRevoked {
+				return fmt.Errorf("conformance: device sample %d is not revoked", i)
+			}
+			if err := tx.CreateDevice(d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := expiringDevices(t, s, from, "", to, 100); !slices.Equal(got, want) {
+		t.Errorf("ExpiringDevices: got %q, want %q", got, want)
+	}
+	for _, size := range []int{1, 2, 3, 4, len(want)} {
+		var paged []string
+		after, afterID := from, ""
+		for page := 0; ; page++ {
+			if page > len(want) {
+				t.Fatalf("pages of %d: more than %d pages", size, page)
+			}
+			list, err := storage.Get(ctx, s, func(tx storage.ReadTx) ([]storage.Device, error) {
+				return tx.ExpiringDevices(after, afterID, to, size)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) > size {
+				t.Fatalf("pages of %d: a page of %d", size, len(list))
+			}
+			if len(list) == 0 {
+				break
+			}
+			for _, d := range list {
+				paged = append(paged, d.ID)
+			}
+			last := list[len(list)-1]
+			after, afterID = last.ExpiresAt, last.ID
+		}
+		if !slices.Equal(paged, want) {
+			t.Errorf("pages of %d: got %q, want %q", size, paged, want)
+		}
+	}
+	for _, tc := range []struct {
+		from    time.Time
+		afterID string
+		to      time.Time
+		want    []string
+	}{
+		{from, "device-a", to, want[1:]},
+		{at(2000), "device-1", to, want[2:]},
+		{at(2000), "device-0", to, want[1:]},  // an ID no device has is still a place in the order
+		{at(2000), "device-2", at(3000), nil}, // device-r expires at to
+		{at(1999), "device-zz", to, want[1:]},
+		{at(2000), "", at(2000), nil},
+		{to, "", farFuture, []string{"device-y"}},
+	} {
+		if got := expiringDevices(t, s, tc.from, tc.afterID, tc.to, 100); !slices.Equal(got, append([]string{}, tc.want...)) {
+			t.Errorf("ExpiringDevices(%v, %q, %v): got %q, want %q", tc.from, tc.afterID, tc.to, got, tc.want)
+		}
+	}
+}
+
+// testExpiringDevicesLimit checks that ExpiringDevices clamps its limit to 1..1000.
+func testExpiringDevicesLimit(t *testing.T, s storage.Store) {
+	const most = 1000
+	var want []string
+	err := s.Update(ctx, func(tx storage.Tx) error {
+		want = nil
+		for i := range most + 1 {
+			d := device(i)
+			d.ID = fmt.Sprintf("device-%04d", i)
+			if err := tx.CreateDevice(d); err != nil {
+				return err
+			}
+			want = append(want, d.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		limit, want int
+	}{{0, 1}, {-1, 1}, {1, 1}, {most, most}, {most + 1, most}, {math.MaxInt, most}} {
+		if got := expiringDevices(t, s, time.Time{}, "", farFuture, tc.limit); !slices.Equal(got, want[:tc.want]) {
+			t.Errorf("ExpiringDevices with limit %d: got %d devices, want the first %d", tc.limit, len(got), tc.want)
+		}
+	}
+}
+
+// testExpiringDevicesFollow checks that ExpiringDevices follows a device's ExpiresAt through
+// its puts: a device renewed moves later, one whose expiry comes earlier moves up, and a put
+// that keeps the expiry keeps the device where it was.
+func testExpiringDevicesFollow(t *testing.T, s storage.Store) {
+	for i := range 4 {
+		d := device(i)
+		d.ExpiresAt = at(100 * (i + 1))
+		devices().mustCreate(t, s, d)
+	}
+	expires := func(id string, at time.Time) func(tx storage.Tx) error {
+		return func(tx storage.Tx) error {
+			d, err := tx.Device(id)
+			if err != nil {
+				return err
+			}
+			d.ExpiresAt = at
+			return tx.PutDevice(d)
+		}
+	}
+	steps := []struct {
+		name  string
+		write func(tx storage.Tx) error
+		to    time.Time
+		want  []string
+	}{
+		{"created", nil, at(1000), []string{"device-0", "device-1", "device-2", "device-3"}},
+		{"earlier", expires("device-3", at(50)), at(1000), []string{"device-3", "device-0", "device-1", "device-2"}},
+		{"renewed", expires("device-0", at(2000)), at(1000), []string{"device-3", "device-1", "device-2"}},
+		{"renewed, further", nil, at(3000), []string{"device-3", "device-1", "device-2", "device-0"}},
+		{"used", func(tx storage.Tx) error {
+			d, err := tx.Device("device-1")
+			if err != nil {
+				return err
+			}
+			d.SignCount, d.LastUsedAt = d.SignCount+1, new(at(60))
+			return tx.PutDevice(d)
+		}, at(3000), []string{"device-3", "device-1", "device-2", "device-0"}},
+		{"same instant", expires("device-2", at(200)), at(3000), []string{"device-3", "device-1", "device-2", "device-0"}},
+	}
+	for _, step := range steps {
+		if step.write != nil {
+			if err := s.Update(ctx, step.write); err != nil {
+				t.Fatalf("%s: %v", step.name, err)
+			}
+		}
+		if got := expiringDevices(t, s, time.Time{}, "", step.to, 100); !slices.Equal(got, step.want) {
+			t.Errorf("%s: ExpiringDevices to %v: got %q, want %q", step.name, step.to, got, step.want)
+		}
 	}
 }

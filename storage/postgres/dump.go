@@ -37,6 +37,8 @@ func (s *Store) Dump(ctx context.Context, fn func(storage.Record) error) error {
 		dump(ctx, ptx, secrets, "name", func(v storage.NamedSecret) error { return fn(storage.Record{Secret: &v}) }),
 		dump(ctx, ptx, signingKeys, "id", func(v storage.SigningKey) error { return fn(storage.Record{SigningKey: &v}) }),
 		dump(ctx, ptx, certificates, "serial", func(v storage.Certificate) error { return fn(storage.Record{Certificate: &v}) }),
+		dump(ctx, ptx, tickets, "hash", func(v storage.Ticket) error { return fn(storage.Record{Ticket: &v}) }),
+		dump(ctx, ptx, mails, "id", func(v storage.Mail) error { return fn(storage.Record{Mail: &v}) }),
 		func() error {
 			return each(ctx, ptx, "dump events", scanEvent, "SELECT "+eventColumns+" FROM events ORDER BY id",
 				func(v storage.Event) error { return fn(storage.Record{Event: &v}) })

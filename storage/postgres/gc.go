@@ -83,10 +83,12 @@ func (s *Store) collectRound(ctx context.Context, conn *pgxpool.Conn, p storage.
 		{&r.Logins, "logins", "hash", "expires_ns < $1", "expires_ns", p.ExpiredBefore},
 		{&r.Tokens, "tokens", "id", "expires_ns < $1", "expires_ns", p.ExpiredBefore},
 		{&r.SigningKeys, "signing_keys", "id", "retire_ns < $1", "retire_ns", p.ExpiredBefore},
+		{&r.Tickets, "tickets", "hash", "expires_ns < $1", "expires_ns", p.ExpiredBefore},
 		// A window that starts at the cutoff or later cannot have ended before it: the primary
 		// key's first column bounds the scan.
 		{&r.RateLimits, "rate_limits", "window_start_ns, window_end_ns, key", "window_start_ns < $1 AND window_end_ns < $1", "window_start_ns", p.ExpiredBefore},
 		{&r.Events, "events", "id", "time_ns < $1", "time_ns", p.EventsBefore},
+		{&r.Mails, "mails", "id", "created_ns < $1", "created_ns", p.EventsBefore},
 	}
 	err := pgx.BeginTxFunc(bounded, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		for _, step := range steps {
@@ -94,7 +96,7 @@ func (s *Store) collectRound(ctx context.Context, conn *pgxpool.Conn, p storage.
 			if left <= 0 {
 				break
 			}
-			if step.before.IsZero() { // nothing is before it: EventsBefore's zero keeps every event
+			if step.before.IsZero() { // nothing is before it: EventsBefore's zero keeps every event and mail
 				continue
 			}
 			sql := fmt.Sprintf("DELETE FROM %[1]s WHERE (%[2]s) IN (SELECT %[2]s FROM %[1]s WHERE %[3]s ORDER BY %[4]s LIMIT $2 FOR UPDATE SKIP LOCKED)",

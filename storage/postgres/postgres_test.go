@@ -483,3 +483,117 @@ func (p *proxy) close() {
 		c.Close()
 	}
 }
+
+// TestMigrationMail upgrades a database of the release before the outbox (migrations 1 to 4)
+// holding an account and a device: the account reads with its email unverified and the
+// default language, as does one that an instance of that release writes after the upgrade,
+// which names none of the new columns; and the device is found by its expiry.
+func TestMigrationMail(t *testing.T) {
+	u := pgtest.URL(t)
+	list, err := readMigrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list {
+		if m.version >= 5 {
+			break
+		}
+		if _, err := conn.Exec(ctx, m.sql); err != nil {
+			t.Fatalf("migration %s: %v", m.name, err)
+		}
+		if _, err := conn.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As the previous release writes them: without the columns it does not know.
+	const oldAccount = `INSERT INTO accounts (id, citizen_id, name, email, phone, webauthn_id, status, created_ns, updated_ns)
+		VALUES ($1, $2, '王小明', 'ming@example.tw', '', NULL, 'active', 0, 0)`
+	if _, err := conn.Exec(ctx, oldAccount, "account-1", "A123456789"); err != nil {
+		t.Fatal(err)
+	}
+	d := device(1)
+	if _, err := conn.Exec(ctx, `INSERT INTO devices (id, account_id, name, credential_id, attestation_type, attestation_fmt, sign_count,
+		backup_eligible, backup_state, status, created_ns, expires_ns) VALUES ($1, $2, '', $3, '', '', 0, false, false, 'active', 0, $4)`,
+		d.ID, d.AccountID, d.CredentialID, d.ExpiresAt.UnixNano()); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, u, Options{})
+	if _, err := conn.Exec(ctx, oldAccount, "account-2", "B123456789"); err != nil {
+		t.Fatalf("an account written as the previous release writes it, after the upgrade: %v", err)
+	}
+	err = s.View(ctx, func(tx storage.ReadTx) error {
+		for _, id := range []string{"account-1", "account-2"} {
+			a, err := tx.Account(id)
+			if err != nil {
+				return err
+			}
+			if a.EmailVerified || a.Lang != "" || a.Email != "ming@example.tw" {
+				return fmt.Errorf("%s reads as %+v, want its email unverified and no language", id, a)
+			}
+		}
+		list, err := tx.ExpiringDevices(time.Time{}, "", d.ExpiresAt.Add(time.Second), 10)
+		if err != nil || len(list) != 1 || list[0].ID != d.ID {
+			return fmt.Errorf("ExpiringDevices: got %+v and %v, want %s", list, err, d.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
+	}
+}
+
+// TestIndexScans checks that the queries that must not read every row can be answered from a
+// range of their index: with sequential scans disabled, the plan of each scans it with an
+// index condition. (The partial index of the due mails serves only a query that states its
+// condition.)
+func TestIndexScans(t *testing.T) {
+	s := open(t, pgtest.URL(t), Options{})
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, "SET enable_seqscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _, _ = conn.Exec(ctx, "RESET enable_seqscan") }()
+	now := cutoff(time.Now())
+	tests := []struct {
+		name  string
+		index string
+		sql   string
+		args  []any
+	}{
+		{"DueMails", "mails_due", "SELECT " + mails.read + " FROM mails " + dueMails, []any{now, 100}},
+		{"ExpiringDevices", "devices_by_expiry", "SELECT " + devices.read + " FROM devices " + expiringDevices, []any{now, "device-1", now, 100}},
+		{"Mails", "mails_by_account", "SELECT " + mails.read + " FROM mails WHERE account_id = $1 ORDER BY created_ns, id", []any{"account-1"}},
+		{"MailByKey", "mails_key_key", "SELECT " + mails.read + " FROM mails WHERE key = $1", []any{"expiring-30/device-1"}},
+		{"GarbageCollect/Mails", "mails_by_creation", "SELECT id FROM mails WHERE created_ns < $1 ORDER BY created_ns LIMIT $2", []any{now, 1000}},
+		{"GarbageCollect/Tickets", "tickets_by_expiry", "SELECT hash FROM tickets WHERE expires_ns < $1 ORDER BY expires_ns LIMIT $2", []any{now, 1000}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, err := conn.Query(ctx, "EXPLAIN "+tc.sql, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := strings.Join(lines, "\n")
+			// The index bounds the scan (Index Cond), not only orders a scan of every entry.
+			if !strings.Contains(plan, " "+tc.index+" ") || !strings.Contains(plan, "Index Cond") {
+				t.Errorf("the plan does not scan a range of %s:\n%s", tc.index, plan)
+			}
+		})
+	}
+}

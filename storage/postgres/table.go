@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mcert/mcert/storage"
 )
@@ -38,12 +39,28 @@ func keyCol(name string, p *[]byte) column {
 	return c
 }
 
+// keyTextCol is keyCol for a text key: NULL when "", which reads back as "".
+func keyTextCol(name string, p *string) column {
+	c := column{name, keyTextDst{p}, *p}
+	if *p == "" {
+		c.arg = nil
+	}
+	return c
+}
+
+type keyTextDst struct{ s *string }
+
+func (d keyTextDst) ScanText(v pgtype.Text) error {
+	*d.s = v.String // "" for NULL
+	return nil
+}
+
 // table is one record type's table, and its statements.
 type table[T any] struct {
 	name    string
 	record  string // what one record is called, in errors
 	columns func(*T) []column
-	fixed   []string // the columns an update may not change, the key first
+	fixed   []string // the columns an update may not change, the key first; the others may be NULL
 
 	read   string // the columns a read selects, in the order of columns
 	insert string
@@ -62,9 +79,13 @@ func newTable[T any](name, record string, columns func(*T) []column, fixed ...st
 		all = append(all, c.name)
 		param := fmt.Sprintf("$%d", i+1)
 		params = append(params, param)
-		if slices.Contains(fixed, c.name) {
+		switch {
+		case len(fixed) > 0 && c.name == fixed[0]:
 			where = append(where, c.name+" = "+param)
-		} else {
+		case slices.Contains(fixed, c.name):
+			// A fixed column but the key may be NULL (a mail without a Key), which = never is.
+			where = append(where, c.name+" IS NOT DISTINCT FROM "+param)
+		default:
 			set = append(set, c.name+" = "+param)
 		}
 	}
@@ -185,6 +206,8 @@ var (
 			col("status", &a.Status),
 			timeCol("created_ns", &a.CreatedAt),
 			timeCol("updated_ns", &a.UpdatedAt),
+			col("email_verified", &a.EmailVerified),
+			col("lang", &a.Lang),
 		}
 	}, "id", "citizen_id")
 	bindings = newTable("bindings", "binding", func(b *storage.Binding) []column {
@@ -312,4 +335,34 @@ var (
 			col("reason", &c.Reason),
 		}
 	}, "serial", "device_id", "account_id")
+	tickets = newTable("tickets", "ticket", func(tk *storage.Ticket) []column {
+		return []column{
+			col("hash", &tk.Hash),
+			col("kind", &tk.Kind),
+			col("account_id", &tk.AccountID),
+			col("email", &tk.Email),
+			col("device_id", &tk.DeviceID),
+			timeCol("created_ns", &tk.CreatedAt),
+			timeCol("expires_ns", &tk.ExpiresAt),
+			optTimeCol("used_ns", &tk.UsedAt),
+		}
+	}, "hash", "kind", "account_id", "email", "device_id")
+	mails = newTable("mails", "mail", func(m *storage.Mail) []column {
+		return []column{
+			col("id", &m.ID),
+			keyTextCol("key", &m.Key),
+			col("account_id", &m.AccountID),
+			col("to_address", &m.To),
+			col("lang", &m.Lang),
+			col("notice", &m.Notice),
+			col("params", &m.Params),
+			timeCol("created_ns", &m.CreatedAt),
+			timeCol("next_ns", &m.NextAt),
+			timeCol("lease_ns", &m.LeaseUntil),
+			col("attempts", &m.Attempts),
+			optTimeCol("sent_ns", &m.SentAt),
+			optTimeCol("failed_ns", &m.FailedAt),
+			col("last_error", &m.LastError),
+		}
+	}, "id", "key", "account_id")
 )

@@ -124,6 +124,13 @@ func (t *txn) DeviceByToken(tokenHash []byte) (storage.Device, error) {
 func (t *txn) Devices(accountID string) ([]storage.Device, error) {
 	return devices.list(t, "WHERE account_id = $1 ORDER BY created_ns, id", accountID)
 }
+
+// expiringDevices pages through devices_by_expiry: the row comparison is one range of the index.
+const expiringDevices = "WHERE (expires_ns, id) > ($1, $2) AND expires_ns < $3 ORDER BY expires_ns, id LIMIT $4"
+
+func (t *txn) ExpiringDevices(from time.Time, afterID string, to time.Time, limit int) ([]storage.Device, error) {
+	return devices.list(t, expiringDevices, cutoff(from), afterID, cutoff(to), min(max(limit, 1), maxPage))
+}
 func (t *txn) CreateDevice(d storage.Device) error { return devices.create(t, d) }
 func (t *txn) PutDevice(d storage.Device) error    { return devices.put(t, d) }
 
@@ -275,6 +282,34 @@ func (t *txn) RevokedCertificates() ([]storage.Certificate, error) {
 func (t *txn) CreateCertificate(c storage.Certificate) error { return certificates.create(t, c) }
 func (t *txn) PutCertificate(c storage.Certificate) error    { return certificates.put(t, c) }
 
+func (t *txn) Ticket(hash []byte) (storage.Ticket, error) {
+	return tickets.get(t, "WHERE hash = $1", hash)
+}
+func (t *txn) CreateTicket(tk storage.Ticket) error { return tickets.create(t, tk) }
+func (t *txn) PutTicket(tk storage.Ticket) error    { return tickets.put(t, tk) }
+
+func (t *txn) Mail(id string) (storage.Mail, error) {
+	return mails.get(t, "WHERE id = $1", id)
+}
+
+// MailByKey: "" is no key, which a mail without one has as NULL, so = finds none by it.
+func (t *txn) MailByKey(key string) (storage.Mail, error) {
+	return mails.get(t, "WHERE key = $1", key)
+}
+
+// dueMails reads the partial index mails_due, whose condition the query states, as PostgreSQL
+// needs it to, up to now; the leased mails it passes over are at most those being sent.
+const dueMails = "WHERE sent_ns IS NULL AND failed_ns IS NULL AND next_ns <= $1 AND lease_ns <= $1 ORDER BY next_ns, id LIMIT $2"
+
+func (t *txn) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
+	return mails.list(t, dueMails, cutoff(now), min(max(limit, 1), maxPage))
+}
+func (t *txn) Mails(accountID string) ([]storage.Mail, error) {
+	return mails.list(t, "WHERE account_id = $1 ORDER BY created_ns, id", accountID)
+}
+func (t *txn) CreateMail(m storage.Mail) error { return mails.create(t, m) }
+func (t *txn) PutMail(m storage.Mail) error    { return mails.put(t, m) }
+
 // AppendEvent numbers the event from the events' sequence, which every instance shares.
 func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 	id, err := one(t, "append event", func(row pgx.Row) (int64, error) {
@@ -292,6 +327,9 @@ func (t *txn) AppendEvent(e storage.Event) (storage.Event, error) {
 
 // maxEvents is the most Events returns at once.
 const maxEvents = 1000
+
+// maxPage is the most ExpiringDevices and DueMails return at once.
+const maxPage = 1000
 
 // Events pages backwards through the ids below before. An account's query also says that
 // account_id is not empty: the index events_by_account leaves out events of no account, and
