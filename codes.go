@@ -654,6 +654,35 @@ var (
 			EN: "This phone's signing certificate has been revoked or has expired, so it cannot sign; bind the phone again with your citizen certificate."}}
 )
 
+// Links mailed to the citizen: an email address's verification, a phone-bound notice's "not me".
+var (
+	MailLinkUnknown = &Code{Name: "mail_link_unknown", Kind: NotFound,
+		Message: "this link is unknown; use the newest mail's link as it is, or have a new one sent from your account page",
+		Text: Text{
+			ZH: "此連結無效，請使用最新一封通知信中的完整連結，或從帳號頁面重新寄送。",
+			EN: "This link is not valid; use the link of the newest mail as it is, or have a new one sent from your account page."}}
+	MailLinkUsed = &Code{Name: "mail_link_used", Kind: Conflict,
+		Message: "this link has been used already; each link works once",
+		Text: Text{
+			ZH: "此連結已使用過，每個連結只能使用一次。",
+			EN: "This link has been used already; each link works once."}}
+	MailLinkExpired = &Code{Name: "mail_link_expired", Kind: Expired,
+		Message: "this link has expired; have a new one sent from your account page",
+		Text: Text{
+			ZH: "此連結已逾期，請從帳號頁面重新寄送。",
+			EN: "This link has expired; have a new one sent from your account page."}}
+	MailLinkStale = &Code{Name: "mail_link_stale", Kind: Conflict,
+		Message: "this link verifies an address the account no longer has; use the link mailed to its current address",
+		Text: Text{
+			ZH: "此連結所驗證的電子郵件地址已變更，請使用寄到目前地址的連結。",
+			EN: "This link verifies an email address the account no longer has; use the link mailed to its current address."}}
+	EmailAlreadyVerified = &Code{Name: "email_already_verified", Kind: Conflict,
+		Message: "the account's email address is verified already",
+		Text: Text{
+			ZH: "您的電子郵件地址已完成驗證。",
+			EN: "Your email address is verified already."}}
+)
+
 // Variants for signing: the relying party reads the codes PROTOCOL.md section 9 names.
 var (
 	InvalidSignRequest = InvalidRequest.variant("the signing request is not valid: %s")
@@ -693,6 +722,7 @@ var catalog = []*Code{
 	UnknownUserID, TooManyPending, DeviceRevoked, DeviceExpired, BadDeviceToken, NoUsableDevice,
 	UnknownDevice, LoginCancelled, TooManyFailures, CloneWarning, AssuranceTooLow, DeviceSuspended, RateLimited,
 	SignRequestNotFound, NoSigningCertificate,
+	MailLinkUnknown, MailLinkUsed, MailLinkExpired, MailLinkStale, EmailAlreadyVerified,
 
 	NoSuchRoute, MethodNotAllowed, BodyTooLarge, UnsupportedMediaType, MalformedBody,
 	CrossSiteRequest, AdminTokenRequired, InvalidClientMetadata, ClientExists, ClientNotFound, PublicClient, StoreUnavailable,

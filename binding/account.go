@@ -1,6 +1,7 @@
 package binding
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net/mail"
@@ -15,6 +16,8 @@ import (
 type Contact struct {
 	Email *string
 	Phone *string
+	// Lang is the language of the citizen's mails ("zh-TW" or "en"); "" leaves it as it is.
+	Lang string
 }
 
 // normalize validates the given fields and returns them in stored form, reporting every
@@ -66,11 +69,14 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 	handle, _ := newSecret(64)
 	now := s.now()
 	a := storage.Account{
-		ID: newID(), CitizenID: sess.CitizenID, Name: sess.Name, Email: *c.Email, Phone: *c.Phone,
+		ID: newID(), CitizenID: sess.CitizenID, Name: sess.Name, Email: *c.Email, Phone: *c.Phone, Lang: c.Lang,
 		WebAuthnID: handle, Status: storage.AccountActive, CreatedAt: now, UpdatedAt: now,
 	}
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		if err := tx.CreateAccount(a); err != nil {
+			return err
+		}
+		if err := s.queueVerification(tx, a); err != nil {
 			return err
 		}
 		return s.event(ctx, tx, storage.Event{Type: EventAccountCreate, AccountID: a.ID, Actor: actor(sess.CitizenID)})
@@ -78,12 +84,13 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 	if errors.Is(err, storage.ErrAlreadyExists) {
 		return storage.Account{}, mcert.AccountExists.New()
 	}
+	s.kickMail()
 	return a, err
 }
 
 // UpdateContact changes the email or phone of the session's account.
 func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
-	if c.Email == nil && c.Phone == nil {
+	if c.Email == nil && c.Phone == nil && c.Lang == "" {
 		return storage.Account{}, mcert.ContactToChange.New()
 	}
 	c, err := c.normalize()
@@ -97,18 +104,27 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 		if a, err = accountOf(tx, sess); err != nil {
 			return err
 		}
-		if c.Email != nil {
-			a.Email = *c.Email
+		// A new address is unverified until the link mailed to it is used.
+		changed := c.Email != nil && *c.Email != a.Email
+		if changed {
+			a.Email, a.EmailVerified = *c.Email, false
 		}
 		if c.Phone != nil {
 			a.Phone = *c.Phone
 		}
+		a.Lang = cmp.Or(c.Lang, a.Lang)
 		a.UpdatedAt = now
 		if err := tx.PutAccount(a); err != nil {
 			return err
 		}
+		if changed {
+			if err := s.queueVerification(tx, a); err != nil {
+				return err
+			}
+		}
 		return s.event(ctx, tx, storage.Event{Type: EventAccountUpdate, AccountID: a.ID, Actor: actor(sess.CitizenID)})
 	})
+	s.kickMail()
 	return a, err
 }
 

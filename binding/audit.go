@@ -52,6 +52,7 @@ const (
 	EventCloneWarning  = "clone_warning"
 	// EventDeviceSuspend: a clone warning suspended the device (Reason clone_warning).
 	EventDeviceSuspend = "device_suspend"
+	EventEmailVerified = "email_verified"
 )
 
 // record appends an event to the audit log in a transaction of its own: for a refusal, which
@@ -95,3 +96,6 @@ func (s *Service) auditEvent(ctx context.Context, e storage.Event, outcomeErr er
 
 // actor is how a citizen appears in the log: masked.
 func actor(citizenID string) string { return authn.MaskCitizenID(citizenID) }
+
+// ActorMailLink is the actor of what a link mailed to the citizen did: whoever holds the mail.
+const ActorMailLink = "email link"

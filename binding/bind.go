@@ -351,15 +351,19 @@ func (s *Service) FinishBind(ctx context.Context, token string, credential []byt
 		} else if err != nil {
 			return err
 		}
-		if err := tx.CreateCertificate(cert); err != nil {
+		if err := s.storeCertificate(tx, a, d, cert); err != nil {
 			return err
 		}
 		b.Status, b.DeviceID, b.WebAuthnSession, b.SealedQR = storage.BindingBound, d.ID, nil, nil
 		if err := tx.PutBinding(b); err != nil {
 			return err
 		}
+		if err := s.queueBound(ctx, tx, a, d, now); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, storage.Event{Type: EventBind, AccountID: a.ID, DeviceID: d.ID})
 	})
+	s.kickMail()
 	var r refusal
 	if errors.As(err, &r) {
 		return storage.Device{}, "", s.failBinding(ctx, b, r.err)

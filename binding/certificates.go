@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/mailer"
 	"github.com/mcert/mcert/pki"
 	"github.com/mcert/mcert/storage"
 )
@@ -133,6 +134,16 @@ func (s *Service) certificateSubject(a storage.Account) pki.Subject {
 }
 
 // revokeCertificates revokes the device's certificates that are not revoked yet.
+// storeCertificate keeps a new certificate of d, made by newCertificate, and tells the citizen.
+func (s *Service) storeCertificate(tx storage.Tx, a storage.Account, d storage.Device, c storage.Certificate) error {
+	if err := tx.CreateCertificate(c); err != nil {
+		return err
+	}
+	return s.queueMail(tx, a, mailer.CertificateIssued, "", map[string]string{
+		"device": d.Name, "serial": fmt.Sprintf("%X", c.Serial), "not_after": rfc3339(c.NotAfter), "account_url": s.PublicURL + "/",
+	})
+}
+
 func revokeCertificates(tx storage.Tx, deviceID string, reason int, now time.Time) error {
 	list, err := tx.DeviceCertificates(deviceID)
 	if err != nil {

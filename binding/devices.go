@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/mcert/mcert"
+	"github.com/mcert/mcert/mailer"
+	"github.com/mcert/mcert/pki"
 	"github.com/mcert/mcert/storage"
 )
 
@@ -70,8 +72,12 @@ func (s *Service) RevokeDevice(ctx context.Context, sess storage.Session, id str
 		if err := revokeCertificates(tx, d.ID, reasonCessation, now); err != nil {
 			return err
 		}
+		if err := s.queueMail(tx, a, mailer.PhoneRevoked, "", map[string]string{"device": d.Name, "time": rfc3339(now), "account_url": s.PublicURL + "/"}); err != nil {
+			return err
+		}
 		return s.event(ctx, tx, storage.Event{Type: EventDeviceRevoke, AccountID: a.ID, DeviceID: id, Actor: actor(sess.CitizenID)})
 	})
+	s.kickMail()
 	return d, err
 }
 
@@ -80,10 +86,6 @@ func (s *Service) RevokeDevice(ctx context.Context, sess storage.Session, id str
 // Suspension revokes the phones' signing certificates for good (a signature is valid only if
 // made before it, whatever follows); reinstatement gives each usable phone a new one.
 func (s *Service) SetSuspended(ctx context.Context, sess storage.Session, suspended bool) (storage.Account, error) {
-	status, event := storage.AccountActive, EventReinstate
-	if suspended {
-		status, event = storage.AccountSuspended, EventSuspend
-	}
 	ca, err := s.CA(ctx)
 	if err != nil {
 		return storage.Account{}, err
@@ -92,34 +94,59 @@ func (s *Service) SetSuspended(ctx context.Context, sess storage.Session, suspen
 	var a storage.Account
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		var err error
-		if a, err = accountOf(tx, sess); err != nil || a.Status == status {
+		if a, err = accountOf(tx, sess); err != nil {
 			return err
 		}
-		a.Status, a.UpdatedAt = status, now
-		if err := tx.PutAccount(a); err != nil {
-			return err
+		return s.setSuspended(ctx, tx, ca, &a, suspended, actor(sess.CitizenID), now)
+	})
+	s.kickMail()
+	return a, err
+}
+
+// setSuspended suspends or reinstates a in tx, by who, and tells the citizen by mail; an
+// account already so is left as it is.
+func (s *Service) setSuspended(ctx context.Context, tx storage.Tx, ca *pki.CA, a *storage.Account, suspended bool, who string, now time.Time) error {
+	status, event, notice := storage.AccountActive, EventReinstate, mailer.AccountReinstated
+	if suspended {
+		status, event, notice = storage.AccountSuspended, EventSuspend, mailer.AccountSuspended
+	}
+	if a.Status == status {
+		return nil
+	}
+	a.Status, a.UpdatedAt = status, now
+	if err := tx.PutAccount(*a); err != nil {
+		return err
+	}
+	devices, err := tx.Devices(a.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		switch {
+		case suspended:
+			err = revokeCertificates(tx, d.ID, reasonWithdrawn, now)
+		case deviceUnusable(d, now) == nil:
+			var c storage.Certificate
+			if c, err = s.newCertificate(ca, *a, d, now); err == nil {
+				err = s.storeCertificate(tx, *a, d, c)
+			}
 		}
-		devices, err := tx.Devices(a.ID)
 		if err != nil {
 			return err
 		}
-		for _, d := range devices {
-			switch {
-			case suspended:
-				err = revokeCertificates(tx, d.ID, reasonWithdrawn, now)
-			case deviceUnusable(d, now) == nil:
-				var c storage.Certificate
-				if c, err = s.newCertificate(ca, a, d, now); err == nil {
-					err = tx.CreateCertificate(c)
-				}
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return s.event(ctx, tx, storage.Event{Type: event, AccountID: a.ID, Actor: actor(sess.CitizenID)})
-	})
-	return a, err
+	}
+	if err := s.queueMail(tx, *a, notice, "", map[string]string{"time": rfc3339(now), "by": suspender(who), "account_url": s.PublicURL + "/"}); err != nil {
+		return err
+	}
+	return s.event(ctx, tx, storage.Event{Type: event, AccountID: a.ID, Actor: who})
+}
+
+// suspender is who suspended an account, as the notice says it.
+func suspender(who string) string {
+	if who == ActorMailLink {
+		return "not-me-link"
+	}
+	return "citizen"
 }
 
 // Events returns a page of the account's audit log, newest first.

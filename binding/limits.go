@@ -27,6 +27,7 @@ type Limits struct {
 	LoginPerIP          Limit // relying-party logins (authorization requests) started from one address
 	CIBAPerClient       Limit // decoupled logins one relying party may start: login_hint enumeration
 	PushPerDevice       Limit // changes of one phone's push subscription
+	MailPerAccount      Limit // verification mails one account asks for again
 }
 
 // DefaultLimits are far above what a person or an office behind one address does, and far
@@ -40,6 +41,7 @@ var DefaultLimits = Limits{
 	LoginPerIP:          Limit{N: 300, Window: time.Minute},
 	CIBAPerClient:       Limit{N: 600, Window: time.Minute},
 	PushPerDevice:       Limit{N: 30, Window: time.Hour},
+	MailPerAccount:      Limit{N: 5, Window: time.Hour},
 }
 
 func (s *Service) limits() Limits {
@@ -47,7 +49,7 @@ func (s *Service) limits() Limits {
 	for _, p := range []struct{ got, def *Limit }{
 		{&l.CardLoginPerIP, &d.CardLoginPerIP}, {&l.CardLoginPerCitizen, &d.CardLoginPerCitizen},
 		{&l.PhoneBeginPerIP, &d.PhoneBeginPerIP}, {&l.LoginPerIP, &d.LoginPerIP}, {&l.CIBAPerClient, &d.CIBAPerClient},
-		{&l.PushPerDevice, &d.PushPerDevice},
+		{&l.PushPerDevice, &d.PushPerDevice}, {&l.MailPerAccount, &d.MailPerAccount},
 	} {
 		if p.got.N <= 0 || p.got.Window <= 0 {
 			*p.got = *p.def

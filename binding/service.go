@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/mailer"
 	"github.com/mcert/mcert/push"
 	"github.com/mcert/mcert/storage"
 )
@@ -48,6 +49,10 @@ type Service struct {
 	Decided func(storage.Login)
 	// Push, when set, sends the phones' notifications (PROTOCOL.md section 10).
 	Push *push.Sender
+	// Mailer sends the outbox's mails (DeliverMail); nil: they wait in the store.
+	Mailer mailer.Transport
+	// Operator is who runs the service, as every mail names them.
+	Operator mailer.Operator
 
 	// DeviceLimit is how many usable devices an account may have (0: 5).
 	DeviceLimit int
@@ -65,6 +70,7 @@ type Service struct {
 	Resolver CitizenResolver
 
 	keys sync.Map // keyName → []byte: server secrets from the store, which never change
+	wake mailWake
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }

@@ -250,7 +250,7 @@ func (p *Provider) fillUserinfo(info *oidc.UserInfo, a storage.Account, c storag
 	}
 	if slices.Contains(scopes, oidc.ScopeEmail) {
 		// mcert checks the address's form, not that the citizen reads it.
-		info.Email, info.EmailVerified = a.Email, false
+		info.Email, info.EmailVerified = a.Email, oidc.Bool(a.EmailVerified)
 	}
 	if slices.Contains(scopes, oidc.ScopePhone) {
 		info.PhoneNumber, info.PhoneNumberVerified = taiwanE164(a.Phone), false

@@ -153,7 +153,8 @@ func (s *Server) writeAccount(c echo.Context, status int, write func(ctx context
 		if err := decodeBody(c, &req); err != nil {
 			return storage.Account{}, err
 		}
-		return write(ctx, sess, binding.Contact{Email: req.Email, Phone: req.Phone})
+		// The citizen's mails speak the language of the page they registered on.
+		return write(ctx, sess, binding.Contact{Email: req.Email, Phone: req.Phone, Lang: s.language(c)})
 	})
 }
 
@@ -280,8 +281,8 @@ func (s *Server) accountView(ctx context.Context, a storage.Account) (map[string
 		views = append(views, s.deviceView(d))
 	}
 	return map[string]any{
-		"id": a.ID, "name": a.Name, "id_masked": authn.MaskCitizenID(a.CitizenID), "email": a.Email, "phone": a.Phone,
-		"created_at": rfc3339(a.CreatedAt), "status": a.Status, "devices": views,
+		"id": a.ID, "name": a.Name, "id_masked": authn.MaskCitizenID(a.CitizenID), "email": a.Email, "email_verified": a.EmailVerified,
+		"phone": a.Phone, "created_at": rfc3339(a.CreatedAt), "status": a.Status, "devices": views,
 	}, nil
 }
 

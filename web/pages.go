@@ -65,6 +65,10 @@ type pageData struct {
 	Claims, Refusal, Problem, Detail string
 
 	Status int // the error page's HTTP status
+
+	// A mailed link's page: the form's action and token, or that it was used.
+	Action, Token string
+	Done          bool
 }
 
 func (s *Server) pageRoutes() {

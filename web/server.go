@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/mailer"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
 )
@@ -55,6 +56,9 @@ type Config struct {
 	Revocation Revocation
 	// Operator is who runs the service, for the pages' footer and the personal-data notice.
 	Operator Operator
+	// Mailbox lists the mails development mode sent to the log, for /dev/mailbox; nil: no
+	// such page.
+	Mailbox func() []mailer.Mail
 }
 
 // Operator is who runs the service, as every page tells the citizen: by law a service that
@@ -133,6 +137,7 @@ func New(cfg Config) *Server {
 	s.loginRoutes(api)
 	s.signRoutes(api)
 	s.pushRoutes(api)
+	s.mailRoutes(api)
 	s.deviceRoutes(api)
 	s.oidcRoutes(api)
 	s.demoRoutes()

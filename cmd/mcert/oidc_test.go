@@ -147,14 +147,15 @@ func boundCitizen(t testing.TB, s *server) (*phone.Client, *authn.Card) {
 }
 
 type claims struct {
-	Sub         string   `json:"sub"`
-	Name        string   `json:"name"`
-	Email       string   `json:"email"`
-	PhoneNumber string   `json:"phone_number"`
-	CitizenID   string   `json:"citizen_id"`
-	ACR         string   `json:"acr"`
-	AMR         []string `json:"amr"`
-	AuthTime    int64    `json:"auth_time"`
+	Sub           string   `json:"sub"`
+	Name          string   `json:"name"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	PhoneNumber   string   `json:"phone_number"`
+	CitizenID     string   `json:"citizen_id"`
+	ACR           string   `json:"acr"`
+	AMR           []string `json:"amr"`
+	AuthTime      int64    `json:"auth_time"`
 }
 
 func TestOIDCCodeFlow(t *testing.T) {

@@ -32,6 +32,7 @@ import (
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/mailer"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/push"
 	"github.com/mcert/mcert/revocation"
@@ -84,8 +85,11 @@ type Config struct {
 	// PushContact is the operator's contact that push notifications carry (VAPID's sub, RFC
 	// 8292): an email address or an https URL; empty: the public URL when it is https.
 	PushContact string
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// SMTPURL is where the citizens' mails go: smtp://user:password@host:587?from=address (STARTTLS),
+	// or smtps://; empty: in development to the log and /dev/mailbox, else they wait in the store.
+	SMTPURL string
+	Now     func() time.Time
+	Logger  *slog.Logger
 
 	Limits binding.Limits // rate limits; zero fields: binding.DefaultLimits
 }
@@ -120,6 +124,14 @@ func (c *Config) Validate() error {
 	}
 	if c.PushContact != "" && !validPushContact(c.PushContact) {
 		errs = append(errs, fmt.Errorf("--push-contact %q must be an email address such as push@mcert.example.tw or an https URL", c.PushContact))
+	}
+	if c.SMTPURL != "" {
+		if _, err := mailer.ParseSMTPURL(c.SMTPURL); err != nil {
+			errs = append(errs, fmt.Errorf("--smtp-url: %w", err))
+		}
+		if c.Operator.Name == "" || c.Operator.SupportPhone == "" {
+			errs = append(errs, errors.New("--smtp-url needs --operator-name and --support-phone: every mail says who sent it and the helpline to call"))
+		}
 	}
 	if c.AuditRetention < 0 {
 		errs = append(errs, errors.New("--audit-retention must be positive, such as 9600h (400 days)"))
@@ -310,6 +322,20 @@ func (m *Main) Open() error {
 		Store: seal.Store(m.store, m.sealer), Cards: cards, WebAuthn: wa, PublicURL: m.PublicURL, Now: cfg.Now, Log: cfg.Logger,
 		DeviceLimit: cfg.DeviceLimit, CertificateCitizenID: cfg.CertificateCitizenID, DevicePolicy: policy, Limits: cfg.Limits, AuditRetention: cfg.AuditRetention,
 	}
+	var mailbox func() []mailer.Mail
+	m.service.Operator = mailer.Operator{Name: cfg.Operator.Name, SupportPhone: cfg.Operator.SupportPhone, SupportURL: m.PublicURL}
+	switch {
+	case cfg.SMTPURL != "":
+		smtp, _ := mailer.ParseSMTPURL(cfg.SMTPURL) // Validate has read it
+		m.service.Mailer = mailer.NewSMTP(smtp)
+	case cfg.CardCA == "": // development mode
+		log := mailer.NewLog(cfg.Logger)
+		m.service.Mailer, mailbox = log, log.Recent
+		m.service.Operator.Name = cmp.Or(m.service.Operator.Name, "mcert（開發環境 development）")
+		m.service.Operator.SupportPhone = cmp.Or(m.service.Operator.SupportPhone, "—")
+	default:
+		cfg.Logger.Warn("no --smtp-url: the citizens' mails (email verification, security notices) wait in the store until one is given")
+	}
 	var handler *web.Server // the provider's error pages are the web layer's, made below
 	prov, err := provider.New(context.Background(), provider.Config{
 		Service: m.service, Issuer: m.PublicURL, Logger: cfg.Logger,
@@ -345,7 +371,7 @@ func (m *Main) Open() error {
 	webCfg := web.Config{
 		Service: m.service, PublicURL: m.PublicURL, CardAgentURL: cfg.CardAgentURL, Logger: cfg.Logger,
 		Provider: prov, ContinueURL: prov.ContinueURL, RotateKeys: prov.RotateKeys, AdminTokenHash: adminHash,
-		TrustedProxies: cfg.TrustedProxies, Operator: cfg.Operator,
+		TrustedProxies: cfg.TrustedProxies, Operator: cfg.Operator, Mailbox: mailbox,
 	}
 	if b, ok := m.store.(*bolt.Store); ok {
 		webCfg.Backup = b.WriteTo // PostgreSQL's operators back up with pg_dump
@@ -633,6 +659,8 @@ const adminTokenSecret = "admin-token-hash"
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
 	go m.collectGarbage(ctx)
+	go m.service.DeliverMail(ctx)
+	go m.remindExpiring(ctx)
 	if m.revocation != nil {
 		go m.revocation.Run(ctx)
 		go m.reloadOnHangup(ctx)
@@ -719,6 +747,25 @@ func (m *Main) collectGarbage(ctx context.Context) {
 	}
 }
 
+// remindExpiring runs the devices' expiry reminders every minute; the store lets one instance
+// of several run each slot.
+func (m *Main) remindExpiring(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := m.service.RemindExpiring(ctx); err != nil {
+				m.Config.Logger.Error("expiry reminders", "err", err)
+			} else if n > 0 {
+				m.Config.Logger.Info("expiry reminders queued", "devices", n)
+			}
+		}
+	}
+}
+
 // Close releases the store; call it after Run returns.
 func (m *Main) Close() error {
 	if m.listener != nil {
@@ -764,6 +811,7 @@ func runServe(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Wr
 	fs.StringVar(&cfg.Operator.Name, "operator-name", "", "who runs the service, as the pages' footer names it, e.g. 內政部")
 	fs.StringVar(&cfg.Operator.SupportPhone, "support-phone", "", "the helpline the pages give citizens, e.g. 0800-080-117")
 	fs.StringVar(&cfg.Operator.PrivacyURL, "privacy-url", "", "the privacy policy the pages link to")
+	fs.StringVar(&cfg.SMTPURL, "smtp-url", "", "where the citizens' mails go: smtp://user:password@host:587?from=mcert@example.tw&from_name=... (STARTTLS required), or smtps://...:465 (default: in development, the log and /dev/mailbox; else the mails wait in the store)")
 	fs.StringVar(&cfg.PushContact, "push-contact", "", "the operator's contact that phone notifications carry to the browsers' push services (VAPID), an email address or an https URL (default: the public URL when https)")
 	fs.StringVar(&cfg.Operator.PersonalDataURL, "personal-data-url", "", "the personal data notice (個人資料蒐集告知) the pages link to, beside the registration form too")
 	cfg.Limits = binding.DefaultLimits

@@ -156,6 +156,9 @@ function showAccount(a) {
   $("acct-name").textContent = a.name;
   $("acct-id").textContent = a.id_masked;
   $("acct-email").textContent = a.email;
+  $("acct-email-state").textContent = t(a.email_verified ? "home.email_verified" : "home.email_unverified");
+  $("acct-email-state").dataset.status = a.email_verified ? "active" : "pending";
+  $("resend-button").hidden = a.email_verified;
   $("acct-phone").textContent = a.phone;
   $("acct-status").textContent = t("account." + a.status);
   $("acct-status").dataset.status = a.status;
@@ -359,6 +362,7 @@ $("login-form").addEventListener("submit", login);
 $("logout-button").addEventListener("click", logout);
 $("register-form").addEventListener("submit", register);
 $("suspend-button").addEventListener("click", () => setSuspended(true));
+$("resend-button").addEventListener("click", () => act(() => api("POST", "/api/v1/account/email/verification"), t("home.email_sent", { email: account.email })));
 $("reinstate-button").addEventListener("click", () => setSuspended(false));
 $("bind-button").addEventListener("click", bind);
 $("bind-again").addEventListener("click", bind);
