@@ -658,9 +658,9 @@ const adminTokenSecret = "admin-token-hash"
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (m *Main) Run(ctx context.Context) error {
-	go m.collectGarbage(ctx)
+	go everyMinute(ctx, m.collectGarbage)
+	go everyMinute(ctx, m.remindExpiring)
 	go m.service.DeliverMail(ctx)
-	go m.remindExpiring(ctx)
 	if m.revocation != nil {
 		go m.revocation.Run(ctx)
 		go m.reloadOnHangup(ctx)
@@ -730,7 +730,8 @@ func (m *Main) reloadOnHangup(ctx context.Context) {
 	}
 }
 
-func (m *Main) collectGarbage(ctx context.Context) {
+// everyMinute runs job each minute until ctx ends.
+func everyMinute(ctx context.Context, job func(context.Context)) {
 	t := time.NewTicker(time.Minute)
 	defer t.Stop()
 	for {
@@ -738,31 +739,26 @@ func (m *Main) collectGarbage(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if n, err := m.service.GarbageCollect(ctx); err != nil {
-				m.Config.Logger.Error("garbage collection", "err", err)
-			} else if n.Challenges+n.Sessions+n.Bindings > 0 {
-				m.Config.Logger.Debug("garbage collected", "challenges", n.Challenges, "sessions", n.Sessions, "bindings", n.Bindings)
-			}
+			job(ctx)
 		}
 	}
 }
 
-// remindExpiring runs the devices' expiry reminders every minute; the store lets one instance
-// of several run each slot.
+func (m *Main) collectGarbage(ctx context.Context) {
+	if n, err := m.service.GarbageCollect(ctx); err != nil {
+		m.Config.Logger.Error("garbage collection", "err", err)
+	} else if n.Challenges+n.Sessions+n.Bindings > 0 {
+		m.Config.Logger.Debug("garbage collected", "challenges", n.Challenges, "sessions", n.Sessions, "bindings", n.Bindings)
+	}
+}
+
+// remindExpiring queues the devices' expiry reminders; the store lets one instance of several
+// run each slot.
 func (m *Main) remindExpiring(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n, err := m.service.RemindExpiring(ctx); err != nil {
-				m.Config.Logger.Error("expiry reminders", "err", err)
-			} else if n > 0 {
-				m.Config.Logger.Info("expiry reminders queued", "devices", n)
-			}
-		}
+	if n, err := m.service.RemindExpiring(ctx); err != nil {
+		m.Config.Logger.Error("expiry reminders", "err", err)
+	} else if n > 0 {
+		m.Config.Logger.Info("expiry reminders queued", "devices", n)
 	}
 }
 
