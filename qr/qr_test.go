@@ -212,6 +212,32 @@ func TestTerminal(t *testing.T) {
 	if len(lines) < 10 || !strings.ContainsAny(s, "█▀▄") {
 		t.Fatalf("got %d lines without block characters:\n%s", len(lines), s)
 	}
+	// What the terminal shows, as a picture of it, reads as the text: each character is two
+	// modules, its upper and lower half, light where drawn.
+	const scale = 4
+	width := len([]rune(lines[0]))
+	img := image.NewGray(image.Rect(0, 0, width*scale, 2*len(lines)*scale))
+	for y, line := range lines {
+		for x, r := range []rune(line) {
+			for half, light := range [2]bool{r == '█' || r == '▀', r == '█' || r == '▄'} {
+				if !light {
+					continue
+				}
+				for dy := range scale {
+					for dx := range scale {
+						img.SetGray(x*scale+dx, (2*y+half)*scale+dy, color.Gray{Y: 255})
+					}
+				}
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := DecodePNG(buf.Bytes()); err != nil || got != BindText("http://localhost:8080", token43) {
+		t.Fatalf("the terminal's code reads %q, %v", got, err)
+	}
 	if _, err := Terminal(strings.Repeat("x", 5000)); err == nil {
 		t.Fatal("Terminal rendered 5000 bytes, more than a QR code holds")
 	}
