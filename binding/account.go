@@ -90,7 +90,7 @@ func (s *Service) Register(ctx context.Context, sess storage.Session, c Contact)
 
 // UpdateContact changes the email or phone of the session's account.
 func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Contact) (storage.Account, error) {
-	if c.Email == nil && c.Phone == nil && c.Lang == "" {
+	if c.Email == nil && c.Phone == nil {
 		return storage.Account{}, mcert.ContactToChange.New()
 	}
 	c, err := c.normalize()

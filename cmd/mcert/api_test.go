@@ -28,8 +28,8 @@ func (s *server) snapshot(t testing.TB) []byte { return s.dump(t, true) }
 // snapshotAll is the whole store, audit log and rate-limit counters included.
 func (s *server) snapshotAll(t testing.TB) []byte { return s.dump(t, false) }
 
-// dump writes the store's buckets as text; without the audit log and the rate-limit counters,
-// which a refusal may change, when skipCounted.
+// dump writes the store's buckets as text, the outbox as its mails' IDs; without the audit
+// log and the rate-limit counters, which a refusal may change, when skipCounted.
 func (s *server) dump(t testing.TB, skipCounted bool) []byte {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "snapshot.db")
@@ -53,7 +53,16 @@ func (s *server) dump(t testing.TB, skipCounted bool) []byte {
 				return nil
 			}
 			fmt.Fprintf(&buf, "[%s]\n", name)
+			// The outbox's mails are sent, and so change, in the background: a refusal must not
+			// queue one, which their IDs show, whatever their state.
+			outbox := bytes.HasPrefix(name, []byte("mails"))
+			if outbox && !bytes.Equal(name, []byte("mails")) {
+				return nil
+			}
 			return b.ForEach(func(k, v []byte) error {
+				if outbox {
+					v = nil
+				}
 				fmt.Fprintf(&buf, "%x=%x\n", k, v)
 				return nil
 			})
