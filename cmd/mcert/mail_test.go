@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/mailer/mailtest"
 	"github.com/mcert/mcert/provider"
@@ -116,28 +118,33 @@ func TestMailVerificationAndNotices(t *testing.T) {
 		t.Fatal("verified before the link was used")
 	}
 
-	status, page := useLink(t, linkIn(t, verify, "/email/verify"))
-	if status != 200 || !strings.Contains(page, `data-kind="done"`) || !s.account(t).EmailVerified {
-		t.Fatalf("verification: %d\n%s", status, page)
+	// The citizen follows the link in a browser, and presses the page's button.
+	tab := newChrome(t).tab(t, 1280, 900, false)
+	browse(t, tab, chromedp.Navigate(linkIn(t, verify, "/email/verify")))
+	screenshot(t, tab, "mail-verify-zh")
+	click(t, tab, "#confirm-button")
+	waitFor(t, tab, "the address verified", `document.querySelector("#message")?.dataset.kind === "done"`)
+	if !s.account(t).EmailVerified {
+		t.Fatal("the page said verified, the account is not")
 	}
 	_, idToken := s.relyingParty(t, "健保署", provider.ClientSpec{}).login(ph)
 	var c claims
 	if err := idToken.Claims(&c); err != nil || !c.EmailVerified || c.Email != "wang@example.tw" {
 		t.Fatalf("ID token after the verification: %+v, %v", c, err)
 	}
-	if status, page = useLink(t, linkIn(t, verify, "/email/verify")); status != 409 || !strings.Contains(page, "已使用過") {
+	if status, page := useLink(t, linkIn(t, verify, "/email/verify")); status != 409 || !strings.Contains(page, "已使用過") {
 		t.Fatalf("the link used twice: %d\n%s", status, page)
 	}
-	if status, page = useLink(t, s.PublicURL+"/email/verify?t=made-up"); status != 404 || !strings.Contains(page, "此連結無效") {
+	if status, page := useLink(t, s.PublicURL+"/email/verify?t=made-up"); status != 404 || !strings.Contains(page, "此連結無效") {
 		t.Fatalf("a made-up link: %d\n%s", status, page)
 	}
 
 	notMe := linkIn(t, bound, "/email/not-me")
-	if status, page = useLink(t, notMe); status != 200 || s.account(t).Status != storage.AccountSuspended {
+	if status, page := useLink(t, notMe); status != 200 || s.account(t).Status != storage.AccountSuspended {
 		t.Fatalf("not me: %d, account %s\n%s", status, s.account(t).Status, page)
 	}
 	mailOf(t, smtp, "暫停")
-	if status, _ = useLink(t, notMe); status != 409 {
+	if status, _ := useLink(t, notMe); status != 409 {
 		t.Fatalf("the not-me link used twice: %d", status)
 	}
 }
