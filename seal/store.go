@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/mcert/mcert/storage"
 )
@@ -25,6 +26,10 @@ type sealedStore struct {
 // KeyPurpose and SecretPurpose are what a signing key and a secret are sealed for.
 func KeyPurpose(id string) string      { return "signing key " + id }
 func SecretPurpose(name string) string { return "secret " + name }
+
+// MailPurpose is what a queued mail's parameters are sealed for: they hold the tokens of the
+// links it carries, which would verify an address or suspend an account.
+func MailPurpose(id string) string { return "mail " + id }
 
 // CertificatePurpose is what a phone's signing key is sealed for: its certificate's serial.
 func CertificatePurpose(serial []byte) string { return fmt.Sprintf("certificate key %x", serial) }
@@ -116,6 +121,54 @@ func (o opener) RevokedCertificates() ([]storage.Certificate, error) {
 	return list, err
 }
 
+func (o opener) mail(m storage.Mail) (storage.Mail, error) {
+	if m.Params == nil { // a sent mail keeps none
+		return m, nil
+	}
+	plain, err := o.seal.Open(MailPurpose(m.ID), m.Params)
+	if err != nil {
+		return m, fmt.Errorf("mail %s: %w", m.ID, err)
+	}
+	m.Params = plain
+	return m, nil
+}
+
+func (o opener) Mail(id string) (storage.Mail, error) {
+	m, err := o.tx.Mail(id)
+	if err != nil {
+		return m, err
+	}
+	return o.mail(m)
+}
+
+func (o opener) MailByKey(key string) (storage.Mail, error) {
+	m, err := o.tx.MailByKey(key)
+	if err != nil {
+		return m, err
+	}
+	return o.mail(m)
+}
+
+func (o opener) mails(list []storage.Mail, err error) ([]storage.Mail, error) {
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i], err = o.mail(list[i]); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+func (o opener) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
+	return o.mails(o.tx.DueMails(now, limit))
+}
+
+func (o opener) Mails(accountID string) ([]storage.Mail, error) {
+	return o.mails(o.tx.Mails(accountID))
+}
+
 type sealedReadTx struct {
 	storage.ReadTx
 	opener
@@ -131,6 +184,14 @@ func (t sealedReadTx) DeviceCertificates(deviceID string) ([]storage.Certificate
 }
 func (t sealedReadTx) RevokedCertificates() ([]storage.Certificate, error) {
 	return t.opener.RevokedCertificates()
+}
+func (t sealedReadTx) Mail(id string) (storage.Mail, error)       { return t.opener.Mail(id) }
+func (t sealedReadTx) MailByKey(key string) (storage.Mail, error) { return t.opener.MailByKey(key) }
+func (t sealedReadTx) Mails(accountID string) ([]storage.Mail, error) {
+	return t.opener.Mails(accountID)
+}
+func (t sealedReadTx) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
+	return t.opener.DueMails(now, limit)
 }
 
 type sealedTx struct {
@@ -149,6 +210,12 @@ func (t sealedTx) DeviceCertificates(deviceID string) ([]storage.Certificate, er
 func (t sealedTx) RevokedCertificates() ([]storage.Certificate, error) {
 	return t.opener.RevokedCertificates()
 }
+func (t sealedTx) Mail(id string) (storage.Mail, error)           { return t.opener.Mail(id) }
+func (t sealedTx) MailByKey(key string) (storage.Mail, error)     { return t.opener.MailByKey(key) }
+func (t sealedTx) Mails(accountID string) ([]storage.Mail, error) { return t.opener.Mails(accountID) }
+func (t sealedTx) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
+	return t.opener.DueMails(now, limit)
+}
 
 func (t sealedTx) CreateCertificate(c storage.Certificate) error {
 	c.PrivateKey = t.seal.Seal(CertificatePurpose(c.Serial), c.PrivateKey)
@@ -158,6 +225,20 @@ func (t sealedTx) CreateCertificate(c storage.Certificate) error {
 func (t sealedTx) PutCertificate(c storage.Certificate) error {
 	c.PrivateKey = t.seal.Seal(CertificatePurpose(c.Serial), c.PrivateKey)
 	return t.Tx.PutCertificate(c)
+}
+
+func (t sealedTx) CreateMail(m storage.Mail) error {
+	if m.Params != nil {
+		m.Params = t.seal.Seal(MailPurpose(m.ID), m.Params)
+	}
+	return t.Tx.CreateMail(m)
+}
+
+func (t sealedTx) PutMail(m storage.Mail) error {
+	if m.Params != nil {
+		m.Params = t.seal.Seal(MailPurpose(m.ID), m.Params)
+	}
+	return t.Tx.PutMail(m)
 }
 
 func (t sealedTx) PutSecret(name string, value []byte) error {
