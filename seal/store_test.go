@@ -37,10 +37,16 @@ func TestMailParamsSealed(t *testing.T) {
 		t.Fatalf("stored params %q (%v): not sealed", raw.Params, err)
 	}
 	reads := map[string]func(storage.ReadTx) ([]storage.Mail, error){
-		"Mail":      func(tx storage.ReadTx) ([]storage.Mail, error) { m, err := tx.Mail("mail-1"); return []storage.Mail{m}, err },
-		"MailByKey": func(tx storage.ReadTx) ([]storage.Mail, error) { m, err := tx.MailByKey("k"); return []storage.Mail{m}, err },
-		"Mails":     func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.Mails("account-1") },
-		"DueMails":  func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.DueMails(now, 10) },
+		"Mail": func(tx storage.ReadTx) ([]storage.Mail, error) {
+			m, err := tx.Mail("mail-1")
+			return []storage.Mail{m}, err
+		},
+		"MailByKey": func(tx storage.ReadTx) ([]storage.Mail, error) {
+			m, err := tx.MailByKey("k")
+			return []storage.Mail{m}, err
+		},
+		"Mails":    func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.Mails("account-1") },
+		"DueMails": func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.DueMails(now, 10) },
 	}
 	for name, read := range reads {
 		got, err := storage.Get(ctx, store, read)
