@@ -23,20 +23,27 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return key
 }
 
+// presignedSignature presigns with key, then signs digest.
+func presignedSignature(t *testing.T, key *ecdsa.PrivateKey, digest []byte) (*Presigned, []byte) {
+	t.Helper()
+	p, err := Presign(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err := p.Sign(key, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sig
+}
+
 // TestPresigned checks the made-ahead signatures with crypto/ecdsa's verification: they verify,
 // for their message only, and a nonce signs once.
 func TestPresigned(t *testing.T) {
 	key := newKey(t)
 	for i := range 50 {
 		digest := sha256.Sum256(fmt.Appendf(nil, "message %d", i))
-		p, err := Presign(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := p.Sign(key, digest[:])
-		if err != nil {
-			t.Fatal(err)
-		}
+		p, sig := presignedSignature(t, key, digest[:])
 		if !ecdsa.VerifyASN1(&key.PublicKey, digest[:], sig) {
 			t.Fatalf("signature %d does not verify", i)
 		}
@@ -60,14 +67,7 @@ func TestPresignedNoncesDiffer(t *testing.T) {
 	digest := sha256.Sum256([]byte("the same message"))
 	seen := map[string]bool{}
 	for range 20 {
-		p, err := Presign(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sig, err := p.Sign(key, digest[:])
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, sig := presignedSignature(t, key, digest[:])
 		if seen[string(sig)] {
 			t.Fatal("two presigned signatures of one digest are the same: a nonce was reused")
 		}

@@ -19,6 +19,14 @@ func benchStore(where storeSpec) bench.Store {
 	return bench.Store{Name: where.String(), Flag: where.flag(), BoltPath: where.boltPath, Open: where.open}
 }
 
+// printReport prints a report of bench as JSON, or for people.
+func printReport(w io.Writer, asJSON bool, r interface{ Print(io.Writer) error }) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(r)
+	}
+	return r.Print(w)
+}
+
 func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
 	dataDir := fs.String("data", "./data", "data directory of the stopped server (created if missing): the bench key file and development CA go there, and the bbolt store by default")
 	storeFlag := fs.String("store", "", storeFlagHelp)
@@ -44,10 +52,7 @@ func runBenchSeed(ctx context.Context, fs *flag.FlagSet, args []string, stdout i
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(r)
-	}
-	return r.Print(stdout)
+	return printReport(stdout, *asJSON, r)
 }
 
 func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io.Writer) error {
@@ -88,8 +93,5 @@ func runBenchRun(ctx context.Context, fs *flag.FlagSet, args []string, stdout io
 	if err != nil {
 		return err
 	}
-	if *asJSON {
-		return json.NewEncoder(stdout).Encode(r)
-	}
-	return r.Print(stdout)
+	return printReport(stdout, *asJSON, r)
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/internal/bench"
+	"github.com/mcert/mcert/internal/bench/benchtest"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
@@ -172,18 +173,7 @@ func addClient(t *testing.T, bin string, flags ...string) registered {
 }
 
 // buildMcert builds the mcert binary, to run as a process the test can kill.
-func buildMcert(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command, to build mcert: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "mcert")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildMcert(t *testing.T) string { return benchtest.Mcert(t) }
 
 // startChild runs `mcert serve` on dir and waits until it answers /healthz. It is killed when
 // the test ends, whatever happens.

@@ -8,30 +8,16 @@ import (
 	"errors"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcert/mcert/internal/bench/benchtest"
 	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/bolt"
 )
-
-// buildMcert builds the mcert binary that the runs serve with.
-func buildMcert(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command, to build mcert: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "mcert")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "github.com/mcert/mcert/cmd/mcert").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
 
 func boltStore(dir string) Store {
 	path := filepath.Join(dir, "mcert.db")
@@ -44,7 +30,7 @@ func boltStore(dir string) Store {
 // checks that everything goes through, not how fast: the figures are measured on purpose,
 // never in CI.
 func TestBench(t *testing.T) {
-	bin, dir := buildMcert(t), t.TempDir()
+	bin, dir := benchtest.Mcert(t), t.TempDir()
 	store := boltStore(dir)
 	seeded, err := Seed(context.Background(), SeedConfig{DataDir: dir, Store: store, N: 50})
 	if err != nil {
