@@ -96,6 +96,7 @@ func (r *Report) latencyChart() (*plot.Plot, error) {
 	hist := &plotter.Histogram{Bins: bins, Width: width, FillColor: color.Gray{Y: 170}, LineStyle: plotter.DefaultLineStyle}
 	hist.LineStyle.Width = vg.Points(0.5)
 	p.Add(hist, plotter.NewGrid())
+	p.Y.Max *= 1.25 // room for the legend above the bars
 	for _, mark := range []struct {
 		name  string
 		value float64
@@ -126,14 +127,21 @@ func (r *Report) rateChart() (*plot.Plot, error) {
 		p.X.Max, p.Y.Max = max(r.Seconds, 1), 1
 		return p, nil
 	}
+	// The last second may be cut short by the end of the run; less than half a second, it goes
+	// with the one before, so that the few operations that end in it are not a spike.
+	if seconds > 1 && r.Seconds-float64(seconds-1) < 0.5 {
+		seconds--
+	}
 	counts := make([]float64, seconds)
 	for _, at := range r.ends {
 		counts[min(int(at/time.Second), seconds-1)]++
 	}
 	points := make(plotter.XYs, 0, seconds+1)
 	for i, n := range counts {
-		// The last second may be cut short by the end of the run.
-		length := min(1, r.Seconds-float64(i))
+		length := 1.0
+		if i == seconds-1 {
+			length = r.Seconds - float64(i)
+		}
 		points = append(points, plotter.XY{X: float64(i), Y: n / length})
 	}
 	points = append(points, plotter.XY{X: r.Seconds, Y: points[len(points)-1].Y})
