@@ -96,7 +96,8 @@ func (r *Report) latencyChart() (*plot.Plot, error) {
 	hist := &plotter.Histogram{Bins: bins, Width: width, FillColor: color.Gray{Y: 170}, LineStyle: plotter.DefaultLineStyle}
 	hist.LineStyle.Width = vg.Points(0.5)
 	p.Add(hist, plotter.NewGrid())
-	p.Y.Max *= 1.25 // room for the legend above the bars
+	tallest := p.Y.Max
+	p.Y.Max *= 1.25 // room for the legend above the bars and the marks
 	for _, mark := range []struct {
 		name  string
 		value float64
@@ -105,7 +106,7 @@ func (r *Report) latencyChart() (*plot.Plot, error) {
 		{"p50", r.Latency.P50, color.RGBA{B: 200, A: 255}},
 		{"p99", r.Latency.P99, color.RGBA{R: 200, A: 255}},
 	} {
-		line, err := verticalLine(mark.value, p.Y.Max, mark.color)
+		line, err := verticalLine(mark.value, tallest, mark.color)
 		if err != nil {
 			return nil, err
 		}
