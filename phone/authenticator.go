@@ -45,6 +45,9 @@ type GetOptions struct {
 	SignCount *uint32
 	// CredentialID picks the credential when the phone holds several for the relying party.
 	CredentialID []byte
+	// Signer signs the assertion; nil means ECDSASigner. A load test's phones sign with a
+	// Presigned.
+	Signer Signer
 }
 
 // credentialIDLen is what platform authenticators use: long enough to be unguessable.
@@ -92,21 +95,9 @@ func (p *Phone) create(origin string, opts protocol.PublicKeyCredentialCreationO
 	c := &Credential{ID: make([]byte, credentialIDLen), RPID: rpID, UserHandle: userHandle, UserName: opts.User.Name, BackupEligible: o.BackupEligible, key: key}
 	_, _ = rand.Read(c.ID) // crypto/rand.Read never fails
 
-	point, err := key.PublicKey.Bytes() // 0x04 | X | Y
+	coseKey, err := COSEKey(&key.PublicKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("encode the credential key: %w", err)
-	}
-	coseKey, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
-		PublicKeyData: webauthncose.PublicKeyData{
-			KeyType:   int64(webauthncose.EllipticKey),
-			Algorithm: int64(webauthncose.AlgES256),
-		},
-		Curve:  int64(webauthncose.P256),
-		XCoord: point[1:33],
-		YCoord: point[33:],
-	})
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode the credential key: %w", err)
+		return nil, nil, err
 	}
 	authData := authenticatorData(rpID, protocol.FlagAttestedCredentialData|userFlags(o.NoUserVerification)|backupFlags(o.BackupEligible), 0)
 	authData = append(authData, o.AAGUID[:]...)
@@ -120,11 +111,11 @@ func (p *Phone) create(origin string, opts protocol.PublicKeyCredentialCreationO
 	}
 	att := attestationObject{Format: "none", Statement: map[string]any{}, AuthData: authData}
 	if o.Attestation == "packed" {
-		signer := key
+		attestationKey := key
 		if o.AttestationKey != nil {
-			signer = o.AttestationKey
+			attestationKey = o.AttestationKey
 		}
-		sig, err := sign(signer, authData, clientDataJSON)
+		sig, err := sign(ECDSASigner{}, attestationKey, authData, clientDataJSON)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -191,7 +182,11 @@ func (p *Phone) Get(origin string, opts protocol.PublicKeyCredentialRequestOptio
 		c.SignCount++
 	}
 	authData := authenticatorData(rpID, userFlags(o.NoUserVerification)|backupFlags(c.BackupEligible), c.SignCount)
-	sig, err := sign(c.key, authData, clientDataJSON)
+	signer := o.Signer
+	if signer == nil {
+		signer = ECDSASigner{}
+	}
+	sig, err := sign(signer, c.key, authData, clientDataJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -302,16 +297,38 @@ func clientData(ceremony protocol.CeremonyType, challenge []byte, origin string)
 	return data, nil
 }
 
-// sign is the WebAuthn signature: ECDSA with SHA-256, ASN.1 DER, over authData and the hash of
-// clientDataJSON.
-func sign(key *ecdsa.PrivateKey, authData, clientDataJSON []byte) ([]byte, error) {
+// sign is the WebAuthn signature by signer with key: ECDSA with SHA-256, ASN.1 DER, over
+// authData and the hash of clientDataJSON.
+func sign(signer Signer, key *ecdsa.PrivateKey, authData, clientDataJSON []byte) ([]byte, error) {
 	clientDataHash := sha256.Sum256(clientDataJSON)
 	digest := sha256.Sum256(append(slices.Clip(authData), clientDataHash[:]...))
-	sig, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+	sig, err := signer.Sign(key, digest[:])
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}
 	return sig, nil
+}
+
+// COSEKey is a P-256 public key as a credential's COSE_Key (ES256): how the attested credential
+// data of a registration carries it, and how a relying party stores it.
+func COSEKey(pub *ecdsa.PublicKey) ([]byte, error) {
+	point, err := pub.Bytes() // 0x04 | X | Y
+	if err != nil {
+		return nil, fmt.Errorf("encode the credential key: %w", err)
+	}
+	key, err := webauthncbor.Marshal(webauthncose.EC2PublicKeyData{
+		PublicKeyData: webauthncose.PublicKeyData{
+			KeyType:   int64(webauthncose.EllipticKey),
+			Algorithm: int64(webauthncose.AlgES256),
+		},
+		Curve:  int64(webauthncose.P256),
+		XCoord: point[1:33],
+		YCoord: point[33:],
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode the credential key: %w", err)
+	}
+	return key, nil
 }
 
 // attestationObject is the CBOR attestation object; the library only decodes one.

@@ -118,6 +118,23 @@ func (p *Phone) Save() error {
 	return nil
 }
 
+// Add puts into the phone a credential made elsewhere, with its P-256 private key: one of a
+// load test's phones, whose keys derive from a seed and are registered with the server
+// beforehand. Save would write it to the key file like the others.
+func (p *Phone) Add(c Credential, key *ecdsa.PrivateKey) error {
+	if len(c.ID) == 0 || c.RPID == "" {
+		return errors.New("the credential has no id or no rp_id")
+	}
+	if key == nil || key.Curve != elliptic.P256() {
+		return errors.New("the credential's key is not a P-256 key")
+	}
+	c.key = key
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.creds = append(p.creds, &c)
+	return nil
+}
+
 // Credentials lists copies of the phone's credentials, oldest first.
 func (p *Phone) Credentials() []Credential {
 	p.mu.Lock()

@@ -3,6 +3,8 @@
 # PostgreSQL with two instances behind one address, at the same number of phones: the figures
 # of docs/performance.md. It starts a throwaway PostgreSQL cluster with the server's default
 # durability (fsync and synchronous_commit on), on a free port, and removes it at the end.
+# Each run also prints mcert's CPU per login and its cost ratio (that over the in-process
+# ceiling's CPU per login, measured in the same run).
 # Usage: scripts/bench-postgres.sh [citizens, default 10000] [duration, default 20s] [phones, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -54,7 +56,7 @@ run() { # name, then bench run's flags
   shift
   echo "== $name: $phones phones for $duration"
   "$work/mcert" bench run --c "$phones" --duration "$duration" --json "$@" >"$work/$name.json"
-  jq -r '"   \(.ops_per_second | floor) logins/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, \(.error_count) errors, mcert CPU \(.server.cpu_seconds | floor) s, other processes (PostgreSQL) \(.others_cpu_seconds | floor) s"' "$work/$name.json"
+  jq -r '"   \(.ops_per_second | floor) logins/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, \(.error_count) errors, mcert CPU \(.server.cpu_seconds | floor) s (\(.server.cpu_ms_per_op * 1000 | round / 1000) ms per login, cost ratio \(.cost_ratio * 100 | round / 100)), other processes (PostgreSQL) \(.others_cpu_seconds | floor) s"' "$work/$name.json"
 }
 run bolt --data "$work/bolt"
 run postgres-1 --data "$work/postgres" --store "$url"

@@ -25,6 +25,8 @@ import (
 
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/internal/bench"
+	"github.com/mcert/mcert/internal/bench/benchtest"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/storage"
@@ -94,7 +96,7 @@ func TestCrash(t *testing.T) {
 		}
 
 		delay := time.Duration(50+rng.IntN(351)) * time.Millisecond
-		d.killMidLoad(t, round, binders, loginPhones, delay, srv.kill)
+		d.killMidLoad(t, round, binders, loginPhones, delay, srv.Kill)
 		store := openChecked(t, filepath.Join(dir, "mcert.db"))
 		devices, logins := d.acked.verify(t, store)
 		store.Close()
@@ -171,28 +173,17 @@ func addClient(t *testing.T, bin string, flags ...string) registered {
 }
 
 // buildMcert builds the mcert binary, to run as a process the test can kill.
-func buildMcert(t *testing.T) string {
-	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Fatalf("the go command, to build mcert: %v", err)
-	}
-	bin := filepath.Join(t.TempDir(), "mcert")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+func buildMcert(t *testing.T) string { return benchtest.Mcert(t) }
 
 // startChild runs `mcert serve` on dir and waits until it answers /healthz. It is killed when
 // the test ends, whatever happens.
-func startChild(t *testing.T, bin, dir, addr string) *serveProcess {
+func startChild(t *testing.T, bin, dir, addr string) *bench.ServeProcess {
 	t.Helper()
-	p, err := startServe(context.Background(), bin, dir, addr, filepath.Join(t.TempDir(), "serve.log"), nil)
+	p, err := bench.StartServe(context.Background(), bin, dir, addr, filepath.Join(t.TempDir(), "serve.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(p.kill)
+	t.Cleanup(p.Kill)
 	return p
 }
 

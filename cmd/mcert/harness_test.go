@@ -218,3 +218,14 @@ func mustJSON(t testing.TB, v any) string {
 }
 
 func readAll(res *http.Response) ([]byte, error) { return io.ReadAll(res.Body) }
+
+// roundTrip sends req and reads the whole answer.
+func roundTrip(client *http.Client, req *http.Request) (*http.Response, []byte, error) {
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	return res, data, err
+}

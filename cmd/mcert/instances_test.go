@@ -23,6 +23,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/internal/bench"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/storage/postgres"
 	"github.com/mcert/mcert/storage/postgres/pgtest"
@@ -38,7 +39,7 @@ type instances struct {
 	store string
 	addrs []string
 	base  string
-	procs []*serveProcess
+	procs []*bench.ServeProcess
 	extra []string
 }
 
@@ -46,7 +47,7 @@ func newInstances(t *testing.T, n int, extra ...string) *instances {
 	t.Helper()
 	in := &instances{t: t, bin: buildMcert(t), dir: t.TempDir(), store: pgtest.URL(t), extra: extra}
 	for range n {
-		addr, err := freeLoopbackAddr()
+		addr, err := bench.FreeLoopbackAddr()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,13 +61,13 @@ func newInstances(t *testing.T, n int, extra ...string) *instances {
 // migrated under a lock, the signing keys and the admin token made once.
 func (in *instances) start() {
 	in.t.Helper()
-	in.procs = make([]*serveProcess, len(in.addrs))
+	in.procs = make([]*bench.ServeProcess, len(in.addrs))
 	errs := make([]error, len(in.addrs))
 	var wg sync.WaitGroup
 	for i, addr := range in.addrs {
 		wg.Go(func() {
 			args := append([]string{"--store", in.store, "--public-url", in.base}, in.extra...)
-			in.procs[i], errs[i] = startServe(context.Background(), in.bin, in.dir, addr, filepath.Join(in.t.TempDir(), "serve.log"), nil, args...)
+			in.procs[i], errs[i] = bench.StartServe(context.Background(), in.bin, in.dir, addr, filepath.Join(in.t.TempDir(), "serve.log"), args...)
 		})
 	}
 	wg.Wait()
@@ -74,7 +75,7 @@ func (in *instances) start() {
 		if err != nil {
 			in.t.Fatalf("instance %d: %v", i, err)
 		}
-		in.t.Cleanup(in.procs[i].kill)
+		in.t.Cleanup(in.procs[i].Kill)
 	}
 }
 
@@ -330,7 +331,7 @@ func TestInstancesKilledMidLoad(t *testing.T) {
 	for round := range 2 {
 		d.killMidLoad(t, round, 2, phones, time.Duration(300+rng.IntN(700))*time.Millisecond, func() {
 			for _, p := range in.procs {
-				p.kill()
+				p.Kill()
 			}
 		})
 		store, err := postgres.Open(context.Background(), in.store, postgres.Options{})

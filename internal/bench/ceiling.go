@@ -1,10 +1,9 @@
-package main
+package bench
 
-// The in-process ceiling of bench run: go-webauthn's ceremonies alone, on this machine.
+// The in-process ceiling of a run: go-webauthn's ceremonies alone, on this machine.
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"crypto/rand"
 	"net/url"
 	"runtime"
@@ -30,37 +29,49 @@ func (u ceilingUser) WebAuthnCredentials() []webauthn.Credential { return u.cred
 // ceilingOp is one ceremony of the ceiling: begun, answered by the phone, then verified.
 type ceilingOp struct {
 	user     ceilingUser
-	phone    benchPhone // login, ciba: the signer
+	phone    *phone.Phone // login, ciba: the signer; bind: a phone of its own
 	session  *webauthn.SessionData
 	options  any // the request or creation options
 	response []byte
 }
 
-// benchCeiling measures the ceremonies of scenario with go-webauthn alone: begin, then parse and
-// validate the phone's answer, on GOMAXPROCS workers, in rounds until d of timed work. The
-// phones' signing (or making a credential) happens between, untimed. It returns ceremonies per
-// second. The logins are discoverable, as a QR login's are; CIBA's are for a known account;
-// bindings ask for a resident key with user verification and no attestation, as the server does.
-func benchCeiling(ctx context.Context, scenario string, st *benchState, origin string, d time.Duration) (float64, error) {
+// ceiling is what the ceremonies cost in process: how many a second the workers did, and the
+// process's CPU time per ceremony while they did.
+type ceiling struct {
+	opsPerSec float64
+	cpuPerOp  time.Duration
+}
+
+// measureCeiling measures the ceremonies of scenario with go-webauthn alone: begin, then parse
+// and validate the phone's answer, on GOMAXPROCS workers, in rounds until d of timed work. The
+// phones' signing (or making a credential) happens between, untimed; the CPU time counted is
+// this process's (getrusage) during the timed steps only. The logins are discoverable, as a QR
+// login's are; CIBA's are for a known account; bindings ask for a resident key with user
+// verification and no attestation, as the server does.
+func measureCeiling(ctx context.Context, scenario string, st *state, origin string, d time.Duration) (ceiling, error) {
 	u, err := url.Parse(origin)
 	if err != nil {
-		return 0, err
+		return ceiling{}, err
 	}
 	wa, err := webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: "mcert", RPOrigins: []string{origin}})
 	if err != nil {
-		return 0, err
+		return ceiling{}, err
 	}
 	users := make([]ceilingUser, min(st.N, 64))
-	phones := make([]benchPhone, len(users))
+	phones := make([]*phone.Phone, len(users))
 	for i := range users {
-		if phones[i], err = st.phone(i); err != nil {
-			return 0, err
-		}
-		_, dev, err := phones[i].records(time.Now())
+		p, err := st.phone(i)
 		if err != nil {
-			return 0, err
+			return ceiling{}, err
 		}
-		users[i] = ceilingUser{id: phones[i].webAuthnID, creds: []webauthn.Credential{{
+		if phones[i], err = p.authenticator(u.Hostname()); err != nil {
+			return ceiling{}, err
+		}
+		_, dev, err := p.records(time.Now())
+		if err != nil {
+			return ceiling{}, err
+		}
+		users[i] = ceilingUser{id: p.webAuthnID, creds: []webauthn.Credential{{
 			ID: dev.CredentialID, PublicKey: dev.PublicKey, AttestationType: dev.AttestationType,
 			Transport: []protocol.AuthenticatorTransport{protocol.Internal}, Flags: webauthn.CredentialFlags{UserPresent: true, UserVerified: true},
 			Authenticator: webauthn.Authenticator{AAGUID: dev.AAGUID},
@@ -108,10 +119,9 @@ func benchCeiling(ctx context.Context, scenario string, st *benchState, origin s
 	answer := func(op *ceilingOp) error {
 		var err error
 		if scenario == "bind" {
-			op.response, err = new(phone.Phone).Create(origin, op.options.(protocol.PublicKeyCredentialCreationOptions), phone.CreateOptions{})
+			op.response, err = op.phone.Create(origin, op.options.(protocol.PublicKeyCredentialCreationOptions), phone.CreateOptions{})
 		} else {
-			op.response, err = benchAssertion(op.phone, origin, op.options.(protocol.PublicKeyCredentialRequestOptions).Challenge, 1,
-				func(digest []byte) ([]byte, error) { return ecdsa.SignASN1(rand.Reader, op.phone.key, digest) })
+			op.response, err = op.phone.Get(origin, op.options.(protocol.PublicKeyCredentialRequestOptions), phone.GetOptions{})
 		}
 		return err
 	}
@@ -137,11 +147,11 @@ func benchCeiling(ctx context.Context, scenario string, st *benchState, origin s
 
 	workers := runtime.GOMAXPROCS(0)
 	const perWorker = 64
-	var timed time.Duration
+	var timed, cpu time.Duration
 	ops := 0
 	for timed < d {
 		if err := ctx.Err(); err != nil {
-			return 0, err
+			return ceiling{}, err
 		}
 		round := make([][]ceilingOp, workers)
 		for w := range round {
@@ -150,7 +160,7 @@ func benchCeiling(ctx context.Context, scenario string, st *benchState, origin s
 				k := (w*perWorker + i + ops) % len(users)
 				round[w][i] = ceilingOp{user: users[k], phone: phones[k]}
 				if scenario == "bind" {
-					round[w][i].user = ceilingUser{id: []byte(rand.Text() + rand.Text())}
+					round[w][i] = ceilingOp{user: ceilingUser{id: []byte(rand.Text() + rand.Text())}, phone: new(phone.Phone)}
 				}
 			}
 		}
@@ -164,20 +174,22 @@ func benchCeiling(ctx context.Context, scenario string, st *benchState, origin s
 				return nil
 			})
 		}
-		start := time.Now()
-		if err := step(begin); err != nil {
-			return 0, err
+		timedStep := func(fn func(*ceilingOp) error) error {
+			start, cpu0 := time.Now(), selfCPU()
+			err := step(fn)
+			timed, cpu = timed+time.Since(start), cpu+selfCPU()-cpu0
+			return err
 		}
-		timed += time.Since(start)
+		if err := timedStep(begin); err != nil {
+			return ceiling{}, err
+		}
 		if err := step(answer); err != nil {
-			return 0, err
+			return ceiling{}, err
 		}
-		start = time.Now()
-		if err := step(verify); err != nil {
-			return 0, err
+		if err := timedStep(verify); err != nil {
+			return ceiling{}, err
 		}
-		timed += time.Since(start)
 		ops += workers * perWorker
 	}
-	return float64(ops) / timed.Seconds(), nil
+	return ceiling{opsPerSec: float64(ops) / timed.Seconds(), cpuPerOp: cpu / time.Duration(ops)}, nil
 }

@@ -1,4 +1,4 @@
-package main
+package bench
 
 // mcert bench run --server-memory: the server in a memory cgroup of its own, to show what it
 // needs. A process's RSS counts the data file's pages it has read through bbolt's memory map,
@@ -23,8 +23,8 @@ type memoryCgroup struct {
 	peak int64
 }
 
-// parseBytes reads a size such as 256MiB, 1GiB or 1048576.
-func parseBytes(s string) (int64, error) {
+// ParseBytes reads a size such as 256MiB, 1GiB or 1048576.
+func ParseBytes(s string) (int64, error) {
 	units := []struct {
 		suffix string
 		scale  int64

@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+type latencyMS struct {
+	P50 float64 `json:"p50"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// Report is what Run measured; mcert bench run prints it, or its JSON.
+type Report struct {
+	Scenario       string         `json:"scenario"`
+	Unit           string         `json:"unit"`
+	Requests       int            `json:"requests_per_op"` // timed HTTP requests in one operation
+	Phones         int            `json:"phones"`          // seeded
+	Concurrency    int            `json:"concurrency"`
+	Store          string         `json:"store"`     // bolt:<file> or the PostgreSQL URL, without its password
+	Instances      int            `json:"instances"` // servers on the store; Server is the first's, but its CPU figures are of them all
+	Addr           string         `json:"addr"`      // where the first server listened
+	Seconds        float64        `json:"seconds"`   // timed
+	PrepareSeconds float64        `json:"prepare_seconds"`
+	Ops            int            `json:"ops"`
+	OpsPerSec      float64        `json:"ops_per_second"`
+	Latency        latencyMS      `json:"latency_ms"`
+	Errors         map[string]int `json:"errors"`
+	ErrorCount     int            `json:"error_count"`
+	Ceiling        float64        `json:"ceiling_ops_per_second"`
+	CeilingWorkers int            `json:"ceiling_workers"`
+	CeilingSeconds float64        `json:"ceiling_seconds"` // timed work, about a third as much untimed beside it
+	// CeilingCPUPerOpMS is the bench process's CPU time per ceremony of the ceiling, while timed.
+	CeilingCPUPerOpMS float64 `json:"ceiling_cpu_ms_per_op"`
+	Ratio             float64 `json:"http_to_ceiling"`
+	// CostRatio is the server's CPU per operation over the ceiling's: how many times the work
+	// of go-webauthn alone the server does for one operation. Unlike the rates, it does not
+	// depend on the bench sharing the cores with the server.
+	CostRatio float64 `json:"cost_ratio"`
+	// FloorRequestsPerSec is the rate of GET /healthz at the same concurrency: what HTTP alone
+	// allows on this machine, before any work.
+	FloorRequestsPerSec float64 `json:"floor_requests_per_second"`
+	// Bound is the most operations a second that the floor and the ceiling together allow: each
+	// operation's requests at the floor's cost and its ceremony at the ceiling's, one after the
+	// other on the same cores, with no storage, no JSON, no client.
+	Bound  float64 `json:"bound_ops_per_second"`
+	Server struct {
+		PID        int     `json:"pid"`
+		RSS        int64   `json:"rss_bytes"`
+		HWM        int64   `json:"rss_peak_bytes"`
+		RSSAnon    int64   `json:"rss_anon_bytes"`
+		RSSFile    int64   `json:"rss_file_bytes"`
+		CPUSeconds float64 `json:"cpu_seconds"`
+		CPUPerOpMS float64 `json:"cpu_ms_per_op"`
+		// MajorFaults are the page faults that read the disk while timed: data-file pages that were
+		// not in the page cache.
+		MajorFaults int64 `json:"major_faults"`
+		// MemoryLimit is the server's memory cgroup limit (--server-memory), and CgroupPeak the
+		// most the cgroup used, page cache included; 0 without one.
+		MemoryLimit int64 `json:"memory_limit_bytes,omitempty"`
+		CgroupPeak  int64 `json:"cgroup_peak_bytes,omitempty"`
+	} `json:"server"`
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	// OthersCPUSeconds is what other processes took of the machine while timed, and
+	// CeilingOthersCPUSeconds while the ceiling was measured: more than a little makes both
+	// figures too low.
+	OthersCPUSeconds        float64 `json:"others_cpu_seconds"`
+	CeilingOthersCPUSeconds float64 `json:"ceiling_others_cpu_seconds"`
+	DataFileBytes           int64   `json:"data_file_bytes,omitempty"`
+	BytesPerPhone           float64 `json:"data_file_bytes_per_phone,omitempty"`
+	Plot                    string  `json:"plot,omitempty"` // the SVG file written
+	GoVersion               string  `json:"go_version"`
+	CPUs                    int     `json:"cpus"`
+
+	// latencies and ends are each operation's latency and the time it ended, on the clock of
+	// the timed segments (the untimed preparation between them cut out): what the plot draws.
+	latencies, ends []time.Duration
+}
+
+// Print writes the report for people.
+func (r *Report) Print(w io.Writer) error {
+	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
+	errs := "none"
+	if r.ErrorCount > 0 {
+		var list []string
+		for code, n := range r.Errors {
+			list = append(list, fmt.Sprintf("%s %d", code, n))
+		}
+		slices.Sort(list)
+		errs = strings.Join(list, ", ")
+	}
+	memory := ""
+	if r.Server.MajorFaults > int64(r.Ops)/10 {
+		memory = " (the data file was not in the page cache: figures of a cold start; read it once, e.g. cat mcert.db >/dev/null, for a warm one)"
+	}
+	if r.Server.MemoryLimit > 0 {
+		memory = fmt.Sprintf("; in a %.0f MiB memory cgroup, which used at most %.1f MiB, page cache included", mib(r.Server.MemoryLimit), mib(r.Server.CgroupPeak))
+	}
+	busy := ""
+	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
+		busy = " (the machine was not idle: these figures are low)"
+	}
+	dataFile := fmt.Sprintf("%.1f MiB, %.0f bytes per seeded phone", mib(r.DataFileBytes), r.BytesPerPhone)
+	if r.DataFileBytes == 0 {
+		dataFile = "none: the store is PostgreSQL"
+	}
+	_, err := fmt.Fprintf(w, `mcert bench %s: %d seeded phones, %d concurrent, %.1f s timed (%.1f s preparing), %s, %d CPUs
+  %-18s %s, %d instance(s), at %s
+  %-18s %.0f/s (%d in all)
+  %-18s p50 %.2f  p95 %.2f  p99 %.2f  max %.2f
+  %-18s %s
+  %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers), CPU %.3f ms per op
+  %-18s %.1f%%
+  %-18s %.2f (server CPU %.3f ms per op / ceiling CPU %.3f ms per op)
+  %-18s %.0f requests/s (GET /healthz, as concurrent): at most %.0f/s at %d requests each, %.1f%% of the ceiling
+  %-18s %.0f/s, %.1f%% of the ceiling: the floor's requests and the ceiling's work on the same cores, nothing else
+  %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
+  %-18s CPU %.1f s
+  %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
+  %-18s %s
+`,
+		r.Scenario, r.Phones, r.Concurrency, r.Seconds, r.PrepareSeconds, r.GoVersion, r.CPUs,
+		"store", r.Store, r.Instances, r.Addr,
+		r.Unit, r.OpsPerSec, r.Ops,
+		"latency ms", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max,
+		"errors", errs,
+		"in-process ceiling", r.Ceiling, r.CeilingWorkers, r.CeilingCPUPerOpMS,
+		"HTTP/ceiling", 100*r.Ratio,
+		"cost ratio", r.CostRatio, r.Server.CPUPerOpMS, r.CeilingCPUPerOpMS,
+		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(r.Requests), r.Requests,
+		100*r.FloorRequestsPerSec/float64(r.Requests)/r.Ceiling,
+		"bound", r.Bound, 100*r.Bound/r.Ceiling,
+		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, memory,
+		"bench client", r.ClientCPUSeconds,
+		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
+		"data file", dataFile)
+	if err == nil && r.Plot != "" {
+		_, err = fmt.Fprintf(w, "  %-18s %s\n", "plot", r.Plot)
+	}
+	return err
+}
