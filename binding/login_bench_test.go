@@ -94,7 +94,7 @@ func benchService(b *testing.B) *Service {
 	}
 	return &Service{
 		Store: st, WebAuthn: wa, PublicURL: benchOrigin, Now: time.Now,
-		Limits: Limits{PhoneBeginPerIP: Limit{N: math.MaxInt, Window: time.Minute}},
+		Limits: Limits{PhoneBeginPerIP: Limit{N: math.MaxInt, Window: time.Minute}, LoginPerIP: Limit{N: math.MaxInt, Window: time.Minute}},
 	}
 }
 
