@@ -65,6 +65,21 @@ func parseKey(k storage.SigningKey) (signingKey, error) {
 	return signingKey{id: k.ID, alg: jose.SignatureAlgorithm(k.Algorithm), signer: signer, retiring: k.RetireAt != nil}, nil
 }
 
+// parsedKey is parseKey, once per key ID; whether the key is retiring is the record's now.
+func (p *Provider) parsedKey(k storage.SigningKey) (signingKey, error) {
+	if sk, ok := p.parsed.Load(k.ID); ok {
+		sk := sk.(signingKey)
+		sk.retiring = k.RetireAt != nil
+		return sk, nil
+	}
+	sk, err := parseKey(k)
+	if err != nil {
+		return sk, err
+	}
+	p.parsed.Store(k.ID, sk)
+	return sk, nil
+}
+
 // NewSigningKey makes a fresh signing key record for alg, RS256 or ES256.
 func NewSigningKey(alg jose.SignatureAlgorithm, now func() time.Time) (storage.SigningKey, error) {
 	var priv crypto.Signer
@@ -99,7 +114,7 @@ func (p *Provider) liveKeys(ctx context.Context) ([]signingKey, error) {
 		if k.RetireAt != nil && !now.Before(*k.RetireAt) {
 			continue
 		}
-		sk, err := parseKey(k)
+		sk, err := p.parsedKey(k)
 		if err != nil {
 			return nil, err
 		}
