@@ -58,6 +58,11 @@ func TestBench(t *testing.T) {
 			if r.CeilingCPUPerOpMS <= 0 || r.Server.CPUPerOpMS <= 0 || r.CostRatio <= 0 {
 				t.Errorf("ceiling CPU %.3f ms per op, server CPU %.3f ms per op, cost ratio %.2f: want all positive", r.CeilingCPUPerOpMS, r.Server.CPUPerOpMS, r.CostRatio)
 			}
+			// The signatures beside WebAuthn's: a CIBA login's ID token and a binding's
+			// certificate; a QR login's timed requests make none.
+			if signs := r.SignaturesCPUPerOpMS > 0; signs != (scenario != "login") || (signs && (r.SignedCostRatio <= 0 || r.SignedCostRatio >= r.CostRatio)) {
+				t.Errorf("signatures' CPU %.3f ms per op, cost ratio with them %.2f (without %.2f)", r.SignaturesCPUPerOpMS, r.SignedCostRatio, r.CostRatio)
+			}
 			if len(r.latencies) != r.Ops || len(r.ends) != r.Ops {
 				t.Errorf("%d latencies and %d end times for %d ops", len(r.latencies), len(r.ends), r.Ops)
 			}
@@ -93,7 +98,7 @@ func TestBench(t *testing.T) {
 	for _, want := range []string{
 		`(?m)^  logins\s+\d+/s`, `(?m)^  errors\s+none$`, `(?m)^  HTTP floor\s+\d+ requests/s`, `(?m)^  bound\s+\d+/s`,
 		`(?m)^  store\s+bolt:.*, at ` + regexp.QuoteMeta(addr) + `$`,
-		`(?m)^  cost ratio\s+\d+\.\d\d \(server CPU \d+\.\d{3} ms per op / ceiling CPU \d+\.\d{3} ms per op\)$`,
+		`(?m)^  cost ratio\s+\d+\.\d\d \(server CPU \d+\.\d{3} ms per op / ceiling CPU \d+\.\d{3} ms per op\)(; \d+\.\d\d with the signatures .*)?$`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("the second run printed no line matching %s:\n%s", want, out.String())

@@ -42,6 +42,12 @@ type Report struct {
 	// of go-webauthn alone the server does for one operation. Unlike the rates, it does not
 	// depend on the bench sharing the cores with the server.
 	CostRatio float64 `json:"cost_ratio"`
+	// SignaturesCPUPerOpMS is the CPU of the signatures the protocol has the server make for one
+	// operation besides WebAuthn's (a CIBA login's RS256 ID token, a binding's phone
+	// certificate), and SignedCostRatio the server's CPU over the ceiling's and theirs together:
+	// how many times the cryptography the server must do it does in all.
+	SignaturesCPUPerOpMS float64 `json:"signatures_cpu_ms_per_op"`
+	SignedCostRatio      float64 `json:"cost_ratio_with_signatures"`
 	// FloorRequestsPerSec is the rate of GET /healthz at the same concurrency: what HTTP alone
 	// allows on this machine, before any work.
 	FloorRequestsPerSec float64 `json:"floor_requests_per_second"`
@@ -105,6 +111,10 @@ func (r *Report) Print(w io.Writer) error {
 	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
 		busy = " (the machine was not idle: these figures are low)"
 	}
+	signed := ""
+	if r.SignaturesCPUPerOpMS > 0 {
+		signed = fmt.Sprintf("; %.2f with the signatures the protocol needs beside WebAuthn's (%s, %.3f ms per op)", r.SignedCostRatio, signaturesOf[r.Scenario], r.SignaturesCPUPerOpMS)
+	}
 	dataFile := fmt.Sprintf("%.1f MiB, %.0f bytes per seeded phone", mib(r.DataFileBytes), r.BytesPerPhone)
 	if r.DataFileBytes == 0 {
 		dataFile = "none: the store is PostgreSQL"
@@ -116,7 +126,7 @@ func (r *Report) Print(w io.Writer) error {
   %-18s %s
   %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers), CPU %.3f ms per op
   %-18s %.1f%%
-  %-18s %.2f (server CPU %.3f ms per op / ceiling CPU %.3f ms per op)
+  %-18s %.2f (server CPU %.3f ms per op / ceiling CPU %.3f ms per op)%s
   %-18s %.0f requests/s (GET /healthz, as concurrent): at most %.0f/s at %d requests each, %.1f%% of the ceiling
   %-18s %.0f/s, %.1f%% of the ceiling: the floor's requests and the ceiling's work on the same cores, nothing else
   %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
@@ -131,7 +141,7 @@ func (r *Report) Print(w io.Writer) error {
 		"errors", errs,
 		"in-process ceiling", r.Ceiling, r.CeilingWorkers, r.CeilingCPUPerOpMS,
 		"HTTP/ceiling", 100*r.Ratio,
-		"cost ratio", r.CostRatio, r.Server.CPUPerOpMS, r.CeilingCPUPerOpMS,
+		"cost ratio", r.CostRatio, r.Server.CPUPerOpMS, r.CeilingCPUPerOpMS, signed,
 		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(r.Requests), r.Requests,
 		100*r.FloorRequestsPerSec/float64(r.Requests)/r.Ceiling,
 		"bound", r.Bound, 100*r.Bound/r.Ceiling,
@@ -144,3 +154,6 @@ func (r *Report) Print(w io.Writer) error {
 	}
 	return err
 }
+
+// signaturesOf names the signatures of ceiling.signCPUPerOp, by scenario.
+var signaturesOf = map[string]string{"ciba": "the ID token's RS256", "bind": "the phone certificate's P-256 key and ECDSA signature"}

@@ -150,6 +150,7 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 		return nil, fmt.Errorf("in-process ceiling: %w", err)
 	}
 	report.Ceiling, report.CeilingCPUPerOpMS = ceil.opsPerSec, ms(ceil.cpuPerOp)
+	report.SignaturesCPUPerOpMS = ms(ceil.signCPUPerOp)
 	report.CeilingWorkers = runtime.GOMAXPROCS(0)
 	report.CeilingOthersCPUSeconds = before.to(snapshotCPU()).others.Seconds()
 	report.CeilingSeconds = c.Ceiling.Seconds()
@@ -440,6 +441,7 @@ func (r *run) measure(ctx context.Context, duration time.Duration, report *Repor
 		report.Server.CPUPerOpMS = cpu.server.Seconds() * 1000 / float64(report.Ops)
 		if report.CeilingCPUPerOpMS > 0 {
 			report.CostRatio = report.Server.CPUPerOpMS / report.CeilingCPUPerOpMS
+			report.SignedCostRatio = report.Server.CPUPerOpMS / (report.CeilingCPUPerOpMS + report.SignaturesCPUPerOpMS)
 		}
 	}
 	return nil
