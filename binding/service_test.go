@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/internal/testkit"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/bolt"
@@ -24,23 +25,7 @@ import (
 
 const testOrigin = "http://localhost:8080"
 
-// clock is a settable time for the service.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+type clock = testkit.Clock
 
 type fixture struct {
 	*Service
@@ -60,7 +45,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	f := &fixture{
 		Service: &Service{Store: st, WebAuthn: wa, PublicURL: testOrigin, Now: c.Now},
 		t:       t, clock: c, ctx: context.Background(),
@@ -419,7 +404,7 @@ func TestSlowDownLengthensTheInterval(t *testing.T) {
 		{20 * time.Second, mcert.AuthorizationPending, ""},
 	}
 	for i, s := range steps {
-		f.clock.advance(s.wait)
+		f.clock.Advance(s.wait)
 		_, err := f.PollDecoupled(f.ctx, testClient.ID, id)
 		if !isCode(err, s.want) || !strings.Contains(err.Error(), s.msg) {
 			t.Fatalf("poll %d after %s: %v, want %s %q", i, s.wait, err, s.want.Name, s.msg)
@@ -506,7 +491,7 @@ func TestLoginStateMachine(t *testing.T) {
 	if _, err := f.AuthRequest(f.ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	f.clock.advance(RedirectLoginTTL)
+	f.clock.Advance(RedirectLoginTTL)
 	if _, err := f.AuthRequest(f.ctx, id); !isCode(err, mcert.LoginNotFound) {
 		t.Fatalf("an expired authorization request: %v", err)
 	}

@@ -1,7 +1,6 @@
 package push_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/mcert/mcert/internal/testkit"
 	"github.com/mcert/mcert/push"
 	"github.com/mcert/mcert/push/pushtest"
 )
@@ -40,7 +40,7 @@ func newHarness(t *testing.T, change func(*push.Config)) *harness {
 	h := &harness{
 		svc:   pushtest.New(t),
 		key:   push.NewKey(),
-		clock: &clock{now: start},
+		clock: testkit.NewClock(start),
 		gone:  make(chan push.Subscription, 1000),
 		log:   &syncBuffer{},
 	}
@@ -529,37 +529,7 @@ func TestPublicKey(t *testing.T) {
 	}
 }
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+type clock = testkit.Clock
 
 // syncBuffer is a log the sender's goroutines write to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.Buffer

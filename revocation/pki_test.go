@@ -1,7 +1,6 @@
 package revocation
 
 import (
-	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -24,6 +23,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ocsp"
+
+	"github.com/mcert/mcert/internal/testkit"
 )
 
 // base is the tests' "now" at start: the injected clock moves from there.
@@ -31,22 +32,7 @@ var base = time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 var issuingCAName = pkix.Name{Country: []string{"TW"}, Organization: []string{"mcert test"}, CommonName: "MOICA test issuing CA"}
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type clock = testkit.Clock
 
 // pki is a card CA as MOICA runs one: a root, an RSA issuing CA under it, and a delegated OCSP
 // responder certificate the issuing CA signed. impostor has the issuing CA's name and another
@@ -385,7 +371,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	gone := httptest.NewServer(http.NotFoundHandler())
 	gone.Close()
-	return &env{t: t, pki: newPKI(t), srv: newServer(t), clock: &clock{t: base}, dir: t.TempDir(), logs: &syncBuffer{}, down: gone.URL}
+	return &env{t: t, pki: newPKI(t), srv: newServer(t), clock: testkit.NewClock(base), dir: t.TempDir(), logs: &syncBuffer{}, down: gone.URL}
 }
 
 func (e *env) crlURL() string  { return e.srv.URL + "/crl/ca.crl" }
@@ -433,19 +419,4 @@ func (e *env) writeFile(name string, data []byte, pemType string) string {
 	return path
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.Buffer

@@ -578,12 +578,12 @@ func TestOCSPCache(t *testing.T) {
 		c := e.checker(e.config(ModeOCSP))
 		for range 3 {
 			wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
-			e.clock.Add(15 * time.Minute)
+			e.clock.Advance(15 * time.Minute)
 		}
 		if _, n := e.srv.calls(); n != 1 {
 			t.Fatalf("%d OCSP requests within the answer's nextUpdate, want 1", n)
 		}
-		e.clock.Add(15 * time.Minute) // an hour after the answer: its nextUpdate
+		e.clock.Advance(15 * time.Minute) // an hour after the answer: its nextUpdate
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 		if _, n := e.srv.calls(); n != 2 {
 			t.Fatalf("%d OCSP requests once the answer's nextUpdate came, want 2", n)
@@ -599,12 +599,12 @@ func TestOCSPCache(t *testing.T) {
 		cfg.OCSPTTL = 2 * time.Minute
 		c := e.checker(cfg)
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
-		e.clock.Add(time.Minute)
+		e.clock.Advance(time.Minute)
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 		if _, n := e.srv.calls(); n != 1 {
 			t.Fatalf("%d OCSP requests within the TTL, want 1", n)
 		}
-		e.clock.Add(time.Minute)
+		e.clock.Advance(time.Minute)
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 		if _, n := e.srv.calls(); n != 2 {
 			t.Fatalf("%d OCSP requests after the TTL, want 2", n)
@@ -621,7 +621,7 @@ func TestOCSPCache(t *testing.T) {
 			now := e.clock.Now()
 			return e.pki.ocspAnswer(t, card, e.pki.ca, e.pki.caKey, answer{status: ocsp.Good, thisUpdate: now, nextUpdate: now.Add(time.Hour)})
 		})
-		e.clock.Add(48 * time.Hour)
+		e.clock.Advance(48 * time.Hour)
 		c.tick(ctx)
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), ErrRevoked)
 		if _, n := e.srv.calls(); n != 1 {
@@ -640,7 +640,7 @@ func TestOCSPCache(t *testing.T) {
 			now := e.clock.Now()
 			return e.pki.ocspAnswer(t, card, e.pki.ca, e.pki.caKey, answer{status: ocsp.Good, thisUpdate: now, nextUpdate: now.Add(time.Hour)})
 		})
-		e.clock.Add(time.Hour) // the hold answer's nextUpdate
+		e.clock.Advance(time.Hour) // the hold answer's nextUpdate
 		wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 	})
 	t.Run("failures are not cached", func(t *testing.T) {
@@ -679,7 +679,7 @@ func TestCRLFileReplaced(t *testing.T) {
 			c := e.checker(e.config(ModeCRL, file))
 			wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 
-			e.clock.Add(time.Minute)
+			e.clock.Advance(time.Minute)
 			e.writeFile("ca.crl", e.pki.crl(t, e.pki.ca, e.pki.caKey, crlSpec{number: 2, thisUpdate: e.clock.Now(), revoked: []*x509.Certificate{card}}), "X509 CRL")
 			// Until the refresh, the CRL in memory decides.
 			wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
@@ -717,7 +717,7 @@ func TestCRLURLReplaced(t *testing.T) {
 					t.Fatal(err)
 				}
 			} else {
-				e.clock.Add(time.Hour) // the refresh interval
+				e.clock.Advance(time.Hour) // the refresh interval
 				c.tick(ctx)
 			}
 			wantStatus(t, c.Check(ctx, card, e.pki.ca), ErrRevoked)
@@ -736,17 +736,17 @@ func TestCRLRefreshedBeforeNextUpdate(t *testing.T) {
 	c := e.checker(cfg)
 	wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 	e.srv.setCRL("/crl/ca.crl", e.pki.crl(t, e.pki.ca, e.pki.caKey, crlSpec{number: 2, thisUpdate: base.Add(7 * time.Hour), nextUpdate: base.Add(17 * time.Hour)}))
-	e.clock.Add(7*time.Hour + 59*time.Minute)
+	e.clock.Advance(7*time.Hour + 59*time.Minute)
 	c.tick(ctx)
 	if n, _ := e.srv.calls(); n != 1 {
 		t.Fatalf("%d CRL downloads before 80%% of its validity, want 1", n)
 	}
-	e.clock.Add(time.Minute)
+	e.clock.Advance(time.Minute)
 	c.tick(ctx)
 	if n, _ := e.srv.calls(); n != 2 {
 		t.Fatalf("%d CRL downloads at 80%% of its validity, want 2", n)
 	}
-	e.clock.Add(3 * time.Hour) // past the first CRL's nextUpdate, within the second's
+	e.clock.Advance(3 * time.Hour) // past the first CRL's nextUpdate, within the second's
 	wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 }
 
@@ -805,7 +805,7 @@ func TestOnDemandLoadsAreSpaced(t *testing.T) {
 	}
 	e.srv.failCRLs(0)
 	e.srv.setCRL("/crl/ca.crl", e.pki.crl(t, e.pki.ca, e.pki.caKey, crlSpec{}))
-	e.clock.Add(onDemandRetry)
+	e.clock.Advance(onDemandRetry)
 	wantStatus(t, c.Check(ctx, card, e.pki.ca), nil)
 }
 
@@ -859,7 +859,7 @@ func TestFailedRefreshKeepsTheLastGoodCRL(t *testing.T) {
 	wantStatus(t, c.Check(ctx, card, e.pki.ca), ErrRevoked)
 
 	e.srv.failCRLs(503)
-	e.clock.Add(2 * time.Hour)
+	e.clock.Advance(2 * time.Hour)
 	if err := c.Reload(ctx); err == nil {
 		t.Fatal("Reload against a failing CRL server succeeded")
 	}
@@ -872,7 +872,7 @@ func TestFailedRefreshKeepsTheLastGoodCRL(t *testing.T) {
 	}
 
 	// A day after its thisUpdate the kept CRL is stale, and the server still fails.
-	e.clock.Add(22 * time.Hour)
+	e.clock.Advance(22 * time.Hour)
 	wantStatus(t, c.Check(ctx, card, e.pki.ca), ErrUnknown)
 	ok, problems := c.Health()
 	if ok || len(problems) != 1 || !strings.Contains(problems[0], "stale") || !strings.Contains(problems[0], "503") {
@@ -928,7 +928,7 @@ func TestHealthAndMetrics(t *testing.T) {
 		}
 	}
 
-	e.clock.Add(24 * time.Hour)
+	e.clock.Advance(24 * time.Hour)
 	ok, problems := c.Health()
 	if ok || len(problems) != 1 || !strings.Contains(problems[0], file) {
 		t.Fatalf("Health with a stale CRL = %v %q, want one problem naming %s", ok, problems, file)

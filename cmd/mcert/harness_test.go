@@ -16,28 +16,14 @@ import (
 	"time"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/internal/testkit"
 	"github.com/mcert/mcert/web"
 )
 
 // clock is the injected time of a test server: it moves only when the test says so.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = testkit.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testkit.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)) }
 
 // server is the whole program running on 127.0.0.1:0 with a temp data directory.
 type server struct {

@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/oauth2"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/internal/testkit"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 )
@@ -144,22 +143,7 @@ func TestMetrics(t *testing.T) {
 }
 
 // syncBuffer is a log destination that the server's goroutines and the test share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.Buffer
 
 // TestLogsKeepSecrets walks an enrollment and a website's login with every log level on, and
 // finds one line per request and none of the secrets that passed by.
