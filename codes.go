@@ -674,12 +674,12 @@ var (
 	MailLinkStale = &Code{Name: "mail_link_stale", Kind: Conflict,
 		Message: "this link verifies an address the account no longer has; use the link mailed to its current address",
 		Text: Text{
-			ZH: "此連結所驗證的電子郵件地址已變更，請使用寄到目前地址的連結。",
+			ZH: "此連結所驗證的電子信箱已變更，請使用寄到目前地址的連結。",
 			EN: "This link verifies an email address the account no longer has; use the link mailed to its current address."}}
 	EmailAlreadyVerified = &Code{Name: "email_already_verified", Kind: Conflict,
 		Message: "the account's email address is verified already",
 		Text: Text{
-			ZH: "您的電子郵件地址已完成驗證。",
+			ZH: "您的電子信箱已完成驗證。",
 			EN: "Your email address is verified already."}}
 )
 
