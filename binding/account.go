@@ -97,6 +97,19 @@ func (s *Service) UpdateContact(ctx context.Context, sess storage.Session, c Con
 	if err != nil {
 		return storage.Account{}, err
 	}
+	// A new address is mailed a link: counted with the resends, so that a session cannot
+	// make the server mail one address after another.
+	if c.Email != nil {
+		a, err := s.Account(ctx, sess)
+		if err != nil {
+			return a, err
+		}
+		if *c.Email != a.Email {
+			if err := s.limit(ctx, s.limits().MailPerAccount, "mail account "+a.ID); err != nil {
+				return a, err
+			}
+		}
+	}
 	now := s.now()
 	var a storage.Account
 	err = s.Store.Update(ctx, func(tx storage.Tx) error {

@@ -239,8 +239,17 @@ func (s *Service) SendDueMail(ctx context.Context) int {
 		return 0
 	}
 	now := s.now()
+	// Most polls find nothing: a read, where a write transaction would cost a commit (bbolt
+	// syncs the file for it) every second on every instance.
+	due, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) ([]storage.Mail, error) { return tx.DueMails(now, 1) })
+	if err != nil || len(due) == 0 {
+		if err != nil && ctx.Err() == nil {
+			s.mailLog().Error("mail: could not read the outbox", "err", err)
+		}
+		return 0
+	}
 	var claimed []storage.Mail
-	err := s.Store.Update(ctx, func(tx storage.Tx) error {
+	err = s.Store.Update(ctx, func(tx storage.Tx) error {
 		claimed = claimed[:0]
 		due, err := tx.DueMails(now, mailBatch)
 		if err != nil {
@@ -287,7 +296,7 @@ func (s *Service) sendMail(ctx context.Context, m storage.Mail) error {
 func (s *Service) settleMail(ctx context.Context, m storage.Mail, sendErr error) {
 	now := s.now()
 	log := s.mailLog().With("mail_id", m.ID, "notice", m.Notice, "attempt", m.Attempts)
-	var permanent *mailer.PermanentError
+	permanent := mailer.IsPermanent(sendErr)
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		m, err := tx.Mail(m.ID)
 		if err != nil {
@@ -297,7 +306,7 @@ func (s *Service) settleMail(ctx context.Context, m storage.Mail, sendErr error)
 		switch {
 		case sendErr == nil:
 			m.SentAt, m.Params, m.LastError = &now, nil, ""
-		case errors.As(sendErr, &permanent) || now.Sub(m.CreatedAt) >= mailGiveUp:
+		case permanent || now.Sub(m.CreatedAt) >= mailGiveUp:
 			m.FailedAt, m.LastError = &now, sendErr.Error()
 		default:
 			m.NextAt, m.LastError = now.Add(min(time.Second<<min(m.Attempts-1, 10), maxMailRetry)), sendErr.Error()
@@ -310,7 +319,7 @@ func (s *Service) settleMail(ctx context.Context, m storage.Mail, sendErr error)
 		log.Error("mail: could not record the attempt", "sent", sendErr == nil, "err", err)
 	case sendErr == nil:
 		log.Info("mail: sent")
-	case errors.As(sendErr, &permanent):
+	case permanent:
 		log.Warn("mail: refused for good; not retried", "err", sendErr)
 	default:
 		log.Warn("mail: not sent; will retry", "err", sendErr)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -248,4 +250,24 @@ func TestMailAddressChange(t *testing.T) {
 	if code := b.do("POST", "/api/v1/account/email/verification", nil).want(t, 409).errorCode(t); code != "email_already_verified" {
 		t.Fatalf("resend once verified: %s", code)
 	}
+}
+
+// TestMailAddressChangesLimited: each new address is mailed a link, so changes of the address
+// count against the account's mails: past them a change is refused, and the account keeps the
+// address it had, and no mail is queued.
+func TestMailAddressChangesLimited(t *testing.T) {
+	s := startServer(t)
+	b := registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{})).browser
+	for i := range 5 {
+		b.do("PATCH", "/api/v1/account", map[string]string{"email": fmt.Sprintf("wang%d@example.tw", i)}).want(t, 200)
+	}
+	before := s.snapshot(t)
+	if code := b.do("PATCH", "/api/v1/account", map[string]string{"email": "someone-else@example.tw"}).want(t, 429).errorCode(t); code != "rate_limited" {
+		t.Fatalf("a sixth address within the hour: %s", code)
+	}
+	if !bytes.Equal(before, s.snapshot(t)) || s.account(t).Email != "wang4@example.tw" {
+		t.Fatalf("a refused change changed the store: the address is %s", s.account(t).Email)
+	}
+	// The phone number is not mailed: changing it alone is not counted.
+	b.do("PATCH", "/api/v1/account", map[string]string{"phone": "0987654321"}).want(t, 200)
 }
