@@ -26,7 +26,9 @@ func (s *Server) mailRoutes(api *echo.Group) {
 	s.echo.POST("/email/not-me", s.useMailLink(notMePage, s.svc.NotMe))
 	api.POST("/account/email/verification", s.resendVerification)
 	if s.cfg.Mailbox != nil {
-		s.echo.GET("/dev/mailbox", s.mailbox)
+		// The mails hold live links (a "not me" link suspends an account): development mode may
+		// run at a public URL (--dev), so the mailbox is the operator's, as the admin API is.
+		s.echo.GET("/dev/mailbox", s.mailbox, s.requireAdmin)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -270,4 +271,28 @@ func TestMailAddressChangesLimited(t *testing.T) {
 	}
 	// The phone number is not mailed: changing it alone is not counted.
 	b.do("PATCH", "/api/v1/account", map[string]string{"phone": "0987654321"}).want(t, 200)
+}
+
+// TestDevMailbox: development mode's mails are at /dev/mailbox for the operator alone, since
+// their links act on the citizen's account.
+func TestDevMailbox(t *testing.T) {
+	s := startServer(t)
+	registerAndShowQR(t, s, s.issueCard(t, "王小明", "A123456789", authn.IssueOptions{}))
+	if code := s.browser(t).do("GET", "/dev/mailbox", nil).want(t, 401).errorCode(t); code != "admin_token_required" {
+		t.Fatalf("the mailbox without the admin token: %s", code)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var box struct {
+			Mails []struct{ To, Subject, Body string }
+		}
+		if err := json.Unmarshal(s.admin(t)("GET", "/dev/mailbox", nil).want(t, 200).Body, &box); err != nil {
+			t.Fatal(err)
+		}
+		if len(box.Mails) > 0 && box.Mails[len(box.Mails)-1].To == "wang@example.tw" && strings.Contains(box.Mails[len(box.Mails)-1].Body, "/email/verify?t=") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no verification mail in the mailbox: %+v", box)
+		}
+	}
 }
