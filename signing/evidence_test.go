@@ -2,8 +2,6 @@ package signing_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -41,19 +39,7 @@ func certificate(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, err := pki.NewSerial(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := ca.Issue(rand.Reader, pki.IssueRequest{
-		PublicKey: &key.PublicKey, Subject: pki.Subject{Name: "王小明", MaskedID: "A12****789"}, Serial: serial,
-		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour),
-		CRLURL: "https://mcert.example/pki/ca.crl", OCSPURL: "https://mcert.example/pki/ocsp",
-	})
+	_, der, _, err := signingtest.Certificate(ca, now, now.Add(time.Hour), "https://mcert.example/pki/ca.crl", "https://mcert.example/pki/ocsp")
 	if err != nil {
 		t.Fatal(err)
 	}

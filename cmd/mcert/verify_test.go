@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"io"
@@ -97,19 +96,7 @@ func newVerifyFixture(t *testing.T) *verifyFixture {
 
 	// issue is a certificate whose OCSP responder is at ocspURL, with its key.
 	issue := func(ocspURL string) (*ecdsa.PrivateKey, []byte, *big.Int) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		serial, err := pki.NewSerial(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cert, err := ca.Issue(rand.Reader, pki.IssueRequest{
-			PublicKey: &key.PublicKey, Subject: pki.Subject{Name: "王小明", MaskedID: "A12****789"}, Serial: serial,
-			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(24 * time.Hour),
-			CRLURL: srv.URL + "/pki/ca.crl", OCSPURL: ocspURL,
-		})
+		key, cert, serial, err := signingtest.Certificate(ca, now, now.Add(24*time.Hour), srv.URL+"/pki/ca.crl", ocspURL)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,13 +4,18 @@
 package signingtest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"fmt"
+	"math/big"
 	"path/filepath"
 	"time"
 
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/mcert/mcert/phone"
+	"github.com/mcert/mcert/pki"
 	"github.com/mcert/mcert/signing"
 )
 
@@ -73,4 +78,22 @@ func (d *Device) Approve(r signing.Request, cert []byte, signedAt time.Time, o p
 		Certificate: cert,
 		SignedAt:    signedAt,
 	}, nil
+}
+
+// Certificate is a phone's signing certificate from ca, valid an hour before now until
+// notAfter, naming the CA's CRL and OCSP responder at those URLs, with its key and serial.
+func Certificate(ca *pki.CA, now, notAfter time.Time, crlURL, ocspURL string) (*ecdsa.PrivateKey, []byte, *big.Int, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	serial, err := pki.NewSerial(rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	der, err := ca.Issue(rand.Reader, pki.IssueRequest{
+		PublicKey: &key.PublicKey, Subject: pki.Subject{Name: "王小明", MaskedID: "A12****789"}, Serial: serial,
+		NotBefore: now.Add(-time.Hour), NotAfter: notAfter, CRLURL: crlURL, OCSPURL: ocspURL,
+	})
+	return key, der, serial, err
 }
