@@ -166,6 +166,9 @@ func TestCardAgentOrigin(t *testing.T) {
 				_ = cmd.Wait()
 			})
 			waitForLog(t, log, "card agent listening on http://"+addr+", signing for "+tc.signFor+" only")
+			if tc.why != "" { // its own line, which may come a moment after
+				waitForLog(t, log, tc.why)
+			}
 			if got := strings.Contains(log.String(), "the agent signs for"); got != (tc.why != "") || !strings.Contains(log.String(), tc.why) {
 				t.Errorf("the log does not say %q:\n%s", tc.why, log)
 			}
