@@ -289,7 +289,7 @@ func filledStore(b *testing.B, n int) *Store {
 	}
 	err = s.db.Update(func(tx *bbolt.Tx) error {
 		for i := range n {
-			if _, err := devices.put(tx, benchDevice(i)); err != nil {
+			if _, err := devices.put(tx, benchDevice(i), nil, false); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 )
 
 // The records every login reads and writes (logins, devices, accounts) are stored in a binary
@@ -44,8 +45,8 @@ func encodeBinary(rec binaryRecord) []byte {
 }
 
 // decodeBinary reads a record in the binary form (its format byte included) into rec. The
-// record's byte slices share one copy of data, which, being bbolt's, is valid only in its
-// transaction.
+// record's byte slices and strings share one copy of data, which, being bbolt's, is valid
+// only in its transaction: one allocation a record, not one a field.
 func decodeBinary(data []byte, rec binaryRecord) error {
 	if len(data) == 0 || data[0] != binaryFormat {
 		return errors.New("not a record of format 2")
@@ -216,7 +217,16 @@ func (r *reader) str(s *string) {
 	}
 }
 
-func (r *reader) string() string { return string(r.take(r.uvarint(), "string")) }
+// string is the next string, made without a copy: its bytes are decodeBinary's copy of the
+// record, which nothing else can write, since take caps every byte slice it hands out at its
+// own end and the reader is gone once the record is read.
+func (r *reader) string() string {
+	p := r.take(r.uvarint(), "string")
+	if len(p) == 0 {
+		return ""
+	}
+	return unsafe.String(&p[0], len(p))
+}
 
 func (r *reader) bytes(p *[]byte) {
 	if *p = nil; !r.past() {

@@ -202,9 +202,9 @@ func appendEvent(tx *bbolt.Tx, e storage.Event) (storage.Event, error) {
 		return storage.Event{}, fmt.Errorf("storage/bolt: number an event: %w", err)
 	}
 	e.ID = eventID(seq)
-	// No event has the new number yet, so create's check is not needed, and put, unlike
-	// create, returns the event as stored: its time in UTC.
-	return events.put(tx, e)
+	// No event has the new number yet, nor an index entry, which ends with it: create's checks
+	// are not needed, and put, unlike create, returns the event as stored (its time in UTC).
+	return events.put(tx, e, nil, true)
 }
 
 // checkWindow refuses a window counters cannot divide time into, before any transaction.

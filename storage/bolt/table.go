@@ -348,7 +348,7 @@ func (tb table[T, R]) prepare(tx *bbolt.Tx) error {
 		return err
 	}
 	for _, v := range all {
-		if err := tb.index(tx, added, v); err != nil {
+		if err := tb.index(tx, added, v, nil, false); err != nil {
 			return err
 		}
 	}
@@ -516,7 +516,7 @@ func (tb table[T, R]) create(tx *bbolt.Tx, v T) error {
 			}
 		}
 	}
-	_, err := tb.put(tx, v)
+	_, err := tb.put(tx, v, nil, true)
 	return err
 }
 
@@ -549,7 +549,8 @@ func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T
 		}
 	}
 	// put writes the index entries v has; drop those only the stored record had. Entries that
-	// stay are not written again: a write copies the index's page into the transaction.
+	// stay are neither looked up nor written again: a write copies the index's page into the
+	// transaction, and a look-up is a search of its tree.
 	for i, ix := range tb.indexes {
 		keys := ix.keys(v)
 		b := tx.Bucket([]byte(ix.bucket))
@@ -562,11 +563,12 @@ func (tb table[T, R]) update(tx *bbolt.Tx, key []byte, fn func(T) (T, error)) (T
 			}
 		}
 	}
-	return tb.put(tx, v)
+	return tb.put(tx, v, oldKeys, false)
 }
 
-// put writes v and its index entries, and returns v as a later get will: times in UTC.
-func (tb table[T, R]) put(tx *bbolt.Tx, v T) (T, error) {
+// put writes v and its index entries (see index for kept and free), and returns v as a later
+// get will: times in UTC.
+func (tb table[T, R]) put(tx *bbolt.Tx, v T, kept [][][]byte, free bool) (T, error) {
 	var zero T
 	r := tb.to(v)
 	var data []byte
@@ -581,22 +583,31 @@ func (tb table[T, R]) put(tx *bbolt.Tx, v T) (T, error) {
 	if err := tx.Bucket([]byte(tb.bucket)).Put(tb.key(v), data); err != nil {
 		return zero, fmt.Errorf("storage/bolt: put %s record: %w", tb.bucket, err)
 	}
-	if err := tb.index(tx, tb.indexes, v); err != nil {
+	if err := tb.index(tx, tb.indexes, v, kept, free); err != nil {
 		return zero, err
 	}
 	return tb.from(r), nil
 }
 
 // index writes v's entries in the given indexes, refusing a key that finds another record.
-func (tb table[T, R]) index(tx *bbolt.Tx, indexes []index[T], v T) error {
+// Entries in kept (per index, those an update found v's record had) are there already and left
+// alone; free says that every other key was just found free, by a create, so needs no look-up.
+func (tb table[T, R]) index(tx *bbolt.Tx, indexes []index[T], v T, kept [][][]byte, free bool) error {
 	// The entries' value is the record's key, which may be a slice of the caller's (a hash):
 	// bbolt copies the keys it is given but keeps the values until the commit, and the caller
 	// may change its slice before then, in the same transaction.
 	key := bytes.Clone(tb.key(v))
-	for _, ix := range indexes {
+	for i, ix := range indexes {
 		b := tx.Bucket([]byte(ix.bucket))
 		for _, k := range ix.keys(v) {
-			switch found := b.Get(k); {
+			if i < len(kept) && slices.ContainsFunc(kept[i], func(o []byte) bool { return bytes.Equal(o, k) }) {
+				continue
+			}
+			var found []byte
+			if !free {
+				found = b.Get(k)
+			}
+			switch {
 			case found == nil:
 				if err := b.Put(k, key); err != nil {
 					return fmt.Errorf("storage/bolt: put %s entry: %w", ix.bucket, err)

@@ -160,7 +160,7 @@ func (t *txn) Secret(name string) ([]byte, error) {
 }
 
 func (t *txn) PutSecret(name string, value []byte) error {
-	_, err := secrets.put(t.tx, secret{Name: name, Value: value})
+	_, err := secrets.put(t.tx, secret{Name: name, Value: value}, nil, false)
 	return t.wrote(err)
 }
 
