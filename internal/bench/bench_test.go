@@ -99,6 +99,8 @@ func TestBench(t *testing.T) {
 		`(?m)^  logins\s+\d+/s`, `(?m)^  errors\s+none$`, `(?m)^  HTTP floor\s+\d+ requests/s`, `(?m)^  bound\s+\d+/s`,
 		`(?m)^  store\s+bolt:.*, at ` + regexp.QuoteMeta(addr) + `$`,
 		`(?m)^  cost ratio\s+\d+\.\d\d \(server CPU \d+\.\d{3} ms per op / ceiling CPU \d+\.\d{3} ms per op\)(; \d+\.\d\d with the signatures .*)?$`,
+		`(?m)^  over the floor\s+-?\d+\.\d\d \(the server's CPU less its 2 requests at the floor's \d+\.\d{3} ms, over the ceiling's\)$`,
+		`(?m)^  HTTP floor\s+\d+ requests/s .*; server CPU \d+\.\d{3} ms per request$`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("the second run printed no line matching %s:\n%s", want, out.String())

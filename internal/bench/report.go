@@ -51,6 +51,14 @@ type Report struct {
 	// FloorRequestsPerSec is the rate of GET /healthz at the same concurrency: what HTTP alone
 	// allows on this machine, before any work.
 	FloorRequestsPerSec float64 `json:"floor_requests_per_second"`
+	// FloorCPUPerRequestMS is the servers' CPU per request of the floor: what a request costs
+	// the server before any work, in net/http, the middleware and the kernel's loopback.
+	// FloorCostRatio is the cost ratio of what the server does beyond that: its CPU per
+	// operation less the operation's requests at the floor's CPU, over the ceiling's. The
+	// protocol fixes how many requests an operation takes, so this is the part the server's own
+	// code decides.
+	FloorCPUPerRequestMS float64 `json:"floor_server_cpu_ms_per_request"`
+	FloorCostRatio       float64 `json:"cost_ratio_over_floor"`
 	// Bound is the most operations a second that the floor and the ceiling together allow: each
 	// operation's requests at the floor's cost and its ceremony at the ceiling's, one after the
 	// other on the same cores, with no storage, no JSON, no client.
@@ -127,7 +135,8 @@ func (r *Report) Print(w io.Writer) error {
   %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers), CPU %.3f ms per op
   %-18s %.1f%%
   %-18s %.2f (server CPU %.3f ms per op / ceiling CPU %.3f ms per op)%s
-  %-18s %.0f requests/s (GET /healthz, as concurrent): at most %.0f/s at %d requests each, %.1f%% of the ceiling
+  %-18s %.2f (the server's CPU less its %d requests at the floor's %.3f ms, over the ceiling's)
+  %-18s %.0f requests/s (GET /healthz, as concurrent): at most %.0f/s at %d requests each, %.1f%% of the ceiling; server CPU %.3f ms per request
   %-18s %.0f/s, %.1f%% of the ceiling: the floor's requests and the ceiling's work on the same cores, nothing else
   %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
   %-18s CPU %.1f s
@@ -142,8 +151,9 @@ func (r *Report) Print(w io.Writer) error {
 		"in-process ceiling", r.Ceiling, r.CeilingWorkers, r.CeilingCPUPerOpMS,
 		"HTTP/ceiling", 100*r.Ratio,
 		"cost ratio", r.CostRatio, r.Server.CPUPerOpMS, r.CeilingCPUPerOpMS, signed,
+		"over the floor", r.FloorCostRatio, r.Requests, r.FloorCPUPerRequestMS,
 		"HTTP floor", r.FloorRequestsPerSec, r.FloorRequestsPerSec/float64(r.Requests), r.Requests,
-		100*r.FloorRequestsPerSec/float64(r.Requests)/r.Ceiling,
+		100*r.FloorRequestsPerSec/float64(r.Requests)/r.Ceiling, r.FloorCPUPerRequestMS,
 		"bound", r.Bound, 100*r.Bound/r.Ceiling,
 		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, memory,
 		"bench client", r.ClientCPUSeconds,

@@ -198,7 +198,7 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 	if err := r.connect(ctx, c.DataDir); err != nil {
 		return nil, err
 	}
-	if report.FloorRequestsPerSec, err = r.floor(ctx, c.Ceiling); err != nil {
+	if report.FloorRequestsPerSec, report.FloorCPUPerRequestMS, err = r.floor(ctx, c.Ceiling); err != nil {
 		return nil, fmt.Errorf("HTTP floor: %w", err)
 	}
 	report.Bound = 1 / (float64(report.Requests)/report.FloorRequestsPerSec + 1/report.Ceiling)
@@ -442,6 +442,7 @@ func (r *run) measure(ctx context.Context, duration time.Duration, report *Repor
 		if report.CeilingCPUPerOpMS > 0 {
 			report.CostRatio = report.Server.CPUPerOpMS / report.CeilingCPUPerOpMS
 			report.SignedCostRatio = report.Server.CPUPerOpMS / (report.CeilingCPUPerOpMS + report.SignaturesCPUPerOpMS)
+			report.FloorCostRatio = (report.Server.CPUPerOpMS - float64(report.Requests)*report.FloorCPUPerRequestMS) / report.CeilingCPUPerOpMS
 		}
 	}
 	return nil
@@ -449,13 +450,15 @@ func (r *run) measure(ctx context.Context, duration time.Duration, report *Repor
 
 // floor is what HTTP alone costs here: the rate of GET /healthz (a handler that only pings
 // the store) from as many concurrent clients as the run has, over the same loopback, with the
-// same client. No operation of more than one request can go faster than this rate divided by
-// its requests.
-func (r *run) floor(ctx context.Context, duration time.Duration) (float64, error) {
+// same client, and the servers' CPU per request meanwhile. No operation of more than one
+// request can go faster than this rate divided by its requests, nor cost the servers less than
+// this CPU times its requests.
+func (r *run) floor(ctx context.Context, duration time.Duration) (perSec, cpuPerRequestMS float64, err error) {
 	var n atomic.Int64
 	deadline := time.Now().Add(duration)
+	before := snapshotCPU(r.pids...)
 	start := time.Now()
-	err := parallel(r.c, func(int) error {
+	err = parallel(r.c, func(int) error {
 		for time.Now().Before(deadline) {
 			if _, err := r.send(ctx, request{method: "GET", path: "/healthz", want: 200}, nil); err != nil {
 				return err
@@ -464,7 +467,11 @@ func (r *run) floor(ctx context.Context, duration time.Duration) (float64, error
 		}
 		return nil
 	})
-	return float64(n.Load()) / time.Since(start).Seconds(), err
+	took, cpu := time.Since(start), before.to(snapshotCPU(r.pids...))
+	if n.Load() == 0 {
+		return 0, 0, err
+	}
+	return float64(n.Load()) / took.Seconds(), cpu.server.Seconds() * 1000 / float64(n.Load()), err
 }
 
 // percentile is the p-th percentile of sorted latencies, in milliseconds.
