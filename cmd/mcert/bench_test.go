@@ -51,11 +51,12 @@ func TestBenchCommands(t *testing.T) {
 	}
 
 	stdout.Reset()
-	if got := run(context.Background(), []string{"bench", "run", "--data", dir, "--bin", bin, "--scenario", "ciba", "--c", "2", "--duration", "300ms", "--ceiling", "100ms", "--json"}, &stdout, &stderr); got != 0 {
+	if got := run(context.Background(), []string{"bench", "run", "--data", dir, "--bin", bin, "--scenario", "ciba", "--id-token-alg", "ES256", "--c", "2", "--duration", "300ms", "--ceiling", "100ms", "--json"}, &stdout, &stderr); got != 0 {
 		t.Fatalf("bench run --json: status %d: %s", got, stderr.String())
 	}
 	var r bench.Report
-	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Scenario != "ciba" || r.Ops == 0 || r.CostRatio <= 0 {
+	// The bench refuses every ID token not signed as the relying party registered: none were.
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil || r.Scenario != "ciba" || r.Ops == 0 || r.ErrorCount != 0 || r.CostRatio <= 0 || r.IDTokenAlg != "ES256" {
 		t.Fatalf("bench run --json printed %s (%v)", stdout.String(), err)
 	}
 
@@ -68,6 +69,7 @@ func TestBenchCommands(t *testing.T) {
 		{"plot not SVG", []string{"--plot", "x.png"}, "--plot"},
 		{"scenario", []string{"--scenario", "sign"}, "--scenario must be login, bind or ciba"},
 		{"server memory", []string{"--server-memory", "256MB"}, "--server-memory"},
+		{"ID token algorithm", []string{"--id-token-alg", "HS256"}, "--id-token-alg must be RS256 or ES256"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			stderr.Reset()

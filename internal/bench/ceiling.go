@@ -46,8 +46,8 @@ type ceiling struct {
 	opsPerSec float64
 	cpuPerOp  time.Duration
 	// signCPUPerOp is the CPU of the signatures the protocol has the server make for one
-	// operation beside WebAuthn's, which go-webauthn alone leaves out: a CIBA login's RS256 ID
-	// token, a binding's phone certificate (its P-256 key and the CA's ECDSA signature). A QR
+	// operation beside WebAuthn's, which go-webauthn alone leaves out: a CIBA login's ID token
+	// (RS256 or ES256, as the relying party registered), a binding's phone certificate (its P-256 key and the CA's ECDSA signature). A QR
 	// login's timed requests make none.
 	signCPUPerOp time.Duration
 }
@@ -58,7 +58,7 @@ type ceiling struct {
 // this process's (getrusage) during the timed steps only. The logins are discoverable, as a QR
 // login's are; CIBA's are for a known account; bindings ask for a resident key with user
 // verification and no attestation, as the server does.
-func measureCeiling(ctx context.Context, scenario string, st *state, origin string, d time.Duration) (ceiling, error) {
+func measureCeiling(ctx context.Context, scenario string, st *state, origin string, d time.Duration, idTokenAlg string) (ceiling, error) {
 	u, err := url.Parse(origin)
 	if err != nil {
 		return ceiling{}, err
@@ -201,7 +201,7 @@ func measureCeiling(ctx context.Context, scenario string, st *state, origin stri
 		}
 		ops += workers * perWorker
 	}
-	sign, err := signatureCPU(scenario, workers, d/4)
+	sign, err := signatureCPU(scenario, idTokenAlg, workers, d/4)
 	if err != nil {
 		return ceiling{}, err
 	}
@@ -210,11 +210,20 @@ func measureCeiling(ctx context.Context, scenario string, st *state, origin stri
 
 // signatureCPU measures, on workers for about d, the CPU of the signatures one operation of
 // scenario needs of the server besides WebAuthn's (see ceiling.signCPUPerOp).
-func signatureCPU(scenario string, workers int, d time.Duration) (time.Duration, error) {
+func signatureCPU(scenario, idTokenAlg string, workers int, d time.Duration) (time.Duration, error) {
 	var sign func() error
 	digest := sha256.Sum256([]byte("the ID token's header and claims"))
-	switch scenario {
-	case "ciba":
+	switch {
+	case scenario == "ciba" && idTokenAlg == "ES256":
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return 0, err
+		}
+		sign = func() error {
+			_, err := ecdsa.SignASN1(rand.Reader, key, digest[:])
+			return err
+		}
+	case scenario == "ciba":
 		key, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return 0, err
@@ -223,7 +232,7 @@ func signatureCPU(scenario string, workers int, d time.Duration) (time.Duration,
 			_, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, digest[:])
 			return err
 		}
-	case "bind":
+	case scenario == "bind":
 		ca, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		if err != nil {
 			return 0, err

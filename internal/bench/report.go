@@ -22,10 +22,11 @@ type Report struct {
 	Requests       int            `json:"requests_per_op"` // timed HTTP requests in one operation
 	Phones         int            `json:"phones"`          // seeded
 	Concurrency    int            `json:"concurrency"`
-	Store          string         `json:"store"`     // bolt:<file> or the PostgreSQL URL, without its password
-	Instances      int            `json:"instances"` // servers on the store; Server is the first's, but its CPU figures are of them all
-	Addr           string         `json:"addr"`      // where the first server listened
-	Seconds        float64        `json:"seconds"`   // timed
+	Store          string         `json:"store"`        // bolt:<file> or the PostgreSQL URL, without its password
+	Instances      int            `json:"instances"`    // servers on the store; Server is the first's, but its CPU figures are of them all
+	Addr           string         `json:"addr"`         // where the first server listened
+	IDTokenAlg     string         `json:"id_token_alg"` // what the relying party's ID tokens are signed with
+	Seconds        float64        `json:"seconds"`      // timed
 	PrepareSeconds float64        `json:"prepare_seconds"`
 	Ops            int            `json:"ops"`
 	OpsPerSec      float64        `json:"ops_per_second"`
@@ -121,7 +122,11 @@ func (r *Report) Print(w io.Writer) error {
 	}
 	signed := ""
 	if r.SignaturesCPUPerOpMS > 0 {
-		signed = fmt.Sprintf("; %.2f with the signatures the protocol needs beside WebAuthn's (%s, %.3f ms per op)", r.SignedCostRatio, signaturesOf[r.Scenario], r.SignaturesCPUPerOpMS)
+		what := signaturesOf[r.Scenario]
+		if r.Scenario == "ciba" {
+			what += " " + r.IDTokenAlg
+		}
+		signed = fmt.Sprintf("; %.2f with the signatures the protocol needs beside WebAuthn's (%s, %.3f ms per op)", r.SignedCostRatio, what, r.SignaturesCPUPerOpMS)
 	}
 	dataFile := fmt.Sprintf("%.1f MiB, %.0f bytes per seeded phone", mib(r.DataFileBytes), r.BytesPerPhone)
 	if r.DataFileBytes == 0 {
@@ -166,4 +171,4 @@ func (r *Report) Print(w io.Writer) error {
 }
 
 // signaturesOf names the signatures of ceiling.signCPUPerOp, by scenario.
-var signaturesOf = map[string]string{"ciba": "the ID token's RS256", "bind": "the phone certificate's P-256 key and ECDSA signature"}
+var signaturesOf = map[string]string{"ciba": "the ID token's", "bind": "the phone certificate's P-256 key and ECDSA signature"}

@@ -5,6 +5,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -29,6 +30,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcert/mcert/authn"
+	"github.com/mcert/mcert/binding"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/qr"
@@ -66,6 +68,9 @@ type RunConfig struct {
 	ServerMemory int64
 	DebugAddr    string // the server's --debug-addr, if set
 	Plot         string // an SVG file to draw the latency distribution and the rate in, if set
+	// IDTokenAlg is the algorithm the relying party registers for its ID tokens before the run
+	// (id_token_signed_response_alg): RS256, OpenID's default, or ES256; "" is RS256.
+	IDTokenAlg string
 }
 
 // Validate reports what is wrong with the configuration, every problem at once, in the words
@@ -77,6 +82,9 @@ func (c RunConfig) Validate() error {
 	}
 	if c.Store.BoltPath != "" && c.Instances > 1 {
 		problems = append(problems, errors.New("--instances: a bbolt data file is one server's; give a PostgreSQL --store for several"))
+	}
+	if c.IDTokenAlg != "" && c.IDTokenAlg != "RS256" && c.IDTokenAlg != "ES256" {
+		problems = append(problems, errors.New("--id-token-alg must be RS256 or ES256"))
 	}
 	if c.ServerMemory > 0 && c.Store.BoltPath == "" {
 		problems = append(problems, errors.New("--server-memory measures a bbolt data file in the page cache; it has no meaning with PostgreSQL"))
@@ -144,8 +152,13 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 		Store: c.Store.Name, Instances: c.Instances, Addr: addrs[0],
 		GoVersion: runtime.Version(), CPUs: runtime.NumCPU(), Errors: map[string]int{},
 	}
+	alg := cmp.Or(c.IDTokenAlg, "RS256")
+	if err := registerIDTokenAlg(ctx, c.Store, st.ClientID, alg); err != nil {
+		return nil, fmt.Errorf("--id-token-alg: %w", err)
+	}
+	report.IDTokenAlg, r.idTokenAlg = alg, alg
 	before := snapshotCPU()
-	ceil, err := measureCeiling(ctx, c.Scenario, st, r.base, c.Ceiling)
+	ceil, err := measureCeiling(ctx, c.Scenario, st, r.base, c.Ceiling, alg)
 	if err != nil {
 		return nil, fmt.Errorf("in-process ceiling: %w", err)
 	}
@@ -230,6 +243,21 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 	return report, nil
 }
 
+// registerIDTokenAlg has the relying party of the seeded store sign its ID tokens with alg,
+// as its operator would (the admin API's edit), before the servers start.
+func registerIDTokenAlg(ctx context.Context, where Store, clientID, alg string) error {
+	store, err := where.Open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	clients := provider.Clients{Service: &binding.Service{Store: store, Now: time.Now}}
+	if _, err := clients.Edit(ctx, clientID, provider.ClientChange{IDTokenAlg: &alg}); err != nil {
+		return err
+	}
+	return store.Close()
+}
+
 // run drives one server, or several on one store.
 type run struct {
 	state       *state
@@ -237,6 +265,7 @@ type run struct {
 	c           int
 	addrs       []string // where the servers listen, which connections take turns between
 	pids        []int    // the servers' processes
+	idTokenAlg  string   // what the relying party's ID tokens must be signed with
 	dials       atomic.Uint64
 	base        string // its public URL, which is also the phones' WebAuthn origin
 	http        *http.Client
@@ -572,10 +601,24 @@ func (r *run) ciba(ctx context.Context, w *worker, it item) (time.Duration, erro
 	if _, err := r.send(ctx, request{method: "POST", path: r.oauth.Endpoint.TokenURL, form: form, client: true, want: 200}, &tokens); err != nil {
 		return 0, err
 	}
-	if tokens.IDToken == "" {
-		return 0, fmt.Errorf("%w: the token response has no id_token", errUnexpected)
+	if alg := idTokenAlg(tokens.IDToken); alg != r.idTokenAlg {
+		return 0, fmt.Errorf("%w: the ID token is signed %q, not %s as the relying party registered", errUnexpected, alg, r.idTokenAlg)
 	}
 	return time.Since(start) - signing, nil
+}
+
+// idTokenAlg is the alg of a JWS in compact form, or "" if it is not one.
+func idTokenAlg(jws string) string {
+	header, _, _ := strings.Cut(jws, ".")
+	raw, err := base64.RawURLEncoding.DecodeString(header)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	_ = json.Unmarshal(raw, &h)
+	return h.Alg
 }
 
 // register is a fresh citizen's card login and registration; it returns the session cookie.

@@ -30,7 +30,7 @@ type Store struct {
 	Name     string // for the report: bolt:<file>, or the PostgreSQL URL without its password
 	Flag     string // as mcert serve's --store takes it, password and all
 	BoltPath string // the bbolt data file; "" for PostgreSQL
-	// Open opens it; only Seed needs it.
+	// Open opens it, for Seed and for Run's edit of the relying party before the servers start.
 	Open func(context.Context) (storage.Store, error)
 }
 
