@@ -23,30 +23,41 @@ import (
 // credentials are the client authentication of a back-channel request.
 type credentials struct{ id, secret string }
 
-// clientCredentials reads client_secret_basic or client_secret_post from a parsed body. The
-// Basic user and password are form-encoded before they are joined (RFC 6749 section 2.3.1;
-// x/oauth2 escapes them with url.QueryEscape), which r.BasicAuth does not undo.
+// clientCredentials reads client_secret_basic or client_secret_post from a parsed body.
 func clientCredentials(r *http.Request) (credentials, error) {
 	f := r.PostForm
 	if f.Has("client_assertion") || f.Has("client_assertion_type") {
 		return credentials{}, oidc.ErrInvalidClient().WithDescription("private_key_jwt is not offered: authenticate with client_secret_basic or client_secret_post")
 	}
-	id, secret, ok := r.BasicAuth()
-	if !ok {
-		return credentials{f.Get("client_id"), f.Get("client_secret")}, nil
-	}
-	var idErr, secretErr error
-	id, idErr = url.QueryUnescape(id)
-	secret, secretErr = url.QueryUnescape(secret)
+	id, secret, ok, err := BasicCredentials(r)
 	switch {
-	case idErr != nil || secretErr != nil:
-		return credentials{}, oidc.ErrInvalidClient().WithDescription("the Basic credentials must be form-encoded (RFC 6749 section 2.3.1)")
+	case err != nil:
+		return credentials{}, oidc.ErrInvalidClient().WithDescription("%s", err)
+	case !ok:
+		return credentials{f.Get("client_id"), f.Get("client_secret")}, nil
 	case f.Has("client_secret"):
 		return credentials{}, oidc.ErrInvalidRequest().WithDescription("the client authenticated twice, by Basic and client_secret: use one method (RFC 6749 section 2.3)")
 	case f.Get("client_id") != "" && f.Get("client_id") != id:
 		return credentials{}, oidc.ErrInvalidRequest().WithDescription("client_id is not the client of the Basic credentials")
 	}
 	return credentials{id, secret}, nil
+}
+
+// BasicCredentials are the client ID and secret of client_secret_basic, if the request has
+// them (ok). They are form-encoded before they are joined (RFC 6749 section 2.3.1; x/oauth2
+// escapes them with url.QueryEscape), which r.BasicAuth does not undo; err says they were not.
+func BasicCredentials(r *http.Request) (id, secret string, ok bool, err error) {
+	id, secret, ok = r.BasicAuth()
+	if !ok {
+		return "", "", false, nil
+	}
+	var idErr, secretErr error
+	id, idErr = url.QueryUnescape(id)
+	secret, secretErr = url.QueryUnescape(secret)
+	if idErr != nil || secretErr != nil {
+		return "", "", true, errors.New("the Basic credentials must be form-encoded (RFC 6749 section 2.3.1)")
+	}
+	return id, secret, true, nil
 }
 
 func errDisabledClient() *oidc.Error {

@@ -4,12 +4,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
-	"net/url"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/binding"
+	"github.com/mcert/mcert/provider"
 	"github.com/mcert/mcert/qr"
 	"github.com/mcert/mcert/signing"
 	"github.com/mcert/mcert/storage"
@@ -98,16 +98,12 @@ func (s *Server) signStatus(c echo.Context) error {
 // signClient authenticates the relying party as the token endpoint does: client_secret_basic,
 // or client_secret_post with the credentials in the JSON body (id and secret here).
 func (s *Server) signClient(c echo.Context, id, secret string) (storage.Client, error) {
-	if bid, bsecret, ok := c.Request().BasicAuth(); ok {
-		if id != "" || secret != "" {
-			return storage.Client{}, mcert.InvalidClient.New()
-		}
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(bid)
-		secret, err2 = url.QueryUnescape(bsecret)
-		if err1 != nil || err2 != nil {
-			return storage.Client{}, mcert.InvalidClient.New()
-		}
+	bid, bsecret, basic, err := provider.BasicCredentials(c.Request())
+	switch {
+	case err != nil, basic && (id != "" || secret != ""):
+		return storage.Client{}, mcert.InvalidClient.New()
+	case basic:
+		id, secret = bid, bsecret
 	}
 	if id == "" {
 		return storage.Client{}, mcert.InvalidClient.New()

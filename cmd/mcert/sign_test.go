@@ -242,9 +242,10 @@ func TestSignRefusals(t *testing.T) {
 	if after := logins(); after != before {
 		t.Fatalf("refused requests stored %d logins", after-before)
 	}
-	// A client not registered for signing, and a wrong secret.
+	// A client not registered for signing, a wrong secret, and Basic credentials that are not
+	// form-encoded (RFC 6749 section 2.3.1), as the token endpoint refuses them.
 	plain := s.relyingParty(t, "一般網站", provider.ClientSpec{})
-	for _, c := range []*signer{{t, s, plain.oauth.ClientID, plain.oauth.ClientSecret}, {t, s, sp.id, "wrong"}} {
+	for _, c := range []*signer{{t, s, plain.oauth.ClientID, plain.oauth.ClientSecret}, {t, s, sp.id, "wrong"}, {t, s, sp.id, sp.secret + "%zz"}} {
 		if got := c.call("POST", "/api/v1/sign/requests", request(nil)); got.Status != 401 || got.errorCode(t) != "invalid_client" {
 			t.Errorf("client %s: %d %s", c.id, got.Status, got.Body)
 		}
