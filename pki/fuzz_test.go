@@ -137,7 +137,7 @@ func FuzzCheckOCSP(f *testing.F) {
 	}
 	f.Add(ocsp.TryLaterErrorResponse)
 	f.Fuzz(func(t *testing.T, resp []byte) {
-		if err := CheckOCSP(resp, c.cert, ca.Certificate(), now.Add(-time.Second)); err != nil {
+		if _, err := CheckOCSP(resp, c.cert, ca.Certificate(), now.Add(-time.Second)); err != nil {
 			return
 		}
 		parsed, err := ocsp.ParseResponseForCert(resp, c.cert, ca.Certificate())

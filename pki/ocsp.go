@@ -107,31 +107,31 @@ func issuerHashes(issuer *x509.Certificate, req *ocsp.Request) (name, key []byte
 // until then. A "good" answer counts only
 // if it covers the signing time (thisUpdate at or after it, or nextUpdate not before it): an
 // older one says nothing of a revocation between. It accepts only answers signed by issuer
-// itself, as mcert's are.
-func CheckOCSP(responseDER []byte, cert, issuer *x509.Certificate, at time.Time) error {
+// itself, as mcert's are. It returns the response it read, whatever it decided.
+func CheckOCSP(responseDER []byte, cert, issuer *x509.Certificate, at time.Time) (*ocsp.Response, error) {
 	resp, err := ocsp.ParseResponseForCert(responseDER, cert, issuer)
 	if err != nil {
 		var re ocsp.ResponseError
 		if errors.As(err, &re) {
-			return fmt.Errorf("the OCSP responder gave no status: %s", re.Status)
+			return nil, fmt.Errorf("the OCSP responder gave no status: %s", re.Status)
 		}
-		return fmt.Errorf("the OCSP response is not valid for the certificate of %q from %q: %w", cert.Subject, issuer.Subject, err)
+		return nil, fmt.Errorf("the OCSP response is not valid for the certificate of %q from %q: %w", cert.Subject, issuer.Subject, err)
 	}
 	// With an embedded certificate, ParseResponseForCert checks only that issuer signed it.
 	if resp.Certificate != nil && !resp.Certificate.Equal(issuer) {
-		return fmt.Errorf("the OCSP response is signed by %q, a delegated responder, not by the CA %q", resp.Certificate.Subject, issuer.Subject)
+		return resp, fmt.Errorf("the OCSP response is signed by %q, a delegated responder, not by the CA %q", resp.Certificate.Subject, issuer.Subject)
 	}
 	switch resp.Status {
 	case ocsp.Good:
 		if resp.ThisUpdate.Before(at) && (resp.NextUpdate.IsZero() || resp.NextUpdate.Before(at)) {
-			return fmt.Errorf("the OCSP response, of %s, is older than the signature (%s): it cannot show the certificate was good then", stamp(resp.ThisUpdate), stamp(at))
+			return resp, fmt.Errorf("the OCSP response, of %s, is older than the signature (%s): it cannot show the certificate was good then", stamp(resp.ThisUpdate), stamp(at))
 		}
-		return nil
+		return resp, nil
 	case ocsp.Revoked:
 		if resp.RevokedAt.After(at) {
-			return nil
+			return resp, nil
 		}
-		return fmt.Errorf("%w since %s (%s), before the signature (%s)", ErrRevoked, stamp(resp.RevokedAt), reasonName(resp.RevocationReason), stamp(at))
+		return resp, fmt.Errorf("%w since %s (%s), before the signature (%s)", ErrRevoked, stamp(resp.RevokedAt), reasonName(resp.RevocationReason), stamp(at))
 	}
-	return fmt.Errorf("the OCSP responder does not know the certificate of serial number %x (status unknown)", cert.SerialNumber)
+	return resp, fmt.Errorf("the OCSP responder does not know the certificate of serial number %x (status unknown)", cert.SerialNumber)
 }

@@ -264,7 +264,7 @@ func TestCheckOCSP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckOCSP(tc.resp, c.cert, ca.Certificate(), signed)
+			_, err := CheckOCSP(tc.resp, c.cert, ca.Certificate(), signed)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatal(err)

@@ -192,13 +192,9 @@ func checkRevocation(ctx context.Context, cert, issuer *x509.Certificate, at tim
 	if err != nil {
 		return "", fmt.Errorf("the certificate's revocation could not be checked: its OCSP responder: %w", err)
 	}
-	if err := pki.CheckOCSP(answer, cert, issuer, at); err != nil {
-		return "", err
-	}
-	// CheckOCSP has checked the answer; it is read again only to say what it was.
-	resp, err := ocsp.ParseResponseForCert(answer, cert, issuer)
+	resp, err := pki.CheckOCSP(answer, cert, issuer, at)
 	if err != nil {
-		return "", fmt.Errorf("the OCSP response: %w", err)
+		return "", err
 	}
 	if resp.Status == ocsp.Revoked {
 		return fmt.Sprintf("certificate revoked at %s, after the signature: the signature counts (OCSP %s)", stampUTC(resp.RevokedAt), responder), nil
