@@ -176,6 +176,32 @@ func TestBinaryReadsOlderRecords(t *testing.T) {
 	}
 }
 
+// TestBinaryStringsStayPut checks that the strings of a decoded record, which share the
+// record's one copy with its byte slices, change with neither: not when bbolt reuses the bytes
+// it gave (the data, valid only in its transaction), not when a caller writes into or appends
+// to a byte slice of the record.
+func TestBinaryStringsStayPut(t *testing.T) {
+	data := encodeBinary(new(toLogin(fullLogin)))
+	var r loginRecord
+	if err := decodeBinary(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	clear(data)
+	l := fromLogin(r)
+	for _, p := range append([][]byte{l.Hash, l.Request, l.CodeHash, l.WebAuthnSession, l.BrowserHash}, l.TokenHashes...) {
+		for i := range p {
+			p[i] = 'x'
+		}
+		_ = append(p, "more than the slice holds"...)
+	}
+	want := fullLogin
+	got := fromLogin(r)
+	got.Hash, got.Request, got.CodeHash, got.WebAuthnSession, got.BrowserHash, got.TokenHashes = want.Hash, want.Request, want.CodeHash, want.WebAuthnSession, want.BrowserHash, want.TokenHashes
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("after the data and the byte slices were written over, the login reads\n%+v\nwant\n%+v", got, want)
+	}
+}
+
 // TestBinaryRefusesDamage checks that a damaged binary record is an error, never a record with
 // fields shifted or a huge allocation.
 func TestBinaryRefusesDamage(t *testing.T) {
