@@ -55,8 +55,8 @@ func TestBench(t *testing.T) {
 			if r.Scenario != scenario || r.Ops == 0 || r.ErrorCount != 0 || r.Ceiling <= 0 || r.Latency.P99 <= 0 || r.FloorRequestsPerSec <= 0 {
 				t.Errorf("%d ops, errors %v, ceiling %.0f/s, p99 %.1f ms, floor %.0f/s", r.Ops, r.Errors, r.Ceiling, r.Latency.P99, r.FloorRequestsPerSec)
 			}
-			if r.CeilingCPUPerOpMS <= 0 || r.Server.CPUPerOpMS <= 0 || r.CostRatio <= 0 {
-				t.Errorf("ceiling CPU %.3f ms per op, server CPU %.3f ms per op, cost ratio %.2f: want all positive", r.CeilingCPUPerOpMS, r.Server.CPUPerOpMS, r.CostRatio)
+			if r.CeilingCPUPerOpMS <= 0 || r.Server.CPUPerOpMS <= 0 || r.CostRatio <= 0 || len(r.CeilingCPUPerOpMSEach) != 2 {
+				t.Errorf("ceiling CPU %.3f ms per op (measures %v), server CPU %.3f ms per op, cost ratio %.2f: want all positive, the ceiling measured twice", r.CeilingCPUPerOpMS, r.CeilingCPUPerOpMSEach, r.Server.CPUPerOpMS, r.CostRatio)
 			}
 			// The signatures beside WebAuthn's: a CIBA login's ID token and a binding's
 			// certificate; a QR login's timed requests make none.
@@ -101,6 +101,7 @@ func TestBench(t *testing.T) {
 		`(?m)^  cost ratio\s+\d+\.\d\d \(server CPU \d+\.\d{3} ms per op / ceiling CPU \d+\.\d{3} ms per op\)(; \d+\.\d\d with the signatures .*)?$`,
 		`(?m)^  over the floor\s+-?\d+\.\d\d \(the server's CPU less its 2 requests at the floor's \d+\.\d{3} ms, over the ceiling's\)$`,
 		`(?m)^  HTTP floor\s+\d+ requests/s .*; server CPU \d+\.\d{3} ms per request$`,
+		`(?m)^  in-process ceiling\s+\d+/s .*, CPU \d+\.\d{3} ms per op \(\d+\.\d{3}, \d+\.\d{3}: before the run, after\)$`,
 	} {
 		if !regexp.MustCompile(want).Match(out.Bytes()) {
 			t.Errorf("the second run printed no line matching %s:\n%s", want, out.String())

@@ -35,10 +35,12 @@ type Report struct {
 	ErrorCount     int            `json:"error_count"`
 	Ceiling        float64        `json:"ceiling_ops_per_second"`
 	CeilingWorkers int            `json:"ceiling_workers"`
-	CeilingSeconds float64        `json:"ceiling_seconds"` // timed work, about a third as much untimed beside it
-	// CeilingCPUPerOpMS is the bench process's CPU time per ceremony of the ceiling, while timed.
-	CeilingCPUPerOpMS float64 `json:"ceiling_cpu_ms_per_op"`
-	Ratio             float64 `json:"http_to_ceiling"`
+	CeilingSeconds float64        `json:"ceiling_seconds"` // timed work of both measures, about a third as much untimed beside it
+	// CeilingCPUPerOpMS is the bench process's CPU time per ceremony of the ceiling, while timed:
+	// the mean of CeilingCPUPerOpMSEach, measured before the servers start and after they stop.
+	CeilingCPUPerOpMS     float64   `json:"ceiling_cpu_ms_per_op"`
+	CeilingCPUPerOpMSEach []float64 `json:"ceiling_cpu_ms_per_op_each"`
+	Ratio                 float64   `json:"http_to_ceiling"`
 	// CostRatio is the server's CPU per operation over the ceiling's: how many times the work
 	// of go-webauthn alone the server does for one operation. Unlike the rates, it does not
 	// depend on the bench sharing the cores with the server.
@@ -97,6 +99,28 @@ type Report struct {
 	latencies, ends []time.Duration
 }
 
+// setCeiling records the ceiling measured so far (each measure of the same length), and the
+// figures that divide by it.
+func (r *Report) setCeiling(each []ceiling) {
+	var rate, cpu, sign float64
+	r.CeilingCPUPerOpMSEach = r.CeilingCPUPerOpMSEach[:0]
+	for _, c := range each {
+		rate, cpu, sign = rate+c.opsPerSec, cpu+ms(c.cpuPerOp), sign+ms(c.signCPUPerOp)
+		r.CeilingCPUPerOpMSEach = append(r.CeilingCPUPerOpMSEach, ms(c.cpuPerOp))
+	}
+	n := float64(len(each))
+	r.Ceiling, r.CeilingCPUPerOpMS, r.SignaturesCPUPerOpMS = rate/n, cpu/n, sign/n
+	if r.FloorRequestsPerSec > 0 {
+		r.Bound = 1 / (float64(r.Requests)/r.FloorRequestsPerSec + 1/r.Ceiling)
+	}
+	r.Ratio = r.OpsPerSec / r.Ceiling
+	if r.Server.CPUPerOpMS > 0 && r.CeilingCPUPerOpMS > 0 {
+		r.CostRatio = r.Server.CPUPerOpMS / r.CeilingCPUPerOpMS
+		r.SignedCostRatio = r.Server.CPUPerOpMS / (r.CeilingCPUPerOpMS + r.SignaturesCPUPerOpMS)
+		r.FloorCostRatio = (r.Server.CPUPerOpMS - float64(r.Requests)*r.FloorCPUPerRequestMS) / r.CeilingCPUPerOpMS
+	}
+}
+
 // Print writes the report for people.
 func (r *Report) Print(w io.Writer) error {
 	mib := func(b int64) float64 { return float64(b) / (1 << 20) }
@@ -128,6 +152,11 @@ func (r *Report) Print(w io.Writer) error {
 		}
 		signed = fmt.Sprintf("; %.2f with the signatures the protocol needs beside WebAuthn's (%s, %.3f ms per op)", r.SignedCostRatio, what, r.SignaturesCPUPerOpMS)
 	}
+	var measures []string
+	for _, m := range r.CeilingCPUPerOpMSEach {
+		measures = append(measures, fmt.Sprintf("%.3f", m))
+	}
+	each := strings.Join(measures, ", ")
 	dataFile := fmt.Sprintf("%.1f MiB, %.0f bytes per seeded phone", mib(r.DataFileBytes), r.BytesPerPhone)
 	if r.DataFileBytes == 0 {
 		dataFile = "none: the store is PostgreSQL"
@@ -137,7 +166,7 @@ func (r *Report) Print(w io.Writer) error {
   %-18s %.0f/s (%d in all)
   %-18s p50 %.2f  p95 %.2f  p99 %.2f  max %.2f
   %-18s %s
-  %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers), CPU %.3f ms per op
+  %-18s %.0f/s (go-webauthn begin, parse, validate; %d workers), CPU %.3f ms per op (%s: before the run, after)
   %-18s %.1f%%
   %-18s %.2f (server CPU %.3f ms per op / ceiling CPU %.3f ms per op)%s
   %-18s %.2f (the server's CPU less its %d requests at the floor's %.3f ms, over the ceiling's)
@@ -153,7 +182,7 @@ func (r *Report) Print(w io.Writer) error {
 		r.Unit, r.OpsPerSec, r.Ops,
 		"latency ms", r.Latency.P50, r.Latency.P95, r.Latency.P99, r.Latency.Max,
 		"errors", errs,
-		"in-process ceiling", r.Ceiling, r.CeilingWorkers, r.CeilingCPUPerOpMS,
+		"in-process ceiling", r.Ceiling, r.CeilingWorkers, r.CeilingCPUPerOpMS, each,
 		"HTTP/ceiling", 100*r.Ratio,
 		"cost ratio", r.CostRatio, r.Server.CPUPerOpMS, r.CeilingCPUPerOpMS, signed,
 		"over the floor", r.FloorCostRatio, r.Requests, r.FloorCPUPerRequestMS,
