@@ -56,7 +56,7 @@ run() { # name, then bench run's flags
   shift
   echo "== $name: $phones phones for $duration"
   "$work/mcert" bench run --c "$phones" --duration "$duration" --json "$@" >"$work/$name.json"
-  jq -r '"   \(.ops_per_second | floor) logins/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, \(.error_count) errors, mcert CPU \(.server.cpu_seconds | floor) s (\(.server.cpu_ms_per_op * 1000 | round / 1000) ms per login, cost ratio \(.cost_ratio * 100 | round / 100)), other processes (PostgreSQL) \(.others_cpu_seconds | floor) s"' "$work/$name.json"
+  jq -r '"   \(.ops_per_second | floor) logins/s, p50 \(.latency_ms.p50) ms, p99 \(.latency_ms.p99) ms, \(.error_count) errors, mcert CPU \(.server.cpu_seconds | floor) s (\(.server.cpu_ms_per_op * 1000 | round / 1000) ms per login, cost ratio \(.cost_ratio * 100 | round / 100)), other processes (PostgreSQL) \(.others_cpu_seconds | floor) s, stolen by the hypervisor \(.stolen_cpu_seconds | floor) s"' "$work/$name.json"
 }
 run bolt --data "$work/bolt"
 run postgres-1 --data "$work/postgres" --store "$url"

@@ -72,17 +72,18 @@ func selfCPU() time.Duration {
 }
 
 // cpuSnapshot is the CPU time used so far by the server, by the bench itself, and by the whole
-// machine.
+// machine, and the time the hypervisor of a virtual machine gave to others (steal).
 type cpuSnapshot struct {
-	server, client, machine time.Duration
-	serverMajorFaults       int64
+	server, client, machine, steal time.Duration
+	serverMajorFaults              int64
 }
 
-// cpuUse is the CPU time used between two snapshots. What others used must be near zero for
-// figures worth comparing: the bench and the server share the machine's cores.
+// cpuUse is the CPU time used between two snapshots. What others used, and what the hypervisor
+// took, must be near zero for figures worth comparing: the bench and the server share the
+// machine's cores.
 type cpuUse struct {
-	server, client, others time.Duration
-	serverMajorFaults      int64
+	server, client, others, stolen time.Duration
+	serverMajorFaults              int64
 }
 
 // snapshotCPU reads the CPU time of the servers (their sum), the bench and the machine.
@@ -98,8 +99,13 @@ func snapshotCPU(serverPIDs ...int) cpuSnapshot {
 	if stat, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(stat), "\n")
 		for i, f := range strings.Fields(line) {
-			if n, err := strconv.ParseInt(f, 10, 64); err == nil && i != 4 && i != 5 && i <= 8 {
-				s.machine += time.Duration(n) * 10 * time.Millisecond
+			n, err := strconv.ParseInt(f, 10, 64)
+			switch ticks := time.Duration(n) * 10 * time.Millisecond; {
+			case err != nil, i == 4, i == 5, i > 8: // idle and iowait; guests are counted in user
+			case i == 8:
+				s.steal = ticks
+			default:
+				s.machine += ticks
 			}
 		}
 	}
@@ -107,14 +113,14 @@ func snapshotCPU(serverPIDs ...int) cpuSnapshot {
 }
 
 func (a cpuSnapshot) to(b cpuSnapshot) cpuUse {
-	u := cpuUse{server: b.server - a.server, client: b.client - a.client, serverMajorFaults: b.serverMajorFaults - a.serverMajorFaults}
+	u := cpuUse{server: b.server - a.server, client: b.client - a.client, stolen: b.steal - a.steal, serverMajorFaults: b.serverMajorFaults - a.serverMajorFaults}
 	u.others = max(0, b.machine-a.machine-u.server-u.client)
 	return u
 }
 
 func (u cpuUse) add(v cpuUse) cpuUse {
 	return cpuUse{
-		server: u.server + v.server, client: u.client + v.client, others: u.others + v.others,
+		server: u.server + v.server, client: u.client + v.client, others: u.others + v.others, stolen: u.stolen + v.stolen,
 		serverMajorFaults: u.serverMajorFaults + v.serverMajorFaults,
 	}
 }

@@ -88,6 +88,10 @@ type Report struct {
 	// figures too low.
 	OthersCPUSeconds        float64 `json:"others_cpu_seconds"`
 	CeilingOthersCPUSeconds float64 `json:"ceiling_others_cpu_seconds"`
+	// StolenCPUSeconds and CeilingStolenCPUSeconds are the time a virtual machine's hypervisor
+	// gave to others meanwhile (steal), which slows the bench and the server alike.
+	StolenCPUSeconds        float64 `json:"stolen_cpu_seconds"`
+	CeilingStolenCPUSeconds float64 `json:"ceiling_stolen_cpu_seconds"`
 	DataFileBytes           int64   `json:"data_file_bytes,omitempty"`
 	BytesPerPhone           float64 `json:"data_file_bytes_per_phone,omitempty"`
 	Plot                    string  `json:"plot,omitempty"` // the SVG file written
@@ -141,7 +145,7 @@ func (r *Report) Print(w io.Writer) error {
 		memory = fmt.Sprintf("; in a %.0f MiB memory cgroup, which used at most %.1f MiB, page cache included", mib(r.Server.MemoryLimit), mib(r.Server.CgroupPeak))
 	}
 	busy := ""
-	if r.OthersCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
+	if r.OthersCPUSeconds+r.StolenCPUSeconds > 0.05*r.Seconds*float64(r.CPUs) || r.CeilingOthersCPUSeconds+r.CeilingStolenCPUSeconds > 0.05*r.CeilingSeconds*float64(r.CPUs) {
 		busy = " (the machine was not idle: these figures are low)"
 	}
 	signed := ""
@@ -174,7 +178,7 @@ func (r *Report) Print(w io.Writer) error {
   %-18s %.0f/s, %.1f%% of the ceiling: the floor's requests and the ceiling's work on the same cores, nothing else
   %-18s RSS %.1f MiB (anon %.1f, file %.1f), peak %.1f MiB; CPU %.1f s, %.3f ms per op; %d major faults%s
   %-18s CPU %.1f s
-  %-18s CPU %.1f s while timed, %.1f s during the ceiling%s
+  %-18s CPU %.1f s while timed, %.1f s during the ceiling; the hypervisor took %.1f s and %.1f s (steal)%s
   %-18s %s
 `,
 		r.Scenario, r.Phones, r.Concurrency, r.Seconds, r.PrepareSeconds, r.GoVersion, r.CPUs,
@@ -191,7 +195,7 @@ func (r *Report) Print(w io.Writer) error {
 		"bound", r.Bound, 100*r.Bound/r.Ceiling,
 		"server", mib(r.Server.RSS), mib(r.Server.RSSAnon), mib(r.Server.RSSFile), mib(r.Server.HWM), r.Server.CPUSeconds, r.Server.CPUPerOpMS, r.Server.MajorFaults, memory,
 		"bench client", r.ClientCPUSeconds,
-		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, busy,
+		"other processes", r.OthersCPUSeconds, r.CeilingOthersCPUSeconds, r.StolenCPUSeconds, r.CeilingStolenCPUSeconds, busy,
 		"data file", dataFile)
 	if err == nil && r.Plot != "" {
 		_, err = fmt.Fprintf(w, "  %-18s %s\n", "plot", r.Plot)

@@ -168,7 +168,9 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 			return fmt.Errorf("in-process ceiling: %w", err)
 		}
 		ceilings = append(ceilings, ceil)
-		report.CeilingOthersCPUSeconds += before.to(snapshotCPU()).others.Seconds()
+		used := before.to(snapshotCPU())
+		report.CeilingOthersCPUSeconds += used.others.Seconds()
+		report.CeilingStolenCPUSeconds += used.stolen.Seconds()
 		report.CeilingSeconds += c.Ceiling.Seconds()
 		return nil
 	}
@@ -477,7 +479,7 @@ func (r *run) measure(ctx context.Context, duration time.Duration, report *Repor
 	report.Server.CPUSeconds = cpu.server.Seconds()
 	report.Server.MajorFaults = cpu.serverMajorFaults
 	report.ClientCPUSeconds = cpu.client.Seconds()
-	report.OthersCPUSeconds = cpu.others.Seconds()
+	report.OthersCPUSeconds, report.StolenCPUSeconds = cpu.others.Seconds(), cpu.stolen.Seconds()
 	if report.Ops > 0 {
 		report.Server.CPUPerOpMS = cpu.server.Seconds() * 1000 / float64(report.Ops)
 	}
