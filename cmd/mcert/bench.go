@@ -1,7 +1,10 @@
+//go:build !nobench
+
 package main
 
 // mcert bench seed and mcert bench run: the load tool's commands. The tool is internal/bench;
-// these read its flags.
+// these read its flags. A production build may leave them out, with the tool and its plotting
+// library: go build -tags nobench (README, "Operating it"; bench_off.go).
 
 import (
 	"context"
@@ -13,6 +16,11 @@ import (
 
 	"github.com/mcert/mcert/internal/bench"
 )
+
+func init() {
+	commands["bench seed"] = command{"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed}
+	commands["bench run"] = command{"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun}
+}
 
 // benchStore is what bench needs to know of --store.
 func benchStore(where storeSpec) bench.Store {

@@ -1,3 +1,5 @@
+//go:build !nobench
+
 package main
 
 import (
@@ -5,12 +7,14 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/mcert/mcert/internal/bench"
+	"github.com/mcert/mcert/internal/bench/benchtest"
 )
 
 // TestBenchCommands runs mcert bench seed and mcert bench run briefly through the command line:
@@ -78,5 +82,24 @@ func TestBenchCommands(t *testing.T) {
 				t.Fatalf("status %d, want 2, and %q in: %s", got, tc.want, stderr.String())
 			}
 		})
+	}
+}
+
+// TestNoBenchBuild: a build with -tags nobench has neither the load tool nor its plotting
+// library, and its bench commands say why they do nothing.
+func TestNoBenchBuild(t *testing.T) {
+	bin := benchtest.Mcert(t, "-tags", "nobench")
+	out, err := exec.Command("go", "version", "-m", bin).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go version -m: %v\n%s", err, out)
+	}
+	if strings.Contains(string(out), "gonum.org/v1/plot") {
+		t.Errorf("the nobench binary links the plotting library:\n%s", out)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "bench", "run", "--data", t.TempDir())
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); cmd.ProcessState.ExitCode() != 1 || !strings.Contains(stderr.String(), "built with -tags nobench") {
+		t.Errorf("bench run in a nobench build: %v, %s", err, stderr.String())
 	}
 }

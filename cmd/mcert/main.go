@@ -46,8 +46,6 @@ var commands = map[string]command{
 	"store copy":       {"copy every record of a stopped server's store into an empty one (bbolt to PostgreSQL, say), then verify the copy by counts and by reading every record back", runStoreCopy},
 	"backup":           {"copy a running server's data file through its admin API; checked before it is written to --out", runBackup},
 	"restore":          {"put a backup in place of the data file while the server is stopped (the old file is kept)", runRestore},
-	"bench seed":       {"seed a stopped server's data with N citizens and bound software phones, for bench run", runBenchSeed},
-	"bench run":        {"serve the seeded data and measure logins, bindings or CIBA over HTTP against the in-process ceiling", runBenchRun},
 	"verify":           {"check a signature with the mobile certificate against mcert's CA, the certificate's OCSP status at signing time and, with --evidence, the phone's approval", runVerify},
 }
 
