@@ -177,7 +177,6 @@ func Run(ctx context.Context, c RunConfig) (report *Report, err error) {
 	if err := measureCeilingOnce(); err != nil {
 		return nil, err
 	}
-	report.setCeiling(ceilings)
 	report.CeilingWorkers = runtime.GOMAXPROCS(0)
 
 	serveFlags := []string{
