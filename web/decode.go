@@ -43,6 +43,11 @@ func decodeJSON(body []byte, v any) error {
 	if trimmed := bytes.TrimLeft(body, " \t\r\n"); len(trimmed) > 0 && trimmed[0] != '{' {
 		return mcert.MalformedBody.New()
 	}
+	// A body that is one JSON value decodes in place; only a refused one is read again by a
+	// Decoder, to tell trailing data from other problems (the Decoder copies the whole body).
+	if json.Unmarshal(body, v) == nil {
+		return nil
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return mcert.BodyNotJSON.Newf(jsonProblem(err))
