@@ -48,14 +48,14 @@ var (
 		bucket:  "challenges",
 		key:     func(c storage.Challenge) []byte { return c.Hash },
 		fixed:   []field[storage.Challenge]{{"Hash", func(c storage.Challenge) string { return string(c.Hash) }}},
-		expires: func(c storage.Challenge) *time.Time { return &c.ExpiresAt },
+		expires: func(c storage.Challenge) (time.Time, bool) { return c.ExpiresAt, true },
 		to:      toChallenge,
 		from:    fromChallenge,
 	})
 	sessions = expiring(table[storage.Session, sessionRecord]{
 		bucket:  "sessions",
 		key:     func(s storage.Session) []byte { return s.Hash },
-		expires: func(s storage.Session) *time.Time { return &s.ExpiresAt },
+		expires: func(s storage.Session) (time.Time, bool) { return s.ExpiresAt, true },
 		to:      toSession,
 		from:    fromSession,
 	})
@@ -78,7 +78,7 @@ var (
 			{"ID", func(b storage.Binding) string { return b.ID }},
 			{"TokenHash", func(b storage.Binding) string { return string(b.TokenHash) }},
 		},
-		expires: func(b storage.Binding) *time.Time { return &b.ExpiresAt },
+		expires: func(b storage.Binding) (time.Time, bool) { return b.ExpiresAt, true },
 		to:      toBinding,
 		from:    fromBinding,
 	})
@@ -120,7 +120,7 @@ var (
 			}},
 		},
 		fixed:   []field[storage.Login]{{"Hash", func(l storage.Login) string { return string(l.Hash) }}},
-		expires: func(l storage.Login) *time.Time { return &l.ExpiresAt },
+		expires: func(l storage.Login) (time.Time, bool) { return l.ExpiresAt, true },
 		to:      toLogin,
 		from:    fromLogin,
 	})
@@ -131,7 +131,7 @@ var (
 			{tokensByGrant, oneKey(func(t storage.Token) []byte { return append(grantPrefix(t.AccountID, t.ClientID), t.ID...) })},
 			{tokensByClient, oneKey(func(t storage.Token) []byte { return append(ownerPrefix(t.ClientID), t.ID...) })},
 		},
-		expires: func(t storage.Token) *time.Time { return &t.ExpiresAt },
+		expires: func(t storage.Token) (time.Time, bool) { return t.ExpiresAt, true },
 		to:      toToken,
 		from:    fromToken,
 	})
@@ -142,12 +142,17 @@ var (
 		from:   fromSecret,
 	}
 	signingKeys = expiring(table[storage.SigningKey, signingKeyRecord]{
-		bucket:  "signing_keys",
-		key:     func(k storage.SigningKey) []byte { return []byte(k.ID) },
-		fixed:   []field[storage.SigningKey]{{"ID", func(k storage.SigningKey) string { return k.ID }}},
-		expires: func(k storage.SigningKey) *time.Time { return k.RetireAt },
-		to:      toSigningKey,
-		from:    fromSigningKey,
+		bucket: "signing_keys",
+		key:    func(k storage.SigningKey) []byte { return []byte(k.ID) },
+		fixed:  []field[storage.SigningKey]{{"ID", func(k storage.SigningKey) string { return k.ID }}},
+		expires: func(k storage.SigningKey) (time.Time, bool) {
+			if k.RetireAt == nil {
+				return time.Time{}, false
+			}
+			return *k.RetireAt, true
+		},
+		to:   toSigningKey,
+		from: fromSigningKey,
 	})
 	certificates = table[storage.Certificate, certificateRecord]{
 		bucket: "certificates",
@@ -179,7 +184,7 @@ var (
 			{"Email", func(t storage.Ticket) string { return t.Email }},
 			{"DeviceID", func(t storage.Ticket) string { return t.DeviceID }},
 		},
-		expires: func(t storage.Ticket) *time.Time { return &t.ExpiresAt },
+		expires: func(t storage.Ticket) (time.Time, bool) { return t.ExpiresAt, true },
 		to:      toTicket,
 		from:    fromTicket,
 	})
@@ -206,7 +211,7 @@ var (
 			{"Key", func(m storage.Mail) string { return m.Key }},
 			{"AccountID", func(m storage.Mail) string { return m.AccountID }},
 		},
-		expires: func(m storage.Mail) *time.Time { return &m.CreatedAt },
+		expires: func(m storage.Mail) (time.Time, bool) { return m.CreatedAt, true },
 		to:      toMail,
 		from:    fromMail,
 	}, mailsByCreation)
@@ -303,9 +308,12 @@ type table[T any, R record] struct {
 	bucket  string
 	key     func(T) []byte
 	indexes []index[T]
-	fixed   []field[T]         // what an update may not change: the key and the unique fields
-	expires func(T) *time.Time // when GarbageCollect may delete a record, or nil to keep it; nil for a table kept for good
-	expiry  string             // the bucket of the index by expires, which expiring or collected adds
+	fixed   []field[T] // what an update may not change: the key and the unique fields
+	// expires is when GarbageCollect may delete a record, or false to keep it; nil for a table
+	// kept for good. A time, not a pointer to the record's field: that would move every record
+	// the index looks at to the heap.
+	expires func(T) (time.Time, bool)
+	expiry  string // the bucket of the index by expires, which expiring or collected adds
 	to      func(T) R
 	from    func(R) T
 }
@@ -663,11 +671,11 @@ func expiring[T any, R record](tb table[T, R]) table[T, R] {
 func collected[T any, R record](tb table[T, R], ix string) table[T, R] {
 	tb.expiry = ix
 	tb.indexes = append(slices.Clip(tb.indexes), index[T]{tb.expiry, func(v T) [][]byte {
-		at := tb.expires(v)
-		if at == nil {
+		at, ok := tb.expires(v)
+		if !ok {
 			return nil
 		}
-		return [][]byte{append(appendTime(nil, *at), tb.key(v)...)}
+		return [][]byte{append(appendTime(nil, at), tb.key(v)...)}
 	}})
 	return tb
 }
