@@ -140,9 +140,20 @@ func (s *Service) ticket(tx storage.ReadTx, token, kind string) (storage.Ticket,
 	return t, nil
 }
 
+// usableTicket refuses a token that finds no usable ticket of kind before any write
+// transaction: the links are anonymous, and a wrong token should cost a read, not a write
+// transaction whose failure rolls back, and has redone, the writes it shared a commit with.
+func (s *Service) usableTicket(ctx context.Context, token, kind string) error {
+	_, err := storage.Get(ctx, s.Store, func(tx storage.ReadTx) (storage.Ticket, error) { return s.ticket(tx, token, kind) })
+	return err
+}
+
 // VerifyEmail uses a verification link: the address it was mailed to is verified, if it is
 // still the account's.
 func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.Account, error) {
+	if err := s.usableTicket(ctx, token, storage.TicketVerifyEmail); err != nil {
+		return storage.Account{}, err
+	}
 	var a storage.Account
 	err := s.Store.Update(ctx, func(tx storage.Tx) error {
 		t, err := s.ticket(tx, token, storage.TicketVerifyEmail)
@@ -172,6 +183,9 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) (storage.Accoun
 // NotMe uses the "this was not me" link of a phone-bound notice: the account is suspended at
 // once, as by the citizen's own card login, so that no phone of it approves anything more.
 func (s *Service) NotMe(ctx context.Context, token string) (storage.Account, error) {
+	if err := s.usableTicket(ctx, token, storage.TicketNotMe); err != nil {
+		return storage.Account{}, err
+	}
 	ca, err := s.CA(ctx)
 	if err != nil {
 		return storage.Account{}, err

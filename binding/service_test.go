@@ -2,6 +2,7 @@ package binding
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/mcert/mcert"
 	"github.com/mcert/mcert/authn"
 	"github.com/mcert/mcert/internal/testkit"
+	"github.com/mcert/mcert/mailer"
 	"github.com/mcert/mcert/phone"
 	"github.com/mcert/mcert/storage"
 	"github.com/mcert/mcert/storage/bolt"
@@ -564,4 +566,71 @@ func TestRevokeTokenOfAnotherClient(t *testing.T) {
 	if _, err := f.ActiveToken(f.ctx, tid); !errors.Is(err, ErrInactiveToken) {
 		t.Fatalf("a revoked token: %v", err)
 	}
+}
+
+// writeCounter is a store that counts the write transactions begun on it.
+type writeCounter struct {
+	storage.Store
+	updates atomic.Int64
+}
+
+func (w *writeCounter) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	w.updates.Add(1)
+	return w.Store.Update(ctx, fn)
+}
+
+// TestWrongMailLinksWriteNothing: the mailed links are anonymous, so a wrong token, or one of
+// the other link's kind, is refused by a read: no write transaction, whose failure would roll
+// back and redo the writes it shared a commit with.
+func TestWrongMailLinksWriteNothing(t *testing.T) {
+	f := newFixture(t)
+	counter := &writeCounter{Store: f.Store}
+	f.Store = counter
+	sess := f.citizen()
+	verify := f.verificationToken(sess)
+	for _, tc := range []struct {
+		name  string
+		use   func(context.Context, string) (storage.Account, error)
+		token string
+	}{
+		{"unknown verification", f.VerifyEmail, "no such token"},
+		{"unknown not-me", f.NotMe, "no such token"},
+		{"a verification link used as not-me", f.NotMe, verify},
+	} {
+		before := counter.updates.Load()
+		if _, err := tc.use(f.ctx, tc.token); !isCode(err, mcert.MailLinkUnknown) {
+			t.Errorf("%s: %v, want mail_link_unknown", tc.name, err)
+		}
+		if n := counter.updates.Load() - before; n != 0 {
+			t.Errorf("%s began %d write transactions", tc.name, n)
+		}
+	}
+	if _, err := f.VerifyEmail(f.ctx, verify); err != nil {
+		t.Fatalf("the right link: %v", err)
+	}
+}
+
+// verificationToken is the token of the verification link mailed to the citizen of sess.
+func (f *fixture) verificationToken(sess storage.Session) string {
+	f.t.Helper()
+	mails, err := storage.Get(f.ctx, f.Store, func(tx storage.ReadTx) ([]storage.Mail, error) {
+		a, err := tx.AccountByCitizen(sess.CitizenID)
+		if err != nil {
+			return nil, err
+		}
+		return tx.Mails(a.ID)
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	for _, m := range mails {
+		var params map[string]string
+		if m.Notice == mailer.VerifyEmail && json.Unmarshal(m.Params, &params) == nil {
+			if _, token, ok := strings.Cut(params["link"], "?t="); ok {
+				return token
+			}
+		}
+	}
+	f.t.Fatalf("no verification link among %d mails", len(mails))
+	return ""
 }
