@@ -63,19 +63,38 @@ func (o opener) Secret(name string) ([]byte, error) {
 	return v, nil
 }
 
-func (o opener) SigningKeys() ([]storage.SigningKey, error) {
-	keys, err := o.tx.SigningKeys()
+// openOne opens the record a read found, with open; openAll each of a list a read found.
+func openOne[T any](v T, err error, open func(T) (T, error)) (T, error) {
+	if err != nil {
+		return v, err
+	}
+	return open(v)
+}
+
+func openAll[T any](list []T, err error, open func(T) (T, error)) ([]T, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, k := range keys {
-		plain, err := o.seal.Open(KeyPurpose(k.ID), k.PrivateKey)
-		if err != nil {
-			return nil, fmt.Errorf("signing key %s: %w", k.ID, err)
+	for i := range list {
+		if list[i], err = open(list[i]); err != nil {
+			return nil, err
 		}
-		keys[i].PrivateKey = plain
 	}
-	return keys, nil
+	return list, nil
+}
+
+func (o opener) signingKey(k storage.SigningKey) (storage.SigningKey, error) {
+	plain, err := o.seal.Open(KeyPurpose(k.ID), k.PrivateKey)
+	if err != nil {
+		return k, fmt.Errorf("signing key %s: %w", k.ID, err)
+	}
+	k.PrivateKey = plain
+	return k, nil
+}
+
+func (o opener) SigningKeys() ([]storage.SigningKey, error) {
+	keys, err := o.tx.SigningKeys()
+	return openAll(keys, err, o.signingKey)
 }
 
 func (o opener) certificate(c storage.Certificate) (storage.Certificate, error) {
@@ -89,26 +108,12 @@ func (o opener) certificate(c storage.Certificate) (storage.Certificate, error) 
 
 func (o opener) Certificate(serial []byte) (storage.Certificate, error) {
 	c, err := o.tx.Certificate(serial)
-	if err != nil {
-		return c, err
-	}
-	return o.certificate(c)
-}
-
-func (o opener) certificates(list []storage.Certificate, err error) ([]storage.Certificate, error) {
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i], err = o.certificate(list[i]); err != nil {
-			return nil, err
-		}
-	}
-	return list, nil
+	return openOne(c, err, o.certificate)
 }
 
 func (o opener) DeviceCertificates(deviceID string) ([]storage.Certificate, error) {
-	return o.certificates(o.tx.DeviceCertificates(deviceID))
+	list, err := o.tx.DeviceCertificates(deviceID)
+	return openAll(list, err, o.certificate)
 }
 
 // RevokedCertificates leaves the keys out, not opened: a revoked certificate's key signs
@@ -135,38 +140,22 @@ func (o opener) mail(m storage.Mail) (storage.Mail, error) {
 
 func (o opener) Mail(id string) (storage.Mail, error) {
 	m, err := o.tx.Mail(id)
-	if err != nil {
-		return m, err
-	}
-	return o.mail(m)
+	return openOne(m, err, o.mail)
 }
 
 func (o opener) MailByKey(key string) (storage.Mail, error) {
 	m, err := o.tx.MailByKey(key)
-	if err != nil {
-		return m, err
-	}
-	return o.mail(m)
-}
-
-func (o opener) mails(list []storage.Mail, err error) ([]storage.Mail, error) {
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i], err = o.mail(list[i]); err != nil {
-			return nil, err
-		}
-	}
-	return list, nil
+	return openOne(m, err, o.mail)
 }
 
 func (o opener) DueMails(now time.Time, limit int) ([]storage.Mail, error) {
-	return o.mails(o.tx.DueMails(now, limit))
+	list, err := o.tx.DueMails(now, limit)
+	return openAll(list, err, o.mail)
 }
 
 func (o opener) Mails(accountID string) ([]storage.Mail, error) {
-	return o.mails(o.tx.Mails(accountID))
+	list, err := o.tx.Mails(accountID)
+	return openAll(list, err, o.mail)
 }
 
 type sealedReadTx struct {
