@@ -179,6 +179,9 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return s.write(ctx, func(btx *bbolt.Tx) error {
 		tx := &txn{tx: btx}
 		if err := fn(tx); err != nil {
+			if !tx.written {
+				return refused(err)
+			}
 			return err
 		}
 		return tx.failed

@@ -24,6 +24,13 @@ import (
 // caller gets), and the others run again without it. A function's result is that of its last
 // run, the one committed. A caller is answered only after the commit holding its write, fsync
 // included, has returned.
+//
+// A function that refuses before it writes anything (a refusal, see refused) leaves the
+// transaction as it found it: the group goes on without it, nothing is rolled back or run
+// again, and its caller gets the refusal once the group has committed. Refusals are what an
+// anonymous client's wrong token makes, so each would otherwise make its group redo every
+// other write in it. Should the commit fail, a refused function runs again alone, since what it
+// read may never have been.
 type committer struct {
 	db      *bbolt.DB
 	maxSize int
@@ -38,6 +45,16 @@ type commitCall struct {
 	fn   func(*bbolt.Tx) error
 	done chan error // gets the result, errRunAlone or errLead
 }
+
+// refusal is the error of a function that wrote nothing before it returned it.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
+
+// refused marks err, returned by a write function, as a refusal: nothing was written. The
+// function's caller gets err itself.
+func refused(err error) error { return refusal{err} }
 
 var (
 	// errRunAlone tells a caller that its function failed in a group: run it alone.
@@ -62,7 +79,11 @@ func (c *committer) write(fn func(*bbolt.Tx) error) error {
 		case errLead:
 			c.lead()
 		case errRunAlone:
-			return c.db.Update(fn)
+			err := c.db.Update(fn)
+			if r, ok := err.(refusal); ok {
+				return r.err
+			}
+			return err
 		default:
 			return err
 		}
@@ -103,9 +124,14 @@ func (c *committer) lead() {
 func (c *committer) commit(group []*commitCall) {
 	for len(group) > 0 {
 		failed := -1
+		refusedWith := make([]error, len(group)) // the refusal of each call that refused, by index
 		err := c.db.Update(func(tx *bbolt.Tx) error {
+			clear(refusedWith)
 			for i, call := range group {
-				if err := runSafely(call.fn, tx); err != nil {
+				err := runSafely(call.fn, tx)
+				if r, ok := err.(refusal); ok {
+					refusedWith[i] = r.err
+				} else if err != nil {
 					failed = i
 					return err
 				}
@@ -113,8 +139,15 @@ func (c *committer) commit(group []*commitCall) {
 			return nil
 		})
 		if failed < 0 {
-			for _, call := range group {
-				call.done <- err
+			for i, call := range group {
+				switch {
+				case refusedWith[i] == nil:
+					call.done <- err
+				case err == nil:
+					call.done <- refusedWith[i]
+				default:
+					call.done <- errRunAlone
+				}
 			}
 			return
 		}

@@ -196,6 +196,72 @@ func TestFailingWriteInAGroup(t *testing.T) {
 	}
 }
 
+// TestRefusalInAGroup checks that a function that refuses before writing anything (here: a
+// device it does not find, a create whose key is taken, a check that fails) leaves its group
+// alone: the group is not rolled back, no function runs twice, each caller gets its own error
+// as it was returned, and the good writes are committed. A wrong token from an anonymous
+// client refuses so, and would otherwise make its group redo every other write in it.
+func TestRefusalInAGroup(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, filepath.Join(t.TempDir(), "mcert.db"), Options{})
+	d := seedDevice(t, s)
+	const rounds = 6
+	var (
+		wg                     sync.WaitGroup
+		goodRuns, refusingRuns atomic.Int64
+	)
+	refusals := []func(storage.Tx, int) error{
+		func(tx storage.Tx, _ int) error { _, err := tx.Device("no such device"); return err },
+		func(tx storage.Tx, _ int) error { return tx.CreateDevice(d) }, // its ID and credential are taken
+		func(tx storage.Tx, i int) error {
+			if _, err := tx.Device(d.ID); err != nil {
+				return err
+			}
+			return fmt.Errorf("refusal %d", i)
+		},
+	}
+	held := holdCommits(t, s)
+	for i := range rounds {
+		wg.Go(func() {
+			var want error
+			err := s.Update(ctx, func(tx storage.Tx) error {
+				refusingRuns.Add(1)
+				want = refusals[i%len(refusals)](tx, i)
+				return want
+			})
+			if want == nil || err != want && !errors.Is(err, storage.ErrAlreadyExists) {
+				t.Errorf("refusing update %d: got %v, want its own error %v", i, err, want)
+			}
+		})
+		wg.Go(func() {
+			err := s.Update(ctx, func(tx storage.Tx) error {
+				goodRuns.Add(1)
+				d, err := tx.Device(d.ID)
+				if err != nil {
+					return err
+				}
+				d.SignCount++
+				return tx.PutDevice(d)
+			})
+			if err != nil {
+				t.Errorf("update %d: %v", i, err)
+			}
+		})
+	}
+	held.release(2 * rounds)
+	wg.Wait()
+	if n := refusingRuns.Load(); n != rounds {
+		t.Errorf("the refusing functions ran %d times, want %d: once each", n, rounds)
+	}
+	if n := goodRuns.Load(); n != rounds {
+		t.Errorf("the good updates ran %d times, want %d: once each, no group ran again", n, rounds)
+	}
+	stored, err := storage.Get(ctx, s, func(tx storage.ReadTx) (storage.Device, error) { return tx.Device(d.ID) })
+	if err != nil || stored.SignCount != d.SignCount+rounds {
+		t.Errorf("SignCount after %d good updates: %d (%v), want %d", rounds, stored.SignCount, err, d.SignCount+rounds)
+	}
+}
+
 // TestPanickingWriteInAGroup checks that a function that panics in a group panics in its own
 // caller, and the group's other writes are committed.
 func TestPanickingWriteInAGroup(t *testing.T) {

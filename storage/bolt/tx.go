@@ -19,10 +19,16 @@ var _ storage.Tx = (*txn)(nil)
 type txn struct {
 	tx     *bbolt.Tx
 	failed error
+	// written is whether a write has changed, or may have changed, the transaction: until then a
+	// refusal leaves it as it was, and its group commit need not roll back (committer).
+	written bool
 }
 
-// wrote notes a write's error, and returns it.
+// wrote notes a write, which may have changed the transaction even when it failed, and its
+// error, and returns the error. Every write method calls it, except when it refuses before
+// it has written anything.
 func (t *txn) wrote(err error) error {
+	t.written = true
 	if err != nil && t.failed == nil {
 		t.failed = err
 	}
@@ -46,7 +52,7 @@ func (t *txn) CreateChallenge(c storage.Challenge) error {
 // created notes the error of a create: ErrAlreadyExists is found before anything is written,
 // so the transaction may go on; any other error is a failed write.
 func (t *txn) created(err error) error {
-	if err == nil || errors.Is(err, storage.ErrAlreadyExists) {
+	if errors.Is(err, storage.ErrAlreadyExists) {
 		return err
 	}
 	return t.wrote(err)
